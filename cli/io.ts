@@ -1,0 +1,39 @@
+/**
+ * What a CLI command touches outside itself: output streams, the environment,
+ * the secret masker and the exit code. `main()` makes the real one.
+ *
+ * @module
+ */
+
+import { SecretMasker } from "../lib/util/secret_mask.ts";
+import { writeAllSync } from "../lib/util/write_all.ts";
+
+/** The CLI's side effects, passed to every command. */
+export interface CliIo {
+  /** Writes text to standard output, secrets masked. */
+  out(text: string): void;
+  /** Writes text to standard error, secrets masked. */
+  err(text: string): void;
+  /** The process environment. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Masks secrets in everything written; commands add the secrets they load. */
+  readonly masker: SecretMasker;
+  /** Whether standard error is a terminal (human log lines, colour). */
+  readonly stderrIsTerminal: boolean;
+  /** The exit code `main()` returns when no error ends the command. */
+  exitCode: number;
+}
+
+/** The real `CliIo`: the process's stdout, stderr and environment. */
+export function processIo(): CliIo {
+  const encoder = new TextEncoder();
+  const masker = new SecretMasker();
+  return {
+    out: (text) => writeAllSync(Deno.stdout, encoder.encode(masker.mask(text))),
+    err: (text) => writeAllSync(Deno.stderr, encoder.encode(masker.mask(text))),
+    env: Deno.env.toObject(),
+    masker,
+    stderrIsTerminal: Deno.stderr.isTerminal(),
+    exitCode: 0,
+  };
+}

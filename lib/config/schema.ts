@@ -1,0 +1,75 @@
+/**
+ * The configuration schema: the sections hermes knows, composed into one zod
+ * object. A platform adds its section to {@linkcode SECTIONS}.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { type ConfigSection, defineSection } from "./section.ts";
+import { LOG_LEVELS } from "../util/log.ts";
+
+/** Settings of the gateway process. */
+export const gatewaySection = defineSection({
+  key: "gateway",
+  schema: z.object({
+    drain_timeout: z.number().positive().default(180).describe(
+      "Seconds a stopping gateway waits for in-flight agent turns before marking them for resume",
+    ),
+  }),
+  env: { GATEWAY_DRAIN_TIMEOUT: "drain_timeout" },
+  secrets: [],
+});
+
+/** Settings of logging. */
+export const loggingSection = defineSection({
+  key: "logging",
+  schema: z.object({
+    level: z.enum(LOG_LEVELS).default("info").describe("Lowest level written"),
+    format: z.enum(["auto", "human", "json"]).default("auto").describe(
+      "Line format on stderr: auto is human on a terminal and JSON lines otherwise",
+    ),
+    max_file_bytes: z.number().int().min(4096).default(10 * 1024 * 1024).describe(
+      "Size at which logs/gateway.log is rotated",
+    ),
+    max_files: z.number().int().min(0).max(100).default(5).describe(
+      "Rotated log files kept besides the live one",
+    ),
+  }),
+  env: {
+    HERMES_LOG_LEVEL: "level",
+    HERMES_LOG_FORMAT: "format",
+    HERMES_LOG_MAX_FILE_BYTES: "max_file_bytes",
+    HERMES_LOG_MAX_FILES: "max_files",
+  },
+  secrets: [],
+});
+
+/** Every section, in the order `config show` lists them. */
+export const SECTIONS: readonly ConfigSection[] = [gatewaySection, loggingSection];
+
+/** The whole configuration schema: one optional object per section. */
+export const configSchema = z.object({
+  gateway: gatewaySection.schema.prefault({}),
+  logging: loggingSection.schema.prefault({}),
+});
+
+/** The validated, defaults-applied configuration. */
+export type Config = z.output<typeof configSchema>;
+
+/**
+ * The JSON Schema of config.yaml, for editors (`hermes config schema`).
+ *
+ * @example
+ * ```ts
+ * const schema = configJsonSchema();
+ * schema.properties; // { gateway: {...}, logging: {...} }
+ * ```
+ */
+export function configJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }),
+    title: "hermes config.yaml",
+    description: "Configuration of the hermes gateway ($HERMES_HOME/config.yaml)",
+  };
+}

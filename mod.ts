@@ -1,0 +1,31 @@
+/**
+ * hermes as a library: the pieces the CLI and the gateway are built from.
+ * Only what is stable is exported here.
+ *
+ * @example
+ * ```ts
+ * import { hermesPaths, loadConfig, resolveHome } from "./mod.ts";
+ * const paths = hermesPaths(resolveHome(Deno.env.toObject()));
+ * const { config } = await loadConfig({ paths, env: Deno.env.toObject() });
+ * ```
+ *
+ * @module
+ */
+
+export { ConfigError, HermesError, UsageError } from "./lib/errors.ts";
+export { ExitCode } from "./lib/process/exit_codes.ts";
+export { VERSION } from "./lib/version.ts";
+export { ensureHome, hermesPaths, resolveHome } from "./lib/config/home.ts";
+export type { HermesPaths } from "./lib/config/home.ts";
+export { loadConfig } from "./lib/config/load.ts";
+export type { LoadedConfig, LoadOptions, ValueSource } from "./lib/config/load.ts";
+export { configJsonSchema, configSchema, SECTIONS } from "./lib/config/schema.ts";
+export type { Config } from "./lib/config/schema.ts";
+export { defineSection } from "./lib/config/section.ts";
+export type { ConfigSection } from "./lib/config/section.ts";
+export { writeFileAtomic, writeJsonAtomic } from "./lib/storage/atomic.ts";
+export type { AtomicWriteOptions } from "./lib/storage/atomic.ts";
+export { lineSink, Logger } from "./lib/util/log.ts";
+export type { LogFormat, LoggerOptions, LogLevel, LogRecord, LogSink } from "./lib/util/log.ts";
+export { rotatingFileSink } from "./lib/util/log_file.ts";
+export { SecretMasker } from "./lib/util/secret_mask.ts";

@@ -1,0 +1,68 @@
+/**
+ * Helpers shared by tests: temporary homes and running the real CLI as a
+ * subprocess with the same permissions as `deno task hermes`.
+ *
+ * @module
+ */
+
+import { cliPermissionFlags } from "../scripts/permissions.ts";
+
+/** The repository root, ending in a slash. */
+export const ROOT = new URL("../", import.meta.url).pathname;
+
+/** A temporary folder removed at the end of the test's scope. */
+export function tempDir(): { path: string } & AsyncDisposable {
+  const path = Deno.makeTempDirSync({ prefix: "hermes-test-" });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** What a finished CLI run printed and returned. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@linkcode runHermes}. */
+export interface RunOptions {
+  /** `HERMES_HOME` for the run. */
+  home: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Working folder (default: the repository root). */
+  cwd?: string;
+  /** The program to run instead of `cli/main.ts`, e.g. the bundle. */
+  entry?: string;
+}
+
+/**
+ * Runs `hermes ARGS` as a subprocess with the `hermes` task's permissions and
+ * a clean environment (only PATH, HOME, DENO_DIR, NO_COLOR and `env`).
+ */
+export async function runHermes(args: string[], options: RunOptions): Promise<CliResult> {
+  const env: Record<string, string> = { HERMES_HOME: options.home, NO_COLOR: "1", ...options.env };
+  for (const name of ["PATH", "HOME", "DENO_DIR"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined && !(name in env)) env[name] = value;
+  }
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...cliPermissionFlags(), options.entry ?? `${ROOT}cli/main.ts`, ...args],
+    cwd: options.cwd ?? ROOT,
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * Cold start of the CLI against an empty Deno script (`deno task bench`).
+ *
+ * Each case is a fresh `deno run` process with the `hermes` task's
+ * permissions, run RUNS times after WARMUP runs (so Deno's module and code
+ * caches are warm, as they are for an installed CLI). Prints the median and
+ * p90 wall time of each case and its ratio to the empty script's median.
+ *
+ * @module
+ */
+
+import { cliPermissionFlags } from "../../scripts/permissions.ts";
+
+const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 40);
+const WARMUP = 3;
+const root = new URL("../../", import.meta.url).pathname;
+const scratch = Deno.makeTempDirSync({ prefix: "hermes-bench-" });
+const empty = `${scratch}/empty.ts`;
+Deno.writeTextFileSync(empty, "");
+const home = `${scratch}/home`;
+Deno.mkdirSync(home);
+Deno.writeTextFileSync(
+  `${home}/config.yaml`,
+  "gateway:\n  drain_timeout: 120\nlogging:\n  level: info\n",
+);
+Deno.writeTextFileSync(`${home}/.env`, "TELEGRAM_BOT_TOKEN=123456:bench-secret\n");
+
+const flags = cliPermissionFlags();
+const bundle = `${root}dist/hermes.js`;
+const haveBundle = (() => {
+  try {
+    return Deno.statSync(bundle).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+const cases: Array<[string, string[]]> = [
+  ["empty script", ["run", empty]],
+  ["hermes --help", ["run", ...flags, `${root}cli/main.ts`, "--help"]],
+  ["hermes config check", ["run", ...flags, `${root}cli/main.ts`, "config", "check"]],
+  ...(haveBundle
+    ? [
+      ["dist/hermes.js --help", ["run", ...flags, bundle, "--help"]],
+      ["dist/hermes.js config check", ["run", ...flags, bundle, "config", "check"]],
+    ] as Array<[string, string[]]>
+    : []),
+];
+
+function timeOnce(args: string[]): number {
+  const start = performance.now();
+  const result = new Deno.Command(Deno.execPath(), {
+    args,
+    env: { HERMES_HOME: home, NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "null",
+  }).outputSync();
+  const elapsed = performance.now() - start;
+  if (!result.success) throw new Error(`deno ${args.join(" ")} exited with ${result.code}`);
+  return elapsed;
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+const results: Array<{ name: string; median: number; p90: number }> = [];
+for (const [name, args] of cases) {
+  for (let i = 0; i < WARMUP; i++) timeOnce(args);
+  const times = Array.from({ length: RUNS }, () => timeOnce(args)).sort((a, b) => a - b);
+  results.push({ name, median: quantile(times, 0.5), p90: quantile(times, 0.9) });
+}
+
+const baseline = results[0]!.median;
+console.log(`CLI cold start, ${RUNS} runs each (${Deno.build.target}, deno ${Deno.version.deno})`);
+console.log("case                              median     p90   ratio");
+for (const { name, median, p90 } of results) {
+  console.log(
+    `${name.padEnd(32)} ${median.toFixed(1).padStart(6)}ms ${p90.toFixed(1).padStart(6)}ms ${
+      (median / baseline).toFixed(2).padStart(6)
+    }x`,
+  );
+}
+if (!haveBundle) console.log("(run deno task bundle first to include dist/hermes.js)");
+Deno.removeSync(scratch, { recursive: true });
