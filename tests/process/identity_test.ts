@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { isGatewayCommand, readIdentity } from "../../lib/process/identity.ts";
+
+Deno.test("readIdentity() reads start time and command line of a live process", async () => {
+  await using child = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  // Right after fork the child still shows deno's command line; wait for the exec.
+  for (let i = 0; i < 100 && !readIdentity(child.pid)?.cmdline[0]?.endsWith("sleep"); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const identity = readIdentity(child.pid);
+  assert.ok(identity);
+  assert.match(identity.cmdline[0]!, /(^|\/)sleep$/);
+  assert.deepEqual(identity.cmdline.slice(1), ["30"]);
+  assert.ok(identity.startTime >= readIdentity(1)!.startTime);
+  assert.equal(readIdentity(child.pid)!.startTime, identity.startTime, "start time is stable");
+  child.kill("SIGKILL");
+  await child.status;
+  assert.equal(readIdentity(child.pid), undefined, "a reaped process is gone");
+});
+
+Deno.test("readIdentity() answers undefined for impossible PIDs", () => {
+  assert.equal(readIdentity(0), undefined);
+  assert.equal(readIdentity(-5), undefined);
+  assert.equal(readIdentity(2 ** 22 + 12345), undefined);
+});
+
+Deno.test("isGatewayCommand() recognises hermes gateway runs only", () => {
+  assert.ok(isGatewayCommand(["deno", "run", "-A", "/src/hermes/cli/main.ts", "gateway", "run"]));
+  assert.ok(isGatewayCommand(["/usr/local/bin/hermes", "-v", "gateway", "run", "--replace"]));
+  assert.ok(isGatewayCommand(["deno", "run", "/opt/dist/hermes.js", "gateway"]));
+  assert.ok(isGatewayCommand(["/opt/hermes-x86_64-unknown-linux-gnu", "gateway", "run"]));
+  assert.ok(!isGatewayCommand(["sleep", "60"]));
+  assert.ok(!isGatewayCommand(["/usr/local/bin/hermes", "gateway", "status"]));
+  assert.ok(!isGatewayCommand(["/usr/local/bin/hermes", "config", "check"]));
+});
