@@ -19,6 +19,14 @@ export interface HermesPaths {
   readonly logsDir: string;
   /** `logs/gateway.log`: the gateway's log, rotated by size. */
   readonly gatewayLog: string;
+  /** `gateway.pid`: the running gateway's PID record, created exclusively. */
+  readonly pidFile: string;
+  /** `gateway.lock`: flock held by the running gateway for its whole life. */
+  readonly lockFile: string;
+  /** `.gateway-takeover.json`: left by `gateway run --replace` for the old gateway. */
+  readonly takeoverMarker: string;
+  /** `.gateway-planned-stop.json`: left by `gateway stop` for the running gateway. */
+  readonly plannedStopMarker: string;
 }
 
 /**
@@ -59,6 +67,10 @@ export function hermesPaths(home: string): HermesPaths {
     envFile: `${home}/.env`,
     logsDir,
     gatewayLog: `${logsDir}/gateway.log`,
+    pidFile: `${home}/gateway.pid`,
+    lockFile: `${home}/gateway.lock`,
+    takeoverMarker: `${home}/.gateway-takeover.json`,
+    plannedStopMarker: `${home}/.gateway-planned-stop.json`,
   };
 }
 
