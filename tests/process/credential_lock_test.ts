@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import {
+  acquireCredentialLock,
+  credentialLockDir,
+  credentialLockName,
+  describeHolder,
+  releaseAllCredentialLocks,
+  releaseCredentialLock,
+} from "../../lib/process/credential_lock.ts";
+import { currentPidRecord } from "../../lib/process/pid_record.ts";
+import { ROOT, tempDir } from "../_helpers.ts";
+
+async function spawnHolder(dir: string, identity: string, home: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${ROOT}tests/process/hermes-credential-holder.ts`,
+      "gateway",
+      "run",
+      dir,
+      "telegram-bot-token",
+      identity,
+      home,
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  reader.releaseLock();
+  await child.stdout.cancel();
+  return { child, said: new TextDecoder().decode(value).trim() };
+}
+
+Deno.test("credential lock files are named by scope and a hash of the identity", async () => {
+  assert.equal(
+    await credentialLockName("telegram-bot-token", "secret"),
+    "telegram-bot-token-2bb80d537b1da3e3.lock",
+  );
+  assert.equal(credentialLockDir({ HERMES_GATEWAY_LOCK_DIR: "/locks", HOME: "/h" }), "/locks");
+  assert.equal(
+    credentialLockDir({ XDG_STATE_HOME: "/state", HOME: "/h" }),
+    "/state/hermes/gateway-locks",
+  );
+  assert.equal(credentialLockDir({ HOME: "/h" }), "/h/.local/state/hermes/gateway-locks");
+});
+
+Deno.test("a second gateway's claim on the same credential fails naming the first gateway's PID and home", async () => {
+  await using dir = tempDir();
+  const first = await spawnHolder(dir.path, "123:token", "/srv/home-a");
+  try {
+    assert.equal(first.said, "claimed");
+    const claim = await acquireCredentialLock(dir.path, "telegram-bot-token", "123:token", {
+      home: "/srv/home-b",
+    });
+    assert.equal(claim.ok, false);
+    if (claim.ok) return;
+    assert.equal(claim.holder.pid, first.child.pid);
+    assert.equal(
+      describeHolder("telegram", claim.holder),
+      `Cannot connect telegram: its credential is in use by the gateway PID ${first.child.pid} (home /srv/home-a); stop that gateway or give this one another credential`,
+    );
+    const other = await acquireCredentialLock(dir.path, "telegram-bot-token", "456:other", {
+      home: "/srv/home-b",
+    });
+    assert.ok(other.ok, "another credential is free");
+    const text = await Deno.readTextFile(other.path);
+    assert.ok(!text.includes("456:other"), "the identity itself is never stored");
+  } finally {
+    first.child.kill("SIGKILL");
+    await first.child.status;
+  }
+  const after = await acquireCredentialLock(dir.path, "telegram-bot-token", "123:token", {
+    home: "/srv/home-b",
+  });
+  assert.ok(after.ok, "the lock of a killed gateway is stale and taken over");
+});
+
+Deno.test("stale, corrupt and own locks are claimed; release removes only ours", async () => {
+  await using dir = tempDir();
+  const path = `${dir.path}/${await credentialLockName("wecom-bot", "bot-1")}`;
+  const me = currentPidRecord("/h");
+  const cases: Array<[string, string]> = [
+    ["corrupt", "{not json"],
+    ["empty", ""],
+    ["dead PID", JSON.stringify({ ...me, pid: 2 ** 22 + 999 })],
+    ["reused PID (other start time)", JSON.stringify({ ...me, pid: 1, start_time: -5 })],
+    ["live process that is no gateway", JSON.stringify({ ...me, pid: 1, start_time: null })],
+    ["our own", JSON.stringify(me)],
+  ];
+  for (const [name, content] of cases) {
+    await Deno.writeTextFile(path, content);
+    const claim = await acquireCredentialLock(dir.path, "wecom-bot", "bot-1", { home: "/h" });
+    assert.ok(claim.ok, name);
+  }
+  assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name), [path.split("/").pop()]);
+  await releaseCredentialLock(dir.path, "wecom-bot", "bot-1");
+  assert.deepEqual([...Deno.readDirSync(dir.path)], []);
+});
+
+Deno.test("releaseAllCredentialLocks() removes the owner's locks only", async () => {
+  await using dir = tempDir();
+  await acquireCredentialLock(dir.path, "a", "1", { home: "/h" });
+  await acquireCredentialLock(dir.path, "b", "2", { home: "/h" });
+  const foreign = `${dir.path}/${await credentialLockName("c", "3")}`;
+  await Deno.writeTextFile(foreign, JSON.stringify({ ...currentPidRecord("/x"), pid: 1 }));
+  const me = currentPidRecord("/h");
+  assert.equal(
+    await releaseAllCredentialLocks(dir.path, { pid: me.pid, startTime: (me.start_time ?? 0) + 1 }),
+    0,
+  );
+  assert.equal(
+    await releaseAllCredentialLocks(dir.path, { pid: me.pid, startTime: me.start_time }),
+    2,
+  );
+  assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name), [foreign.split("/").pop()]);
+});
