@@ -23,6 +23,8 @@ export interface HermesPaths {
   readonly pidFile: string;
   /** `gateway.lock`: flock held by the running gateway for its whole life. */
   readonly lockFile: string;
+  /** `gateway_state.json`: the running gateway's status, for `gateway status`. */
+  readonly runtimeStatus: string;
   /** `.gateway-takeover.json`: left by `gateway run --replace` for the old gateway. */
   readonly takeoverMarker: string;
   /** `.gateway-planned-stop.json`: left by `gateway stop` for the running gateway. */
@@ -69,6 +71,7 @@ export function hermesPaths(home: string): HermesPaths {
     gatewayLog: `${logsDir}/gateway.log`,
     pidFile: `${home}/gateway.pid`,
     lockFile: `${home}/gateway.lock`,
+    runtimeStatus: `${home}/gateway_state.json`,
     takeoverMarker: `${home}/.gateway-takeover.json`,
     plannedStopMarker: `${home}/.gateway-planned-stop.json`,
   };

@@ -1,0 +1,147 @@
+/**
+ * `gateway_state.json`: what the running gateway says about itself, for
+ * `hermes gateway status` and `hermes wecom probe` when no control socket
+ * answers. Written atomically; every write re-stamps who wrote it and when.
+ *
+ * @module
+ */
+
+import { writeFileAtomic } from "../storage/atomic.ts";
+import { currentPidRecord, type PidRecord } from "./pid_record.ts";
+import { VERSION } from "../version.ts";
+
+/** The gateway's life stages. */
+export type GatewayState =
+  | "starting"
+  | "running"
+  | "draining"
+  | "stopping"
+  | "stopped"
+  | "startup_failed";
+
+/** All gateway states. */
+export const GATEWAY_STATES: readonly GatewayState[] = [
+  "starting",
+  "running",
+  "draining",
+  "stopping",
+  "stopped",
+  "startup_failed",
+];
+
+/** A snapshot older than this is not trusted as the state of a live gateway. */
+export const STATUS_STALE_MS = 120_000;
+
+/** The content of gateway_state.json. */
+export interface RuntimeStatus extends PidRecord {
+  readonly gateway_state: GatewayState | null;
+  readonly exit_reason: string | null;
+  /** Agent turns in flight. */
+  readonly active_agents: number;
+  /** Platform name → its state and link health, filled by adapters. */
+  readonly platforms: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly version: string;
+  readonly updated_at: string;
+}
+
+/** Fields a write may change; omitted fields keep their value, `null` clears. */
+export type RuntimeStatusPatch = Partial<
+  Pick<RuntimeStatus, "gateway_state" | "exit_reason" | "active_agents" | "platforms">
+>;
+
+/**
+ * Serialises the gateway's writes to gateway_state.json so that concurrent
+ * updates never lose each other's fields.
+ *
+ * @example
+ * ```ts
+ * const status = new RuntimeStatusWriter("/srv/hermes/gateway_state.json", "/srv/hermes");
+ * await status.update({ gateway_state: "running" });
+ * await status.update({ active_agents: 2 }); // gateway_state stays "running"
+ * ```
+ */
+export class RuntimeStatusWriter {
+  readonly #path: string;
+  readonly #home: string;
+  readonly #now: () => Date;
+  #current: RuntimeStatus | undefined;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(path: string, home: string, now: () => Date = () => new Date()) {
+    this.#path = path;
+    this.#home = home;
+    this.#now = now;
+  }
+
+  /** Merges `patch` into the status and writes it; resolves once on disk. */
+  update(patch: RuntimeStatusPatch): Promise<void> {
+    const write = this.#queue.then(async () => {
+      const base = this.#current ?? readRuntimeStatus(this.#path);
+      const next: RuntimeStatus = {
+        gateway_state: null,
+        exit_reason: null,
+        platforms: {},
+        ...base,
+        ...patch,
+        ...currentPidRecord(this.#home),
+        active_agents: Math.max(
+          0,
+          Math.trunc(Number(patch.active_agents ?? base?.active_agents ?? 0)) || 0,
+        ),
+        version: VERSION,
+        updated_at: this.#now().toISOString(),
+      };
+      await writeFileAtomic(this.#path, JSON.stringify(next), { mode: 0o644 });
+      this.#current = next;
+    });
+    this.#queue = write.catch(() => {});
+    return write;
+  }
+}
+
+/**
+ * Reads gateway_state.json; undefined when missing or not a status object.
+ * Unknown states read as null and junk counts as 0 agents.
+ */
+export function readRuntimeStatus(path: string): RuntimeStatus | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Deno.readTextFileSync(path));
+  } catch {
+    return undefined;
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return undefined;
+  const r = raw as Record<string, unknown>;
+  if (!Number.isInteger(r.pid)) return undefined;
+  return {
+    pid: r.pid as number,
+    kind: "hermes-gateway",
+    argv: Array.isArray(r.argv) ? r.argv.filter((a): a is string => typeof a === "string") : [],
+    start_time: typeof r.start_time === "number" ? r.start_time : null,
+    hermes_home: typeof r.hermes_home === "string" ? r.hermes_home : "",
+    gateway_state: GATEWAY_STATES.includes(r.gateway_state as GatewayState)
+      ? r.gateway_state as GatewayState
+      : null,
+    exit_reason: typeof r.exit_reason === "string" ? r.exit_reason : null,
+    active_agents: Math.max(0, Math.trunc(Number(r.active_agents)) || 0),
+    platforms:
+      typeof r.platforms === "object" && r.platforms !== null && !Array.isArray(r.platforms)
+        ? r.platforms as RuntimeStatus["platforms"]
+        : {},
+    version: typeof r.version === "string" ? r.version : "",
+    updated_at: typeof r.updated_at === "string" ? r.updated_at : "",
+  };
+}
+
+/**
+ * Whether a snapshot is too old to describe a live gateway (over 120 s).
+ *
+ * @example
+ * ```ts
+ * isStatusStale(status, new Date()); // true when updated_at is 3 minutes ago
+ * ```
+ */
+export function isStatusStale(status: RuntimeStatus, now: Date): boolean {
+  const at = Date.parse(status.updated_at);
+  return !Number.isFinite(at) || now.getTime() - at > STATUS_STALE_MS;
+}
