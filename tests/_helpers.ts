@@ -66,3 +66,20 @@ export async function runHermes(args: string[], options: RunOptions): Promise<Cl
     stderr: decoder.decode(output.stderr),
   };
 }
+
+/**
+ * Spawns `deno run -A ARGS` and waits for the first line it prints (a helper
+ * saying it is ready). The caller kills the child.
+ */
+export async function spawnUntilFirstLine(args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...args],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  reader.releaseLock();
+  await child.stdout.cancel();
+  return { child, said: new TextDecoder().decode(value).trim() };
+}

@@ -7,7 +7,7 @@
  */
 
 import { writeFileAtomic } from "../storage/atomic.ts";
-import { currentPidRecord, type PidRecord } from "./pid_record.ts";
+import { currentPidRecord, parsePidRecord, type PidRecord } from "./pid_record.ts";
 import { VERSION } from "../version.ts";
 
 /** The gateway's life stages. */
@@ -104,21 +104,17 @@ export class RuntimeStatusWriter {
  * Unknown states read as null and junk counts as 0 agents.
  */
 export function readRuntimeStatus(path: string): RuntimeStatus | undefined {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(Deno.readTextFileSync(path));
+    text = Deno.readTextFileSync(path);
   } catch {
     return undefined;
   }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return undefined;
-  const r = raw as Record<string, unknown>;
-  if (!Number.isInteger(r.pid)) return undefined;
+  const record = parsePidRecord(text);
+  if (!record || /^\s*\d+\s*$/.test(text)) return undefined; // a bare PID is no status
+  const r = JSON.parse(text) as Record<string, unknown>;
   return {
-    pid: r.pid as number,
-    kind: "hermes-gateway",
-    argv: Array.isArray(r.argv) ? r.argv.filter((a): a is string => typeof a === "string") : [],
-    start_time: typeof r.start_time === "number" ? r.start_time : null,
-    hermes_home: typeof r.hermes_home === "string" ? r.hermes_home : "",
+    ...record,
     gateway_state: GATEWAY_STATES.includes(r.gateway_state as GatewayState)
       ? r.gateway_state as GatewayState
       : null,

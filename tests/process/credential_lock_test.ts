@@ -8,29 +8,11 @@ import {
   releaseCredentialLock,
 } from "../../lib/process/credential_lock.ts";
 import { currentPidRecord } from "../../lib/process/pid_record.ts";
-import { ROOT, tempDir } from "../_helpers.ts";
+import { ROOT, spawnUntilFirstLine, tempDir } from "../_helpers.ts";
 
-async function spawnHolder(dir: string, identity: string, home: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      `${ROOT}tests/process/hermes-credential-holder.ts`,
-      "gateway",
-      "run",
-      dir,
-      "telegram-bot-token",
-      identity,
-      home,
-    ],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  const { value } = await reader.read();
-  reader.releaseLock();
-  await child.stdout.cancel();
-  return { child, said: new TextDecoder().decode(value).trim() };
+function spawnHolder(dir: string, identity: string, home: string) {
+  const holder = `${ROOT}tests/process/hermes-credential-holder.ts`;
+  return spawnUntilFirstLine([holder, "gateway", "run", dir, "telegram-bot-token", identity, home]);
 }
 
 Deno.test("credential lock files are named by scope and a hash of the identity", async () => {

@@ -1,19 +1,10 @@
 import assert from "node:assert/strict";
 import { lockState, tryAcquireLock } from "../../lib/process/runtime_lock.ts";
 import { currentPidRecord, readPidRecordFile } from "../../lib/process/pid_record.ts";
-import { ROOT, tempDir } from "../_helpers.ts";
+import { ROOT, spawnUntilFirstLine, tempDir } from "../_helpers.ts";
 
-async function spawnHolder(path: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}tests/process/_lock_holder.ts`, path],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  const { value } = await reader.read();
-  reader.releaseLock();
-  await child.stdout.cancel();
-  return { child, said: new TextDecoder().decode(value).trim() };
+function spawnHolder(path: string) {
+  return spawnUntilFirstLine([`${ROOT}tests/process/_lock_holder.ts`, path]);
 }
 
 Deno.test("tryAcquireLock() is exclusive until released, and writes the holder's record", async () => {
