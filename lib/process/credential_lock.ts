@@ -13,6 +13,7 @@
 import { isGatewayCommand, readIdentity } from "./identity.ts";
 import { currentPidRecord, parsePidRecord, type PidRecord } from "./pid_record.ts";
 import { writeJsonAtomic } from "../storage/atomic.ts";
+import { writeAllSync } from "../util/write_all.ts";
 
 /** The record stored in a credential lock file. */
 export interface CredentialLockRecord extends PidRecord {
@@ -198,7 +199,7 @@ async function createExclusive(path: string, record: CredentialLockRecord): Prom
     throw error;
   }
   try {
-    await file.write(new TextEncoder().encode(`${JSON.stringify(record)}\n`));
+    writeAllSync(file, new TextEncoder().encode(`${JSON.stringify(record)}\n`));
     await file.sync();
   } finally {
     file.close();

@@ -57,12 +57,9 @@ export async function writeTakeoverMarker(
   now: Date = new Date(),
 ): Promise<boolean> {
   const marker: TakeoverMarker = {
-    target_pid: target.pid,
-    target_start_time: target.startTime,
-    target_hermes_home: target.home,
+    ...targetFields(target, now),
     replacer_pid: Deno.pid,
     replacer_hermes_home: target.home,
-    written_at: now.toISOString(),
   };
   return await writeQuietly(path, marker);
 }
@@ -76,13 +73,7 @@ export async function writePlannedStopMarker(
   target: MarkerTarget,
   now: Date = new Date(),
 ): Promise<boolean> {
-  const marker: PlannedStopMarker = {
-    target_pid: target.pid,
-    target_start_time: target.startTime,
-    target_hermes_home: target.home,
-    stopper_pid: Deno.pid,
-    written_at: now.toISOString(),
-  };
+  const marker: PlannedStopMarker = { ...targetFields(target, now), stopper_pid: Deno.pid };
   return await writeQuietly(path, marker);
 }
 
@@ -124,6 +115,16 @@ export async function consumeMarker(
   }
   const theirs = typeof marker.target_start_time === "number" ? marker.target_start_time : null;
   return theirs === null || self.startTime === null || theirs === self.startTime;
+}
+
+/** The fields every marker shares: whom it is for, and when it was written. */
+function targetFields(target: MarkerTarget, now: Date) {
+  return {
+    target_pid: target.pid,
+    target_start_time: target.startTime,
+    target_hermes_home: target.home,
+    written_at: now.toISOString(),
+  };
 }
 
 async function writeQuietly(path: string, marker: object): Promise<boolean> {

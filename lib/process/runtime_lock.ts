@@ -7,6 +7,7 @@
  */
 
 import type { PidRecord } from "./pid_record.ts";
+import { writeAllSync } from "../util/write_all.ts";
 
 /** A held runtime lock; dispose (or `release()`) to free it. */
 export interface HeldLock extends Disposable {
@@ -35,9 +36,7 @@ export function tryAcquireLock(path: string, record: PidRecord): HeldLock | unde
   }
   if (!locked) return undefined;
   file.truncateSync(0);
-  const bytes = new TextEncoder().encode(`${JSON.stringify(record)}\n`);
-  let written = 0;
-  while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
+  writeAllSync(file, new TextEncoder().encode(`${JSON.stringify(record)}\n`));
   file.syncSync();
   let open = true;
   const release = () => {
