@@ -8,7 +8,14 @@
 
 import { ensureHome, type HermesPaths, hermesPaths, resolveHome } from "../lib/config/home.ts";
 import type { LoadedConfig } from "../lib/config/load.ts";
-import { lineSink, type LogFormat, Logger, type LogLevel } from "../lib/util/log.ts";
+import {
+  lineSink,
+  LOG_LEVELS,
+  type LogFormat,
+  Logger,
+  type LogLevel,
+  type LogSink,
+} from "../lib/util/log.ts";
 import type { CliIo } from "./io.ts";
 import type { CommandUnknownOpts } from "@commander-js/extra-typings";
 
@@ -20,11 +27,53 @@ interface GlobalOptions {
   debug?: boolean;
 }
 
-/** What a command that works with the hermes home receives. */
-export interface CommandContext {
+/** What a command that works with the hermes home, without its configuration, receives. */
+export interface HomeContext {
   readonly paths: HermesPaths;
-  readonly loaded: LoadedConfig;
   readonly log: Logger;
+  /** The standard-error sink, whose format the configuration may still change. */
+  readonly stderrSink: { format: LogFormat };
+}
+
+/** What a command that works with the hermes home and its configuration receives. */
+export interface CommandContext extends HomeContext {
+  readonly loaded: LoadedConfig;
+}
+
+/**
+ * Resolves the home, creates it on first use, and builds a logger from the
+ * flags and the environment only. For commands that must work even when the
+ * configuration is broken (`gateway stop`, `gateway status`).
+ */
+export async function openHome(io: CliIo, command: CommandUnknownOpts): Promise<HomeContext> {
+  const options: GlobalOptions = command.optsWithGlobals();
+  const paths = hermesPaths(resolveHome(io.env));
+  await ensureHome(paths);
+  const level = flagLevel(options) ?? envChoice(io.env.HERMES_LOG_LEVEL, LOG_LEVELS) ?? "info";
+  const format = resolveFormat(io, options.logFormat ?? io.env.HERMES_LOG_FORMAT ?? "auto");
+  const color = format === "human" && io.stderrIsTerminal && !io.env.NO_COLOR;
+  const stderrSink = lineSink(format, io.err) as LogSink & { format: LogFormat };
+  const log = new Logger({ level, sinks: [stderrSink], masker: io.masker, color });
+  return { paths, log, stderrSink };
+}
+
+/**
+ * Loads the configuration of an opened home: masks its secrets in all output,
+ * applies `logging.level` unless a flag chose the level, and logs its warnings.
+ */
+export async function loadHomeConfig(
+  io: CliIo,
+  command: CommandUnknownOpts,
+  home: HomeContext,
+): Promise<LoadedConfig> {
+  const { loadConfig } = await import("../lib/config/load.ts");
+  const loaded = await loadConfig({ paths: home.paths, env: io.env });
+  for (const secret of loaded.secrets) io.masker.add(secret);
+  const options: GlobalOptions = command.optsWithGlobals();
+  if (!flagLevel(options)) home.log.setLevel(loaded.config.logging.level);
+  if (!options.logFormat) home.stderrSink.format = resolveFormat(io, loaded.config.logging.format);
+  for (const warning of loaded.warnings) home.log.warn(warning);
+  return loaded;
 }
 
 /**
@@ -33,27 +82,23 @@ export interface CommandContext {
  * `HERMES_LOG_LEVEL` and `logging.level`). Configuration warnings are logged.
  */
 export async function openContext(io: CliIo, command: CommandUnknownOpts): Promise<CommandContext> {
-  const options: GlobalOptions = command.optsWithGlobals();
-  const paths = hermesPaths(resolveHome(io.env));
-  await ensureHome(paths);
-  const { loadConfig } = await import("../lib/config/load.ts");
-  const loaded = await loadConfig({ paths, env: io.env });
-  for (const secret of loaded.secrets) io.masker.add(secret);
-  const log = createLogger(io, options, loaded);
-  for (const warning of loaded.warnings) log.warn(warning);
-  return { paths, loaded, log };
+  const home = await openHome(io, command);
+  const loaded = await loadHomeConfig(io, command, home);
+  return { ...home, loaded };
 }
 
-function createLogger(io: CliIo, options: GlobalOptions, loaded: LoadedConfig): Logger {
-  const level: LogLevel = options.verbose
-    ? "debug"
-    : options.quiet
-    ? "error"
-    : loaded.config.logging.level;
-  const configured = options.logFormat ?? loaded.config.logging.format;
-  const format: LogFormat = configured === "auto"
-    ? (io.stderrIsTerminal ? "human" : "json")
-    : configured as LogFormat;
-  const color = format === "human" && io.stderrIsTerminal && !io.env.NO_COLOR;
-  return new Logger({ level, sinks: [lineSink(format, io.err)], masker: io.masker, color });
+function flagLevel(options: GlobalOptions): LogLevel | undefined {
+  return options.verbose ? "debug" : options.quiet ? "error" : undefined;
+}
+
+function envChoice<T extends string>(
+  value: string | undefined,
+  choices: readonly T[],
+): T | undefined {
+  return choices.find((choice) => choice === value?.trim().toLowerCase());
+}
+
+function resolveFormat(io: CliIo, configured: string): LogFormat {
+  if (configured === "human" || configured === "json") return configured;
+  return io.stderrIsTerminal ? "human" : "json";
 }

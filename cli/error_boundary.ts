@@ -28,6 +28,7 @@ export function reportError(
   }
   if (error instanceof HermesError) {
     io.err(`hermes: ${error.message}\n`);
+    for (const hint of error.hints) io.err(`hint: ${hint}\n`);
     if (context.debug && error.stack) io.err(`${error.stack}\n`);
     return error.exitCode;
   }

@@ -10,6 +10,7 @@ import type { Command as PlainCommand } from "commander";
 import tab from "@bomb.sh/tab/commander";
 import { VERSION } from "../lib/version.ts";
 import { registerConfigCommands } from "./config.ts";
+import { registerGatewayCommands } from "./gateway.ts";
 import { reportError } from "./error_boundary.ts";
 import { type CliIo, processIo } from "./io.ts";
 
@@ -44,6 +45,7 @@ export function buildProgram(io: CliIo) {
     })
     .showHelpAfterError(false);
 
+  registerGatewayCommands(program, io);
   registerConfigCommands(program, io);
   // tab is typed against plain commander; extra-typings only narrows the types.
   tab(program as unknown as PlainCommand, { completionCommandName: "completion" });

@@ -21,11 +21,19 @@ export class HermesError extends Error {
   readonly code: string;
   /** The process exit code the CLI uses when this error ends a command. */
   readonly exitCode: number = ExitCode.Crash;
+  /** Ways forward, printed as `hint:` lines under the message. */
+  readonly hints: readonly string[];
 
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  constructor(
+    code: string,
+    message: string,
+    options?: ErrorOptions & { hints?: readonly string[]; exitCode?: number },
+  ) {
     super(message, options);
     this.name = "HermesError";
     this.code = code;
+    this.hints = options?.hints ?? [];
+    if (options?.exitCode !== undefined) this.exitCode = options.exitCode;
   }
 }
 

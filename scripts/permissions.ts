@@ -13,7 +13,7 @@ import denoJson from "../deno.json" with { type: "json" };
  *
  * @example
  * ```ts
- * cliPermissionFlags(); // ["--no-prompt", "--allow-read", "--allow-write", "--allow-env"]
+ * cliPermissionFlags(); // ["--no-prompt", "--allow-all"]
  * ```
  */
 export function cliPermissionFlags(): string[] {

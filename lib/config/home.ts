@@ -29,6 +29,10 @@ export interface HermesPaths {
   readonly takeoverMarker: string;
   /** `.gateway-planned-stop.json`: left by `gateway stop` for the running gateway. */
   readonly plannedStopMarker: string;
+  /** `gateway.sock`: the running gateway's control socket (Unix domain, mode 0600). */
+  readonly controlSocket: string;
+  /** `gateway-starts.log`: recent gateway starts, for the respawn-storm breaker. */
+  readonly startsLog: string;
 }
 
 /**
@@ -74,6 +78,8 @@ export function hermesPaths(home: string): HermesPaths {
     runtimeStatus: `${home}/gateway_state.json`,
     takeoverMarker: `${home}/.gateway-takeover.json`,
     plannedStopMarker: `${home}/.gateway-planned-stop.json`,
+    controlSocket: `${home}/gateway.sock`,
+    startsLog: `${home}/gateway-starts.log`,
   };
 }
 

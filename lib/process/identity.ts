@@ -53,8 +53,10 @@ export function readIdentity(pid: number): ProcessIdentity | undefined {
 }
 
 /**
- * Whether a command line is a hermes gateway run: a hermes entry point (the
- * binary, the bundle, or `cli/main.ts` under deno) followed by `gateway run`.
+ * Whether a command line is a hermes gateway process: a hermes entry point
+ * (the binary, the bundle, or `cli/main.ts` under deno) running `gateway run`
+ * (a bare `gateway` means run) or `gateway restart`, which becomes the gateway
+ * when no supervisor does.
  *
  * @example
  * ```ts
@@ -67,6 +69,42 @@ export function isGatewayCommand(cmdline: readonly string[]): boolean {
     /(^|\/)(hermes(\.js)?|hermes-[\w.-]+|cli\/main\.ts)$/.test(arg)
   );
   if (entry < 0) return false;
-  const rest = cmdline.slice(entry + 1).filter((arg) => !arg.startsWith("-"));
-  return rest[0] === "gateway" && (rest[1] === undefined || rest[1] === "run");
+  // Global options may carry values (`--log-format json`), so look for the word itself.
+  const words = cmdline.slice(entry + 1).filter((arg) => !arg.startsWith("-"));
+  const at = words.indexOf("gateway");
+  if (at < 0 || at > 1) return false;
+  const sub = words[at + 1];
+  return sub === undefined || sub === "run" || sub === "restart";
+}
+
+/**
+ * The live children of `pid` with their start times (Linux; empty elsewhere),
+ * so that they can be reaped after their parent is replaced.
+ *
+ * @example
+ * ```ts
+ * childrenOf(Deno.pid); // [{ pid: 4300, startTime: 99, ... }]
+ * ```
+ */
+export function childrenOf(pid: number): ProcessIdentity[] {
+  const children: ProcessIdentity[] = [];
+  let entries: Iterable<Deno.DirEntry>;
+  try {
+    entries = Deno.readDirSync("/proc");
+  } catch {
+    return children;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (parent !== pid) continue;
+    } catch {
+      continue; // gone meanwhile
+    }
+    const child = readIdentity(Number(entry.name));
+    if (child) children.push(child);
+  }
+  return children;
 }

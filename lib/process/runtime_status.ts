@@ -42,11 +42,32 @@ export interface RuntimeStatus extends PidRecord {
   readonly platforms: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly version: string;
   readonly updated_at: string;
+  /** When this gateway started (ISO). */
+  readonly started_at: string | null;
+  /** The exit code of the last exit, once stopped. */
+  readonly exit_code: number | null;
+  /** When the gateway stopped serving its platforms (ISO), for handoff timing. */
+  readonly serving_stopped_at: string | null;
+  /** The drain budget in seconds, so that `gateway stop` knows how long to wait. */
+  readonly drain_timeout_s: number | null;
+  /** Who revives this gateway when it exits 75: `systemd`, `launchd`, ... or null. */
+  readonly supervisor: string | null;
 }
 
 /** Fields a write may change; omitted fields keep their value, `null` clears. */
 export type RuntimeStatusPatch = Partial<
-  Pick<RuntimeStatus, "gateway_state" | "exit_reason" | "active_agents" | "platforms">
+  Pick<
+    RuntimeStatus,
+    | "gateway_state"
+    | "exit_reason"
+    | "active_agents"
+    | "platforms"
+    | "started_at"
+    | "exit_code"
+    | "serving_stopped_at"
+    | "drain_timeout_s"
+    | "supervisor"
+  >
 >;
 
 /**
@@ -81,6 +102,11 @@ export class RuntimeStatusWriter {
         gateway_state: null,
         exit_reason: null,
         platforms: {},
+        started_at: null,
+        exit_code: null,
+        serving_stopped_at: null,
+        drain_timeout_s: null,
+        supervisor: null,
         ...base,
         ...patch,
         ...currentPidRecord(this.#home),
@@ -126,6 +152,11 @@ export function readRuntimeStatus(path: string): RuntimeStatus | undefined {
         : {},
     version: typeof r.version === "string" ? r.version : "",
     updated_at: typeof r.updated_at === "string" ? r.updated_at : "",
+    started_at: typeof r.started_at === "string" ? r.started_at : null,
+    exit_code: Number.isInteger(r.exit_code) ? r.exit_code as number : null,
+    serving_stopped_at: typeof r.serving_stopped_at === "string" ? r.serving_stopped_at : null,
+    drain_timeout_s: typeof r.drain_timeout_s === "number" ? r.drain_timeout_s : null,
+    supervisor: typeof r.supervisor === "string" ? r.supervisor : null,
   };
 }
 

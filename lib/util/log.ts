@@ -75,6 +75,17 @@ export class Logger {
     this.#shared.level = level;
   }
 
+  /** Sends every later record of this logger and its children to `sink` too, until disposed. */
+  addSink(sink: LogSink): Disposable {
+    this.#shared.sinks.push(sink);
+    return {
+      [Symbol.dispose]: () => {
+        const at = this.#shared.sinks.indexOf(sink);
+        if (at >= 0) this.#shared.sinks.splice(at, 1);
+      },
+    };
+  }
+
   /** Whether a record at `level` would be written. */
   enabled(level: LogLevel): boolean {
     return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(this.#shared.level);

@@ -13,3 +13,20 @@ export function writeAllSync(
   let written = 0;
   while (written < bytes.length) written += target.writeSync(bytes.subarray(written));
 }
+
+/**
+ * Writes every byte to an asynchronous writer such as a socket; `write` may
+ * write fewer than asked.
+ *
+ * @example
+ * ```ts
+ * await writeAll(conn, new TextEncoder().encode("{}\n"));
+ * ```
+ */
+export async function writeAll(
+  target: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await target.write(bytes.subarray(written));
+}

@@ -11,7 +11,7 @@ Deno.test("dist/hermes.js runs from an empty folder with an empty DENO_DIR", asy
   const bundle = `${ROOT}dist/hermes.js`;
   assert.ok(
     (await Deno.readTextFile(bundle)).startsWith(
-      "#!/usr/bin/env -S deno run --no-prompt --allow-read",
+      "#!/usr/bin/env -S deno run --no-prompt --allow-all",
     ),
   );
   assert.equal((await Deno.stat(bundle)).mode! & 0o111, 0o111);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isGatewayCommand, readIdentity } from "../../lib/process/identity.ts";
+import { childrenOf, isGatewayCommand, readIdentity } from "../../lib/process/identity.ts";
 
 Deno.test("readIdentity() reads start time and command line of a live process", async () => {
   await using child = new Deno.Command("sleep", { args: ["30"] }).spawn();
@@ -29,7 +29,23 @@ Deno.test("isGatewayCommand() recognises hermes gateway runs only", () => {
   assert.ok(isGatewayCommand(["/usr/local/bin/hermes", "-v", "gateway", "run", "--replace"]));
   assert.ok(isGatewayCommand(["deno", "run", "/opt/dist/hermes.js", "gateway"]));
   assert.ok(isGatewayCommand(["/opt/hermes-x86_64-unknown-linux-gnu", "gateway", "run"]));
+  assert.ok(isGatewayCommand(["/usr/bin/hermes", "--log-format", "json", "gateway", "run"]));
+  assert.ok(isGatewayCommand(["/usr/bin/hermes", "gateway", "restart"]));
   assert.ok(!isGatewayCommand(["sleep", "60"]));
   assert.ok(!isGatewayCommand(["/usr/local/bin/hermes", "gateway", "status"]));
+  assert.ok(!isGatewayCommand(["/usr/local/bin/hermes", "gateway", "stop"]));
   assert.ok(!isGatewayCommand(["/usr/local/bin/hermes", "config", "check"]));
+});
+
+Deno.test("childrenOf() lists a live child with its start time", async () => {
+  const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  try {
+    const found = childrenOf(Deno.pid).find((c) => c.pid === child.pid);
+    assert.ok(found, "the sleep child is listed");
+    assert.equal(found.startTime, readIdentity(child.pid)?.startTime);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+  assert.ok(!childrenOf(Deno.pid).some((c) => c.pid === child.pid), "a reaped child is gone");
 });

@@ -1,0 +1,253 @@
+/**
+ * `hermes gateway run|stop|restart|status|install|uninstall`: the gateway
+ * process and the service that supervises it.
+ *
+ * @module
+ */
+
+import { type Command, InvalidArgumentError } from "@commander-js/extra-typings";
+import { HermesError } from "../lib/errors.ts";
+import { callControl } from "../lib/gateway/control_client.ts";
+import { runGateway } from "../lib/gateway/run_gateway.ts";
+import { type GatewayStatusReport, gatherStatus } from "../lib/gateway/status_report.ts";
+import { credentialLockDir } from "../lib/process/credential_lock.ts";
+import { ExitCode } from "../lib/process/exit_codes.ts";
+import { signalIfSame, waitForExit } from "../lib/process/guarded_kill.ts";
+import { stopGateway } from "../lib/process/handoff.ts";
+import { findRunningGateway, type RunningGateway } from "../lib/process/running_gateway.ts";
+import { cliPermissionFlags } from "../scripts/permissions.ts";
+import { type HomeContext, loadHomeConfig, openHome } from "./context.ts";
+import type { CliIo } from "./io.ts";
+import { registerServiceCommands } from "./gateway_service.ts";
+
+/** Exit code of `gateway status` when no gateway runs (as LSB init scripts do). */
+export const NOT_RUNNING_EXIT = 3;
+/** Margin added to the drain budget when waiting for a gateway to stop. */
+const STOP_MARGIN_S = 15;
+/** How long `restart` waits for a supervisor to start the new gateway. */
+const REVIVE_WAIT_MS = 30_000;
+
+/** Adds the `gateway` command group to `program`. */
+export function registerGatewayCommands(program: Command, io: CliIo): void {
+  const gateway = program.command("gateway").description(
+    "Run, stop, restart and inspect the gateway process",
+  );
+
+  gateway.command("run", { isDefault: true })
+    .description("Run the gateway in the foreground until stopped")
+    .option("--replace", "take over from a gateway already running in this home")
+    .action(async (options, command) => {
+      const home = await openHome(io, command);
+      io.exitCode = await runInForeground(io, command, home, options.replace === true);
+    });
+
+  gateway.command("stop")
+    .description("Ask the running gateway to drain and stop; wait for it")
+    .option("--timeout <seconds>", "how long to wait (default: drain timeout + 15 s)", seconds)
+    .option("--force", "kill the gateway if it has not stopped when the wait ends")
+    .action(async (options, command) => {
+      const { paths, log } = await openHome(io, command);
+      const { running } = findRunningGateway(paths, { cleanupStale: true });
+      if (!running) {
+        io.out(`No gateway is running in ${paths.home}\n`);
+        return;
+      }
+      const report = await gatherStatus(paths);
+      refuseWhenSupervised(report, running.pid);
+      const timeoutS = options.timeout ?? (report.drain_timeout_s ?? 180) + STOP_MARGIN_S;
+      log.info("stopping the gateway", { pid: running.pid, wait_s: timeoutS });
+      const outcome = await stopGateway(paths, running, {
+        timeoutMs: timeoutS * 1000,
+        force: options.force === true,
+        lockDir: credentialLockDir(io.env),
+      });
+      if (!outcome.stopped) {
+        throw new HermesError(
+          "stop_timeout",
+          `Gateway (PID ${running.pid}) is still running after ${timeoutS} s; it may still be draining`,
+          {
+            hints: [
+              "wait and check:   hermes gateway status",
+              "kill it:          hermes gateway stop --force",
+            ],
+          },
+        );
+      }
+      io.out(`Gateway ${outcome.killed ? "killed" : "stopped"} (PID ${running.pid})\n`);
+    });
+
+  gateway.command("restart")
+    .description(
+      "Restart gracefully: drain, then the supervisor starts it again (or this command runs it)",
+    )
+    .action(async (_options, command) => {
+      const home = await openHome(io, command);
+      const { running } = findRunningGateway(home.paths, { cleanupStale: true });
+      const report = running ? await gatherStatus(home.paths) : undefined;
+      if (!running || !report?.supervisor) {
+        // Nobody would start it again: this process takes over and becomes the gateway.
+        if (!running) home.log.info("no gateway is running; starting one");
+        io.exitCode = await runInForeground(io, command, home, true);
+        return;
+      }
+      await restartSupervised(io, home, running, report);
+    });
+
+  gateway.command("status")
+    .description("Show whether the gateway runs, its state and platforms; exit 0 running, 3 not")
+    .option("--json", "print one JSON object")
+    .action(async (options, command) => {
+      const { paths } = await openHome(io, command);
+      const report = await gatherStatus(paths, { cleanupStale: true });
+      io.out(options.json ? `${JSON.stringify(report, null, 2)}\n` : describeStatus(report));
+      io.exitCode = report.running ? ExitCode.Ok : NOT_RUNNING_EXIT;
+    });
+
+  registerServiceCommands(gateway, io, gatewayCommandLine);
+}
+
+async function runInForeground(
+  io: CliIo,
+  command: Parameters<typeof openHome>[1],
+  home: HomeContext,
+  replace: boolean,
+): Promise<number> {
+  return await runGateway({
+    paths: home.paths,
+    env: io.env,
+    log: home.log,
+    replace,
+    lockDir: credentialLockDir(io.env),
+    loadConfig: () => loadHomeConfig(io, command, home),
+  });
+}
+
+/**
+ * Supervised restart: ask the gateway to drain and exit 75 (control socket,
+ * else SIGUSR1), wait for it to go, then for its supervisor to start the new one.
+ */
+async function restartSupervised(
+  io: CliIo,
+  { paths, log }: HomeContext,
+  running: RunningGateway,
+  report: GatewayStatusReport,
+): Promise<void> {
+  try {
+    await callControl(paths.controlSocket, "drain", { exit: "restart" });
+  } catch {
+    signalIfSame(running.pid, running.startTime, "SIGUSR1");
+  }
+  const waitS = (report.drain_timeout_s ?? 180) + STOP_MARGIN_S;
+  log.info("waiting for the gateway to drain", { pid: running.pid, wait_s: waitS });
+  if (!await waitForExit(running.pid, running.startTime, { timeoutMs: waitS * 1000 })) {
+    throw new HermesError(
+      "restart_timeout",
+      `Gateway (PID ${running.pid}) is still draining after ${waitS} s`,
+      { hints: ["check: hermes gateway status"] },
+    );
+  }
+  const deadline = performance.now() + REVIVE_WAIT_MS;
+  while (performance.now() < deadline) {
+    const next = findRunningGateway(paths).running;
+    if (next && next.pid !== running.pid) {
+      io.out(`Gateway restarted (PID ${running.pid} → ${next.pid})\n`);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new HermesError(
+    "restart_not_revived",
+    `Gateway (PID ${running.pid}) exited for a restart, but ${report.supervisor} has not started a new one within ${
+      REVIVE_WAIT_MS / 1000
+    } s`,
+    { hints: [`check the service: ${serviceStatusCommand(report.supervisor)}`] },
+  );
+}
+
+function refuseWhenSupervised(report: GatewayStatusReport, pid: number): void {
+  if (report.supervisor !== "systemd" && report.supervisor !== "launchd") return;
+  throw new HermesError(
+    "supervised",
+    `Gateway (PID ${pid}) runs under ${report.supervisor}, which would start it again after this stop`,
+    { hints: [`stop the service instead: ${serviceStopCommand(report.supervisor)}`] },
+  );
+}
+
+function serviceStopCommand(supervisor: string): string {
+  return supervisor === "launchd"
+    ? "launchctl bootout gui/$(id -u)/ai.hermes.gateway"
+    : "systemctl --user stop hermes-gateway";
+}
+
+function serviceStatusCommand(supervisor: string | null): string {
+  return supervisor === "launchd"
+    ? "launchctl print gui/$(id -u)/ai.hermes.gateway"
+    : "systemctl --user status hermes-gateway";
+}
+
+/** The command line that runs this hermes: the binary itself, or deno with the entry script. */
+function gatewayCommandLine(): string[] {
+  if (Deno.build.standalone) return [Deno.execPath()];
+  const entry = new URL(Deno.mainModule);
+  if (entry.protocol !== "file:") {
+    throw new HermesError("install_failed", `Cannot install a service for ${Deno.mainModule}`);
+  }
+  return [Deno.execPath(), "run", ...cliPermissionFlags(), entry.pathname];
+}
+
+/** Human text for `gateway status`. */
+export function describeStatus(report: GatewayStatusReport): string {
+  const lines: string[] = [];
+  if (report.running) {
+    const up = report.uptime_s === null ? "" : `, up ${formatDuration(report.uptime_s)}`;
+    lines.push(`Gateway running (PID ${report.pid})${up}`);
+    lines.push(`  state: ${report.state ?? "unknown"}`);
+    if (report.exit_reason && report.state !== "running") {
+      lines.push(`  stopping: ${report.exit_reason}`);
+    }
+    lines.push(`  active work: ${report.active_work}`);
+    if (report.supervisor) lines.push(`  supervisor: ${report.supervisor}`);
+  } else {
+    lines.push(`Gateway not running`);
+    if (report.state) {
+      const code = report.exit_code === null ? "" : `, exit code ${report.exit_code}`;
+      lines.push(`  last state: ${report.state}${code}`);
+      if (report.exit_reason) lines.push(`  reason: ${report.exit_reason}`);
+    }
+  }
+  lines.push(`  home: ${report.home}`);
+  const platforms = Object.entries(report.platforms);
+  if (platforms.length === 0) lines.push("  platforms: none configured");
+  for (const [name, value] of platforms) {
+    const health = value as Record<string, unknown>;
+    const error = health.error_message
+      ? ` (${health.error_code ?? "error"}: ${health.error_message})`
+      : "";
+    lines.push(`  ${name}: ${String(health.state ?? "unknown")}${error}`);
+  }
+  if (report.stale_record_removed !== null) {
+    lines.push(
+      `  removed a stale PID record (PID ${report.stale_record_removed}, no such gateway)`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+function formatDuration(totalSeconds: number): string {
+  const d = Math.floor(totalSeconds / 86400);
+  const h = Math.floor(totalSeconds % 86400 / 3600);
+  const m = Math.floor(totalSeconds % 3600 / 60);
+  const s = totalSeconds % 60;
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${m}m`;
+  if (m > 0) return `${m}m ${s}s`;
+  return `${s}s`;
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError(`expected a positive number of seconds, got "${value}"`);
+  }
+  return n;
+}

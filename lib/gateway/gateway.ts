@@ -1,0 +1,259 @@
+/**
+ * The gateway's own life once it owns the home: start (status, control
+ * socket, platforms), serve until asked to stop, drain in-flight work, stop.
+ * Claiming the home and handing over from an older gateway happen before, in
+ * `run_gateway.ts`.
+ *
+ * Work in flight (an agent turn, a delivery) is registered with `track()`.
+ * A drain waits for it up to the drain budget; whatever is still running
+ * then is handed to the drain-timeout hooks, which mark it for resumption
+ * by the next gateway.
+ *
+ * @module
+ */
+
+import type { HermesPaths } from "../config/home.ts";
+import { type GatewayState, RuntimeStatusWriter } from "../process/runtime_status.ts";
+import type { Logger } from "../util/log.ts";
+import { type ControlServer, serveControl } from "./control_server.ts";
+import { raceTimeout } from "../util/race_timeout.ts";
+import { STOP_REQUESTS, type StopRequest } from "./stop_request.ts";
+
+/** One piece of in-flight work. */
+export interface TrackedWork {
+  readonly id: number;
+  readonly label: string;
+  /** `Date.now()` when it began. */
+  readonly since: number;
+}
+
+/** Called with the work still running when a drain runs out of time. */
+export type DrainTimeoutHook = (pending: readonly TrackedWork[]) => void | Promise<void>;
+
+/** What a gateway needs from the outside. */
+export interface GatewayOptions {
+  readonly paths: HermesPaths;
+  readonly log: Logger;
+  /** How long a drain waits for in-flight work (gateway.drain_timeout). */
+  readonly drainTimeoutMs: number;
+  /** The shorter budget when a replacement takes over (it resumes the rest). */
+  readonly takeoverDrainMs: number;
+  /** Who revives this gateway when it exits 75, if anyone. */
+  readonly supervisor: string | null;
+}
+
+/**
+ * A started gateway.
+ *
+ * @example
+ * ```ts
+ * const gateway = new Gateway({ paths, log, drainTimeoutMs: 180_000, takeoverDrainMs: 5_000, supervisor: null });
+ * await gateway.start();
+ * const request = await gateway.stopRequested;
+ * await gateway.shutdown(request);
+ * ```
+ */
+export class Gateway {
+  readonly #options: GatewayOptions;
+  readonly #status: RuntimeStatusWriter;
+  readonly #work = new Map<number, TrackedWork>();
+  readonly #drainHooks: DrainTimeoutHook[] = [];
+  readonly #stop = Promise.withResolvers<StopRequest>();
+  readonly #hurry = Promise.withResolvers<void>();
+  #workSettled = Promise.withResolvers<void>();
+  #nextWorkId = 1;
+  #stopRequest: StopRequest | undefined;
+  #state: GatewayState = "starting";
+  #control: ControlServer | undefined;
+  readonly startedAt = new Date();
+
+  constructor(options: GatewayOptions) {
+    this.#options = options;
+    this.#status = new RuntimeStatusWriter(options.paths.runtimeStatus, options.paths.home);
+  }
+
+  /** Resolves with the first stop request (signal, control socket, caller). */
+  get stopRequested(): Promise<StopRequest> {
+    return this.#stop.promise;
+  }
+
+  /** Whether a stop has been requested. */
+  get stopping(): boolean {
+    return this.#stopRequest !== undefined;
+  }
+
+  /** The gateway's life stage. */
+  get state(): GatewayState {
+    return this.#state;
+  }
+
+  /** Pieces of work in flight. */
+  get activeWork(): number {
+    return this.#work.size;
+  }
+
+  /** Records that this gateway is starting (status `starting`, exit fields cleared). */
+  async announceStarting(extra: Record<string, unknown> = {}): Promise<void> {
+    await this.#status.update({
+      gateway_state: "starting",
+      exit_reason: null,
+      exit_code: null,
+      serving_stopped_at: null,
+      active_agents: 0,
+      platforms: {},
+      started_at: this.startedAt.toISOString(),
+      drain_timeout_s: this.#options.drainTimeoutMs / 1000,
+      supervisor: this.#options.supervisor,
+      ...extra,
+    });
+  }
+
+  /** Opens the control socket and the platforms, then reports `running`. */
+  async start(): Promise<void> {
+    this.#control = await serveControl(this.#options.paths.controlSocket, {
+      status: () => this.snapshot(),
+      drain: (params) => this.#drainOverControl(params),
+    }, this.#options.log);
+    // Platforms start here (the pipeline issue adds them); none are configured yet.
+    this.#state = "running";
+    await this.#status.update({ gateway_state: "running" });
+    this.#options.log.info("gateway running", {
+      pid: Deno.pid,
+      home: this.#options.paths.home,
+      platforms: "none configured; idling until stopped",
+    });
+  }
+
+  /**
+   * Asks the gateway to stop. The first request decides the exit code; a
+   * second one cuts the drain short (Ctrl-C twice). Returns whether this
+   * request was the first.
+   */
+  requestStop(request: StopRequest): boolean {
+    if (this.#stopRequest) {
+      this.#options.log.warn("second stop request: not waiting for in-flight work any longer", {
+        pending: this.#work.size,
+      });
+      this.#hurry.resolve();
+      return false;
+    }
+    this.#stopRequest = request;
+    this.#stop.resolve(request);
+    return true;
+  }
+
+  /**
+   * Runs `work` as in-flight work: a drain waits for it.
+   *
+   * @example
+   * ```ts
+   * await gateway.track("agent turn wecom:dm:alice", runTurn());
+   * ```
+   */
+  track<T>(label: string, work: Promise<T>): Promise<T> {
+    const entry = { id: this.#nextWorkId++, label, since: Date.now() };
+    this.#work.set(entry.id, entry);
+    void this.#status.update({ active_agents: this.#work.size }).catch(() => {});
+    const done = () => {
+      this.#work.delete(entry.id);
+      void this.#status.update({ active_agents: this.#work.size }).catch(() => {});
+      if (this.#work.size === 0) this.#workSettled.resolve();
+    };
+    return work.finally(done);
+  }
+
+  /** Adds a hook that receives the work a drain had to abandon, to resume it later. */
+  onDrainTimeout(hook: DrainTimeoutHook): void {
+    this.#drainHooks.push(hook);
+  }
+
+  /**
+   * Drains and stops: no new work (state `draining`), waits for in-flight
+   * work up to the budget, hands leftovers to the drain-timeout hooks, stops
+   * the platforms, closes the control socket and records `stopped` with the
+   * request's reason and exit code.
+   */
+  async shutdown(request: StopRequest): Promise<void> {
+    const log = this.#options.log;
+    const budgetMs = request.reason === "replaced"
+      ? Math.min(this.#options.drainTimeoutMs, this.#options.takeoverDrainMs)
+      : this.#options.drainTimeoutMs;
+    this.#state = "draining";
+    await this.#status.update({ gateway_state: "draining", exit_reason: request.detail });
+    log.info("draining", {
+      reason: request.reason,
+      in_flight: this.#work.size,
+      budget_ms: budgetMs,
+    });
+    const pending = await this.#drain(budgetMs);
+    if (pending.length > 0) {
+      log.warn("drain budget spent; marking unfinished work for resume", {
+        pending: pending.map((w) => w.label),
+      });
+      for (const hook of this.#drainHooks) {
+        try {
+          await hook(pending);
+        } catch (error) {
+          log.error("drain-timeout hook failed", { error });
+        }
+      }
+    }
+    this.#state = "stopping";
+    // Platforms disconnect here; from now on this gateway serves no one.
+    await this.#status.update({
+      gateway_state: "stopping",
+      serving_stopped_at: new Date().toISOString(),
+    });
+    await this.#control?.close();
+    this.#state = "stopped";
+    await this.#status.update({
+      gateway_state: "stopped",
+      exit_reason: request.detail,
+      exit_code: request.exitCode,
+      active_agents: 0,
+    });
+    log.info("gateway stopped", { reason: request.reason, exit_code: request.exitCode });
+  }
+
+  /** What `hermes gateway status` shows, live. */
+  snapshot(): Record<string, unknown> {
+    const now = Date.now();
+    return {
+      running: true,
+      pid: Deno.pid,
+      state: this.#state,
+      home: this.#options.paths.home,
+      started_at: this.startedAt.toISOString(),
+      uptime_s: Math.round((now - this.startedAt.getTime()) / 1000),
+      active_work: this.#work.size,
+      work: [...this.#work.values()].map((w) => ({
+        label: w.label,
+        age_s: Math.round((now - w.since) / 1000),
+      })),
+      platforms: {},
+      supervisor: this.#options.supervisor,
+      drain_timeout_s: this.#options.drainTimeoutMs / 1000,
+      stop_reason: this.#stopRequest?.reason ?? null,
+    };
+  }
+
+  async #drain(budgetMs: number): Promise<TrackedWork[]> {
+    if (this.#work.size === 0) return [];
+    this.#workSettled = Promise.withResolvers<void>();
+    await raceTimeout(Promise.race([this.#workSettled.promise, this.#hurry.promise]), budgetMs);
+    return [...this.#work.values()];
+  }
+
+  #drainOverControl(params: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    const exit = params.exit ?? "restart";
+    if (exit !== "restart" && exit !== "stop") {
+      throw new Error(`Cannot drain with exit "${String(exit)}": expected "restart" or "stop"`);
+    }
+    const request = exit === "restart" ? STOP_REQUESTS.restart : {
+      ...STOP_REQUESTS.stopped,
+      detail: "planned stop (drain over the control socket)",
+    };
+    const first = this.requestStop(request);
+    return { accepted: first, state: "draining", exit_code: this.#stopRequest?.exitCode };
+  }
+}
