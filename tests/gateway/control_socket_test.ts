@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { callControl } from "../../lib/gateway/control_client.ts";
+import { MAX_REQUEST_BYTES, serveControl } from "../../lib/gateway/control_server.ts";
+import { HermesError } from "../../lib/errors.ts";
+import { Logger } from "../../lib/util/log.ts";
+import { SecretMasker } from "../../lib/util/secret_mask.ts";
+import { tempDir } from "../_helpers.ts";
+
+const quiet = () => new Logger({ level: "error", sinks: [], masker: new SecretMasker() });
+
+async function rawExchange(path: string, text: string): Promise<string> {
+  const conn = await Deno.connect({ transport: "unix", path });
+  try {
+    await conn.write(new TextEncoder().encode(text));
+    const buffer = new Uint8Array(64 * 1024);
+    let answer = "";
+    while (answer.split("\n").length - 1 < text.split("\n").filter((l) => l.trim()).length) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      answer += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    return answer;
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("the control socket is 0600, answers methods, and is removed on close", async () => {
+  await using dir = tempDir();
+  const path = `${dir.path}/gateway.sock`;
+  await Deno.writeTextFile(path, "left by a dead gateway");
+  const server = await serveControl(path, { status: () => ({ state: "running" }) }, quiet());
+  assert.ok(server);
+  assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+  assert.deepEqual(await callControl(path, "status"), { state: "running" });
+  await server.close();
+  await assert.rejects(Deno.stat(path), Deno.errors.NotFound);
+});
+
+Deno.test("malformed and unknown requests get an error answer and the connection goes on", async () => {
+  await using dir = tempDir();
+  const path = `${dir.path}/gateway.sock`;
+  await using _server = await serveControl(path, { ping: (p) => ({ pong: p.n ?? null }) }, quiet());
+  const answer = await rawExchange(
+    path,
+    'not json\n{"id":7,"method":"nope"}\n[1]\n{"id":8,"method":"ping","params":{"n":3}}\n',
+  );
+  const lines = answer.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines[0].error.code, "bad_request");
+  assert.deepEqual([lines[1].id, lines[1].ok, lines[1].error.code], [7, false, "unknown_method"]);
+  assert.match(lines[1].error.message, /known: ping/);
+  assert.equal(lines[2].error.code, "bad_request");
+  assert.deepEqual(lines[3], { id: 8, ok: true, result: { pong: 3 } });
+});
+
+Deno.test("an over-long request line is refused and its connection closed", async () => {
+  await using dir = tempDir();
+  const path = `${dir.path}/gateway.sock`;
+  await using _server = await serveControl(path, { ping: () => "pong" }, quiet());
+  const answer = await rawExchange(path, `${"x".repeat(MAX_REQUEST_BYTES + 10)}`);
+  assert.equal(JSON.parse(answer.trim()).error.code, "too_large");
+  assert.equal(await callControl(path, "ping"), "pong", "the server still serves others");
+});
+
+Deno.test("a method that throws is reported to the caller as a refusal", async () => {
+  await using dir = tempDir();
+  const path = `${dir.path}/gateway.sock`;
+  const methods = {
+    drain: () => {
+      throw new Error("Cannot drain twice");
+    },
+  };
+  await using _server = await serveControl(path, methods, quiet());
+  await assert.rejects(
+    callControl(path, "drain"),
+    (error) =>
+      error instanceof HermesError && error.code === "control_error" &&
+      error.message.includes("Cannot drain twice"),
+  );
+});
+
+Deno.test("callControl() without a listening gateway fails as control_unavailable", async () => {
+  await using dir = tempDir();
+  await assert.rejects(
+    callControl(`${dir.path}/gateway.sock`, "status", {}, { timeoutMs: 500 }),
+    (error) => error instanceof HermesError && error.code === "control_unavailable",
+  );
+});
+
+Deno.test("a socket path too long for Unix sockets disables the socket instead of failing", async () => {
+  await using dir = tempDir();
+  const long = `${dir.path}/${"d".repeat(120)}/gateway.sock`;
+  const lines: string[] = [];
+  const log = new Logger({
+    level: "warn",
+    sinks: [{ format: "json", write: (line) => lines.push(line) }],
+    masker: new SecretMasker(),
+  });
+  assert.equal(await serveControl(long, {}, log), undefined);
+  assert.match(lines.join(""), /too long for a Unix socket/);
+});
