@@ -64,7 +64,7 @@ export async function waitForExit(
   startTime: number | null,
   options: { timeoutMs: number; intervalMs?: number },
 ): Promise<boolean> {
-  const interval = options.intervalMs ?? 25;
+  const interval = options.intervalMs ?? 10;
   const deadline = performance.now() + options.timeoutMs;
   while (isSameProcessAlive(pid, startTime)) {
     if (performance.now() >= deadline) return false;
