@@ -215,6 +215,18 @@ export class Gateway {
     log.info("gateway stopped", { reason: request.reason, exit_code: request.exitCode });
   }
 
+  /** Records a crash (exit 1) so that `gateway status` can tell why the gateway is gone. */
+  async recordCrash(error: unknown): Promise<void> {
+    await this.#control?.close();
+    this.#state = "stopped";
+    await this.#status.update({
+      gateway_state: "stopped",
+      exit_reason: `crashed: ${error instanceof Error ? error.message : String(error)}`,
+      exit_code: 1,
+      active_agents: 0,
+    }).catch(() => {});
+  }
+
   /** What `hermes gateway status` shows, live. */
   snapshot(): Record<string, unknown> {
     const now = Date.now();

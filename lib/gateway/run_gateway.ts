@@ -134,6 +134,9 @@ export async function runGateway(options: RunGatewayOptions): Promise<number> {
     const request = await gateway.stopRequested;
     await gateway.shutdown(request);
     return request.exitCode;
+  } catch (error) {
+    await gateway.recordCrash(error);
+    throw error;
   } finally {
     releasePidFile(paths.pidFile, Deno.pid);
     await releaseAllCredentialLocks(options.lockDir, { pid: self.pid, startTime: self.start_time });

@@ -3,8 +3,10 @@
  * PID is never mistaken for the gateway that once had it.
  *
  * Linux reads `/proc/<pid>/stat` (field 22, start time in clock ticks since
- * boot) and `/proc/<pid>/cmdline`. Other systems are not supported yet: the
- * functions answer `undefined` (unknown), and callers fall back on the lock.
+ * boot) and `/proc/<pid>/cmdline`. Systems without /proc (macOS, the BSDs)
+ * ask `ps -o lstart=,stat=,command=`: the start time is then in seconds since
+ * the epoch, and the command line is split on spaces. Windows is not
+ * supported: identities are unknown there and callers rely on the lock.
  *
  * @module
  */
@@ -32,6 +34,7 @@ export interface ProcessIdentity {
  */
 export function readIdentity(pid: number): ProcessIdentity | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  if (!hasProc()) return readIdentityFromPs(pid);
   let stat: string;
   try {
     stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -50,6 +53,48 @@ export function readIdentity(pid: number): ProcessIdentity | undefined {
     // Unreadable (another user's process): callers treat it as unknown.
   }
   return { pid, startTime, state, cmdline };
+}
+
+/**
+ * The identity of `pid` as `ps` tells it (for systems without /proc);
+ * undefined when no such process lives, it is a zombie, or `ps` is missing.
+ *
+ * @example
+ * ```ts
+ * readIdentityFromPs(Deno.pid)?.startTime; // 1795242943 (seconds since the epoch)
+ * ```
+ */
+export function readIdentityFromPs(pid: number): ProcessIdentity | undefined {
+  let output: Deno.CommandOutput;
+  try {
+    output = new Deno.Command("ps", {
+      args: ["-o", "lstart=,stat=,command=", "-p", String(pid)],
+      env: { LC_ALL: "C" },
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+  } catch {
+    return undefined;
+  }
+  // "Sat Nov 21 06:34:26 2026 S    /usr/bin/hermes gateway run": lstart is 5 words.
+  const words = new TextDecoder().decode(output.stdout).trim().split(/\s+/);
+  if (!output.success || words.length < 6) return undefined;
+  const startTime = Date.parse(words.slice(0, 5).join(" ")) / 1000;
+  const state = words[5]!.charAt(0);
+  if (!Number.isFinite(startTime) || state === "Z") return undefined;
+  return { pid, startTime, state, cmdline: words.slice(6) };
+}
+
+let procAvailable: boolean | undefined;
+function hasProc(): boolean {
+  if (procAvailable === undefined) {
+    try {
+      procAvailable = Deno.statSync("/proc/self/stat").isFile;
+    } catch {
+      procAvailable = false;
+    }
+  }
+  return procAvailable;
 }
 
 /**

@@ -328,3 +328,14 @@ Deno.test("gateway install writes the unit and prints how to enable it; uninstal
   assert.equal(uninstall.code, 0, uninstall.stderr);
   await assert.rejects(Deno.stat(unit), Deno.errors.NotFound);
 });
+
+Deno.test("a crash exits 1 and leaves neither a PID record nor a held lock", async () => {
+  await using dir = tempDir();
+  const paths = hermesPaths(dir.path);
+  await Deno.mkdir(paths.runtimeStatus); // the status file cannot be written: the start fails
+  const run = await hermes(dir.path, ["gateway", "run"]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, /unexpected error/);
+  await assert.rejects(Deno.stat(paths.pidFile), Deno.errors.NotFound);
+  assert.equal(lockState(paths.lockFile).held, false);
+});

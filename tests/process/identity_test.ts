@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { childrenOf, isGatewayCommand, readIdentity } from "../../lib/process/identity.ts";
+import {
+  childrenOf,
+  isGatewayCommand,
+  readIdentity,
+  readIdentityFromPs,
+} from "../../lib/process/identity.ts";
 
 Deno.test("readIdentity() reads start time and command line of a live process", async () => {
   await using child = new Deno.Command("sleep", { args: ["30"] }).spawn();
@@ -48,4 +53,19 @@ Deno.test("childrenOf() lists a live child with its start time", async () => {
     await child.status;
   }
   assert.ok(!childrenOf(Deno.pid).some((c) => c.pid === child.pid), "a reaped child is gone");
+});
+
+Deno.test("readIdentityFromPs() (systems without /proc) tells a live process, its command and a stable start", async () => {
+  const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  try {
+    const first = readIdentityFromPs(child.pid);
+    assert.ok(first, "the sleep child is found");
+    assert.deepEqual(first.cmdline, readIdentity(child.pid)?.cmdline, "same command line as /proc");
+    assert.ok(Math.abs(first.startTime - Date.now() / 1000) < 120, "start time in epoch seconds");
+    assert.equal(readIdentityFromPs(child.pid)?.startTime, first.startTime, "stable across reads");
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+  assert.equal(readIdentityFromPs(child.pid), undefined, "a reaped process is gone");
 });
