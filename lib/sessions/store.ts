@@ -1,0 +1,105 @@
+/**
+ * Sessions in state.db: one open session per key; a reset ends it (its
+ * transcript stays searchable) and the next message opens a new one.
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import { transaction } from "../storage/sqlite.ts";
+import type { SessionSource } from "./key.ts";
+
+/** A session row, with its message count. */
+export interface SessionRecord {
+  readonly id: number;
+  readonly key: string;
+  readonly platform: string;
+  readonly chat_type: string;
+  readonly chat_id: string;
+  readonly thread_id: string | null;
+  readonly user_id: string | null;
+  readonly started_at: string;
+  readonly updated_at: string;
+  readonly ended_at: string | null;
+  readonly end_reason: string | null;
+  readonly message_count: number;
+}
+
+const SELECT = `
+  SELECT s.*, (SELECT count(*) FROM messages m WHERE m.session_id = s.id) AS message_count
+  FROM sessions s`;
+
+/**
+ * Reads and writes sessions.
+ *
+ * @example
+ * ```ts
+ * const sessions = new SessionStore(db);
+ * const session = sessions.open(sessionKey(source), source);
+ * ```
+ */
+export class SessionStore {
+  readonly #db: DatabaseSync;
+  readonly #now: () => Date;
+
+  constructor(db: DatabaseSync, now: () => Date = () => new Date()) {
+    this.#db = db;
+    this.#now = now;
+  }
+
+  /** The open session of `key`, created when there is none. */
+  open(key: string, source: SessionSource): SessionRecord {
+    return transaction(this.#db, () => {
+      const existing = this.findOpen(key);
+      if (existing) return existing;
+      const at = this.#now().toISOString();
+      this.#db.prepare(
+        `INSERT INTO sessions (key, platform, chat_type, chat_id, thread_id, user_id, started_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        key,
+        source.platform,
+        source.chatType,
+        source.chatId,
+        source.threadId ?? null,
+        source.userId ?? null,
+        at,
+        at,
+      );
+      return this.findOpen(key)!;
+    });
+  }
+
+  /** The open session of `key`, if any. */
+  findOpen(key: string): SessionRecord | undefined {
+    return this.#db.prepare(`${SELECT} WHERE s.key = ? AND s.ended_at IS NULL`).get(key) as
+      | SessionRecord
+      | undefined;
+  }
+
+  /** Marks activity on a session (for idle resets and listing order). */
+  touch(id: number): void {
+    this.#db.prepare("UPDATE sessions SET updated_at = ? WHERE id = ?")
+      .run(this.#now().toISOString(), id);
+  }
+
+  /** Ends a session (`/new`, `/reset`, a reset policy); its transcript stays. */
+  end(id: number, reason: string): void {
+    this.#db.prepare(
+      "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+    ).run(this.#now().toISOString(), reason, id);
+  }
+
+  /** Sessions, most recently active first. */
+  list(options: { limit?: number; includeEnded?: boolean } = {}): SessionRecord[] {
+    const where = options.includeEnded ? "" : "WHERE s.ended_at IS NULL";
+    return this.#db.prepare(`${SELECT} ${where} ORDER BY s.updated_at DESC, s.id DESC LIMIT ?`)
+      .all(options.limit ?? 100) as unknown as SessionRecord[];
+  }
+
+  /** Every session that had `key`, newest first. */
+  history(key: string): SessionRecord[] {
+    return this.#db.prepare(`${SELECT} WHERE s.key = ? ORDER BY s.id DESC`)
+      .all(key) as unknown as SessionRecord[];
+  }
+}

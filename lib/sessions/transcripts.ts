@@ -1,0 +1,176 @@
+/**
+ * Transcripts: every message of every session, searchable. Three FTS5
+ * indexes serve different queries: words (bm25-ranked, for space-separated
+ * languages), trigrams (any substring of 3+ characters, CJK included) and
+ * CJK character pairs (two-character Chinese, Japanese or Korean words, which
+ * trigrams cannot find). Shorter or mixed queries fall back to a scan.
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import { transaction } from "../storage/sqlite.ts";
+import { cjkBigrams, hasCjk } from "./_cjk.ts";
+
+/** Who said a message. */
+export type Role = "user" | "assistant" | "system";
+
+/** A message to store. */
+export interface NewMessage {
+  readonly sessionId: number;
+  readonly platform: string;
+  readonly role: Role;
+  readonly text: string;
+  readonly sender?: string;
+  readonly at?: Date;
+}
+
+/** A stored message. */
+export interface StoredMessage {
+  readonly id: number;
+  readonly session_id: number;
+  readonly platform: string;
+  readonly role: Role;
+  readonly sender: string | null;
+  readonly text: string;
+  readonly created_at: string;
+}
+
+/** A search result: the message, its session key and a highlighted snippet. */
+export interface SearchHit extends StoredMessage {
+  readonly session_key: string;
+  /** The text around the match, matches wrapped in `[` and `]`. */
+  readonly snippet: string;
+}
+
+/** Options of {@linkcode TranscriptStore.search}. */
+export interface SearchOptions {
+  readonly platform?: string;
+  /** Default 20. */
+  readonly limit?: number;
+}
+
+const HIT_COLUMNS = "m.*, s.key AS session_key";
+
+/**
+ * Appends to and searches transcripts.
+ *
+ * @example
+ * ```ts
+ * const transcripts = new TranscriptStore(db);
+ * transcripts.append({ sessionId: 1, platform: "local", role: "user", text: "今天天气很好" });
+ * transcripts.search("天气"); // one hit, snippet "今天[天气]很好"
+ * ```
+ */
+export class TranscriptStore {
+  readonly #db: DatabaseSync;
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  /** Stores a message and indexes it, in one transaction; returns its id. */
+  append(message: NewMessage): number {
+    return transaction(this.#db, () => this.appendInTransaction(message));
+  }
+
+  /** Like `append`, for callers that already hold a transaction. */
+  appendInTransaction(message: NewMessage): number {
+    const at = (message.at ?? new Date()).toISOString();
+    const { lastInsertRowid } = this.#db.prepare(
+      "INSERT INTO messages (session_id, platform, role, sender, text, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    ).run(
+      message.sessionId,
+      message.platform,
+      message.role,
+      message.sender ?? null,
+      message.text,
+      at,
+    );
+    const id = Number(lastInsertRowid);
+    this.#db.prepare("INSERT INTO messages_words (rowid, text) VALUES (?, ?)").run(
+      id,
+      message.text,
+    );
+    this.#db.prepare("INSERT INTO messages_trigram (rowid, text) VALUES (?, ?)").run(
+      id,
+      message.text,
+    );
+    const grams = cjkBigrams(message.text);
+    if (grams) {
+      this.#db.prepare("INSERT INTO messages_bigram (rowid, grams) VALUES (?, ?)").run(id, grams);
+    }
+    return id;
+  }
+
+  /** The last `limit` messages of a session, oldest first. */
+  history(sessionId: number, limit = 50): StoredMessage[] {
+    const rows = this.#db.prepare(
+      "SELECT * FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+    ).all(sessionId, limit) as unknown as StoredMessage[];
+    return rows.reverse();
+  }
+
+  /**
+   * Finds messages matching every term of `query` (terms are separated by
+   * spaces), best first. Words use the word index; terms of 3+ characters
+   * the trigram index; a two-character CJK term the pair index; anything
+   * else a scan, newest first.
+   */
+  search(query: string, options: SearchOptions = {}): SearchHit[] {
+    const terms = query.trim().split(/\s+/).filter((t) => t !== "");
+    if (terms.length === 0) return [];
+    const limit = Math.max(1, Math.trunc(options.limit ?? 20));
+    const platform = options.platform ?? null;
+    const filter = "AND (? IS NULL OR m.platform = ?)";
+    const phrase = terms.map((t) => `"${t.replaceAll('"', '""')}"`).join(" ");
+
+    if (!terms.some(hasCjk)) {
+      return this.#db.prepare(
+        `SELECT ${HIT_COLUMNS}, snippet(messages_words, 0, '[', ']', '…', 12) AS snippet
+         FROM messages_words JOIN messages m ON m.id = messages_words.rowid
+         JOIN sessions s ON s.id = m.session_id
+         WHERE messages_words MATCH ? ${filter} ORDER BY bm25(messages_words) LIMIT ?`,
+      ).all(phrase, platform, platform, limit) as unknown as SearchHit[];
+    }
+    if (terms.every((t) => [...t].length >= 3)) {
+      return this.#db.prepare(
+        `SELECT ${HIT_COLUMNS}, snippet(messages_trigram, 0, '[', ']', '…', 12) AS snippet
+         FROM messages_trigram JOIN messages m ON m.id = messages_trigram.rowid
+         JOIN sessions s ON s.id = m.session_id
+         WHERE messages_trigram MATCH ? ${filter} ORDER BY bm25(messages_trigram) LIMIT ?`,
+      ).all(phrase, platform, platform, limit) as unknown as SearchHit[];
+    }
+    if (terms.length === 1 && [...terms[0]!].length === 2 && cjkBigrams(terms[0]!) === terms[0]) {
+      const rows = this.#db.prepare(
+        `SELECT ${HIT_COLUMNS} FROM messages_bigram JOIN messages m ON m.id = messages_bigram.rowid
+         JOIN sessions s ON s.id = m.session_id
+         WHERE messages_bigram MATCH ? ${filter} ORDER BY bm25(messages_bigram) LIMIT ?`,
+      ).all(phrase, platform, platform, limit) as unknown as Omit<SearchHit, "snippet">[];
+      return rows.map((row) => ({ ...row, snippet: highlight(row.text, terms) }));
+    }
+    const likes = terms.map(() => "m.text LIKE ? ESCAPE '\\'").join(" AND ");
+    const patterns = terms.map((t) => `%${t.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    const rows = this.#db.prepare(
+      `SELECT ${HIT_COLUMNS} FROM messages m JOIN sessions s ON s.id = m.session_id
+       WHERE ${likes} ${filter} ORDER BY m.id DESC LIMIT ?`,
+    ).all(...patterns, platform, platform, limit) as unknown as Omit<SearchHit, "snippet">[];
+    return rows.map((row) => ({ ...row, snippet: highlight(row.text, terms) }));
+  }
+}
+
+/** The text around the first match, every occurrence of the terms in brackets. */
+function highlight(text: string, terms: readonly string[], radius = 24): string {
+  const lower = text.toLowerCase();
+  const first = Math.min(
+    ...terms.map((t) => lower.indexOf(t.toLowerCase())).filter((i) => i >= 0),
+  );
+  const start = Number.isFinite(first) ? Math.max(0, first - radius) : 0;
+  const end = Math.min(text.length, (Number.isFinite(first) ? first : 0) + radius * 2);
+  let window = text.slice(start, end);
+  for (const term of terms) {
+    const escaped = term.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    window = window.replace(new RegExp(escaped, "gi"), (m) => `[${m}]`);
+  }
+  return `${start > 0 ? "…" : ""}${window}${end < text.length ? "…" : ""}`;
+}

@@ -1,0 +1,59 @@
+/**
+ * The schema of `state.db`, as migrations. Append new versions; never edit a
+ * released one.
+ *
+ * @module
+ */
+
+import type { Migration } from "./sqlite.ts";
+
+/** The migrations of state.db, oldest first. */
+export const STATE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "sessions and searchable transcripts",
+    sql: `
+      CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        chat_type TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        thread_id TEXT,
+        user_id TEXT,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        ended_at TEXT,
+        end_reason TEXT
+      );
+      -- One open session per key; ended ones stay for their transcripts.
+      CREATE UNIQUE INDEX sessions_open_key ON sessions(key) WHERE ended_at IS NULL;
+      CREATE INDEX sessions_by_update ON sessions(updated_at);
+
+      CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions(id),
+        platform TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+        sender TEXT,
+        text TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX messages_by_session ON messages(session_id, id);
+
+      -- Words (English and other space-separated languages), ranked by bm25.
+      CREATE VIRTUAL TABLE messages_words USING fts5(
+        text, content = 'messages', content_rowid = 'id',
+        tokenize = 'unicode61 remove_diacritics 2'
+      );
+      -- Any substring of 3+ characters, CJK included.
+      CREATE VIRTUAL TABLE messages_trigram USING fts5(
+        text, content = 'messages', content_rowid = 'id', tokenize = 'trigram'
+      );
+      -- Two-character CJK words: each run of CJK text as overlapping pairs.
+      CREATE VIRTUAL TABLE messages_bigram USING fts5(
+        grams, content = '', contentless_delete = 1, tokenize = 'unicode61'
+      );
+    `,
+  },
+];
