@@ -11,6 +11,7 @@ import tab from "@bomb.sh/tab/commander";
 import { VERSION } from "../lib/version.ts";
 import { registerConfigCommands } from "./config.ts";
 import { registerGatewayCommands } from "./gateway.ts";
+import { registerSessionCommands } from "./sessions.ts";
 import { reportError } from "./error_boundary.ts";
 import { type CliIo, processIo } from "./io.ts";
 
@@ -46,6 +47,7 @@ export function buildProgram(io: CliIo) {
     .showHelpAfterError(false);
 
   registerGatewayCommands(program, io);
+  registerSessionCommands(program, io);
   registerConfigCommands(program, io);
   // tab is typed against plain commander; extra-typings only narrows the types.
   tab(program as unknown as PlainCommand, { completionCommandName: "completion" });

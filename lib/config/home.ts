@@ -33,6 +33,8 @@ export interface HermesPaths {
   readonly controlSocket: string;
   /** `gateway-starts.log`: recent gateway starts, for the respawn-storm breaker. */
   readonly startsLog: string;
+  /** `state.db`: sessions, transcripts, journals (SQLite). */
+  readonly stateDb: string;
 }
 
 /**
@@ -80,6 +82,7 @@ export function hermesPaths(home: string): HermesPaths {
     plannedStopMarker: `${home}/.gateway-planned-stop.json`,
     controlSocket: `${home}/gateway.sock`,
     startsLog: `${home}/gateway-starts.log`,
+    stateDb: `${home}/state.db`,
   };
 }
 

@@ -1,0 +1,127 @@
+/**
+ * `hermes sessions list|show|search`: conversations and their transcripts in
+ * state.db.
+ *
+ * @module
+ */
+
+import { type Command, InvalidArgumentError } from "@commander-js/extra-typings";
+import type { HermesPaths } from "../lib/config/home.ts";
+import { HermesError } from "../lib/errors.ts";
+import type { SessionRecord, SessionStore } from "../lib/sessions/store.ts";
+import type { SearchHit, TranscriptStore } from "../lib/sessions/transcripts.ts";
+import { openHome } from "./context.ts";
+import type { CliIo } from "./io.ts";
+
+/** Adds the `sessions` command group to `program`. */
+export function registerSessionCommands(program: Command, io: CliIo): void {
+  const sessions = program.command("sessions").description(
+    "List, show and search conversations",
+  );
+
+  sessions.command("list")
+    .description("List open sessions, most recently active first")
+    .option("--all", "include ended sessions")
+    .option("--limit <n>", "how many (default 100)", positiveInteger)
+    .option("--json", "print a JSON array")
+    .action(async (options, command) => {
+      const { paths } = await openHome(io, command);
+      const rows = await withState(paths, ({ sessions }) =>
+        sessions.list({ limit: options.limit, includeEnded: options.all === true })) ?? [];
+      if (options.json) {
+        return void io.out(`${JSON.stringify(rows, null, 2)}\n`);
+      }
+      if (rows.length === 0) {
+        return void io.out("No sessions yet\n");
+      }
+      for (const row of rows) {
+        io.out(`${describeSession(row)}\n`);
+      }
+    });
+
+  sessions.command("show")
+    .description("Show a session's messages (the open one, else the latest)")
+    .argument("<key>", "session key, as `sessions list` prints it")
+    .option("--limit <n>", "how many messages (default 50)", positiveInteger)
+    .option("--json", "print one JSON object")
+    .action(async (key, options, command) => {
+      const { paths } = await openHome(io, command);
+      const found = await withState(paths, ({ sessions, transcripts }) => {
+        const session = sessions.history(key)[0];
+        if (!session) return undefined;
+        return { session, messages: transcripts.history(session.id, options.limit) };
+      });
+      if (!found) {
+        throw new HermesError("session_not_found", `Cannot show session "${key}": no such key`, {
+          hints: ["list them with: hermes sessions list --all"],
+        });
+      }
+      if (options.json) return void io.out(`${JSON.stringify(found, null, 2)}\n`);
+      io.out(`${describeSession(found.session)}\n`);
+      for (const m of found.messages) io.out(`  ${m.created_at}  ${m.role}: ${m.text}\n`);
+    });
+
+  sessions.command("search")
+    .description("Search every transcript; words, and Chinese, Japanese or Korean of any length")
+    .argument("<query...>", "terms that must all occur")
+    .option("--platform <name>", "only messages from this platform")
+    .option("--limit <n>", "how many results (default 20)", positiveInteger)
+    .option("--json", "print a JSON array")
+    .action(async (terms, options, command) => {
+      const { paths } = await openHome(io, command);
+      const hits = await withState(paths, ({ transcripts }) =>
+        transcripts.search(terms.join(" "), {
+          platform: options.platform,
+          limit: options.limit,
+        })) ??
+        [];
+      if (options.json) {
+        return void io.out(`${JSON.stringify(hits, null, 2)}\n`);
+      }
+      if (hits.length === 0) {
+        return void io.out("No matches\n");
+      }
+      for (const hit of hits) io.out(`${describeHit(hit)}\n`);
+    });
+}
+
+/**
+ * Runs `read` against state.db (loaded lazily, so other commands start fast);
+ * undefined when there is no state.db yet (nothing is created).
+ */
+async function withState<T>(
+  paths: HermesPaths,
+  read: (stores: { sessions: SessionStore; transcripts: TranscriptStore }) => T,
+): Promise<T | undefined> {
+  try {
+    Deno.statSync(paths.stateDb);
+  } catch {
+    return undefined;
+  }
+  const [{ openDatabase }, { STATE_MIGRATIONS }, { SessionStore }, { TranscriptStore }] =
+    await Promise.all([
+      import("../lib/storage/sqlite.ts"),
+      import("../lib/storage/state_schema.ts"),
+      import("../lib/sessions/store.ts"),
+      import("../lib/sessions/transcripts.ts"),
+    ]);
+  using db = openDatabase(paths.stateDb, STATE_MIGRATIONS);
+  return read({ sessions: new SessionStore(db), transcripts: new TranscriptStore(db) });
+}
+
+function describeSession(row: SessionRecord): string {
+  const ended = row.ended_at ? `  ended ${row.ended_at} (${row.end_reason})` : "";
+  return `${row.key}  ${row.message_count} messages  last active ${row.updated_at}${ended}`;
+}
+
+function describeHit(hit: SearchHit): string {
+  return `${hit.session_key}  ${hit.created_at}  ${hit.role}: ${hit.snippet.replaceAll("\n", " ")}`;
+}
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new InvalidArgumentError(`expected a positive whole number, got "${value}"`);
+  }
+  return n;
+}

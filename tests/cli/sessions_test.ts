@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { hermesPaths } from "../../lib/config/home.ts";
+import { sessionKey, type SessionSource } from "../../lib/sessions/key.ts";
+import { SessionStore } from "../../lib/sessions/store.ts";
+import { TranscriptStore } from "../../lib/sessions/transcripts.ts";
+import { openDatabase } from "../../lib/storage/sqlite.ts";
+import { STATE_MIGRATIONS } from "../../lib/storage/state_schema.ts";
+import { runHermes, tempDir } from "../_helpers.ts";
+
+function seed(home: string) {
+  Deno.mkdirSync(home, { recursive: true });
+  using db = openDatabase(hermesPaths(home).stateDb, STATE_MIGRATIONS);
+  const sessions = new SessionStore(db);
+  const transcripts = new TranscriptStore(db);
+  const wx: SessionSource = { platform: "weixin", chatType: "dm", chatId: "wx1" };
+  const wxSession = sessions.open(sessionKey(wx), wx);
+  const local: SessionSource = { platform: "local", chatType: "dm", chatId: "local" };
+  const localSession = sessions.open(sessionKey(local), local);
+  for (
+    const [id, platform, text] of [
+      [wxSession.id, "weixin", "今天天气很好，我们去公园散步吧"],
+      [wxSession.id, "weixin", "Remember the quarterly report"],
+      [localSession.id, "local", "the report is late"],
+    ] as const
+  ) transcripts.append({ sessionId: id, platform, role: "user", text });
+}
+
+Deno.test("sessions search finds an English word and 3- and 2-character Chinese substrings", async () => {
+  await using dir = tempDir();
+  seed(dir.path);
+  const search = (...args: string[]) =>
+    runHermes(["sessions", "search", ...args], { home: dir.path });
+
+  const english = await search("report", "--platform", "weixin");
+  assert.equal(english.code, 0, english.stderr);
+  assert.equal(
+    english.stdout.trim().replace(/ {2}\S+Z {2}/, "  TIME  "),
+    "agent:main:weixin:dm:wx1  TIME  user: Remember the quarterly [report]",
+  );
+  const both = JSON.parse((await search("report", "--json")).stdout);
+  assert.equal(both.length, 2);
+
+  for (const query of ["去公园", "天气"]) {
+    const hits = JSON.parse((await search(query, "--json")).stdout);
+    assert.equal(hits.length, 1, query);
+    assert.ok(hits[0].snippet.includes(`[${query}]`), hits[0].snippet);
+    assert.equal(hits[0].session_key, "agent:main:weixin:dm:wx1");
+  }
+  const none = await search("nothing-like-this");
+  assert.equal(none.stdout, "No matches\n");
+  const badLimit = await search("report", "--limit", "0");
+  assert.equal(badLimit.code, 2);
+});
+
+Deno.test("sessions list and show; a missing state.db is not created", async () => {
+  await using dir = tempDir();
+  const empty = await runHermes(["sessions", "list"], { home: dir.path });
+  assert.equal(empty.stdout, "No sessions yet\n");
+  await assert.rejects(Deno.stat(hermesPaths(dir.path).stateDb), Deno.errors.NotFound);
+
+  seed(dir.path);
+  const list = JSON.parse(
+    (await runHermes(["sessions", "list", "--json"], { home: dir.path })).stdout,
+  );
+  assert.deepEqual(list.map((s: { key: string }) => s.key).sort(), [
+    "agent:main:local:dm:local",
+    "agent:main:weixin:dm:wx1",
+  ]);
+  const show = await runHermes(["sessions", "show", "agent:main:weixin:dm:wx1"], {
+    home: dir.path,
+  });
+  assert.equal(show.code, 0);
+  assert.match(show.stdout, /2 messages/);
+  assert.match(show.stdout, /user: 今天天气很好/);
+  const missing = await runHermes(["sessions", "show", "agent:main:nope"], { home: dir.path });
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /Cannot show session "agent:main:nope": no such key/);
+});
