@@ -125,29 +125,26 @@ export class TranscriptStore {
     const filter = "AND (? IS NULL OR m.platform = ?)";
     const phrase = terms.map((t) => `"${t.replaceAll('"', '""')}"`).join(" ");
 
-    if (!terms.some(hasCjk)) {
-      return this.#db.prepare(
-        `SELECT ${HIT_COLUMNS}, snippet(messages_words, 0, '[', ']', '…', 12) AS snippet
-         FROM messages_words JOIN messages m ON m.id = messages_words.rowid
+    const indexed = (table: string, snippet: string) =>
+      this.#db.prepare(
+        `SELECT ${HIT_COLUMNS}, ${snippet} AS snippet
+         FROM ${table} JOIN messages m ON m.id = ${table}.rowid
          JOIN sessions s ON s.id = m.session_id
-         WHERE messages_words MATCH ? ${filter} ORDER BY bm25(messages_words) LIMIT ?`,
+         WHERE ${table} MATCH ? ${filter} ORDER BY bm25(${table}) LIMIT ?`,
       ).all(phrase, platform, platform, limit) as unknown as SearchHit[];
+
+    if (!terms.some(hasCjk)) {
+      return indexed("messages_words", "snippet(messages_words, 0, '[', ']', '…', 12)");
     }
     if (terms.every((t) => [...t].length >= 3)) {
-      return this.#db.prepare(
-        `SELECT ${HIT_COLUMNS}, snippet(messages_trigram, 0, '[', ']', '…', 12) AS snippet
-         FROM messages_trigram JOIN messages m ON m.id = messages_trigram.rowid
-         JOIN sessions s ON s.id = m.session_id
-         WHERE messages_trigram MATCH ? ${filter} ORDER BY bm25(messages_trigram) LIMIT ?`,
-      ).all(phrase, platform, platform, limit) as unknown as SearchHit[];
+      return indexed("messages_trigram", "snippet(messages_trigram, 0, '[', ']', '…', 12)");
     }
     if (terms.length === 1 && [...terms[0]!].length === 2 && cjkBigrams(terms[0]!) === terms[0]) {
-      const rows = this.#db.prepare(
-        `SELECT ${HIT_COLUMNS} FROM messages_bigram JOIN messages m ON m.id = messages_bigram.rowid
-         JOIN sessions s ON s.id = m.session_id
-         WHERE messages_bigram MATCH ? ${filter} ORDER BY bm25(messages_bigram) LIMIT ?`,
-      ).all(phrase, platform, platform, limit) as unknown as Omit<SearchHit, "snippet">[];
-      return rows.map((row) => ({ ...row, snippet: highlight(row.text, terms) }));
+      // A contentless index has no text to cut a snippet from: cut it here.
+      return indexed("messages_bigram", "''").map((row) => ({
+        ...row,
+        snippet: highlight(row.text, terms),
+      }));
     }
     const likes = terms.map(() => "m.text LIKE ? ESCAPE '\\'").join(" AND ");
     const patterns = terms.map((t) => `%${t.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
