@@ -21,9 +21,25 @@ if (!bundle.success) {
 }
 
 // The shebang makes the file executable as a program, with the CLI's permissions.
-const code = (await Deno.readTextFile(output)).replace(/^#!.*\n/, "");
+const code = withNodeRequire((await Deno.readTextFile(output)).replace(/^#!.*\n/, ""));
 const shebang = `#!/usr/bin/env -S deno run ${cliPermissionFlags().join(" ")}\n`;
 await Deno.writeTextFile(output, shebang + code, { mode: 0o755 });
 await Deno.chmod(output, 0o755);
 const size = (await Deno.stat(output)).size;
 console.log(`Wrote ${output} (${(size / 1024).toFixed(0)} KiB)`);
+
+/**
+ * CommonJS packages inside the bundle (yaml) `require("node:process")`.
+ * `deno bundle` swaps esbuild's throwing `require` shim for Node's
+ * `createRequire`, but its pattern misses minified names containing `$`
+ * (`var $o=...`), so the swap is done here when it was not.
+ */
+function withNodeRequire(code: string): string {
+  const shim =
+    /var ([\w$]+)=\([\w$]+=>typeof require<"u"\?require:typeof Proxy<"u"\?new Proxy\([\w$]+,\{get:\([\w$]+,[\w$]+\)=>\(typeof require<"u"\?require:[\w$]+\)\[[\w$]+\]\}\):[\w$]+\)\(function\([\w$]+\)\{if\(typeof require<"u"\)return require\.apply\(this,arguments\);throw Error\([^}]*\)\}\);/;
+  return code.replace(
+    shim,
+    (_all, name: string) =>
+      `import{createRequire as __hermes_createRequire}from"node:module";var ${name}=__hermes_createRequire(import.meta.url);`,
+  );
+}

@@ -8,6 +8,9 @@
 import { z } from "zod";
 import { type ConfigSection, defineSection } from "./section.ts";
 import { LOG_LEVELS } from "../util/log.ts";
+import { agentSection } from "../agent/section.ts";
+import { sessionsSection } from "../sessions/section.ts";
+import { localSection } from "../platforms/local/section.ts";
 
 /** Settings of the gateway process. */
 export const gatewaySection = defineSection({
@@ -16,8 +19,17 @@ export const gatewaySection = defineSection({
     drain_timeout: z.number().positive().default(180).describe(
       "Seconds a stopping gateway waits for in-flight agent turns before marking them for resume",
     ),
+    connect_timeout: z.number().positive().default(30).describe(
+      "Seconds one platform may take to connect before it is retried in the background",
+    ),
+    stream_edit_interval: z.number().min(0).default(1).describe(
+      "Seconds between progressive edits of a streamed reply (platforms that can edit)",
+    ),
+    stream_buffer_chars: z.number().int().min(1).default(40).describe(
+      "New characters needed before the next progressive edit",
+    ),
   }),
-  env: { GATEWAY_DRAIN_TIMEOUT: "drain_timeout" },
+  env: { GATEWAY_DRAIN_TIMEOUT: "drain_timeout", GATEWAY_CONNECT_TIMEOUT: "connect_timeout" },
   secrets: [],
 });
 
@@ -46,12 +58,27 @@ export const loggingSection = defineSection({
 });
 
 /** Every section, in the order `config show` lists them. */
-export const SECTIONS: readonly ConfigSection[] = [gatewaySection, loggingSection];
+export const SECTIONS: readonly ConfigSection[] = [
+  gatewaySection,
+  loggingSection,
+  agentSection,
+  sessionsSection,
+  localSection,
+];
 
 /** The whole configuration schema: one optional object per section. */
 export const configSchema = z.object({
   gateway: gatewaySection.schema.prefault({}),
   logging: loggingSection.schema.prefault({}),
+  agent: agentSection.schema.prefault({}),
+  sessions: sessionsSection.schema.prefault({}),
+  local: localSection.schema.prefault({}),
+  plugins: z.array(z.string().min(1)).default([]).describe(
+    "Modules (paths relative to the home) that export more platforms",
+  ),
+  platforms: z.record(z.string(), z.record(z.string(), z.unknown())).default({}).describe(
+    "Settings of plugin platforms, one mapping per platform name",
+  ),
 });
 
 /** The validated, defaults-applied configuration. */

@@ -18,6 +18,7 @@ import type { Logger } from "../util/log.ts";
 import { type ControlServer, serveControl } from "./control_server.ts";
 import { raceTimeout } from "../util/race_timeout.ts";
 import { STOP_REQUESTS, type StopRequest } from "./stop_request.ts";
+import type { GatewayServices } from "./services.ts";
 
 /** One piece of in-flight work. */
 export interface TrackedWork {
@@ -65,6 +66,7 @@ export class Gateway {
   #stopRequest: StopRequest | undefined;
   #state: GatewayState = "starting";
   #control: ControlServer | undefined;
+  #services: GatewayServices | undefined;
   readonly startedAt = new Date();
 
   constructor(options: GatewayOptions) {
@@ -108,19 +110,21 @@ export class Gateway {
     });
   }
 
-  /** Opens the control socket and the platforms, then reports `running`. */
-  async start(): Promise<void> {
+  /** Opens the control socket and the services (state, platforms, pipeline), then reports `running`. */
+  async start(services?: GatewayServices): Promise<void> {
     this.#control = await serveControl(this.#options.paths.controlSocket, {
       status: () => this.snapshot(),
       drain: (params) => this.#drainOverControl(params),
     }, this.#options.log);
-    // Platforms start here (the pipeline issue adds them); none are configured yet.
+    this.#services = services;
+    if (services) this.onDrainTimeout(() => services.interruptRunning());
     this.#state = "running";
-    await this.#status.update({ gateway_state: "running" });
+    await services?.start();
+    await this.#status.update({ gateway_state: "running", platforms: services?.platforms() ?? {} });
     this.#options.log.info("gateway running", {
       pid: Deno.pid,
       home: this.#options.paths.home,
-      platforms: "none configured; idling until stopped",
+      platforms: Object.keys(services?.platforms() ?? {}).join(", ") || "none",
     });
   }
 
@@ -179,6 +183,7 @@ export class Gateway {
       ? Math.min(this.#options.drainTimeoutMs, this.#options.takeoverDrainMs)
       : this.#options.drainTimeoutMs;
     this.#state = "draining";
+    this.#services?.hold();
     await this.#status.update({ gateway_state: "draining", exit_reason: request.detail });
     log.info("draining", {
       reason: request.reason,
@@ -199,10 +204,13 @@ export class Gateway {
       }
     }
     this.#state = "stopping";
-    // Platforms disconnect here; from now on this gateway serves no one.
+    const platforms = this.#services?.platforms() ?? {};
+    await this.#services?.stop();
+    // From now on this gateway serves no one.
     await this.#status.update({
       gateway_state: "stopping",
       serving_stopped_at: new Date().toISOString(),
+      platforms,
     });
     await this.#control?.close();
     this.#state = "stopped";
@@ -217,6 +225,7 @@ export class Gateway {
 
   /** Records a crash (exit 1) so that `gateway status` can tell why the gateway is gone. */
   async recordCrash(error: unknown): Promise<void> {
+    await this.#services?.stop().catch(() => {});
     await this.#control?.close();
     this.#state = "stopped";
     await this.#status.update({
@@ -242,7 +251,7 @@ export class Gateway {
         label: w.label,
         age_s: Math.round((now - w.since) / 1000),
       })),
-      platforms: {},
+      platforms: this.#services?.platforms() ?? {},
       supervisor: this.#options.supervisor,
       drain_timeout_s: this.#options.drainTimeoutMs / 1000,
       stop_reason: this.#stopRequest?.reason ?? null,

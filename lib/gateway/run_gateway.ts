@@ -31,6 +31,7 @@ import { raceTimeout } from "../util/race_timeout.ts";
 import { Gateway } from "./gateway.ts";
 import type { StopRequest } from "./stop_request.ts";
 import { listenForStopSignals } from "./stop_signals.ts";
+import { createServices, preparePlatforms } from "./services.ts";
 
 /** How long a replaced gateway may drain before its successor resumes its work. */
 export const TAKEOVER_DRAIN_MS = 5_000;
@@ -121,7 +122,14 @@ export async function runGateway(options: RunGatewayOptions): Promise<number> {
     await gateway.announceStarting();
     if (delay > 0) await backOff(gateway, delay, log);
     if (!gateway.stopping) {
-      await gateway.start();
+      await gateway.start(createServices({
+        config,
+        env: options.env,
+        paths,
+        log,
+        track: (label, work) => gateway.track(label, work),
+        status: () => gateway.snapshot(),
+      }));
       if (handoff) {
         const ms = Date.now() - handoff.servingStoppedAt;
         await recordDeadWindow(paths.startsLog, Deno.pid, ms);
@@ -173,7 +181,9 @@ function alreadyRunning(pid: number): HermesError {
 /** Loads the configuration; a broken one is recorded as startup_failed (unless another gateway serves). */
 async function prepare(options: RunGatewayOptions, homeIsFree: boolean): Promise<LoadedConfig> {
   try {
-    return await options.loadConfig();
+    const loaded = await options.loadConfig();
+    await preparePlatforms(loaded.config, options.env, options.paths.home);
+    return loaded;
   } catch (error) {
     if (error instanceof ConfigError && homeIsFree) {
       await new RuntimeStatusWriter(options.paths.runtimeStatus, options.paths.home).update({

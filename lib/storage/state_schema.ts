@@ -56,4 +56,42 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "inbound journal and outbound ledger",
+    sql: `
+      -- Every accepted platform message, durable before anything else happens.
+      CREATE TABLE inbound_journal (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        session_key TEXT NOT NULL,
+        event TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending'
+          CHECK (state IN ('pending', 'interrupted', 'done', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        transcript_id INTEGER,
+        outcome TEXT,
+        finished_at TEXT,
+        UNIQUE (platform, message_id)
+      );
+      CREATE INDEX inbound_unfinished ON inbound_journal(session_key, id)
+        WHERE state IN ('pending', 'interrupted');
+      CREATE INDEX inbound_by_time ON inbound_journal(received_at);
+
+      -- One row per reply message: a restart never sends a delivered one twice.
+      CREATE TABLE outbound_ledger (
+        idempotency_key TEXT PRIMARY KEY,
+        platform TEXT NOT NULL,
+        chat TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('sending', 'sent')),
+        platform_message_id TEXT,
+        text TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX outbound_by_time ON outbound_ledger(updated_at);
+    `,
+  },
 ];

@@ -26,6 +26,8 @@ export function testEnv(home: string, extra: Record<string, string> = {}): Recor
     HERMES_HOME: home,
     HERMES_GATEWAY_LOCK_DIR: `${home}/locks`,
     NO_COLOR: "1",
+    // Any free port: tests never collide with each other or a real gateway.
+    LOCAL_PORT: "0",
     ...extra,
   };
   for (const name of ["PATH", "HOME", "DENO_DIR"]) {

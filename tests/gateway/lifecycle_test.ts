@@ -34,7 +34,7 @@ Deno.test("a second run in the same home exits 1 naming the first PID; status sh
   assert.equal(report.pid, gateway.pid);
   assert.equal(report.state, "running");
   assert.equal(report.source, "socket");
-  assert.deepEqual(report.platforms, {});
+  assert.equal(report.platforms.local?.connected, true, "the local web chat is on by default");
   assert.ok(Date.parse(report.started_at) <= Date.now());
   assert.equal(readPidRecordFile(hermesPaths(dir.path).pidFile)?.pid, gateway.pid);
 });

@@ -1,0 +1,43 @@
+/**
+ * The agent contract: one turn in, a stream of text deltas out. The pipeline
+ * owns sessions, history and delivery; an agent only answers.
+ *
+ * @module
+ */
+
+import { HermesError } from "../errors.ts";
+import type { SessionSource } from "../sessions/key.ts";
+
+/** One message of the history an agent sees. */
+export interface AgentMessage {
+  readonly role: "user" | "assistant" | "system";
+  readonly content: string;
+}
+
+/** What an agent gets for one turn. */
+export interface AgentTurn {
+  readonly sessionKey: string;
+  readonly source: SessionSource;
+  /** The session's messages, oldest first; the last one is the user's new message. */
+  readonly history: readonly AgentMessage[];
+  /** Aborted when the turn is interrupted (`/stop`, a newer message, shutdown). */
+  readonly signal: AbortSignal;
+}
+
+/** Answers turns. */
+export interface Agent {
+  /** Provider name (`echo`, `openai`, `command`). */
+  readonly provider: string;
+  /** One line for the start log and `/status`, e.g. `openai gpt-4o-mini at https://...`. */
+  readonly description: string;
+  /** Streams the reply's text deltas. Throws AgentError when the provider fails. */
+  run(turn: AgentTurn): AsyncIterable<string>;
+}
+
+/** The agent's provider failed; `message` is safe to show to the user. */
+export class AgentError extends HermesError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("agent_failed", message, options);
+    this.name = "AgentError";
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Splits a reply into messages no longer than a platform allows: at
+ * paragraph, line or word boundaries where possible, never inside a UTF-16
+ * surrogate pair, and never leaving a code fence open: a fence cut in two is
+ * closed at the end of one part and reopened (with its language) at the
+ * start of the next, so every part renders on its own.
+ *
+ * @module
+ */
+
+/** One part of a split text. */
+export interface TextChunk {
+  /** The part as sent (fences closed and reopened as needed). */
+  readonly text: string;
+  /** Offset in the source text just after what this part covers. */
+  readonly end: number;
+}
+
+const FENCE_CLOSE = "\n```";
+
+/**
+ * Splits `text` into parts of at most `maxLength` code units.
+ *
+ * @example
+ * ```ts
+ * chunkText("first\n\nsecond\n\nthird", 12).map((c) => c.text); // ["first", "second", "third"]
+ * ```
+ */
+export function chunkText(text: string, maxLength: number): TextChunk[] {
+  if (text.length <= maxLength) return [{ text, end: text.length }];
+  const chunks: TextChunk[] = [];
+  let pos = 0;
+  let reopen = ""; // the fence line to repeat when the previous part ended inside a fence
+  while (pos < text.length) {
+    const lead = /^\n+/.exec(text.slice(pos))?.[0].length ?? 0;
+    pos += lead;
+    if (pos >= text.length) break;
+    const prefix = reopen ? reopen + "\n" : "";
+    const rest = text.slice(pos);
+    if (prefix.length + rest.length <= maxLength) {
+      pushChunk(chunks, prefix + rest, text.length);
+      break;
+    }
+    const budget = Math.max(1, maxLength - prefix.length - FENCE_CLOSE.length);
+    let cut = breakPoint(rest, budget);
+    if (isHighSurrogate(rest.charCodeAt(cut - 1)) && cut > 1) cut--;
+    const piece = rest.slice(0, cut);
+    const openFence = fenceOpenAtEnd(piece, reopen);
+    const body = (prefix + piece).replace(/\s+$/, "");
+    pushChunk(chunks, openFence ? body + FENCE_CLOSE : body, pos + cut);
+    reopen = openFence ?? "";
+    pos += cut;
+  }
+  return chunks;
+}
+
+function pushChunk(chunks: TextChunk[], text: string, end: number): void {
+  if (text.trim().length === 0) return; // no empty or whitespace-only messages
+  chunks.push({ text, end });
+}
+
+/** Where to cut `text` so the part is at most `budget` long: the latest good boundary. */
+function breakPoint(text: string, budget: number): number {
+  const window = text.slice(0, budget + 1);
+  const floor = Math.floor(budget * 0.3);
+  for (const boundary of ["\n\n", "\n", " "]) {
+    const at = window.lastIndexOf(boundary, budget - 1);
+    if (at > floor) return at + boundary.length;
+  }
+  return budget;
+}
+
+/**
+ * The fence line (e.g. "```python") still open at the end of `piece`, given
+ * the fence `alreadyOpen` at its start; undefined when every fence closed.
+ */
+function fenceOpenAtEnd(piece: string, alreadyOpen: string): string | undefined {
+  let open: string | undefined = alreadyOpen || undefined;
+  for (const line of piece.split("\n")) {
+    const trimmed = line.trimStart();
+    if (!trimmed.startsWith("```")) continue;
+    open = open === undefined ? trimmed.trimEnd() : undefined;
+  }
+  return open;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}

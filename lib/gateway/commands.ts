@@ -1,0 +1,53 @@
+/**
+ * Slash commands users type in a chat. The pipeline answers them itself,
+ * without the agent and without waiting for a running turn (except `/queue`,
+ * which queues its text as a normal message).
+ *
+ * @module
+ */
+
+/** The commands, in the order `/help` lists them. */
+export const SLASH_COMMANDS = [
+  { name: "help", summary: "list the commands" },
+  { name: "new", summary: "start a new session (the old one stays searchable)" },
+  { name: "reset", summary: "same as /new" },
+  { name: "stop", summary: "stop the reply being written and drop queued messages" },
+  { name: "status", summary: "show this session and the agent" },
+  { name: "whoami", summary: "show your user id and access tier" },
+  { name: "queue", summary: "/queue TEXT: answer TEXT after the current reply" },
+] as const;
+
+/** A command's name. */
+export type SlashCommandName = (typeof SLASH_COMMANDS)[number]["name"];
+
+/** A parsed command. */
+export interface SlashCommand {
+  readonly name: SlashCommandName;
+  /** Text after the command word, trimmed. */
+  readonly args: string;
+}
+
+const NAMES = new Set<string>(SLASH_COMMANDS.map((c) => c.name));
+
+/**
+ * The command in `text`, or undefined when it is no known command (then the
+ * text goes to the agent like any message). `/cmd@botname` is accepted.
+ *
+ * @example
+ * ```ts
+ * parseSlashCommand("/queue then this"); // { name: "queue", args: "then this" }
+ * parseSlashCommand("/etc/hosts?");      // undefined
+ * ```
+ */
+export function parseSlashCommand(text: string): SlashCommand | undefined {
+  const match = /^\/([A-Za-z]+)(?:@\S+)?(?:\s+([\s\S]*))?$/.exec(text.trim());
+  if (!match) return undefined;
+  const name = match[1]!.toLowerCase();
+  if (!NAMES.has(name)) return undefined;
+  return { name: name as SlashCommandName, args: (match[2] ?? "").trim() };
+}
+
+/** The text `/help` answers. */
+export function helpText(): string {
+  return ["Commands:", ...SLASH_COMMANDS.map((c) => `/${c.name} - ${c.summary}`)].join("\n");
+}

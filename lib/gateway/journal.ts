@@ -1,0 +1,146 @@
+/**
+ * The inbound journal: a message accepted from a platform is written here
+ * (durably) before anything else happens, and is marked finished only after
+ * its reply was delivered or definitively failed. Its unique
+ * (platform, message id) also drops repeats the platform sends.
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import type { MessageEvent } from "../platforms/event.ts";
+
+/** Where a journaled message stands. */
+export type JournalState = "pending" | "interrupted" | "done" | "failed";
+
+/** One journaled message. */
+export interface JournalEntry {
+  readonly id: number;
+  readonly sessionKey: string;
+  readonly event: MessageEvent;
+  readonly state: JournalState;
+  /** Turns started for it so far (a replay after a crash is one more). */
+  readonly attempts: number;
+  /** Id of its user message in the transcript, once stored. */
+  readonly transcriptId: number | null;
+}
+
+interface Row {
+  id: number;
+  session_key: string;
+  event: string;
+  state: JournalState;
+  attempts: number;
+  transcript_id: number | null;
+}
+
+/**
+ * Reads and writes the inbound journal.
+ *
+ * @example
+ * ```ts
+ * const journal = new InboundJournal(db);
+ * const entry = journal.accept(event, "agent:main:local:dm:alice");
+ * if (entry) journal.finish(entry.id, "done", "replied");
+ * ```
+ */
+export class InboundJournal {
+  readonly #db: DatabaseSync;
+  readonly #now: () => Date;
+
+  constructor(db: DatabaseSync, now: () => Date = () => new Date()) {
+    this.#db = db;
+    this.#now = now;
+  }
+
+  /** Journals `event`; undefined when the platform already sent this message id. */
+  accept(event: MessageEvent, sessionKey: string): JournalEntry | undefined {
+    const result = this.#db.prepare(
+      `INSERT INTO inbound_journal (platform, message_id, session_key, event, received_at)
+       VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, message_id) DO NOTHING`,
+    ).run(
+      event.source.platform,
+      event.messageId,
+      sessionKey,
+      JSON.stringify(event),
+      event.receivedAt,
+    );
+    if (result.changes === 0) return undefined;
+    return {
+      id: Number(result.lastInsertRowid),
+      sessionKey,
+      event,
+      state: "pending",
+      attempts: 0,
+      transcriptId: null,
+    };
+  }
+
+  /** Counts one more turn for the entry; returns the new count. */
+  attempt(id: number): number {
+    const row = this.#db.prepare(
+      "UPDATE inbound_journal SET attempts = attempts + 1 WHERE id = ? RETURNING attempts",
+    ).get(id) as { attempts: number } | undefined;
+    return row?.attempts ?? 0;
+  }
+
+  /** Records the transcript id of the entry's user message. */
+  transcribed(id: number, transcriptId: number): void {
+    this.#db.prepare("UPDATE inbound_journal SET transcript_id = ? WHERE id = ?")
+      .run(transcriptId, id);
+  }
+
+  /** Marks the entry finished. */
+  finish(id: number, state: "done" | "failed", outcome: string): void {
+    this.#db.prepare(
+      "UPDATE inbound_journal SET state = ?, outcome = ?, finished_at = ? WHERE id = ?",
+    ).run(state, outcome, this.#now().toISOString(), id);
+  }
+
+  /** Marks unfinished entries as cut off by a drain (resumed on the session's next message). */
+  interrupt(ids: readonly number[]): void {
+    const statement = this.#db.prepare(
+      "UPDATE inbound_journal SET state = 'interrupted' WHERE id = ? AND state = 'pending'",
+    );
+    for (const id of ids) statement.run(id);
+  }
+
+  /** Entries never finished nor interrupted (a crash left them), oldest first. */
+  pending(): JournalEntry[] {
+    return this.#select("state = 'pending'");
+  }
+
+  /** Entries of `sessionKey` cut off by a drain, oldest first. */
+  interrupted(sessionKey: string): JournalEntry[] {
+    return this.#select("state = 'interrupted' AND session_key = ?", sessionKey);
+  }
+
+  /** The entry with `id`. */
+  get(id: number): JournalEntry | undefined {
+    return this.#select("id = ?", id)[0];
+  }
+
+  /** Deletes finished entries received before `before` (dedup needs only recent ids). */
+  prune(before: Date): number {
+    return Number(
+      this.#db.prepare(
+        "DELETE FROM inbound_journal WHERE state IN ('done', 'failed') AND received_at < ?",
+      ).run(before.toISOString()).changes,
+    );
+  }
+
+  #select(where: string, ...params: (string | number)[]): JournalEntry[] {
+    const rows = this.#db.prepare(
+      `SELECT id, session_key, event, state, attempts, transcript_id FROM inbound_journal
+       WHERE ${where} ORDER BY id`,
+    ).all(...params) as unknown as Row[];
+    return rows.map((row) => ({
+      id: row.id,
+      sessionKey: row.session_key,
+      event: JSON.parse(row.event) as MessageEvent,
+      state: row.state,
+      attempts: row.attempts,
+      transcriptId: row.transcript_id,
+    }));
+  }
+}

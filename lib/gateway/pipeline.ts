@@ -1,0 +1,409 @@
+/**
+ * The path of one message after its adapter: journal (durable first, drops
+ * repeats), authorize, find the session, apply the busy policy, answer a
+ * slash command or run the agent turn, deliver, finish the journal entry.
+ *
+ * Each session has a lane: one turn runs at a time; under `queue` further
+ * messages wait in order, under `interrupt` a new message stops the running
+ * turn and supersedes queued ones (their text stays in the transcript, so
+ * the agent sees everything the user said).
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import type { Agent } from "../agent/agent.ts";
+import type { Config } from "../config/schema.ts";
+import type { PlatformAdapter } from "../platforms/adapter.ts";
+import type { MessageEvent } from "../platforms/event.ts";
+import { sessionKey } from "../sessions/key.ts";
+import { SessionStore } from "../sessions/store.ts";
+import { TranscriptStore } from "../sessions/transcripts.ts";
+import { expiry, resetPolicyFor } from "../sessions/reset.ts";
+import type { Logger } from "../util/log.ts";
+import { helpText, parseSlashCommand, type SlashCommand } from "./commands.ts";
+import { ReplyDelivery } from "./delivery.ts";
+import { InboundJournal, type JournalEntry } from "./journal.ts";
+import { OutboundLedger } from "./outbound_ledger.ts";
+import { runTurn } from "./turn.ts";
+
+/** What the authorization stage decides for one message. */
+export interface AuthorizeDecision {
+  readonly allow: boolean;
+  /** Told to the sender when refused; nothing is sent when absent. */
+  readonly reply?: string;
+}
+
+/** The authorization stage (the access-control issue fills it in). */
+export type AuthorizeHook = (event: MessageEvent) => AuthorizeDecision | Promise<AuthorizeDecision>;
+
+/** Lets everyone through. */
+export const allowEveryone: AuthorizeHook = () => ({ allow: true });
+
+/** What the pipeline needs. */
+export interface PipelineOptions {
+  readonly db: DatabaseSync;
+  readonly config: Config;
+  readonly agent: Agent;
+  /** The adapter of a platform, if it is enabled. */
+  readonly adapter: (platform: string) => PlatformAdapter | undefined;
+  readonly log: Logger;
+  readonly authorize?: AuthorizeHook;
+  /** Registers in-flight work, so a drain waits for it. */
+  readonly track?: <T>(label: string, work: Promise<T>) => Promise<T>;
+  /** The gateway's status line for `/status`. */
+  readonly gatewayState?: () => string;
+  readonly now?: () => Date;
+}
+
+/** Why a running turn was stopped. */
+export type StopReason = "interrupted" | "stopped" | "reset";
+
+interface Running {
+  readonly entry: JournalEntry;
+  readonly controller: AbortController;
+}
+
+interface Lane {
+  running?: Running;
+  readonly queue: JournalEntry[];
+}
+
+/** Most attempts at one message before its session is suspended (a crash loop, a poison turn). */
+export const MAX_ATTEMPTS = 3;
+
+/**
+ * The message pipeline of one gateway.
+ *
+ * @example
+ * ```ts
+ * const pipeline = new Pipeline({ db, config, agent, adapter: (p) => links.get(p), log });
+ * await pipeline.accept(event); // durable once this resolves; the reply follows
+ * ```
+ */
+export class Pipeline {
+  readonly sessions: SessionStore;
+  readonly transcripts: TranscriptStore;
+  readonly journal: InboundJournal;
+  readonly ledger: OutboundLedger;
+  readonly #options: PipelineOptions;
+  readonly #lanes = new Map<string, Lane>();
+  readonly #now: () => Date;
+  #holding = false;
+
+  constructor(options: PipelineOptions) {
+    this.#options = options;
+    this.#now = options.now ?? (() => new Date());
+    this.sessions = new SessionStore(options.db, this.#now);
+    this.transcripts = new TranscriptStore(options.db);
+    this.journal = new InboundJournal(options.db, this.#now);
+    this.ledger = new OutboundLedger(options.db, this.#now);
+  }
+
+  /** Turns running now. */
+  get runningTurns(): number {
+    let count = 0;
+    for (const lane of this.#lanes.values()) if (lane.running) count++;
+    return count;
+  }
+
+  /**
+   * Journals `event` (durable when this resolves) and starts answering it.
+   * Returns "duplicate" for a message id already seen on its platform.
+   */
+  accept(event: MessageEvent): Promise<"accepted" | "duplicate"> {
+    const key = this.#keyOf(event);
+    const entry = this.journal.accept(event, key);
+    if (!entry) {
+      this.#options.log.debug("duplicate message dropped", {
+        platform: event.source.platform,
+        message_id: event.messageId,
+      });
+      return Promise.resolve("duplicate");
+    }
+    if (!this.#holding) this.#dispatch(entry);
+    return Promise.resolve("accepted");
+  }
+
+  /**
+   * Answers messages a crash left unfinished (oldest first); those older
+   * than the resume window are given up. Only platforms for which `ready`
+   * holds are replayed; the others wait for the next start.
+   */
+  replay(ready: (platform: string) => boolean): number {
+    let replayed = 0;
+    for (const entry of this.journal.pending()) {
+      if (!ready(entry.event.source.platform)) continue;
+      if (!this.#fresh(entry)) {
+        this.journal.finish(entry.id, "failed", "stale: older than the resume window");
+        continue;
+      }
+      replayed++;
+      this.#dispatch(entry);
+    }
+    if (replayed > 0) this.#options.log.info("replaying unfinished messages", { count: replayed });
+    return replayed;
+  }
+
+  /** Stops starting turns (a drain); queued messages stay journaled for the next gateway. */
+  hold(): void {
+    this.#holding = true;
+  }
+
+  /** Marks running turns as cut off by a drain timeout: resumed on the session's next message. */
+  interruptRunning(): number {
+    const ids = [...this.#lanes.values()].flatMap((lane) =>
+      lane.running ? [lane.running.entry.id] : []
+    );
+    this.journal.interrupt(ids);
+    return ids.length;
+  }
+
+  /** Ends open sessions whose reset policy says so (the watcher calls this every minute). */
+  sweepSessions(): number {
+    const now = this.#now();
+    let ended = 0;
+    for (const session of this.sessions.list({ limit: 10_000 })) {
+      if (this.#lanes.has(session.key)) continue;
+      const policy = resetPolicyFor(
+        this.#options.config,
+        session.platform,
+        session.chat_type as "dm" | "group" | "channel",
+      );
+      const why = expiry(policy, new Date(session.updated_at), now);
+      if (why) {
+        this.sessions.end(session.id, why);
+        ended++;
+      }
+    }
+    return ended;
+  }
+
+  #keyOf(event: MessageEvent): string {
+    return sessionKey(event.source, {
+      groupSessionsPerUser: this.#options.config.sessions.group_sessions_per_user,
+    });
+  }
+
+  #fresh(entry: JournalEntry): boolean {
+    const windowMs = this.#options.config.sessions.resume_window_minutes * 60_000;
+    return this.#now().getTime() - Date.parse(entry.event.receivedAt) <= windowMs;
+  }
+
+  #dispatch(entry: JournalEntry): void {
+    this.#route(entry).catch((error) => {
+      this.#options.log.error("message handling failed", { entry: entry.id, error });
+      this.journal.finish(entry.id, "failed", `internal error: ${String(error)}`);
+      this.#settled(entry, "failed");
+    });
+  }
+
+  async #route(entry: JournalEntry): Promise<void> {
+    const decision = await (this.#options.authorize ?? allowEveryone)(entry.event);
+    if (!decision.allow) {
+      if (decision.reply) await this.#reply(entry, decision.reply);
+      this.#finish(entry, "done", "refused");
+      return;
+    }
+    const command = parseSlashCommand(entry.event.text);
+    if (command && command.name !== "queue") {
+      await this.#command(entry, command);
+      return;
+    }
+    if (command?.name === "queue" && !command.args) {
+      await this.#reply(entry, "Usage: /queue TEXT (answered after the current reply)");
+      this.#finish(entry, "done", "command");
+      return;
+    }
+    const lane = this.#lane(entry.sessionKey);
+    const busy = lane.running !== undefined || lane.queue.length > 0;
+    if (busy && !command && this.#options.config.sessions.busy_policy === "interrupt") {
+      for (const superseded of lane.queue.splice(0)) this.#supersede(superseded);
+      lane.running?.controller.abort("interrupted" satisfies StopReason);
+    }
+    // A turn a drain cut off is answered first, then the message that woke it.
+    for (const earlier of this.journal.interrupted(entry.sessionKey)) {
+      if (lane.queue.some((e) => e.id === earlier.id)) continue;
+      if (this.#fresh(earlier)) lane.queue.push(earlier);
+      else this.#finish(earlier, "failed", "stale: older than the resume window");
+    }
+    lane.queue.push(entry);
+    void this.#pump(entry.sessionKey, lane);
+  }
+
+  #lane(key: string): Lane {
+    let lane = this.#lanes.get(key);
+    if (!lane) this.#lanes.set(key, lane = { queue: [] });
+    return lane;
+  }
+
+  async #pump(key: string, lane: Lane): Promise<void> {
+    if (lane.running) return;
+    while (lane.queue.length > 0 && !this.#holding) {
+      const entry = lane.queue.shift()!;
+      const controller = new AbortController();
+      lane.running = { entry, controller };
+      const work = this.#turn(entry, controller.signal).catch((error) => {
+        this.#options.log.error("agent turn failed", { entry: entry.id, error });
+        this.#finish(entry, "failed", `internal error: ${String(error)}`);
+      });
+      try {
+        await (this.#options.track ? this.#options.track(`turn ${key}`, work) : work);
+      } finally {
+        lane.running = undefined;
+      }
+    }
+    if (!lane.running && lane.queue.length === 0 && this.#lanes.get(key) === lane) {
+      this.#lanes.delete(key);
+    }
+  }
+
+  async #turn(entry: JournalEntry, signal: AbortSignal): Promise<void> {
+    const { log, config, agent } = this.#options;
+    const adapter = this.#options.adapter(entry.event.source.platform);
+    if (!adapter) {
+      this.#finish(entry, "failed", "platform not enabled");
+      return;
+    }
+    if (this.journal.attempt(entry.id) > MAX_ATTEMPTS) {
+      const open = this.sessions.findOpen(entry.sessionKey);
+      if (open) this.sessions.end(open.id, "suspended");
+      log.warn("giving up on a message after repeated failures; session suspended", {
+        entry: entry.id,
+        session: entry.sessionKey,
+      });
+      await this.#reply(
+        entry,
+        `Sorry, I could not answer your message after ${MAX_ATTEMPTS} tries. The conversation starts fresh now.`,
+      );
+      this.#finish(entry, "failed", "suspended after repeated failures");
+      return;
+    }
+    const outcome = await runTurn({
+      entry,
+      signal,
+      adapter,
+      agent,
+      config,
+      sessions: this.sessions,
+      transcripts: this.transcripts,
+      journal: this.journal,
+      ledger: this.ledger,
+      db: this.#options.db,
+      now: this.#now,
+      log,
+      openSession: () => this.#openSession(entry),
+    });
+    this.#settled(entry, outcome);
+  }
+
+  /** The session of `entry`, ended first if its reset policy says it expired. */
+  #openSession(entry: JournalEntry) {
+    const source = entry.event.source;
+    const open = this.sessions.findOpen(entry.sessionKey);
+    if (open && open.message_count > 0) {
+      const policy = resetPolicyFor(this.#options.config, source.platform, source.chatType);
+      const why = expiry(policy, new Date(open.updated_at), this.#now());
+      if (why) this.sessions.end(open.id, why);
+    }
+    return this.sessions.open(entry.sessionKey, source);
+  }
+
+  async #command(entry: JournalEntry, command: SlashCommand): Promise<void> {
+    const lane = this.#lanes.get(entry.sessionKey);
+    const source = entry.event.source;
+    let text: string;
+    switch (command.name) {
+      case "help":
+        text = helpText();
+        break;
+      case "new":
+      case "reset": {
+        this.#cancelLane(lane, "reset");
+        const open = this.sessions.findOpen(entry.sessionKey);
+        if (open) this.sessions.end(open.id, command.name);
+        text = "Started a new session.";
+        break;
+      }
+      case "stop":
+        text = lane?.running ? "Stopped." : "Nothing to stop.";
+        this.#cancelLane(lane, "stopped");
+        break;
+      case "status": {
+        const open = this.sessions.findOpen(entry.sessionKey);
+        text = [
+          `Session: ${entry.sessionKey}`,
+          open ? `Messages: ${open.message_count} since ${open.started_at}` : "Messages: none yet",
+          `Agent: ${this.#options.agent.description}`,
+          `Busy: ${lane?.running ? "answering" : "idle"}, ${lane?.queue.length ?? 0} queued` +
+          ` (policy ${this.#options.config.sessions.busy_policy})`,
+          ...(this.#options.gatewayState ? [`Gateway: ${this.#options.gatewayState()}`] : []),
+        ].join("\n");
+        break;
+      }
+      case "whoami":
+        text = [
+          `Platform: ${source.platform}`,
+          `User: ${source.userId ?? source.chatId}`,
+          `Chat: ${source.chatType} ${source.chatId}`,
+          "Tier: user",
+        ].join("\n");
+        break;
+      case "queue":
+        throw new Error("unreachable: /queue is routed as a message");
+    }
+    await this.#reply(entry, text);
+    this.#finish(entry, "done", "command");
+  }
+
+  #cancelLane(lane: Lane | undefined, reason: StopReason): void {
+    if (!lane) return;
+    for (const dropped of lane.queue.splice(0)) {
+      this.#finish(dropped, "done", `cancelled (${reason})`);
+    }
+    lane.running?.controller.abort(reason);
+  }
+
+  /** A queued message a newer one replaced: kept in the transcript, never answered. */
+  #supersede(entry: JournalEntry): void {
+    if (entry.transcriptId === null) {
+      const session = this.#openSession(entry);
+      const id = this.transcripts.append({
+        sessionId: session.id,
+        platform: entry.event.source.platform,
+        role: "user",
+        sender: entry.event.source.userId,
+        text: entry.event.text,
+      });
+      this.journal.transcribed(entry.id, id);
+    }
+    this.#finish(entry, "done", "superseded by a newer message");
+  }
+
+  /** Sends a one-part reply that is no agent turn (commands, refusals, notices). */
+  async #reply(entry: JournalEntry, text: string): Promise<void> {
+    const adapter = this.#options.adapter(entry.event.source.platform);
+    if (!adapter) return;
+    const delivery = new ReplyDelivery({
+      adapter,
+      to: entry.event.source,
+      replyTo: entry.event.messageId,
+      key: `inbound:${entry.id}`,
+      ledger: this.ledger,
+    });
+    await delivery.complete(text);
+  }
+
+  #finish(entry: JournalEntry, state: "done" | "failed", outcome: string): void {
+    this.journal.finish(entry.id, state, outcome);
+    this.#settled(entry, outcome);
+  }
+
+  #settled(entry: JournalEntry, outcome: string): void {
+    try {
+      this.#options.adapter(entry.event.source.platform)?.settled?.(entry.event, outcome);
+    } catch (error) {
+      this.#options.log.warn("adapter failed to settle a message", { error });
+    }
+  }
+}

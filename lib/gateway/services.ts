@@ -1,0 +1,198 @@
+/**
+ * What a running gateway serves: state.db, the agent, the enabled platforms
+ * and the pipeline between them, plus the session-reset watcher. Built after
+ * the home is claimed; stopped after the drain.
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import type { Agent } from "../agent/agent.ts";
+import { createAgent } from "../agent/select.ts";
+import type { HermesPaths } from "../config/home.ts";
+import type { Config } from "../config/schema.ts";
+import type { PlatformAdapter, PlatformDefinition } from "../platforms/adapter.ts";
+import "../platforms/builtin.ts";
+import { LinkHealthTracker } from "../platforms/health.ts";
+import { PlatformLinks } from "../platforms/links.ts";
+import { enabledPlatforms, loadPlugins } from "../platforms/registry.ts";
+import { sessionKey } from "../sessions/key.ts";
+import { openDatabase } from "../storage/sqlite.ts";
+import { STATE_MIGRATIONS } from "../storage/state_schema.ts";
+import type { Logger } from "../util/log.ts";
+import { SLASH_COMMANDS } from "./commands.ts";
+import { Pipeline } from "./pipeline.ts";
+
+/** What the gateway asks of its services. */
+export interface GatewayServices {
+  /** Opens state, connects platforms, replays unfinished messages. */
+  start(): Promise<void>;
+  /** A drain began: start no new turns. */
+  hold(): void;
+  /** The drain ran out of time: mark running turns for resume. */
+  interruptRunning(): void;
+  /** Disconnects platforms and closes state. */
+  stop(): Promise<void>;
+  /** Per-platform link health, for status. */
+  platforms(): Record<string, Record<string, unknown>>;
+}
+
+/** What {@linkcode createServices} needs. */
+export interface ServicesOptions {
+  readonly config: Config;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly paths: HermesPaths;
+  readonly log: Logger;
+  /** Registers in-flight work with the gateway. */
+  readonly track: <T>(label: string, work: Promise<T>) => Promise<T>;
+  /** The gateway's live status. */
+  readonly status: () => Record<string, unknown>;
+}
+
+const WATCH_INTERVAL_MS = 60_000;
+const KEEP_FINISHED_MS = 7 * 24 * 3600_000;
+
+/**
+ * Checks everything about platforms and the agent that can be checked
+ * before the home is claimed: plugins load, enabled platforms accept their
+ * settings, the agent can be built. Throws ConfigError (exit 78).
+ *
+ * @example
+ * ```ts
+ * const platforms = await preparePlatforms(config, env, paths.home);
+ * ```
+ */
+export async function preparePlatforms(
+  config: Config,
+  env: Readonly<Record<string, string | undefined>>,
+  home: string,
+): Promise<PlatformDefinition[]> {
+  await loadPlugins(config.plugins, home);
+  const platforms = enabledPlatforms(config, env);
+  for (const platform of platforms) platform.check?.(config, env);
+  createAgent(config);
+  return platforms;
+}
+
+/**
+ * Builds the services of one gateway run.
+ *
+ * @example
+ * ```ts
+ * const services = createServices({ config, env, paths, log, track, status });
+ * await gateway.start(services);
+ * ```
+ */
+export function createServices(options: ServicesOptions): GatewayServices {
+  const { config, env, paths, log } = options;
+  let db: DatabaseSync | undefined;
+  let pipeline: Pipeline | undefined;
+  let links: PlatformLinks | undefined;
+  let agent: Agent | undefined;
+  let watcher: ReturnType<typeof setInterval> | undefined;
+
+  return {
+    async start() {
+      db = openDatabase(paths.stateDb, STATE_MIGRATIONS);
+      agent = createAgent(config);
+      if (agent.provider === "echo") {
+        log.info("no model configured: the echo agent replies with each message it receives", {
+          hint: "set HERMES_MODEL (and OPENAI_BASE_URL, OPENAI_API_KEY) or agent.* in config.yaml",
+        });
+      } else {
+        log.info("agent ready", { agent: agent.description });
+      }
+      const definitions = enabledPlatforms(config, env);
+      const adapters = new Map<string, PlatformAdapter>();
+      pipeline = new Pipeline({
+        db,
+        config,
+        agent,
+        adapter: (platform) => adapters.get(platform),
+        log,
+        track: options.track,
+        gatewayState: () => {
+          const s = options.status();
+          return `${s.state}, up ${s.uptime_s} s, PID ${s.pid}`;
+        },
+      });
+      const store = pipeline;
+      for (const definition of definitions) {
+        const stateDir = `${paths.home}/platforms/${definition.name}`;
+        await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
+        adapters.set(
+          definition.name,
+          definition.create({
+            config,
+            env,
+            settings: config.platforms[definition.name] ?? {},
+            emit: async (event) => void await store.accept(event),
+            log: log.child({ platform: definition.name }),
+            now: () => new Date(),
+            stateDir,
+            health: new LinkHealthTracker(),
+            gatewayStatus: options.status,
+            history: (source) => {
+              const open = store.sessions.findOpen(
+                sessionKey(source, {
+                  groupSessionsPerUser: config.sessions.group_sessions_per_user,
+                }),
+              );
+              if (!open) return [];
+              return store.transcripts.history(open.id, 200)
+                .map((m) => ({ role: m.role, text: m.text, at: m.created_at }));
+            },
+            commands: SLASH_COMMANDS,
+          }),
+        );
+      }
+      if (adapters.size === 0) log.warn("no platform is enabled; nothing will reach the agent");
+      let initial = true;
+      links = new PlatformLinks([...adapters.values()], {
+        log,
+        connectTimeoutMs: config.gateway.connect_timeout * 1000,
+        onConnected: (name) => {
+          if (!initial) store.replay((platform) => platform === name);
+        },
+      });
+      await links.connectAll();
+      initial = false;
+      const connected = links;
+      store.replay((platform) => connected.isConnected(platform));
+      const sweep = () => {
+        try {
+          const ended = store.sweepSessions();
+          if (ended > 0) log.info("sessions reset by policy", { count: ended });
+          const before = new Date(Date.now() - KEEP_FINISHED_MS);
+          store.journal.prune(before);
+          store.ledger.prune(before);
+        } catch (error) {
+          log.warn("session watcher failed", { error });
+        }
+      };
+      sweep();
+      watcher = setInterval(sweep, WATCH_INTERVAL_MS);
+    },
+    hold() {
+      pipeline?.hold();
+    },
+    interruptRunning() {
+      const count = pipeline?.interruptRunning() ?? 0;
+      if (count > 0) {
+        log.warn("turns cut off by the drain will resume on their next message", { count });
+      }
+    },
+    async stop() {
+      clearInterval(watcher);
+      await links?.disconnectAll("gateway stopping");
+      // Turns the drain gave up on may still touch state.db until the process exits.
+      if ((pipeline?.runningTurns ?? 0) === 0) {
+        db?.close();
+        db = undefined;
+      }
+    },
+    platforms() {
+      return (links?.snapshot() ?? {}) as unknown as Record<string, Record<string, unknown>>;
+    },
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * The stream consumer: reads the agent's deltas, shows the growing reply
+ * (every delta where edits are free, throttled by interval and size where
+ * they are rate-limited, not at all where the platform cannot edit) and
+ * delivers the final text.
+ *
+ * @module
+ */
+
+import type { ReplyDelivery } from "./delivery.ts";
+
+/** How progressive edits are paced. */
+export interface StreamPacing {
+  /** Edits cost nothing: show every delta. */
+  readonly live: boolean;
+  /** Least time between two edits. */
+  readonly intervalMs: number;
+  /** Least new characters between two edits. */
+  readonly bufferChars: number;
+  readonly now?: () => number;
+}
+
+/** How a streamed reply ended. */
+export interface StreamOutcome {
+  /** Everything the agent produced. */
+  readonly text: string;
+  /** The error that ended the stream early, if any. */
+  readonly error?: unknown;
+}
+
+/**
+ * Consumes `deltas` into `delivery`; the final text is not delivered here
+ * (the caller decides what to add on errors or interruptions).
+ *
+ * @example
+ * ```ts
+ * const { text, error } = await consumeStream(agent.run(turn), delivery, { live: true, intervalMs: 0, bufferChars: 1 });
+ * await delivery.complete(error ? `${text}\n\n(failed)` : text);
+ * ```
+ */
+export async function consumeStream(
+  deltas: AsyncIterable<string>,
+  delivery: ReplyDelivery,
+  pacing: StreamPacing,
+): Promise<StreamOutcome> {
+  const now = pacing.now ?? Date.now;
+  let text = "";
+  let shownLength = 0;
+  let shownAt = now();
+  try {
+    for await (const delta of deltas) {
+      text += delta;
+      const due = pacing.live ||
+        (now() - shownAt >= pacing.intervalMs && text.length - shownLength >= pacing.bufferChars);
+      if (due && text.trim()) {
+        await delivery.preview(text);
+        shownLength = text.length;
+        shownAt = now();
+      }
+    }
+    return { text };
+  } catch (error) {
+    return { text, error };
+  }
+}

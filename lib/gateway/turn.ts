@@ -1,0 +1,147 @@
+/**
+ * One agent turn: store the user's message, run the agent on the session's
+ * history (think-blocks filtered), stream the reply out, then store the
+ * reply and finish the journal entry in one transaction.
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import { type Agent, AgentError, type AgentMessage } from "../agent/agent.ts";
+import { filterThinkBlocks } from "../agent/think_filter.ts";
+import type { Config } from "../config/schema.ts";
+import type { PlatformAdapter } from "../platforms/adapter.ts";
+import type { SessionRecord, SessionStore } from "../sessions/store.ts";
+import type { TranscriptStore } from "../sessions/transcripts.ts";
+import { transaction } from "../storage/sqlite.ts";
+import type { Logger } from "../util/log.ts";
+import { ReplyDelivery } from "./delivery.ts";
+import type { InboundJournal, JournalEntry } from "./journal.ts";
+import type { OutboundLedger } from "./outbound_ledger.ts";
+import { parseSlashCommand } from "./commands.ts";
+import { consumeStream } from "./stream.ts";
+
+/** Everything one turn touches. */
+export interface TurnContext {
+  readonly entry: JournalEntry;
+  /** Aborted with a reason ("interrupted", "stopped", "reset") to stop the turn. */
+  readonly signal: AbortSignal;
+  readonly adapter: PlatformAdapter;
+  readonly agent: Agent;
+  readonly config: Config;
+  readonly sessions: SessionStore;
+  readonly transcripts: TranscriptStore;
+  readonly journal: InboundJournal;
+  readonly ledger: OutboundLedger;
+  readonly db: DatabaseSync;
+  readonly now: () => Date;
+  readonly log: Logger;
+  /** The open session of the entry (reset policy applied). */
+  readonly openSession: () => SessionRecord;
+}
+
+const STOP_NOTES: Record<string, string> = {
+  interrupted: "(interrupted by your newer message)",
+  stopped: "(stopped)",
+  reset: "(stopped: new session)",
+};
+
+/**
+ * Runs the turn and delivers its reply; returns the outcome recorded in the
+ * journal ("replied", "failed: ...", "interrupted", ...).
+ *
+ * @example
+ * ```ts
+ * const outcome = await runTurn({ entry, signal, adapter, agent, config, ... });
+ * ```
+ */
+export async function runTurn(context: TurnContext): Promise<string> {
+  const { entry, signal, adapter, agent, config, transcripts, journal } = context;
+  const event = entry.event;
+  const command = parseSlashCommand(event.text);
+  const text = command?.name === "queue" ? command.args : event.text;
+  const session = context.openSession();
+  if (entry.transcriptId === null) {
+    const id = transcripts.append({
+      sessionId: session.id,
+      platform: event.source.platform,
+      role: "user",
+      sender: event.source.userId,
+      text,
+      at: new Date(event.receivedAt),
+    });
+    journal.transcribed(entry.id, id);
+  }
+  const history: AgentMessage[] = transcripts
+    .history(session.id, config.agent.history_limit)
+    .map((m) => ({ role: m.role, content: m.text }));
+
+  const delivery = new ReplyDelivery({
+    adapter,
+    to: event.source,
+    replyTo: event.messageId,
+    key: `inbound:${entry.id}`,
+    ledger: context.ledger,
+  });
+  const deltas = filterThinkBlocks(
+    agent.run({ sessionKey: entry.sessionKey, source: event.source, history, signal }),
+  );
+  const streamed = await consumeStream(deltas, delivery, {
+    live: adapter.capabilities.liveEdits,
+    intervalMs: config.gateway.stream_edit_interval * 1000,
+    bufferChars: config.gateway.stream_buffer_chars,
+  });
+  const reply = streamed.text.trim();
+
+  let finalText: string;
+  let state: "done" | "failed" = "done";
+  let outcome: string;
+  if (signal.aborted) {
+    const reason = String(signal.reason);
+    outcome = reason;
+    if (!reply && !delivery.delivered) {
+      finish(context, session.id, undefined, "done", outcome);
+      return outcome;
+    }
+    finalText = `${reply}\n\n${STOP_NOTES[reason] ?? "(stopped)"}`.trim();
+  } else if (streamed.error !== undefined) {
+    const why = streamed.error instanceof AgentError
+      ? streamed.error.message
+      : "an internal error (see the gateway log)";
+    finalText = `${reply ? reply + "\n\n" : ""}⚠️ Sorry, I could not answer: ${why}.`;
+    state = "failed";
+    outcome = `failed: ${why}`;
+  } else {
+    finalText = reply || "(the agent sent an empty reply)";
+    outcome = "replied";
+  }
+  await delivery.complete(finalText);
+  finish(context, session.id, finalText, state, outcome);
+  if (streamed.error !== undefined) {
+    context.log.warn("agent turn failed", { session: entry.sessionKey, error: streamed.error });
+  }
+  return outcome;
+}
+
+/** Stores the reply and finishes the journal entry together. */
+function finish(
+  context: TurnContext,
+  sessionId: number,
+  reply: string | undefined,
+  state: "done" | "failed",
+  outcome: string,
+): void {
+  const { db, transcripts, journal, sessions, entry } = context;
+  transaction(db, () => {
+    if (reply !== undefined) {
+      transcripts.appendInTransaction({
+        sessionId,
+        platform: entry.event.source.platform,
+        role: "assistant",
+        text: reply,
+      });
+    }
+    journal.finish(entry.id, state, outcome);
+    sessions.touch(sessionId);
+  });
+}

@@ -1,0 +1,91 @@
+/**
+ * The adapter contract: what every platform (built in or a plugin) provides
+ * so that the gateway can connect it, receive its messages as
+ * `MessageEvent`s and deliver replies through it. Code outside a platform's
+ * folder talks to it only through these types and the registry.
+ *
+ * @module
+ */
+
+import type { Config } from "../config/schema.ts";
+import type { Logger } from "../util/log.ts";
+import type { MessageEvent, OutboundMessage, SendResult, SessionSource } from "./event.ts";
+import type { LinkHealth, LinkHealthTracker } from "./health.ts";
+
+/** What a platform can do with a message once sent. */
+export interface Capabilities {
+  /** Sent messages can be edited, so replies stream as progressive edits. */
+  readonly edit: boolean;
+  /** Edits cost nothing (no rate limit): stream every delta at once. */
+  readonly liveEdits: boolean;
+  /** Longest text one message may carry, in UTF-16 code units. */
+  readonly maxMessageLength: number;
+}
+
+/** Everything an adapter gets from the gateway. */
+export interface AdapterContext {
+  /** The whole validated configuration. */
+  readonly config: Config;
+  /** The process environment (secrets such as API keys live here). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Free-form settings of a plugin platform (`platforms.<name>` in config.yaml). */
+  readonly settings: Readonly<Record<string, unknown>>;
+  /** Hands an inbound message to the pipeline; resolves once it is journaled (durable). */
+  readonly emit: (event: MessageEvent) => Promise<void>;
+  readonly log: Logger;
+  readonly now: () => Date;
+  /** A folder this platform may keep state in (cursors, tokens). */
+  readonly stateDir: string;
+  /** Where the adapter records what its link does. */
+  readonly health: LinkHealthTracker;
+  /** The gateway's live status (for health endpoints). */
+  readonly gatewayStatus: () => Record<string, unknown>;
+  /** Past messages of the open session of `source`, oldest first (for web clients). */
+  readonly history: (source: SessionSource) => { role: string; text: string; at: string }[];
+  /** The slash commands users may type, for clients that list them. */
+  readonly commands: readonly { readonly name: string; readonly summary: string }[];
+}
+
+/** A connected (or connecting) platform. */
+export interface PlatformAdapter {
+  /** The platform's name, e.g. `local`. */
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  /** Connects; resolves when the link can deliver. Rejects when it cannot. */
+  connect(): Promise<void>;
+  /** Closes the link; safe to call more than once and after a failed connect. */
+  disconnect(reason: string): Promise<void>;
+  /** Sends a new message to the chat of `to`. */
+  send(to: SessionSource, message: OutboundMessage): Promise<SendResult>;
+  /** Replaces the text of a sent message (only when `capabilities.edit`). */
+  edit?(to: SessionSource, messageId: string, message: OutboundMessage): Promise<SendResult>;
+  /** The link's health now. */
+  health(): LinkHealth;
+  /**
+   * Called when the pipeline is done with an inbound message (answered,
+   * refused, superseded or failed): adapters that hold a request open for the
+   * reply (HTTP APIs) close it here.
+   */
+  settled?(event: MessageEvent, outcome: string): void;
+}
+
+/** A platform the registry knows: how to tell it is configured, and how to create it. */
+export interface PlatformDefinition {
+  readonly name: string;
+  /** One line for `gateway status` and logs. */
+  readonly description: string;
+  /**
+   * Whether the configuration turns this platform on. `othersEnabled` says
+   * whether any other platform is on (the local platform uses it to enable
+   * itself when nothing else is configured).
+   */
+  enabled(
+    config: Config,
+    env: Readonly<Record<string, string | undefined>>,
+    othersEnabled: boolean,
+  ): boolean;
+  /** Checks what the schema cannot (throws ConfigError, exit 78), before the home is claimed. */
+  check?(config: Config, env: Readonly<Record<string, string | undefined>>): void;
+  /** Creates the adapter; nothing connects until `connect()`. */
+  create(context: AdapterContext): PlatformAdapter;
+}

@@ -1,0 +1,7 @@
+/**
+ * Imports every built-in platform, which registers itself.
+ *
+ * @module
+ */
+
+import "./local/platform.ts";

@@ -1,0 +1,118 @@
+/**
+ * Link health: whether a platform link actually delivers, not merely whether
+ * its socket is open. Adapters record what happens; the gateway publishes the
+ * snapshot in gateway_state.json and `hermes gateway status`.
+ *
+ * @module
+ */
+
+/** The states of a link. */
+export type LinkState =
+  | "connecting"
+  | "subscribed"
+  | "receiving"
+  | "degraded"
+  | "retrying"
+  | "superseded"
+  | "fatal"
+  | "stopped";
+
+/** What `gateway status` shows of one platform link. */
+export interface LinkHealth {
+  readonly state: LinkState;
+  /** ISO time of the last inbound message, per route (dm, group, channel). */
+  readonly last_inbound_at: Readonly<Record<string, string>>;
+  readonly last_send_ok_at: string | null;
+  readonly last_error:
+    | { readonly code: string; readonly message: string; readonly at: string }
+    | null;
+  readonly reconnects: number;
+  /** The longest time in ms the link was not subscribed since the first connect. */
+  readonly longest_dead_window_ms: number;
+  /** Free-form facts an adapter adds (listening address, ...). */
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Tracks one link's health.
+ *
+ * @example
+ * ```ts
+ * const health = new LinkHealthTracker();
+ * health.set("subscribed");
+ * health.inbound("dm");
+ * health.snapshot().state; // "receiving"
+ * ```
+ */
+export class LinkHealthTracker {
+  #state: LinkState = "connecting";
+  #inbound: Record<string, string> = {};
+  #sendOk: string | null = null;
+  #error: LinkHealth["last_error"] = null;
+  #reconnects = 0;
+  #everUp = false;
+  #downSince: number | null = null;
+  #longestDead = 0;
+  #details: Record<string, unknown> = {};
+  readonly #now: () => Date;
+
+  constructor(now: () => Date = () => new Date()) {
+    this.#now = now;
+  }
+
+  /** The current state. */
+  get state(): LinkState {
+    return this.#state;
+  }
+
+  /** Moves to `state`, measuring dead windows between subscriptions. */
+  set(state: LinkState): void {
+    const now = this.#now().getTime();
+    const up = state === "subscribed" || state === "receiving";
+    if (up) {
+      if (this.#downSince !== null) {
+        this.#longestDead = Math.max(this.#longestDead, now - this.#downSince);
+        this.#downSince = null;
+      }
+      this.#everUp = true;
+    } else if (this.#everUp && this.#downSince === null && state !== "stopped") {
+      this.#downSince = now;
+      if (state === "retrying" || state === "connecting") this.#reconnects++;
+    }
+    this.#state = state;
+  }
+
+  /** Records an inbound message on `route`. */
+  inbound(route: string): void {
+    this.#inbound[route] = this.#now().toISOString();
+    if (this.#state === "subscribed") this.set("receiving");
+  }
+
+  /** Records a successful send. */
+  sendOk(): void {
+    this.#sendOk = this.#now().toISOString();
+  }
+
+  /** Records an error with the platform's code (or a local one). */
+  error(code: string, message: string): void {
+    this.#error = { code, message, at: this.#now().toISOString() };
+  }
+
+  /** Adds facts shown with the health (listening address, account, ...). */
+  detail(key: string, value: unknown): void {
+    this.#details[key] = value;
+  }
+
+  /** A copy for status output. */
+  snapshot(): LinkHealth {
+    return {
+      state: this.#state,
+      last_inbound_at: { ...this.#inbound },
+      last_send_ok_at: this.#sendOk,
+      last_error: this.#error,
+      reconnects: this.#reconnects,
+      longest_dead_window_ms: this.#longestDead,
+      details: { ...this.#details },
+    };
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The `local` section of config.yaml: the built-in web chat and
+ * OpenAI-compatible API.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { defineSection } from "../../config/section.ts";
+
+/** Settings of the local platform. */
+export const localSection = defineSection({
+  key: "local",
+  schema: z.object({
+    enabled: z.boolean().optional().describe(
+      "Serve the web chat and API; unset means on when no other platform is configured",
+    ),
+    host: z.string().min(1).default("127.0.0.1").describe(
+      "Address to listen on; anything but loopback requires api_key",
+    ),
+    port: z.number().int().min(0).max(65535).default(8642).describe(
+      "TCP port (0 picks a free one)",
+    ),
+    api_key: z.string().min(1).optional().describe(
+      "Bearer key clients must send (required off loopback)",
+    ),
+    max_body_bytes: z.number().int().min(1024).default(1024 * 1024).describe(
+      "Largest request body accepted",
+    ),
+  }),
+  env: {
+    LOCAL_ENABLED: "enabled",
+    LOCAL_HOST: "host",
+    LOCAL_PORT: "port",
+    LOCAL_API_KEY: "api_key",
+  },
+  secrets: ["api_key"],
+});
