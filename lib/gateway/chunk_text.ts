@@ -41,11 +41,14 @@ export function chunkText(text: string, maxLength: number): TextChunk[] {
       pushChunk(chunks, prefix + rest, text.length);
       break;
     }
-    const budget = Math.max(1, maxLength - prefix.length - FENCE_CLOSE.length);
-    let cut = breakPoint(rest, budget);
-    if (isHighSurrogate(rest.charCodeAt(cut - 1)) && cut > 1) cut--;
+    // Room for a closing fence is kept only when the part would end inside one.
+    let cut = cutAt(rest, Math.max(1, maxLength - prefix.length));
+    let openFence = fenceOpenAtEnd(rest.slice(0, cut), reopen);
+    if (openFence) {
+      cut = cutAt(rest, Math.max(1, maxLength - prefix.length - FENCE_CLOSE.length));
+      openFence = fenceOpenAtEnd(rest.slice(0, cut), reopen);
+    }
     const piece = rest.slice(0, cut);
-    const openFence = fenceOpenAtEnd(piece, reopen);
     const body = (prefix + piece).replace(/\s+$/, "");
     pushChunk(chunks, openFence ? body + FENCE_CLOSE : body, pos + cut);
     reopen = openFence ?? "";
@@ -57,6 +60,12 @@ export function chunkText(text: string, maxLength: number): TextChunk[] {
 function pushChunk(chunks: TextChunk[], text: string, end: number): void {
   if (text.trim().length === 0) return; // no empty or whitespace-only messages
   chunks.push({ text, end });
+}
+
+/** Where to cut `text` for a part of at most `budget` units, never inside a surrogate pair. */
+function cutAt(text: string, budget: number): number {
+  const cut = breakPoint(text, budget);
+  return isHighSurrogate(text.charCodeAt(cut - 1)) && cut > 1 ? cut - 1 : cut;
 }
 
 /** Where to cut `text` so the part is at most `budget` long: the latest good boundary. */

@@ -193,8 +193,7 @@ export class Pipeline {
   #dispatch(entry: JournalEntry): void {
     this.#route(entry).catch((error) => {
       this.#options.log.error("message handling failed", { entry: entry.id, error });
-      this.journal.finish(entry.id, "failed", `internal error: ${String(error)}`);
-      this.#settled(entry, "failed");
+      this.#finishQuietly(entry, error);
     });
   }
 
@@ -245,7 +244,7 @@ export class Pipeline {
       lane.running = { entry, controller };
       const work = this.#turn(entry, controller.signal).catch((error) => {
         this.#options.log.error("agent turn failed", { entry: entry.id, error });
-        this.#finish(entry, "failed", `internal error: ${String(error)}`);
+        this.#finishQuietly(entry, error);
       });
       try {
         await (this.#options.track ? this.#options.track(`turn ${key}`, work) : work);
@@ -397,6 +396,18 @@ export class Pipeline {
   #finish(entry: JournalEntry, state: "done" | "failed", outcome: string): void {
     this.journal.finish(entry.id, state, outcome);
     this.#settled(entry, outcome);
+  }
+
+  /** Records an internal failure; a journal that cannot be written (closed, disk full) leaves the entry for replay. */
+  #finishQuietly(entry: JournalEntry, error: unknown): void {
+    try {
+      this.#finish(entry, "failed", `internal error: ${String(error)}`);
+    } catch (again) {
+      this.#options.log.error("cannot record the failure; the message stays journaled", {
+        entry: entry.id,
+        error: again,
+      });
+    }
   }
 
   #settled(entry: JournalEntry, outcome: string): void {

@@ -1,0 +1,114 @@
+/**
+ * A platform adapter for pipeline tests: records every send, edit and
+ * settle, as a real platform's server would see them, and can be told to
+ * behave like a platform without edits or with a short message limit.
+ *
+ * @module
+ */
+
+import type { Capabilities, PlatformAdapter } from "../../lib/platforms/adapter.ts";
+import type {
+  MessageEvent,
+  OutboundMessage,
+  SendResult,
+  SessionSource,
+} from "../../lib/platforms/event.ts";
+import { type LinkHealth, LinkHealthTracker } from "../../lib/platforms/health.ts";
+
+/** One message as the platform holds it: its latest text and whether it is final. */
+export interface RecordedMessage {
+  readonly id: string;
+  readonly chatId: string;
+  readonly replyTo: string | undefined;
+  text: string;
+  final: boolean;
+  edits: number;
+}
+
+/** The adapter. */
+export class RecordingAdapter implements PlatformAdapter {
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  /** Messages in the order they were first sent. */
+  readonly messages: RecordedMessage[] = [];
+  /** Inbound message ids the pipeline settled, with the outcome. */
+  readonly settledLog: { messageId: string; outcome: string }[] = [];
+  readonly #health = new LinkHealthTracker();
+  #next = 1;
+  #waiters: { check: () => boolean; resolve: () => void }[] = [];
+
+  constructor(name = "test", capabilities: Partial<Capabilities> = {}) {
+    this.name = name;
+    this.capabilities = { edit: true, liveEdits: true, maxMessageLength: 4096, ...capabilities };
+  }
+
+  connect(): Promise<void> {
+    this.#health.set("subscribed");
+    return Promise.resolve();
+  }
+
+  disconnect(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  send(to: SessionSource, message: OutboundMessage): Promise<SendResult> {
+    const id = `m${this.#next++}`;
+    this.messages.push({
+      id,
+      chatId: to.chatId,
+      replyTo: message.replyTo,
+      text: message.text,
+      final: message.final,
+      edits: 0,
+    });
+    this.#wake();
+    return Promise.resolve({ messageId: id });
+  }
+
+  edit(_to: SessionSource, messageId: string, message: OutboundMessage): Promise<SendResult> {
+    const existing = this.messages.find((m) => m.id === messageId);
+    if (!existing) throw new Error(`edit of unknown message ${messageId}`);
+    existing.text = message.text;
+    existing.final = message.final;
+    existing.edits++;
+    this.#wake();
+    return Promise.resolve({ messageId });
+  }
+
+  settled(event: MessageEvent, outcome: string): void {
+    this.settledLog.push({ messageId: event.messageId, outcome });
+    this.#wake();
+  }
+
+  health(): LinkHealth {
+    return this.#health.snapshot();
+  }
+
+  /** Final texts replying to `messageId`. */
+  repliesTo(messageId: string): string[] {
+    return this.messages.filter((m) => m.replyTo === messageId && m.final).map((m) => m.text);
+  }
+
+  /** Resolves once `check` holds (checked after every send, edit and settle). */
+  until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("condition not reached in time")), timeoutMs);
+      this.#waiters.push({
+        check,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+
+  #wake(): void {
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!w.check()) return true;
+      w.resolve();
+      return false;
+    });
+  }
+}

@@ -1,0 +1,406 @@
+import assert from "node:assert/strict";
+import type { DatabaseSync } from "node:sqlite";
+import type { Agent, AgentTurn } from "../../lib/agent/agent.ts";
+import { configSchema } from "../../lib/config/schema.ts";
+import { Pipeline } from "../../lib/gateway/pipeline.ts";
+import type { MessageEvent } from "../../lib/platforms/event.ts";
+import { openDatabase } from "../../lib/storage/sqlite.ts";
+import { STATE_MIGRATIONS } from "../../lib/storage/state_schema.ts";
+import { lineSink, Logger } from "../../lib/util/log.ts";
+import { SecretMasker } from "../../lib/util/secret_mask.ts";
+import { RecordingAdapter } from "../fakes/recording_adapter.ts";
+import { tempDir } from "../_helpers.ts";
+
+/** An agent whose turns wait at a gate after their first words, until released or aborted. */
+class GatedAgent implements Agent {
+  readonly provider = "test";
+  readonly description = "gated test agent";
+  readonly turns: { text: string; history: string[]; aborted: boolean }[] = [];
+  readonly #gates: (() => void)[] = [];
+  #credits = 0; // releases that came before their turn reached the gate
+  readonly #started: (() => void)[] = [];
+  autoRelease = false;
+
+  async *run(turn: AgentTurn): AsyncIterable<string> {
+    const text = turn.history.at(-1)!.content;
+    const record = {
+      text,
+      history: turn.history.map((m) => `${m.role}:${m.content}`),
+      aborted: false,
+    };
+    this.turns.push(record);
+    for (const wake of this.#started.splice(0)) wake();
+    yield `answer to ${text}`;
+    if (this.#credits > 0) {
+      this.#credits--;
+    } else if (!this.autoRelease && !turn.signal.aborted) {
+      const gate = Promise.withResolvers<void>();
+      this.#gates.push(gate.resolve);
+      const aborted = new Promise<void>((resolve) =>
+        turn.signal.addEventListener("abort", () => resolve(), { once: true })
+      );
+      await Promise.race([gate.promise, aborted]);
+    }
+    if (turn.signal.aborted) {
+      record.aborted = true;
+      return;
+    }
+    yield " (done)";
+  }
+
+  /** Lets the oldest waiting turn finish. */
+  release(): void {
+    const gate = this.#gates.shift();
+    if (gate) gate();
+    else this.#credits++;
+  }
+
+  /** Resolves once `count` turns have started. */
+  async started(count: number): Promise<void> {
+    while (this.turns.length < count) {
+      await new Promise<void>((resolve) => this.#started.push(resolve));
+    }
+  }
+}
+
+const quiet = () =>
+  new Logger({
+    level: "error",
+    sinks: Deno.env.get("TEST_LOG") ? [lineSink("human", console.error)] : [],
+    masker: new SecretMasker(),
+  });
+
+let nextId = 1;
+function message(text: string, user = "alice", at = new Date()): MessageEvent {
+  return {
+    messageId: `in-${nextId++}`,
+    source: { platform: "test", chatType: "dm", chatId: user, userId: user },
+    text,
+    receivedAt: at.toISOString(),
+  };
+}
+
+function setup(
+  db: DatabaseSync,
+  options: {
+    busy?: "queue" | "interrupt";
+    adapter?: RecordingAdapter;
+    agent?: Agent;
+    now?: () => Date;
+    sessions?: Record<string, unknown>;
+  } = {},
+) {
+  const adapter = options.adapter ?? new RecordingAdapter();
+  const agent = options.agent ?? new GatedAgent();
+  const config = configSchema.parse({
+    sessions: { busy_policy: options.busy ?? "interrupt", ...options.sessions },
+  });
+  const pipeline = new Pipeline({
+    db,
+    config,
+    agent,
+    adapter: (platform) => platform === adapter.name ? adapter : undefined,
+    log: quiet(),
+    now: options.now,
+  });
+  return { pipeline, adapter, agent };
+}
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 2));
+  assert.ok(check(), "condition not reached in time");
+}
+
+function database(dir: string): DatabaseSync {
+  return openDatabase(`${dir}/state.db`, STATE_MIGRATIONS);
+}
+
+Deno.test("busy policy queue: three messages sent during a turn are answered in order", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  const { pipeline, adapter } = setup(db, { busy: "queue", agent });
+  const first = message("one");
+  await pipeline.accept(first);
+  await agent.started(1);
+  const later = [message("two"), message("three"), message("four")];
+  for (const m of later) await pipeline.accept(m);
+  for (let i = 1; i <= 4; i++) {
+    await agent.started(i);
+    agent.release();
+  }
+  await adapter.until(() => adapter.settledLog.length === 4);
+  assert.deepEqual(agent.turns.map((t) => t.text), ["one", "two", "three", "four"]);
+  for (const [i, m] of [first, ...later].entries()) {
+    assert.deepEqual(adapter.repliesTo(m.messageId), [
+      `answer to ${["one", "two", "three", "four"][i]} (done)`,
+    ]);
+  }
+  assert.deepEqual(
+    adapter.messages.filter((m) => m.final).map((m) => m.text),
+    [
+      "answer to one (done)",
+      "answer to two (done)",
+      "answer to three (done)",
+      "answer to four (done)",
+    ],
+    "replies arrive in the order the messages were sent",
+  );
+  assert.ok(
+    agent.turns[3]!.history.includes("assistant:answer to three (done)"),
+    "history carries earlier answers",
+  );
+});
+
+Deno.test("busy policy interrupt: a new message stops the running turn and only the newest is answered", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  const { pipeline, adapter } = setup(db, { busy: "interrupt", agent });
+  const first = message("one");
+  await pipeline.accept(first);
+  await agent.started(1);
+  const [two, three, four] = [message("two"), message("three"), message("four")];
+  for (const m of [two!, three!, four!]) await pipeline.accept(m);
+  await agent.started(2);
+  agent.release();
+  await adapter.until(() => adapter.settledLog.length === 4);
+  assert.deepEqual(agent.turns.map((t) => [t.text, t.aborted]), [["one", true], ["four", false]]);
+  assert.deepEqual(adapter.repliesTo(first.messageId), [
+    "answer to one\n\n(interrupted by your newer message)",
+  ]);
+  assert.deepEqual(adapter.repliesTo(two!.messageId), []);
+  assert.deepEqual(adapter.repliesTo(three!.messageId), []);
+  assert.deepEqual(adapter.repliesTo(four!.messageId), ["answer to four (done)"]);
+  const history = agent.turns[1]!.history;
+  assert.ok(
+    history.includes("user:two") && history.includes("user:three"),
+    "superseded messages stay in the history",
+  );
+});
+
+Deno.test("/queue TEXT waits for the running turn even under interrupt", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  const { pipeline, adapter } = setup(db, { busy: "interrupt", agent });
+  const first = message("one");
+  await pipeline.accept(first);
+  await agent.started(1);
+  const queued = message("/queue and then this");
+  await pipeline.accept(queued);
+  agent.release();
+  await agent.started(2);
+  agent.release();
+  await adapter.until(() => adapter.settledLog.length === 2);
+  assert.deepEqual(adapter.repliesTo(first.messageId), ["answer to one (done)"]);
+  assert.deepEqual(adapter.repliesTo(queued.messageId), ["answer to and then this (done)"]);
+});
+
+Deno.test("a message id the platform repeats is answered once", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const { pipeline, adapter } = setup(db, { agent });
+  const m = message("hello");
+  assert.equal(await pipeline.accept(m), "accepted");
+  assert.equal(await pipeline.accept(m), "duplicate");
+  await adapter.until(() => adapter.settledLog.length === 1);
+  assert.equal(agent.turns.length, 1);
+  assert.deepEqual(adapter.repliesTo(m.messageId), ["answer to hello (done)"]);
+});
+
+Deno.test("/stop ends the running turn; /new starts a fresh session; /help and /whoami answer without the agent", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  const { pipeline, adapter } = setup(db, { agent });
+  const first = message("long question");
+  await pipeline.accept(first);
+  await agent.started(1);
+  const stop = message("/stop");
+  await pipeline.accept(stop);
+  await adapter.until(() => adapter.settledLog.length === 2);
+  assert.deepEqual(adapter.repliesTo(stop.messageId), ["Stopped."]);
+  assert.deepEqual(adapter.repliesTo(first.messageId), ["answer to long question\n\n(stopped)"]);
+
+  const before = pipeline.sessions.findOpen("agent:main:test:dm:alice")!;
+  const fresh = message("/new");
+  await pipeline.accept(fresh);
+  await adapter.until(() => adapter.settledLog.length === 3);
+  assert.equal(pipeline.sessions.findOpen("agent:main:test:dm:alice"), undefined);
+  assert.equal(pipeline.sessions.history("agent:main:test:dm:alice")[0]!.id, before.id);
+
+  const help = message("/help");
+  const whoami = message("/whoami");
+  await pipeline.accept(help);
+  await pipeline.accept(whoami);
+  await adapter.until(() => adapter.settledLog.length === 5);
+  assert.match(adapter.repliesTo(help.messageId)[0]!, /\/queue TEXT/);
+  assert.match(adapter.repliesTo(whoami.messageId)[0]!, /User: alice\n.*\nTier: user/);
+  assert.equal(agent.turns.length, 1, "commands never reach the agent");
+});
+
+Deno.test("a long reply to a platform without edits is sent as final parts, no previews", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const adapter = new RecordingAdapter("test", {
+    edit: false,
+    liveEdits: false,
+    maxMessageLength: 20,
+  });
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const { pipeline } = setup(db, { adapter, agent });
+  const m = message("a fairly long question that needs parts");
+  await pipeline.accept(m);
+  await adapter.until(() => adapter.settledLog.length === 1);
+  assert.ok(adapter.messages.length >= 3);
+  assert.ok(adapter.messages.every((s) => s.final && s.edits === 0 && s.text.length <= 20));
+  assert.equal(
+    adapter.messages.map((s) => s.text).join(" "),
+    "answer to a fairly long question that needs parts (done)",
+  );
+});
+
+Deno.test("after a crash mid-turn the message is answered once, continuing the message already shown", async () => {
+  await using dir = tempDir();
+  const platform = new RecordingAdapter(); // the platform outlives the gateway
+  const m = message("slow one");
+  {
+    using db = database(dir.path);
+    const agent = new GatedAgent();
+    const { pipeline } = setup(db, { adapter: platform, agent });
+    await pipeline.accept(m);
+    await agent.started(1);
+    await platform.until(() => platform.messages.length === 1); // a preview is on screen
+    await waitUntil(() => pipeline.ledger.get(`inbound:1#0`)?.state === "sending");
+    // The gateway dies here: the turn never finishes, nothing more is written.
+  }
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const { pipeline } = setup(db, { adapter: platform, agent });
+  assert.equal(pipeline.replay(() => true), 1);
+  await platform.until(() => platform.settledLog.length === 1);
+  assert.equal(platform.messages.length, 1, "the preview was finished by an edit, not sent again");
+  assert.deepEqual(platform.repliesTo(m.messageId), ["answer to slow one (done)"]);
+  const session = pipeline.sessions.findOpen("agent:main:test:dm:alice")!;
+  assert.deepEqual(
+    pipeline.transcripts.history(session.id).map((x) => `${x.role}:${x.text}`),
+    ["user:slow one", "assistant:answer to slow one (done)"],
+    "the user message is stored once",
+  );
+  assert.equal(pipeline.replay(() => true), 0, "nothing is left to replay");
+});
+
+Deno.test("a reply delivered just before a crash is not sent again by the replay", async () => {
+  await using dir = tempDir();
+  const platform = new RecordingAdapter("test", { edit: false, liveEdits: false });
+  const m = message("answered");
+  using db = database(dir.path);
+  {
+    const agent = new GatedAgent();
+    agent.autoRelease = true;
+    const { pipeline } = setup(db, { adapter: platform, agent });
+    await pipeline.accept(m);
+    await platform.until(() => platform.settledLog.length === 1);
+  }
+  // The crash window: the reply went out, the journal was not marked done.
+  db.exec("UPDATE inbound_journal SET state = 'pending'");
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const { pipeline } = setup(db, { adapter: platform, agent });
+  pipeline.replay(() => true);
+  await platform.until(() => platform.settledLog.length === 2);
+  assert.deepEqual(platform.repliesTo(m.messageId), ["answer to answered (done)"]);
+  assert.equal(platform.messages.length, 1);
+});
+
+Deno.test("a message that failed three times suspends its session and tells the user", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  const { pipeline, adapter } = setup(db, { agent });
+  const m = message("poison");
+  await pipeline.accept(m);
+  await agent.started(1);
+  db.exec("UPDATE inbound_journal SET attempts = 3"); // three gateways died on it
+  const next = setup(db, { adapter: new RecordingAdapter(), agent: new GatedAgent() });
+  next.pipeline.replay(() => true);
+  await next.adapter.until(() => next.adapter.settledLog.length === 1);
+  assert.match(
+    next.adapter.repliesTo(m.messageId)[0]!,
+    /after 3 tries\. The conversation starts fresh now/,
+  );
+  assert.equal(
+    next.pipeline.sessions.history("agent:main:test:dm:alice")[0]!.end_reason,
+    "suspended",
+  );
+  agent.release();
+  void adapter;
+});
+
+Deno.test("a turn cut off by a drain resumes on the session's next message, if fresh", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  const first = setup(db, { agent });
+  const cut = message("long task");
+  await first.pipeline.accept(cut);
+  await agent.started(1);
+  assert.equal(first.pipeline.interruptRunning(), 1);
+
+  const resumedAgent = new GatedAgent();
+  resumedAgent.autoRelease = true;
+  const next = setup(db, { agent: resumedAgent, adapter: first.adapter });
+  assert.equal(next.pipeline.replay(() => true), 0, "interrupted turns wait for the next message");
+  const wake = message("are you there?");
+  await next.pipeline.accept(wake);
+  await next.adapter.until(() => next.adapter.settledLog.length === 2);
+  assert.equal(next.adapter.messages.length, 2, "the cut-off preview was finished, not repeated");
+  assert.deepEqual(resumedAgent.turns.map((t) => t.text), ["long task", "are you there?"]);
+  assert.deepEqual(next.adapter.repliesTo(cut.messageId), ["answer to long task (done)"]);
+  agent.release();
+});
+
+Deno.test("unfinished messages older than the resume window are given up, not answered", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  const first = setup(db, { agent, busy: "queue" });
+  await first.pipeline.accept(message("old", "bob", new Date(Date.now() - 2 * 3600_000)));
+  await agent.started(1);
+  const next = setup(db, {});
+  assert.equal(next.pipeline.replay(() => true), 0);
+  assert.equal(next.pipeline.journal.pending().length, 0);
+  agent.release();
+});
+
+Deno.test("an idle session is reset on access and by the watcher", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  let now = new Date("2026-03-01T10:00:00");
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const { pipeline, adapter } = setup(db, {
+    agent,
+    now: () => now,
+    sessions: { reset: { mode: "idle", idle_minutes: 30 } },
+  });
+  await pipeline.accept(message("first", "alice", now));
+  await adapter.until(() => adapter.settledLog.length === 1);
+  const firstSession = pipeline.sessions.findOpen("agent:main:test:dm:alice")!;
+  now = new Date("2026-03-01T10:45:00");
+  await pipeline.accept(message("second", "alice", now));
+  await adapter.until(() => adapter.settledLog.length === 2);
+  const secondSession = pipeline.sessions.findOpen("agent:main:test:dm:alice")!;
+  assert.notEqual(secondSession.id, firstSession.id);
+  assert.equal(pipeline.sessions.history("agent:main:test:dm:alice")[1]!.end_reason, "idle");
+  assert.deepEqual(agent.turns[1]!.history, ["user:second"], "the new session starts empty");
+  now = new Date("2026-03-01T11:30:00");
+  await waitUntil(() => pipeline.runningTurns === 0);
+  assert.equal(pipeline.sweepSessions(), 1);
+  assert.equal(pipeline.sessions.findOpen("agent:main:test:dm:alice"), undefined);
+});
