@@ -1,0 +1,85 @@
+/**
+ * Helpers for end-to-end tests of the local platform: a real gateway
+ * subprocess on a free port, its URL, and a WebSocket client that keeps
+ * every frame.
+ *
+ * @module
+ */
+
+import { hermesPaths } from "../../lib/config/home.ts";
+import { readRuntimeStatus } from "../../lib/process/runtime_status.ts";
+import { type BackgroundHermes, startGateway, waitFor } from "../gateway/_gateway.ts";
+
+/** A running gateway and the base URL of its local platform. */
+export interface LocalGateway extends AsyncDisposable {
+  readonly gateway: BackgroundHermes;
+  /** e.g. `http://127.0.0.1:40123/`. */
+  readonly url: string;
+}
+
+/** Starts `hermes gateway run` in `home` and waits for the web chat URL. */
+export async function startLocalGateway(
+  home: string,
+  env: Record<string, string> = {},
+): Promise<LocalGateway> {
+  const gateway = await startGateway(home, env);
+  let url = "";
+  await waitFor("the local platform's URL", () => {
+    const status = readRuntimeStatus(hermesPaths(home).runtimeStatus);
+    const local = status?.platforms?.local as { details?: { url?: string } } | undefined;
+    url = local?.details?.url ?? "";
+    return url !== "";
+  });
+  return { gateway, url, [Symbol.asyncDispose]: () => gateway[Symbol.asyncDispose]() };
+}
+
+/** A WebSocket client of `/ws` that records every frame. */
+export class ChatClient implements AsyncDisposable {
+  readonly frames: Record<string, unknown>[] = [];
+  readonly #socket: WebSocket;
+  readonly #opened: Promise<void>;
+  readonly #closed: Promise<void>;
+
+  constructor(url: string, user: string) {
+    const ws = new URL("ws", url);
+    ws.protocol = "ws:";
+    ws.searchParams.set("user", user);
+    this.#socket = new WebSocket(ws);
+    this.#opened = new Promise((resolve, reject) => {
+      this.#socket.onopen = () => resolve();
+      this.#socket.onerror = () => reject(new Error(`cannot connect to ${ws}`));
+    });
+    this.#closed = new Promise((resolve) =>
+      this.#socket.addEventListener("close", () => resolve())
+    );
+    this.#socket.onmessage = (e) => this.frames.push(JSON.parse(e.data));
+  }
+
+  /** Resolves once the server said `ready`. */
+  async ready(): Promise<Record<string, unknown>> {
+    await this.#opened;
+    await waitFor("the ready frame", () => this.frames.some((f) => f.type === "ready"));
+    return this.frames.find((f) => f.type === "ready")!;
+  }
+
+  /** Sends a raw frame. */
+  sendRaw(data: string): void {
+    this.#socket.send(data);
+  }
+
+  /** Sends a chat message with a client id. */
+  say(id: string, text: string): void {
+    this.sendRaw(JSON.stringify({ type: "message", id, text }));
+  }
+
+  /** Waits until some frame matches. */
+  async until(what: string, match: (f: Record<string, unknown>) => boolean, timeoutMs = 20_000) {
+    await waitFor(what, () => this.frames.some(match), timeoutMs);
+    return this.frames.find(match)!;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#socket.readyState <= WebSocket.OPEN) this.#socket.close();
+    await this.#closed;
+  }
+}
