@@ -159,6 +159,8 @@ export class LocalAdapter implements PlatformAdapter {
                 "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
             },
           }));
+      case "/favicon.ico":
+        return new Response(null, { status: 204 });
       case "/healthz":
         return only(request, "GET", () => json(200, this.#healthBody()));
       case "/ws":
