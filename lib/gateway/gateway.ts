@@ -67,6 +67,8 @@ export class Gateway {
   #state: GatewayState = "starting";
   #control: ControlServer | undefined;
   #services: GatewayServices | undefined;
+  #activeWrite: Promise<void> | undefined;
+  #activeDirty = false;
   readonly startedAt = new Date();
 
   constructor(options: GatewayOptions) {
@@ -157,13 +159,34 @@ export class Gateway {
   track<T>(label: string, work: Promise<T>): Promise<T> {
     const entry = { id: this.#nextWorkId++, label, since: Date.now() };
     this.#work.set(entry.id, entry);
-    void this.#status.update({ active_agents: this.#work.size }).catch(() => {});
+    this.#publishActiveCount();
     const done = () => {
       this.#work.delete(entry.id);
-      void this.#status.update({ active_agents: this.#work.size }).catch(() => {});
+      this.#publishActiveCount();
       if (this.#work.size === 0) this.#workSettled.resolve();
     };
     return work.finally(done);
+  }
+
+  /**
+   * Writes the number of turns in flight to gateway_state.json: at most one
+   * write at a time, the latest count written after it, so a busy gateway
+   * neither queues thousands of writes nor shows a stale count for long.
+   */
+  #publishActiveCount(): void {
+    if (this.#activeWrite) {
+      this.#activeDirty = true;
+      return;
+    }
+    this.#activeWrite = this.#status.update({ active_agents: this.#work.size })
+      .catch(() => {})
+      .finally(() => {
+        this.#activeWrite = undefined;
+        if (this.#activeDirty) {
+          this.#activeDirty = false;
+          this.#publishActiveCount();
+        }
+      });
   }
 
   /** Adds a hook that receives the work a drain had to abandon, to resume it later. */

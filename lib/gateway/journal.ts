@@ -8,6 +8,7 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
+import { cached } from "../storage/sqlite.ts";
 import type { MessageEvent } from "../platforms/event.ts";
 
 /** Where a journaled message stands. */
@@ -55,7 +56,8 @@ export class InboundJournal {
 
   /** Journals `event`; undefined when the platform already sent this message id. */
   accept(event: MessageEvent, sessionKey: string): JournalEntry | undefined {
-    const result = this.#db.prepare(
+    const result = cached(
+      this.#db,
       `INSERT INTO inbound_journal (platform, message_id, session_key, event, received_at)
        VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, message_id) DO NOTHING`,
     ).run(
@@ -78,7 +80,8 @@ export class InboundJournal {
 
   /** Counts one more turn for the entry; returns the new count. */
   attempt(id: number): number {
-    const row = this.#db.prepare(
+    const row = cached(
+      this.#db,
       "UPDATE inbound_journal SET attempts = attempts + 1 WHERE id = ? RETURNING attempts",
     ).get(id) as { attempts: number } | undefined;
     return row?.attempts ?? 0;
@@ -86,20 +89,22 @@ export class InboundJournal {
 
   /** Records the transcript id of the entry's user message. */
   transcribed(id: number, transcriptId: number): void {
-    this.#db.prepare("UPDATE inbound_journal SET transcript_id = ? WHERE id = ?")
+    cached(this.#db, "UPDATE inbound_journal SET transcript_id = ? WHERE id = ?")
       .run(transcriptId, id);
   }
 
   /** Marks the entry finished. */
   finish(id: number, state: "done" | "failed", outcome: string): void {
-    this.#db.prepare(
+    cached(
+      this.#db,
       "UPDATE inbound_journal SET state = ?, outcome = ?, finished_at = ? WHERE id = ?",
     ).run(state, outcome, this.#now().toISOString(), id);
   }
 
   /** Marks unfinished entries as cut off by a drain (resumed on the session's next message). */
   interrupt(ids: readonly number[]): void {
-    const statement = this.#db.prepare(
+    const statement = cached(
+      this.#db,
       "UPDATE inbound_journal SET state = 'interrupted' WHERE id = ? AND state = 'pending'",
     );
     for (const id of ids) statement.run(id);
@@ -123,14 +128,16 @@ export class InboundJournal {
   /** Deletes finished entries received before `before` (dedup needs only recent ids). */
   prune(before: Date): number {
     return Number(
-      this.#db.prepare(
+      cached(
+        this.#db,
         "DELETE FROM inbound_journal WHERE state IN ('done', 'failed') AND received_at < ?",
       ).run(before.toISOString()).changes,
     );
   }
 
   #select(where: string, ...params: (string | number)[]): JournalEntry[] {
-    const rows = this.#db.prepare(
+    const rows = cached(
+      this.#db,
       `SELECT id, session_key, event, state, attempts, transcript_id FROM inbound_journal
        WHERE ${where} ORDER BY id`,
     ).all(...params) as unknown as Row[];

@@ -9,6 +9,7 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
+import { cached } from "../storage/sqlite.ts";
 
 /** A ledger row. */
 export interface LedgerEntry {
@@ -37,7 +38,8 @@ export class OutboundLedger {
 
   /** The row of `key`, if any. */
   get(key: string): LedgerEntry | undefined {
-    const row = this.#db.prepare(
+    const row = cached(
+      this.#db,
       "SELECT state, platform_message_id FROM outbound_ledger WHERE idempotency_key = ?",
     ).get(key) as { state: "sending" | "sent"; platform_message_id: string | null } | undefined;
     return row && { key, state: row.state, platformMessageId: row.platform_message_id };
@@ -55,7 +57,8 @@ export class OutboundLedger {
     },
   ): void {
     const at = this.#now().toISOString();
-    this.#db.prepare(
+    cached(
+      this.#db,
       `INSERT INTO outbound_ledger
          (idempotency_key, platform, chat, state, platform_message_id, text, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -69,7 +72,7 @@ export class OutboundLedger {
   /** Deletes rows last touched before `before`. */
   prune(before: Date): number {
     return Number(
-      this.#db.prepare("DELETE FROM outbound_ledger WHERE updated_at < ?")
+      cached(this.#db, "DELETE FROM outbound_ledger WHERE updated_at < ?")
         .run(before.toISOString()).changes,
     );
   }

@@ -60,18 +60,22 @@ export async function runTurn(context: TurnContext): Promise<string> {
   const event = entry.event;
   const command = parseSlashCommand(event.text);
   const text = command?.name === "queue" ? command.args : event.text;
-  const session = context.openSession();
-  if (entry.transcriptId === null) {
-    const id = transcripts.append({
-      sessionId: session.id,
-      platform: event.source.platform,
-      role: "user",
-      sender: event.source.userId,
-      text,
-      at: new Date(event.receivedAt),
-    });
-    journal.transcribed(entry.id, id);
-  }
+  // One transaction: the session, the user's message and the journal's note of it.
+  const session = transaction(context.db, () => {
+    const open = context.openSession();
+    if (entry.transcriptId === null) {
+      const id = transcripts.appendInTransaction({
+        sessionId: open.id,
+        platform: event.source.platform,
+        role: "user",
+        sender: event.source.userId,
+        text,
+        at: new Date(event.receivedAt),
+      });
+      journal.transcribed(entry.id, id);
+    }
+    return open;
+  });
   const history: AgentMessage[] = transcripts
     .history(session.id, config.agent.history_limit)
     .map((m) => ({ role: m.role, content: m.text }));

@@ -6,7 +6,7 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { transaction } from "../storage/sqlite.ts";
+import { cached, transaction } from "../storage/sqlite.ts";
 import type { SessionSource } from "./key.ts";
 
 /** A session row, with its message count. */
@@ -53,7 +53,8 @@ export class SessionStore {
       const existing = this.findOpen(key);
       if (existing) return existing;
       const at = this.#now().toISOString();
-      this.#db.prepare(
+      cached(
+        this.#db,
         `INSERT INTO sessions (key, platform, chat_type, chat_id, thread_id, user_id, started_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
@@ -72,20 +73,21 @@ export class SessionStore {
 
   /** The open session of `key`, if any. */
   findOpen(key: string): SessionRecord | undefined {
-    return this.#db.prepare(`${SELECT} WHERE s.key = ? AND s.ended_at IS NULL`).get(key) as
+    return cached(this.#db, `${SELECT} WHERE s.key = ? AND s.ended_at IS NULL`).get(key) as
       | SessionRecord
       | undefined;
   }
 
   /** Marks activity on a session (for idle resets and listing order). */
   touch(id: number): void {
-    this.#db.prepare("UPDATE sessions SET updated_at = ? WHERE id = ?")
+    cached(this.#db, "UPDATE sessions SET updated_at = ? WHERE id = ?")
       .run(this.#now().toISOString(), id);
   }
 
   /** Ends a session (`/new`, `/reset`, a reset policy); its transcript stays. */
   end(id: number, reason: string): void {
-    this.#db.prepare(
+    cached(
+      this.#db,
       "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
     ).run(this.#now().toISOString(), reason, id);
   }
@@ -93,13 +95,13 @@ export class SessionStore {
   /** Sessions, most recently active first. */
   list(options: { limit?: number; includeEnded?: boolean } = {}): SessionRecord[] {
     const where = options.includeEnded ? "" : "WHERE s.ended_at IS NULL";
-    return this.#db.prepare(`${SELECT} ${where} ORDER BY s.updated_at DESC, s.id DESC LIMIT ?`)
+    return cached(this.#db, `${SELECT} ${where} ORDER BY s.updated_at DESC, s.id DESC LIMIT ?`)
       .all(options.limit ?? 100) as unknown as SessionRecord[];
   }
 
   /** Every session that had `key`, newest first. */
   history(key: string): SessionRecord[] {
-    return this.#db.prepare(`${SELECT} WHERE s.key = ? ORDER BY s.id DESC`)
+    return cached(this.#db, `${SELECT} WHERE s.key = ? ORDER BY s.id DESC`)
       .all(key) as unknown as SessionRecord[];
   }
 }

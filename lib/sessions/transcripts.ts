@@ -9,7 +9,7 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { transaction } from "../storage/sqlite.ts";
+import { cached, transaction } from "../storage/sqlite.ts";
 import { cjkBigrams, hasCjk } from "./_cjk.ts";
 
 /** Who said a message. */
@@ -77,7 +77,8 @@ export class TranscriptStore {
   /** Like `append`, for callers that already hold a transaction. */
   appendInTransaction(message: NewMessage): number {
     const at = (message.at ?? new Date()).toISOString();
-    const { lastInsertRowid } = this.#db.prepare(
+    const { lastInsertRowid } = cached(
+      this.#db,
       "INSERT INTO messages (session_id, platform, role, sender, text, created_at) VALUES (?, ?, ?, ?, ?, ?)",
     ).run(
       message.sessionId,
@@ -88,24 +89,25 @@ export class TranscriptStore {
       at,
     );
     const id = Number(lastInsertRowid);
-    this.#db.prepare("INSERT INTO messages_words (rowid, text) VALUES (?, ?)").run(
+    cached(this.#db, "INSERT INTO messages_words (rowid, text) VALUES (?, ?)").run(
       id,
       message.text,
     );
-    this.#db.prepare("INSERT INTO messages_trigram (rowid, text) VALUES (?, ?)").run(
+    cached(this.#db, "INSERT INTO messages_trigram (rowid, text) VALUES (?, ?)").run(
       id,
       message.text,
     );
     const grams = cjkBigrams(message.text);
     if (grams) {
-      this.#db.prepare("INSERT INTO messages_bigram (rowid, grams) VALUES (?, ?)").run(id, grams);
+      cached(this.#db, "INSERT INTO messages_bigram (rowid, grams) VALUES (?, ?)").run(id, grams);
     }
     return id;
   }
 
   /** The last `limit` messages of a session, oldest first. */
   history(sessionId: number, limit = 50): StoredMessage[] {
-    const rows = this.#db.prepare(
+    const rows = cached(
+      this.#db,
       "SELECT * FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
     ).all(sessionId, limit) as unknown as StoredMessage[];
     return rows.reverse();
@@ -126,7 +128,8 @@ export class TranscriptStore {
     const phrase = terms.map((t) => `"${t.replaceAll('"', '""')}"`).join(" ");
 
     const indexed = (table: string, snippet: string) =>
-      this.#db.prepare(
+      cached(
+        this.#db,
         `SELECT ${HIT_COLUMNS}, ${snippet} AS snippet
          FROM ${table} JOIN messages m ON m.id = ${table}.rowid
          JOIN sessions s ON s.id = m.session_id
@@ -148,7 +151,8 @@ export class TranscriptStore {
     }
     const likes = terms.map(() => "m.text LIKE ? ESCAPE '\\'").join(" AND ");
     const patterns = terms.map((t) => `%${t.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
-    const rows = this.#db.prepare(
+    const rows = cached(
+      this.#db,
       `SELECT ${HIT_COLUMNS} FROM messages m JOIN sessions s ON s.id = m.session_id
        WHERE ${likes} ${filter} ORDER BY m.id DESC LIMIT ?`,
     ).all(...patterns, platform, platform, limit) as unknown as Omit<SearchHit, "snippet">[];

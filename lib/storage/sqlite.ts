@@ -7,7 +7,7 @@
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { HermesError } from "../errors.ts";
 
 /** One step of the schema; `version` counts up from 1 without gaps. */
@@ -65,6 +65,26 @@ export function openDatabase(
   }
 }
 
+const statements = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
+
+/**
+ * The prepared statement of `sql` on `db`, prepared once and reused: every
+ * `prepare()` keeps memory until the database closes, so a long-running
+ * gateway must not prepare per message.
+ *
+ * @example
+ * ```ts
+ * cached(db, "UPDATE sessions SET updated_at = ? WHERE id = ?").run(at, id);
+ * ```
+ */
+export function cached(db: DatabaseSync, sql: string): StatementSync {
+  let byText = statements.get(db);
+  if (!byText) statements.set(db, byText = new Map());
+  let statement = byText.get(sql);
+  if (!statement) byText.set(sql, statement = db.prepare(sql));
+  return statement;
+}
+
 /** The schema version stored in the database (`PRAGMA user_version`). */
 export function schemaVersion(db: DatabaseSync): number {
   return Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
@@ -73,8 +93,10 @@ export function schemaVersion(db: DatabaseSync): number {
 /**
  * Runs `work` in one transaction (BEGIN IMMEDIATE: the write lock is taken
  * up front, so two writers queue instead of deadlocking); rolls back on error.
+ * Inside a transaction already, `work` simply joins it.
  */
 export function transaction<T>(db: DatabaseSync, work: () => T): T {
+  if (db.isTransaction) return work();
   db.exec("BEGIN IMMEDIATE");
   try {
     const result = work();

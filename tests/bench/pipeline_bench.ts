@@ -1,0 +1,119 @@
+/**
+ * The message pipeline through the local API with the echo agent (`deno task
+ * bench`): a real gateway subprocess, real HTTP on 127.0.0.1, every message
+ * journaled, answered, stored and indexed in state.db.
+ *
+ * Reports throughput and p50/p99 latency of `POST /v1/chat/completions` with
+ * 1 client and with 50 concurrent clients (each its own user and session),
+ * and the gateway's resident memory when idle and after 100,000 messages.
+ * `BENCH_MESSAGES` changes the 100,000.
+ *
+ * @module
+ */
+
+import { cliPermissionFlags } from "../../scripts/permissions.ts";
+
+const TOTAL = Number(Deno.env.get("BENCH_MESSAGES") ?? 100_000);
+const root = new URL("../../", import.meta.url).pathname;
+const home = Deno.makeTempDirSync({ prefix: "hermes-pipeline-" });
+
+const gateway = new Deno.Command(Deno.execPath(), {
+  args: ["run", ...cliPermissionFlags(), `${root}cli/main.ts`, "gateway", "run"],
+  env: {
+    HERMES_HOME: home,
+    HERMES_GATEWAY_LOCK_DIR: `${home}/locks`,
+    LOCAL_PORT: "0",
+    HERMES_LOG_LEVEL: "warn",
+    NO_COLOR: "1",
+  },
+  stdout: "null",
+  stderr: "inherit",
+}).spawn();
+
+const url = await localUrl();
+const endpoint = new URL("v1/chat/completions", url);
+let sent = 0;
+
+async function ask(user: string): Promise<number> {
+  const text = `message ${sent++} about the quarterly weather report 天气很好`;
+  const started = performance.now();
+  const response = await fetch(endpoint, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ user, messages: [{ role: "user", content: text }] }),
+  });
+  const body = await response.json();
+  if (response.status !== 200 || body.choices?.[0]?.message?.content !== text) {
+    throw new Error(`unexpected reply ${response.status}: ${JSON.stringify(body).slice(0, 200)}`);
+  }
+  return performance.now() - started;
+}
+
+async function run(clients: number, messages: number) {
+  const latencies: number[] = [];
+  const perClient = Math.ceil(messages / clients);
+  const started = performance.now();
+  await Promise.all(Array.from({ length: clients }, async (_, c) => {
+    for (let i = 0; i < perClient; i++) latencies.push(await ask(`bench${clients}-${c}`));
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+  return {
+    clients,
+    messages: latencies.length,
+    per_second: Math.round(latencies.length / seconds),
+    p50_ms: +at(0.5).toFixed(2),
+    p99_ms: +at(0.99).toFixed(2),
+  };
+}
+
+function rssMiB(): number {
+  const status = Deno.readTextFileSync(`/proc/${gateway.pid}/status`);
+  const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return +(kib / 1024).toFixed(1);
+}
+
+async function localUrl(): Promise<string> {
+  for (let i = 0; i < 1000; i++) {
+    try {
+      const status = JSON.parse(Deno.readTextFileSync(`${home}/gateway_state.json`));
+      const found = status.platforms?.local?.details?.url;
+      if (status.gateway_state === "running" && found) return found;
+    } catch {
+      // not written yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error("the gateway did not start");
+}
+
+try {
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const idle = rssMiB();
+  await run(1, 200); // warm-up
+  const single = await run(1, 2_000);
+  const many = await run(50, 5_000);
+  const rest = TOTAL - sent;
+  if (rest > 0) await run(50, rest);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const after = rssMiB();
+  const dbBytes = Deno.statSync(`${home}/state.db`).size;
+  console.log(JSON.stringify(
+    {
+      bench: "pipeline (local API, echo agent)",
+      one_client: single,
+      fifty_clients: many,
+      rss_idle_mib: idle,
+      rss_after_messages: { messages: sent, rss_mib: after },
+      state_db_mib: +(dbBytes / 2 ** 20).toFixed(1),
+    },
+    null,
+    2,
+  ));
+} finally {
+  gateway.kill("SIGINT");
+  await gateway.status;
+  Deno.removeSync(home, { recursive: true });
+}
