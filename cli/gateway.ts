@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { LinkHealth } from "../lib/platforms/health.ts";
 import { type Command, InvalidArgumentError } from "@commander-js/extra-typings";
 import { HermesError } from "../lib/errors.ts";
 import { callControl } from "../lib/gateway/control_client.ts";
@@ -219,11 +220,12 @@ export function describeStatus(report: GatewayStatusReport): string {
   const platforms = Object.entries(report.platforms);
   if (platforms.length === 0) lines.push("  platforms: none configured");
   for (const [name, value] of platforms) {
-    const health = value as Record<string, unknown>;
-    const error = health.error_message
-      ? ` (${health.error_code ?? "error"}: ${health.error_message})`
+    const health = value as Partial<LinkHealth>;
+    const url = typeof health.details?.url === "string" ? ` ${health.details.url}` : "";
+    const error = health.last_error
+      ? ` (last error ${health.last_error.code}: ${health.last_error.message})`
       : "";
-    lines.push(`  ${name}: ${String(health.state ?? "unknown")}${error}`);
+    lines.push(`  ${name}: ${String(health.state ?? "unknown")}${url}${error}`);
   }
   if (report.stale_record_removed !== null) {
     lines.push(

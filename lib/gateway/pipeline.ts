@@ -90,6 +90,8 @@ export class Pipeline {
   readonly #lanes = new Map<string, Lane>();
   readonly #now: () => Date;
   #holding = false;
+  /** What a crash left unfinished, taken before this gateway accepts anything new. */
+  readonly #leftovers: Set<JournalEntry>;
 
   constructor(options: PipelineOptions) {
     this.#options = options;
@@ -98,6 +100,7 @@ export class Pipeline {
     this.transcripts = new TranscriptStore(options.db);
     this.journal = new InboundJournal(options.db, this.#now);
     this.ledger = new OutboundLedger(options.db, this.#now);
+    this.#leftovers = new Set(this.journal.pending());
   }
 
   /** Turns running now. */
@@ -126,14 +129,16 @@ export class Pipeline {
   }
 
   /**
-   * Answers messages a crash left unfinished (oldest first); those older
-   * than the resume window are given up. Only platforms for which `ready`
-   * holds are replayed; the others wait for the next start.
+   * Answers messages a crash left unfinished (found when the pipeline was
+   * created, oldest first); those older than the resume window are given up.
+   * Only platforms for which `ready` holds are replayed now; call again when
+   * another platform connects.
    */
   replay(ready: (platform: string) => boolean): number {
     let replayed = 0;
-    for (const entry of this.journal.pending()) {
+    for (const entry of [...this.#leftovers]) {
       if (!ready(entry.event.source.platform)) continue;
+      this.#leftovers.delete(entry);
       if (!this.#fresh(entry)) {
         this.journal.finish(entry.id, "failed", "stale: older than the resume window");
         continue;

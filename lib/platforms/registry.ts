@@ -47,7 +47,8 @@ export function enabledPlatforms(
   env: Readonly<Record<string, string | undefined>>,
 ): PlatformDefinition[] {
   const all = registeredPlatforms();
-  const explicit = all.filter((p) => p.enabled(config, env, false));
+  // Asked as if others were on, a platform answers whether it is on by itself.
+  const explicit = all.filter((p) => p.enabled(config, env, true));
   const othersEnabled = (p: PlatformDefinition) => explicit.some((e) => e !== p);
   return all.filter((p) => explicit.includes(p) || p.enabled(config, env, othersEnabled(p)));
 }
