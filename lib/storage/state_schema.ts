@@ -76,8 +76,8 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
         finished_at TEXT,
         UNIQUE (platform, message_id)
       );
-      CREATE INDEX inbound_unfinished ON inbound_journal(session_key, id)
-        WHERE state IN ('pending', 'interrupted');
+      CREATE INDEX inbound_by_session_state ON inbound_journal(session_key, state);
+      CREATE INDEX inbound_by_state ON inbound_journal(state);
       CREATE INDEX inbound_by_time ON inbound_journal(received_at);
 
       -- One row per reply message: a restart never sends a delivered one twice.
