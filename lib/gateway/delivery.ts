@@ -55,13 +55,7 @@ export class ReplyDelivery {
     if (!this.#options.adapter.capabilities.edit) return;
     const parts = this.#split(text);
     for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
-      const last = i === parts.length - 1;
-      if (last) {
-        await this.#show(this.#frozenParts + i, part.text, false);
-      } else {
-        await this.#show(this.#frozenParts + i, part.text, true);
-      }
+      await this.#show(this.#frozenParts + i, parts[i]!.text, i < parts.length - 1);
     }
     // Every part but the last is final now; later previews start after them.
     if (parts.length > 1) {

@@ -294,7 +294,6 @@ export class Pipeline {
       journal: this.journal,
       ledger: this.ledger,
       db: this.#options.db,
-      now: this.#now,
       log,
       openSession: () => this.#openSession(entry),
     });

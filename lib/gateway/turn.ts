@@ -34,7 +34,6 @@ export interface TurnContext {
   readonly journal: InboundJournal;
   readonly ledger: OutboundLedger;
   readonly db: DatabaseSync;
-  readonly now: () => Date;
   readonly log: Logger;
   /** The open session of the entry (reset policy applied). */
   readonly openSession: () => SessionRecord;

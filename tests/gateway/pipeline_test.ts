@@ -322,7 +322,7 @@ Deno.test("a message that failed three times suspends its session and tells the 
   await using dir = tempDir();
   using db = database(dir.path);
   const agent = new GatedAgent();
-  const { pipeline, adapter } = setup(db, { agent });
+  const { pipeline } = setup(db, { agent });
   const m = message("poison");
   await pipeline.accept(m);
   await agent.started(1);
@@ -339,7 +339,6 @@ Deno.test("a message that failed three times suspends its session and tells the 
     "suspended",
   );
   agent.release();
-  void adapter;
 });
 
 Deno.test("a turn cut off by a drain resumes on the session's next message, if fresh", async () => {
