@@ -11,6 +11,7 @@ import tab from "@bomb.sh/tab/commander";
 import { VERSION } from "../lib/version.ts";
 import { registerConfigCommands } from "./config.ts";
 import { registerGatewayCommands } from "./gateway.ts";
+import { registerPairCommands } from "./pair.ts";
 import { registerSessionCommands } from "./sessions.ts";
 import { reportError } from "./error_boundary.ts";
 import { type CliIo, processIo } from "./io.ts";
@@ -47,6 +48,7 @@ export function buildProgram(io: CliIo) {
     .showHelpAfterError(false);
 
   registerGatewayCommands(program, io);
+  registerPairCommands(program, io);
   registerSessionCommands(program, io);
   registerConfigCommands(program, io);
   // tab is typed against plain commander; extra-typings only narrows the types.

@@ -33,6 +33,9 @@ export const agentSection = defineSection({
     history_limit: z.number().int().min(1).default(50).describe(
       "Most recent messages of the session sent with each turn",
     ),
+    redact_pii: z.boolean().default(false).describe(
+      "Show the agent a stable 12-hex hash instead of each user and chat id (routing keeps the real ids)",
+    ),
   }),
   env: {
     HERMES_AGENT_PROVIDER: "provider",
@@ -40,6 +43,7 @@ export const agentSection = defineSection({
     OPENAI_BASE_URL: "base_url",
     OPENAI_API_KEY: "api_key",
     HERMES_AGENT_TIMEOUT: "timeout",
+    HERMES_REDACT_PII: "redact_pii",
   },
   secrets: ["api_key"],
 });

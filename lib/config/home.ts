@@ -35,6 +35,10 @@ export interface HermesPaths {
   readonly startsLog: string;
   /** `state.db`: sessions, transcripts, journals (SQLite). */
   readonly stateDb: string;
+  /** `platforms/pairing/`: pending pairing requests, approved users, rate limits (files 0600). */
+  readonly pairingDir: string;
+  /** `redaction.key`: the secret behind the hashes the agent sees with `agent.redact_pii`. */
+  readonly redactionKey: string;
 }
 
 /**
@@ -83,6 +87,8 @@ export function hermesPaths(home: string): HermesPaths {
     controlSocket: `${home}/gateway.sock`,
     startsLog: `${home}/gateway-starts.log`,
     stateDb: `${home}/state.db`,
+    pairingDir: `${home}/platforms/pairing`,
+    redactionKey: `${home}/redaction.key`,
   };
 }
 

@@ -28,8 +28,15 @@ export const gatewaySection = defineSection({
     stream_buffer_chars: z.number().int().min(1).default(40).describe(
       "New characters needed before the next progressive edit",
     ),
+    allow_all_users: z.boolean().default(false).describe(
+      "Confirms open access policies on every platform: anyone who finds a bot may use the agent",
+    ),
   }),
-  env: { GATEWAY_DRAIN_TIMEOUT: "drain_timeout", GATEWAY_CONNECT_TIMEOUT: "connect_timeout" },
+  env: {
+    GATEWAY_DRAIN_TIMEOUT: "drain_timeout",
+    GATEWAY_CONNECT_TIMEOUT: "connect_timeout",
+    GATEWAY_ALLOW_ALL_USERS: "allow_all_users",
+  },
   secrets: [],
 });
 

@@ -47,7 +47,8 @@ export function parseSlashCommand(text: string): SlashCommand | undefined {
   return { name: name as SlashCommandName, args: (match[2] ?? "").trim() };
 }
 
-/** The text `/help` answers. */
-export function helpText(): string {
-  return ["Commands:", ...SLASH_COMMANDS.map((c) => `/${c.name} - ${c.summary}`)].join("\n");
+/** The text `/help` answers: the commands in `allowed` (default all). */
+export function helpText(allowed?: ReadonlySet<SlashCommandName>): string {
+  const shown = SLASH_COMMANDS.filter((c) => !allowed || allowed.has(c.name));
+  return ["Commands:", ...shown.map((c) => `/${c.name} - ${c.summary}`)].join("\n");
 }

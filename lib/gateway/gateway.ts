@@ -117,6 +117,7 @@ export class Gateway {
     this.#control = await serveControl(this.#options.paths.controlSocket, {
       status: () => this.snapshot(),
       drain: (params) => this.#drainOverControl(params),
+      ...services?.methods,
     }, this.#options.log);
     this.#services = services;
     if (services) this.onDrainTimeout(() => services.interruptRunning());

@@ -16,12 +16,18 @@ import type { Agent } from "../agent/agent.ts";
 import type { Config } from "../config/schema.ts";
 import type { PlatformAdapter } from "../platforms/adapter.ts";
 import type { MessageEvent } from "../platforms/event.ts";
-import { sessionKey } from "../sessions/key.ts";
+import { sessionKey, type SessionSource } from "../sessions/key.ts";
 import { SessionStore } from "../sessions/store.ts";
 import { TranscriptStore } from "../sessions/transcripts.ts";
 import { expiry, resetPolicyFor } from "../sessions/reset.ts";
 import type { Logger } from "../util/log.ts";
-import { helpText, parseSlashCommand, type SlashCommand } from "./commands.ts";
+import {
+  helpText,
+  parseSlashCommand,
+  SLASH_COMMANDS,
+  type SlashCommand,
+  type SlashCommandName,
+} from "./commands.ts";
 import { ReplyDelivery } from "./delivery.ts";
 import { InboundJournal, type JournalEntry } from "./journal.ts";
 import { OutboundLedger } from "./outbound_ledger.ts";
@@ -34,11 +40,28 @@ export interface AuthorizeDecision {
   readonly reply?: string;
 }
 
-/** The authorization stage (the access-control issue fills it in). */
+/** The authorization stage (`lib/auth/authorizer.ts` in a gateway). */
 export type AuthorizeHook = (event: MessageEvent) => AuthorizeDecision | Promise<AuthorizeDecision>;
 
 /** Lets everyone through. */
 export const allowEveryone: AuthorizeHook = () => ({ allow: true });
+
+/** A sender's slash-command rights. */
+export interface CommandRights {
+  readonly tier: "admin" | "user";
+  readonly allowed: ReadonlySet<SlashCommandName>;
+  /** The reply when `name` is not allowed. */
+  readonly refusal: (name: SlashCommandName) => string;
+}
+
+/** Decides a sender's command rights (`lib/auth/slash_access.ts` in a gateway). */
+export type CommandAccess = (source: SessionSource) => CommandRights;
+
+const EVERY_COMMAND: CommandRights = {
+  tier: "user",
+  allowed: new Set(SLASH_COMMANDS.map((c) => c.name)),
+  refusal: (name) => `/${name} is not available here.`,
+};
 
 /** What the pipeline needs. */
 export interface PipelineOptions {
@@ -49,6 +72,10 @@ export interface PipelineOptions {
   readonly adapter: (platform: string) => PlatformAdapter | undefined;
   readonly log: Logger;
   readonly authorize?: AuthorizeHook;
+  /** Who may run which slash command; default everyone, every command. */
+  readonly commandAccess?: CommandAccess;
+  /** What the agent sees of a source (PII redaction); default the source itself. */
+  readonly agentView?: (source: SessionSource) => SessionSource;
   /** Registers in-flight work, so a drain waits for it. */
   readonly track?: <T>(label: string, work: Promise<T>) => Promise<T>;
   /** The gateway's status line for `/status`. */
@@ -210,8 +237,14 @@ export class Pipeline {
       return;
     }
     const command = parseSlashCommand(entry.event.text);
+    const rights = this.#rights(entry.event.source);
+    if (command && !rights.allowed.has(command.name)) {
+      await this.#reply(entry, rights.refusal(command.name));
+      this.#finish(entry, "done", "command refused");
+      return;
+    }
     if (command && command.name !== "queue") {
-      await this.#command(entry, command);
+      await this.#command(entry, command, rights);
       return;
     }
     if (command?.name === "queue" && !command.args) {
@@ -296,6 +329,7 @@ export class Pipeline {
       db: this.#options.db,
       log,
       openSession: () => this.#openSession(entry),
+      agentSource: this.#options.agentView?.(entry.event.source) ?? entry.event.source,
     });
     this.#settled(entry, outcome);
   }
@@ -312,13 +346,17 @@ export class Pipeline {
     return this.sessions.open(entry.sessionKey, source);
   }
 
-  async #command(entry: JournalEntry, command: SlashCommand): Promise<void> {
+  #rights(source: SessionSource): CommandRights {
+    return this.#options.commandAccess?.(source) ?? EVERY_COMMAND;
+  }
+
+  async #command(entry: JournalEntry, command: SlashCommand, rights: CommandRights) {
     const lane = this.#lanes.get(entry.sessionKey);
     const source = entry.event.source;
     let text: string;
     switch (command.name) {
       case "help":
-        text = helpText();
+        text = helpText(rights.allowed);
         break;
       case "new":
       case "reset": {
@@ -349,7 +387,7 @@ export class Pipeline {
           `Platform: ${source.platform}`,
           `User: ${source.userId ?? source.chatId}`,
           `Chat: ${source.chatType} ${source.chatId}`,
-          "Tier: user",
+          `Tier: ${rights.tier}`,
         ].join("\n");
         break;
       case "queue":

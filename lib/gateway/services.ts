@@ -20,7 +20,13 @@ import { sessionKey } from "../sessions/key.ts";
 import { openDatabase } from "../storage/sqlite.ts";
 import { STATE_MIGRATIONS } from "../storage/state_schema.ts";
 import type { Logger } from "../util/log.ts";
+import { checkOpenPolicies, platformAccess } from "../auth/access_settings.ts";
+import { APPROVED_NOTICE, createAuthorizer } from "../auth/authorizer.ts";
+import { PairingStore } from "../auth/pairing.ts";
+import { IdRedactor } from "../auth/redact.ts";
+import { allowedCommands, commandRefusal, tierOf } from "../auth/slash_access.ts";
 import { SLASH_COMMANDS } from "./commands.ts";
+import type { ControlMethod } from "./control_server.ts";
 import { Pipeline } from "./pipeline.ts";
 
 /** What the gateway asks of its services. */
@@ -35,6 +41,8 @@ export interface GatewayServices {
   stop(): Promise<void>;
   /** Per-platform link health, for status. */
   platforms(): Record<string, Record<string, unknown>>;
+  /** Methods the services add to the control socket. */
+  readonly methods: Readonly<Record<string, ControlMethod>>;
 }
 
 /** What {@linkcode createServices} needs. */
@@ -55,7 +63,8 @@ const KEEP_FINISHED_MS = 7 * 24 * 3600_000;
 /**
  * Checks everything about platforms and the agent that can be checked
  * before the home is claimed: plugins load, enabled platforms accept their
- * settings, the agent can be built. Throws ConfigError (exit 78).
+ * settings (open access only with an allow-all flag), the agent can be
+ * built. Throws ConfigError (exit 78).
  *
  * @example
  * ```ts
@@ -69,7 +78,10 @@ export async function preparePlatforms(
 ): Promise<PlatformDefinition[]> {
   await loadPlugins(config.plugins, home);
   const platforms = enabledPlatforms(config, env);
-  for (const platform of platforms) platform.check?.(config, env);
+  for (const platform of platforms) {
+    platform.check?.(config, env);
+    checkOpenPolicies(platformAccess(config, env, platform.name));
+  }
   createAgent(config);
   return platforms;
 }
@@ -90,6 +102,43 @@ export function createServices(options: ServicesOptions): GatewayServices {
   let links: PlatformLinks | undefined;
   let agent: Agent | undefined;
   let watcher: ReturnType<typeof setInterval> | undefined;
+  const adapters = new Map<string, PlatformAdapter>();
+  const pairing = new PairingStore(paths.pairingDir, { log });
+  let noticeRun: Promise<string[]> | undefined;
+
+  /** Tells approved users so, on platforms that are connected, once each; returns `platform:user` of each told. */
+  const deliverNotices = async (): Promise<string[]> => {
+    const delivered: string[] = [];
+    for (const user of await pairing.awaitingNotice()) {
+      const adapter = adapters.get(user.platform);
+      if (!adapter || !links?.isConnected(user.platform)) continue;
+      const chatId = user.chatId ?? user.userId;
+      try {
+        await adapter.send(
+          { platform: user.platform, chatType: "dm", chatId, userId: user.userId },
+          { text: APPROVED_NOTICE, final: true },
+        );
+        await pairing.noticeDelivered(user.platform, user.userId);
+        delivered.push(`${user.platform}:${user.userId}`);
+        log.info("told a newly approved user", { platform: user.platform, user: user.userId });
+      } catch (error) {
+        log.warn("cannot tell an approved user yet; will retry", {
+          platform: user.platform,
+          user: user.userId,
+          error,
+        });
+      }
+    }
+    return delivered;
+  };
+  /** One delivery at a time; a call during one waits for it and runs again. */
+  const notify = (): Promise<string[]> => {
+    const run = (noticeRun ?? Promise.resolve([])).catch(() => []).then(deliverNotices);
+    noticeRun = run;
+    return run;
+  };
+  const notifyInBackground = () =>
+    void notify().catch((error) => log.warn("cannot read approved users", { error }));
 
   return {
     async start() {
@@ -103,13 +152,26 @@ export function createServices(options: ServicesOptions): GatewayServices {
         log.info("agent ready", { agent: agent.description });
       }
       const definitions = enabledPlatforms(config, env);
-      const adapters = new Map<string, PlatformAdapter>();
+      const auth = createAuthorizer({ config, env, store: pairing, log });
+      const redactor = config.agent.redact_pii
+        ? await IdRedactor.load(paths.redactionKey)
+        : undefined;
       pipeline = new Pipeline({
         db,
         config,
         agent,
         adapter: (platform) => adapters.get(platform),
         log,
+        authorize: auth.authorize,
+        commandAccess: (source) => {
+          const access = auth.access(source.platform);
+          return {
+            tier: tierOf(access, source),
+            allowed: allowedCommands(access, source),
+            refusal: (name) => commandRefusal(name, source.chatType),
+          };
+        },
+        agentView: redactor && ((source) => redactor.source(source)),
         track: options.track,
         gatewayState: () => {
           const s = options.status();
@@ -153,12 +215,14 @@ export function createServices(options: ServicesOptions): GatewayServices {
         connectTimeoutMs: config.gateway.connect_timeout * 1000,
         onConnected: (name) => {
           if (!initial) store.replay((platform) => platform === name);
+          if (!initial) notifyInBackground();
         },
       });
       await links.connectAll();
       initial = false;
       const connected = links;
       store.replay((platform) => connected.isConnected(platform));
+      notifyInBackground();
       const sweep = () => {
         try {
           const ended = store.sweepSessions();
@@ -193,6 +257,10 @@ export function createServices(options: ServicesOptions): GatewayServices {
     },
     platforms() {
       return (links?.snapshot() ?? {}) as unknown as Record<string, Record<string, unknown>>;
+    },
+    methods: {
+      /** `hermes pair approve` asks the gateway to tell the approved user now. */
+      pairing_notify: async () => ({ delivered: await notify() }),
     },
   };
 }

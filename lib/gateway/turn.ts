@@ -11,6 +11,7 @@ import { type Agent, AgentError, type AgentMessage } from "../agent/agent.ts";
 import { filterThinkBlocks } from "../agent/think_filter.ts";
 import type { Config } from "../config/schema.ts";
 import type { PlatformAdapter } from "../platforms/adapter.ts";
+import { sessionKey, type SessionSource } from "../sessions/key.ts";
 import type { SessionRecord, SessionStore } from "../sessions/store.ts";
 import type { TranscriptStore } from "../sessions/transcripts.ts";
 import { transaction } from "../storage/sqlite.ts";
@@ -37,6 +38,8 @@ export interface TurnContext {
   readonly log: Logger;
   /** The open session of the entry (reset policy applied). */
   readonly openSession: () => SessionRecord;
+  /** The source as the agent sees it (ids hashed under `agent.redact_pii`). */
+  readonly agentSource: SessionSource;
 }
 
 const STOP_NOTES: Record<string, string> = {
@@ -87,7 +90,15 @@ export async function runTurn(context: TurnContext): Promise<string> {
     ledger: context.ledger,
   });
   const deltas = filterThinkBlocks(
-    agent.run({ sessionKey: entry.sessionKey, source: event.source, history, signal }),
+    agent.run({
+      sessionKey: context.agentSource === event.source ? entry.sessionKey : sessionKey(
+        context.agentSource,
+        { groupSessionsPerUser: config.sessions.group_sessions_per_user },
+      ),
+      source: context.agentSource,
+      history,
+      signal,
+    }),
   );
   const streamed = await consumeStream(deltas, delivery, {
     live: adapter.capabilities.liveEdits,

@@ -40,10 +40,11 @@ export class ChatClient implements AsyncDisposable {
   readonly #opened: Promise<void>;
   readonly #closed: Promise<void>;
 
-  constructor(url: string, user: string) {
+  constructor(url: string, user: string, group?: string) {
     const ws = new URL("ws", url);
     ws.protocol = "ws:";
     ws.searchParams.set("user", user);
+    if (group !== undefined) ws.searchParams.set("group", group);
     this.#socket = new WebSocket(ws);
     this.#opened = new Promise((resolve, reject) => {
       this.#socket.onopen = () => resolve();
@@ -70,6 +71,24 @@ export class ChatClient implements AsyncDisposable {
   /** Sends a chat message with a client id. */
   say(id: string, text: string): void {
     this.sendRaw(JSON.stringify({ type: "message", id, text }));
+  }
+
+  /**
+   * Sends `text` and returns the final text of the reply, or undefined when
+   * the message settled without one.
+   */
+  async ask(id: string, text: string): Promise<string | undefined> {
+    this.say(id, text);
+    const accepted = await this.until(
+      `${id} accepted`,
+      (f) => f.type === "accepted" && f.id === id,
+    );
+    const messageId = accepted.message_id;
+    await this.until(`${id} settled`, (f) => f.type === "settled" && f.reply_to === messageId);
+    const reply = this.frames.findLast((f) =>
+      f.type === "message" && f.reply_to === messageId && f.final === true
+    );
+    return reply?.text as string | undefined;
   }
 
   /** Waits until some frame matches. */

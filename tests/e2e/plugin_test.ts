@@ -39,7 +39,7 @@ Deno.test("a plugin named in config.yaml adds a platform; the local web chat the
   await Deno.writeTextFile(`${home.path}/plugins/pinger.js`, PLUGIN);
   await Deno.writeTextFile(
     `${home.path}/config.yaml`,
-    "plugins: [plugins/pinger.js]\nplatforms:\n  pinger:\n    greeting: ping from a plugin\n",
+    "plugins: [plugins/pinger.js]\nplatforms:\n  pinger:\n    greeting: ping from a plugin\n    allow_from: [U1]\n",
   );
   await using gateway = await startGateway(home.path);
   const replies = `${home.path}/platforms/pinger/replies.txt`;
@@ -62,4 +62,53 @@ Deno.test("a plugin that cannot be loaded stops the start with exit 78 naming it
   const gateway = startHermes(home.path);
   assert.equal(await gateway.exited, 78);
   assert.match(gateway.stderr(), /Cannot load plugin "plugins\/missing\.ts"/);
+});
+
+Deno.test("an open policy on a non-local platform needs an allow-all flag (exit 78 naming it)", async () => {
+  await using home = tempDir();
+  await Deno.mkdir(`${home.path}/plugins`);
+  await Deno.writeTextFile(`${home.path}/plugins/pinger.js`, PLUGIN);
+  await Deno.writeTextFile(
+    `${home.path}/config.yaml`,
+    "plugins: [plugins/pinger.js]\nplatforms:\n  pinger:\n    greeting: hi\n    dm_policy: open\n",
+  );
+  const refused = startHermes(home.path);
+  assert.equal(await refused.exited, 78);
+  assert.match(refused.stderr(), /platforms\.pinger\.dm_policy is "open"/);
+  assert.match(
+    refused.stderr(),
+    /set PINGER_ALLOW_ALL_USERS=true \(or GATEWAY_ALLOW_ALL_USERS=true/,
+  );
+
+  // With the flag, the stranger u1 reaches the agent.
+  await using gateway = await startGateway(home.path, { PINGER_ALLOW_ALL_USERS: "true" });
+  const replies = `${home.path}/platforms/pinger/replies.txt`;
+  await waitFor("the echo to the stranger", async () => {
+    try {
+      return (await Deno.readTextFile(replies)) === "hi\n";
+    } catch {
+      return false;
+    }
+  });
+  void gateway;
+});
+
+Deno.test("a plugin platform's stranger gets a pairing code by default", async () => {
+  await using home = tempDir();
+  await Deno.mkdir(`${home.path}/plugins`);
+  await Deno.writeTextFile(`${home.path}/plugins/pinger.js`, PLUGIN);
+  await Deno.writeTextFile(
+    `${home.path}/config.yaml`,
+    "plugins: [plugins/pinger.js]\nplatforms:\n  pinger:\n    greeting: let me in\n",
+  );
+  await using gateway = await startGateway(home.path);
+  const replies = `${home.path}/platforms/pinger/replies.txt`;
+  let text = "";
+  await waitFor("the pairing code", async () => {
+    text = await Deno.readTextFile(replies).catch(() => "");
+    return text !== "";
+  });
+  assert.match(text, /hermes pair approve [A-Z2-9]{8}/);
+  assert.doesNotMatch(text, /let me in/);
+  void gateway;
 });

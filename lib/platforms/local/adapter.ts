@@ -1,9 +1,10 @@
 /**
  * The local platform: an HTTP server (default 127.0.0.1:8642) with a web
  * chat page (`GET /`, its WebSocket `GET /ws`), an OpenAI-compatible
- * `POST /v1/chat/completions` and `GET /healthz`. Every chat is a DM whose
- * id is the user: `?user=` on the page, the `user` field in the API, default
- * `local`.
+ * `POST /v1/chat/completions` and `GET /healthz`. A chat is a DM whose id
+ * is the user (`?user=` on the page, the `user` field in the API, default
+ * `local`), or on the WebSocket a group room shared by everyone who joins
+ * it with `?group=`.
  *
  * @module
  */
@@ -115,7 +116,7 @@ export class LocalAdapter implements PlatformAdapter {
       this.#waiters.delete(event.messageId);
       waiter.end();
     }
-    this.#broadcast(event.source.chatId, { type: "settled", reply_to: event.messageId, outcome });
+    this.#broadcast(event.source, { type: "settled", reply_to: event.messageId, outcome });
   }
 
   health(): LinkHealth {
@@ -124,7 +125,7 @@ export class LocalAdapter implements PlatformAdapter {
 
   #deliver(to: SessionSource, messageId: string, message: OutboundMessage): void {
     if (message.replyTo) this.#waiters.get(message.replyTo)?.update(messageId, message.text);
-    this.#broadcast(to.chatId, {
+    this.#broadcast(to, {
       type: "message",
       id: messageId,
       reply_to: message.replyTo ?? null,
@@ -134,8 +135,8 @@ export class LocalAdapter implements PlatformAdapter {
     this.#context.health.sendOk();
   }
 
-  #broadcast(chatId: string, frame: Record<string, unknown>): void {
-    const sockets = this.#sockets.get(chatId);
+  #broadcast(chat: SessionSource, frame: Record<string, unknown>): void {
+    const sockets = this.#sockets.get(roomOf(chat));
     if (!sockets) return;
     const data = JSON.stringify(frame);
     for (const socket of sockets) {
@@ -279,23 +280,31 @@ export class LocalAdapter implements PlatformAdapter {
     if (!isValidUser(user)) {
       return json(400, apiError(400, `Invalid user: ${USER_RULE}`, "user").body);
     }
+    const group = url.searchParams.get("group");
+    if (group !== null && !isValidUser(group)) {
+      return json(400, apiError(400, `Invalid group: ${USER_RULE}`, "group").body);
+    }
     const { socket, response } = Deno.upgradeWebSocket(request);
-    const source: SessionSource = { platform: "local", chatType: "dm", chatId: user, userId: user };
+    const source: SessionSource = group === null
+      ? { platform: "local", chatType: "dm", chatId: user, userId: user }
+      : { platform: "local", chatType: "group", chatId: group, userId: user };
+    const room = roomOf(source);
     socket.onopen = () => {
-      let sockets = this.#sockets.get(user);
-      if (!sockets) this.#sockets.set(user, sockets = new Set());
+      let sockets = this.#sockets.get(room);
+      if (!sockets) this.#sockets.set(room, sockets = new Set());
       sockets.add(socket);
       socket.send(JSON.stringify({
         type: "ready",
         user,
+        group,
         commands: this.#context.commands,
         history: this.#context.history(source),
       }));
     };
     socket.onclose = () => {
-      const sockets = this.#sockets.get(user);
+      const sockets = this.#sockets.get(room);
       sockets?.delete(socket);
-      if (sockets?.size === 0) this.#sockets.delete(user);
+      if (sockets?.size === 0) this.#sockets.delete(room);
     };
     socket.onmessage = (message) => void this.#onFrame(socket, source, message.data);
     return response;
@@ -328,20 +337,27 @@ export class LocalAdapter implements PlatformAdapter {
     }
     const clientId = (frame.id as string | undefined) ?? crypto.randomUUID();
     const event: MessageEvent = {
-      messageId: `ws-${source.chatId}-${clientId}`,
+      messageId: source.chatType === "dm"
+        ? `ws-${source.userId}-${clientId}`
+        : `ws-${source.chatId}/${source.userId}-${clientId}`,
       source,
       text: frame.text,
       receivedAt: this.#context.now().toISOString(),
     };
     try {
       await this.#context.emit(event);
-      this.#context.health.inbound("dm");
+      this.#context.health.inbound(source.chatType === "dm" ? "dm" : "group");
       reply({ type: "accepted", id: clientId, message_id: event.messageId });
     } catch (error) {
       this.#context.log.error("local message not accepted", { error });
       reply({ type: "error", error: "The gateway could not store the message; try again" });
     }
   }
+}
+
+/** The WebSocket room of a chat: DMs and groups of the same name stay apart. */
+function roomOf(chat: Pick<SessionSource, "chatType" | "chatId">): string {
+  return `${chat.chatType}:${chat.chatId}`;
 }
 
 function only(request: Request, method: string, handle: () => Response | Promise<Response>) {

@@ -66,6 +66,7 @@ export const CHAT_PAGE = `<!doctype html>
   const menu = document.getElementById("commands");
   const params = new URLSearchParams(location.search);
   const user = params.get("user") || "local";
+  const group = params.get("group");
   let commands = [];
   let socket;
   let retry = 500;
@@ -88,9 +89,10 @@ export const CHAT_PAGE = `<!doctype html>
     const url = new URL("ws", location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("user", user);
+    if (group) url.searchParams.set("group", group);
     if (token) url.searchParams.set("token", token);
     socket = new WebSocket(url);
-    socket.onopen = () => { retry = 500; state.textContent = "connected as " + user; };
+    socket.onopen = () => { retry = 500; state.textContent = "connected as " + user + (group ? " in " + group : ""); };
     socket.onmessage = (e) => {
       const frame = JSON.parse(e.data);
       if (frame.type === "ready") {

@@ -7,6 +7,7 @@
 
 import { z } from "zod";
 import { defineSection } from "../../config/section.ts";
+import { accessEnv, accessFields } from "../../auth/access_settings.ts";
 
 /** Settings of the local platform. */
 export const localSection = defineSection({
@@ -27,12 +28,14 @@ export const localSection = defineSection({
     max_body_bytes: z.number().int().min(1024).default(1024 * 1024).describe(
       "Largest request body accepted",
     ),
+    ...accessFields,
   }),
   env: {
     LOCAL_ENABLED: "enabled",
     LOCAL_HOST: "host",
     LOCAL_PORT: "port",
     LOCAL_API_KEY: "api_key",
+    ...accessEnv("local"),
   },
   secrets: ["api_key"],
 });

@@ -1,0 +1,575 @@
+/**
+ * The pairing store: how a stranger becomes a user without the operator
+ * editing files. A stranger's DM gets an 8-character code; the operator runs
+ * `hermes pair approve CODE`; the user is approved.
+ *
+ * Files in `<home>/platforms/pairing/` (the layout of the established
+ * gateway, so its approvals carry over): `<platform>-pending.json`,
+ * `<platform>-approved.json`, `_rate_limits.json`. Codes are never stored,
+ * only `sha256(salt ‖ code)` with a random salt per entry, compared in
+ * constant time. Every change happens under an exclusive flock on `.lock`
+ * (many processes may approve and request at once) and is written
+ * atomically with mode 0600. A file that cannot be read is never
+ * overwritten: changes are refused with an error naming it.
+ *
+ * Limits: codes live 1 h; one request per user per 10 min; at most 3
+ * pending requests per platform; 5 wrong codes lock a platform's approvals
+ * for 1 h.
+ *
+ * @module
+ */
+
+import { createHash, timingSafeEqual } from "node:crypto";
+import { HermesError, UsageError } from "../errors.ts";
+import { writeJsonAtomic } from "../storage/atomic.ts";
+import type { Logger } from "../util/log.ts";
+import { normaliseId } from "./allowlist.ts";
+
+/** The symbols of a code: no 0, O, 1 or I. */
+export const PAIRING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+/** Characters in a code. */
+export const CODE_LENGTH = 8;
+/** Seconds a code stays valid. */
+export const CODE_TTL_S = 3600;
+/** Seconds between two requests of one user. */
+export const REQUEST_INTERVAL_S = 600;
+/** Seconds approvals of a platform stay locked after too many wrong codes. */
+export const LOCKOUT_S = 3600;
+/** Wrong codes that lock a platform's approvals. */
+export const MAX_FAILED_APPROVALS = 5;
+/** Pending requests one platform may hold. */
+export const MAX_PENDING_PER_PLATFORM = 3;
+
+/** A pending request as `hermes pair list` shows it (never with its code). */
+export interface PendingRequest {
+  readonly platform: string;
+  readonly requestId: string;
+  readonly userId: string;
+  readonly userName?: string;
+  readonly createdAt: Date;
+  readonly ageMinutes: number;
+}
+
+/** An approved user. */
+export interface ApprovedUser {
+  readonly platform: string;
+  readonly userId: string;
+  readonly userName?: string;
+  readonly approvedAt: Date;
+  /** The DM chat to tell them in, when it is not their user id. */
+  readonly chatId?: string;
+}
+
+/** A platform whose approvals are locked. */
+export interface Lockout {
+  readonly platform: string;
+  readonly until: Date;
+  readonly minutesLeft: number;
+}
+
+/** What a stranger's request came to. */
+export type CodeRequest =
+  | { readonly kind: "code"; readonly code: string; readonly requestId: string }
+  | { readonly kind: "rate_limited" }
+  | { readonly kind: "too_many" }
+  | { readonly kind: "locked"; readonly lockout: Lockout };
+
+/** What an approval came to. */
+export type Approval =
+  | { readonly kind: "approved"; readonly user: ApprovedUser }
+  | {
+    readonly kind: "not_found";
+    /** The platforms searched. */
+    readonly searched: readonly string[];
+    /** Lockouts this failure started. */
+    readonly lockedNow: readonly Lockout[];
+  }
+  | { readonly kind: "locked"; readonly lockouts: readonly Lockout[] };
+
+interface PendingEntry {
+  hash?: string;
+  salt?: string;
+  user_id: string;
+  user_name?: string;
+  chat_id?: string;
+  created_at: number;
+}
+
+interface ApprovedEntry {
+  user_name?: string;
+  approved_at: number;
+  chat_id?: string;
+  /** Set until the gateway told the user they are approved. */
+  notify?: boolean;
+}
+
+type Pending = Record<string, PendingEntry>;
+type Approved = Record<string, ApprovedEntry>;
+type Limits = Record<string, number>;
+
+const PLATFORM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const FILE_NAME = /^([a-z0-9][a-z0-9_-]{0,63})-(pending|approved)\.json$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * Creates codes, approves and revokes users; see the module doc.
+ *
+ * @example
+ * ```ts
+ * const store = new PairingStore(paths.pairingDir);
+ * const request = await store.requestCode("local", "alice", { userName: "Alice" });
+ * if (request.kind === "code") await store.approveCode(request.code); // { kind: "approved", ... }
+ * ```
+ */
+export class PairingStore {
+  readonly dir: string;
+  readonly #now: () => Date;
+  readonly #log: Logger | undefined;
+
+  constructor(dir: string, options: { now?: () => Date; log?: Logger } = {}) {
+    this.dir = dir;
+    this.#now = options.now ?? (() => new Date());
+    this.#log = options.log;
+  }
+
+  /**
+   * A code for a stranger, unless they asked within 10 minutes
+   * (`rate_limited`), the platform has 3 pending requests (`too_many`) or its
+   * approvals are locked (`locked`). A user's newer code replaces the older.
+   */
+  async requestCode(
+    platform: string,
+    userId: string,
+    details: { userName?: string; chatId?: string } = {},
+  ): Promise<CodeRequest> {
+    checkPlatform(platform);
+    return await this.#exclusive(async () => {
+      const now = this.#seconds();
+      const limits = await this.#readStrict<Limits>(this.#limitsPath);
+      const userKey = `${platform}:${userId}`;
+      const last = limits[userKey];
+      if (typeof last === "number" && now - last < REQUEST_INTERVAL_S) {
+        return { kind: "rate_limited" };
+      }
+      limits[userKey] = now;
+      pruneLimits(limits, now);
+      const lockout = lockoutOf(limits, platform, now);
+      const path = this.#pendingPath(platform);
+      const pending = prunePending(await this.#readStrict<Pending>(path), now);
+      for (const [id, entry] of Object.entries(pending)) {
+        if (entry.user_id === userId) delete pending[id];
+      }
+      if (lockout || Object.keys(pending).length >= MAX_PENDING_PER_PLATFORM) {
+        await this.#write(this.#limitsPath, limits);
+        return lockout ? { kind: "locked", lockout } : { kind: "too_many" };
+      }
+      const code = randomCode();
+      const salt = randomHex(16);
+      const requestId = randomHex(8);
+      pending[requestId] = {
+        hash: hashCode(salt, code),
+        salt,
+        user_id: userId,
+        ...(details.userName ? { user_name: details.userName } : {}),
+        ...(details.chatId && details.chatId !== userId ? { chat_id: details.chatId } : {}),
+        created_at: now,
+      };
+      await this.#write(path, pending);
+      await this.#write(this.#limitsPath, limits);
+      return { kind: "code", code, requestId };
+    });
+  }
+
+  /**
+   * Approves the user whose pending request has `code` (any case, spaces
+   * trimmed), on `platform` or, without it, on every platform with pending
+   * requests. A locked platform is refused; a wrong code counts against
+   * the platforms searched.
+   */
+  async approveCode(code: string, platform?: string): Promise<Approval> {
+    if (platform !== undefined) checkPlatform(platform);
+    const wanted = code.trim().toUpperCase();
+    return await this.#exclusive(async () => {
+      const now = this.#seconds();
+      const limits = await this.#readStrict<Limits>(this.#limitsPath);
+      const candidates = platform ? [platform] : await this.#platformsWithPending();
+      const lockouts = candidates.flatMap((p) => lockoutOf(limits, p, now) ?? []);
+      if (platform && lockouts.length > 0) return { kind: "locked", lockouts };
+      const open = candidates.filter((p) => !lockouts.some((l) => l.platform === p));
+      for (const p of open) {
+        const pending = prunePending(await this.#readStrict<Pending>(this.#pendingPath(p)), now);
+        const found = Object.entries(pending).find(([, entry]) => codeMatches(entry, wanted));
+        if (!found) continue;
+        delete limits[`_failures:${p}`];
+        const user = await this.#approve(p, pending, found[0], now);
+        await this.#write(this.#limitsPath, limits);
+        return { kind: "approved", user };
+      }
+      const lockedNow: Lockout[] = [];
+      for (const p of open) {
+        const failures = (limits[`_failures:${p}`] ?? 0) + 1;
+        if (failures >= MAX_FAILED_APPROVALS) {
+          delete limits[`_failures:${p}`];
+          limits[`_lockout:${p}`] = now + LOCKOUT_S;
+          lockedNow.push(lockoutOf(limits, p, now)!);
+        } else {
+          limits[`_failures:${p}`] = failures;
+        }
+      }
+      if (open.length > 0) await this.#write(this.#limitsPath, limits);
+      if (lockouts.length > 0) return { kind: "locked", lockouts };
+      return { kind: "not_found", searched: candidates, lockedNow };
+    });
+  }
+
+  /** Approves a pending request by its id (the operator's path: no lockout, no failure count). */
+  async approveRequest(requestId: string, platform?: string): Promise<Approval> {
+    if (platform !== undefined) checkPlatform(platform);
+    const wanted = requestId.trim().toLowerCase();
+    return await this.#exclusive(async () => {
+      const now = this.#seconds();
+      const candidates = platform ? [platform] : await this.#platformsWithPending();
+      for (const p of candidates) {
+        const pending = prunePending(await this.#readStrict<Pending>(this.#pendingPath(p)), now);
+        if (!Object.hasOwn(pending, wanted)) continue;
+        return { kind: "approved", user: await this.#approve(p, pending, wanted, now) };
+      }
+      return { kind: "not_found", searched: candidates, lockedNow: [] };
+    });
+  }
+
+  /** Approves `userId` on `platform` directly (when the code never reached them). */
+  async approveUser(platform: string, userId: string): Promise<ApprovedUser> {
+    checkPlatform(platform);
+    return await this.#exclusive(async () => {
+      const now = this.#seconds();
+      const path = this.#pendingPath(platform);
+      const pending = prunePending(await this.#readStrict<Pending>(path), now);
+      const found = Object.entries(pending).find(([, e]) => e.user_id === userId);
+      if (found) return await this.#approve(platform, pending, found[0], now);
+      return await this.#addApproved(platform, userId, {}, now);
+    });
+  }
+
+  /** Whether `userId` is approved on `platform` (an unreadable file reads as empty). */
+  async isApproved(platform: string, userId: string): Promise<boolean> {
+    if (!PLATFORM_NAME.test(platform)) return false;
+    const approved = await this.#readLenient<Approved>(this.#approvedPath(platform));
+    return findUser(approved, platform, userId) !== undefined;
+  }
+
+  /** Removes an approved user; returns their stored id, or undefined when they were not approved. */
+  async revoke(platform: string, userId: string): Promise<string | undefined> {
+    checkPlatform(platform);
+    return await this.#exclusive(async () => {
+      const path = this.#approvedPath(platform);
+      const approved = await this.#readStrict<Approved>(path);
+      const key = findUser(approved, platform, userId);
+      if (key === undefined) return undefined;
+      delete approved[key];
+      await this.#write(path, approved);
+      return key;
+    });
+  }
+
+  /** Pending requests (expired ones left out), oldest first. */
+  async listPending(platform?: string): Promise<PendingRequest[]> {
+    const now = this.#seconds();
+    const rows: PendingRequest[] = [];
+    for (const p of platform ? [platform] : await this.#platformsWithPending()) {
+      const pending = prunePending(await this.#readLenient<Pending>(this.#pendingPath(p)), now);
+      for (const [requestId, entry] of Object.entries(pending)) {
+        rows.push({
+          platform: p,
+          requestId,
+          userId: entry.user_id,
+          ...(entry.user_name ? { userName: entry.user_name } : {}),
+          createdAt: new Date(entry.created_at * 1000),
+          ageMinutes: Math.floor((now - entry.created_at) / 60),
+        });
+      }
+    }
+    return rows.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  /** Approved users, by platform. */
+  async listApproved(platform?: string): Promise<ApprovedUser[]> {
+    const rows: ApprovedUser[] = [];
+    for (const p of platform ? [platform] : await this.#platforms("approved")) {
+      const approved = await this.#readLenient<Approved>(this.#approvedPath(p));
+      for (const [userId, entry] of Object.entries(approved)) {
+        rows.push(approvedUser(p, userId, entry));
+      }
+    }
+    return rows;
+  }
+
+  /** Platforms whose approvals are locked now. */
+  async lockouts(): Promise<Lockout[]> {
+    const now = this.#seconds();
+    const limits = await this.#readLenient<Limits>(this.#limitsPath);
+    return Object.keys(limits)
+      .filter((key) => key.startsWith("_lockout:"))
+      .flatMap((key) => lockoutOf(limits, key.slice("_lockout:".length), now) ?? []);
+  }
+
+  /** Drops pending requests of `platform` (or all); returns how many. */
+  async clearPending(platform?: string): Promise<number> {
+    if (platform !== undefined) checkPlatform(platform);
+    return await this.#exclusive(async () => {
+      let count = 0;
+      for (const p of platform ? [platform] : await this.#platforms("pending")) {
+        const path = this.#pendingPath(p);
+        const pending = await this.#readStrict<Pending>(path);
+        const n = Object.keys(pending).length;
+        if (n === 0) continue;
+        count += n;
+        await this.#write(path, {});
+      }
+      return count;
+    });
+  }
+
+  /** Approved users not yet told so (the gateway tells them). */
+  async awaitingNotice(): Promise<ApprovedUser[]> {
+    const rows: ApprovedUser[] = [];
+    for (const p of await this.#platforms("approved")) {
+      const approved = await this.#readLenient<Approved>(this.#approvedPath(p));
+      for (const [userId, entry] of Object.entries(approved)) {
+        if (entry.notify === true) rows.push(approvedUser(p, userId, entry));
+      }
+    }
+    return rows;
+  }
+
+  /** Records that `userId` was told they are approved. */
+  async noticeDelivered(platform: string, userId: string): Promise<void> {
+    checkPlatform(platform);
+    return await this.#exclusive(async () => {
+      const path = this.#approvedPath(platform);
+      const approved = await this.#readStrict<Approved>(path);
+      const entry = approved[userId];
+      if (!entry?.notify) return;
+      delete entry.notify;
+      await this.#write(path, approved);
+    });
+  }
+
+  /** Moves a pending entry to the approved users. */
+  async #approve(platform: string, pending: Pending, requestId: string, now: number) {
+    const entry = pending[requestId]!;
+    delete pending[requestId];
+    await this.#write(this.#pendingPath(platform), pending);
+    return await this.#addApproved(platform, entry.user_id, entry, now);
+  }
+
+  async #addApproved(
+    platform: string,
+    userId: string,
+    from: { user_name?: string; chat_id?: string },
+    now: number,
+  ): Promise<ApprovedUser> {
+    const path = this.#approvedPath(platform);
+    const approved = await this.#readStrict<Approved>(path);
+    const entry: ApprovedEntry = {
+      ...(from.user_name ? { user_name: from.user_name } : {}),
+      approved_at: now,
+      ...(from.chat_id ? { chat_id: from.chat_id } : {}),
+      notify: true,
+    };
+    approved[userId] = entry;
+    await this.#write(path, approved);
+    return approvedUser(platform, userId, entry);
+  }
+
+  get #limitsPath(): string {
+    return `${this.dir}/_rate_limits.json`;
+  }
+
+  #pendingPath(platform: string): string {
+    return `${this.dir}/${platform}-pending.json`;
+  }
+
+  #approvedPath(platform: string): string {
+    return `${this.dir}/${platform}-approved.json`;
+  }
+
+  #seconds(): number {
+    return this.#now().getTime() / 1000;
+  }
+
+  async #platformsWithPending(): Promise<string[]> {
+    return await this.#platforms("pending");
+  }
+
+  /** Platforms that have a file of `kind`, sorted. */
+  async #platforms(kind: "pending" | "approved"): Promise<string[]> {
+    const names: string[] = [];
+    try {
+      for await (const item of Deno.readDir(this.dir)) {
+        const match = FILE_NAME.exec(item.name);
+        if (item.isFile && match?.[2] === kind) names.push(match[1]!);
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return names.sort();
+  }
+
+  /** Runs `change` holding the store's exclusive lock (waits for other processes). */
+  async #exclusive<T>(change: () => Promise<T>): Promise<T> {
+    await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    using lock = await Deno.open(`${this.dir}/.lock`, {
+      read: true,
+      write: true,
+      create: true,
+      mode: 0o600,
+    });
+    await lock.lock(true);
+    try {
+      return await change();
+    } finally {
+      await lock.unlock();
+    }
+  }
+
+  async #write(path: string, value: unknown): Promise<void> {
+    await writeJsonAtomic(path, value, { mode: 0o600 });
+  }
+
+  /** Reads a JSON object file; a missing file is empty; anything else unreadable throws. */
+  async #readStrict<T>(path: string): Promise<T> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return {} as T;
+      if (error instanceof Deno.errors.PermissionDenied) throw unreadable(path, error);
+      throw error;
+    }
+    try {
+      const value: unknown = JSON.parse(text);
+      if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as T;
+    } catch {
+      // reported below
+    }
+    throw new HermesError(
+      "pairing_file_corrupt",
+      `Cannot change pairing data: "${path}" is not a JSON object; nothing was changed`,
+      { hints: [`fix the file, or move it aside to start that list afresh`] },
+    );
+  }
+
+  /** Reads like {@linkcode #readStrict}, but logs a problem and reads it as empty. */
+  async #readLenient<T>(path: string): Promise<T> {
+    try {
+      return await this.#readStrict<T>(path);
+    } catch (error) {
+      this.#log?.warn((error as Error).message, { path });
+      return {} as T;
+    }
+  }
+}
+
+/** Eight symbols of {@linkcode PAIRING_ALPHABET} from the CSPRNG (32 symbols: no modulo bias). */
+function randomCode(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(CODE_LENGTH));
+  return [...bytes].map((b) => PAIRING_ALPHABET[b & 31]).join("");
+}
+
+function randomHex(bytes: number): string {
+  return [...crypto.getRandomValues(new Uint8Array(bytes))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The stored form of a code: SHA-256 of the salt (hex) followed by the code.
+ *
+ * @example
+ * ```ts
+ * hashCode("00ff", "K7M2QX9P").length; // 64
+ * ```
+ */
+export function hashCode(salt: string, code: string): string {
+  return createHash("sha256").update(salt + code).digest("hex");
+}
+
+function codeMatches(entry: PendingEntry, code: string): boolean {
+  if (typeof entry.salt !== "string" || typeof entry.hash !== "string") return false;
+  if (!HEX64.test(entry.hash)) return false;
+  const given = new TextEncoder().encode(hashCode(entry.salt, code));
+  return timingSafeEqual(given, new TextEncoder().encode(entry.hash));
+}
+
+/** Drops expired and malformed entries. */
+function prunePending(pending: Pending, now: number): Pending {
+  const kept: Pending = {};
+  for (const [id, entry] of Object.entries(pending)) {
+    if (typeof entry !== "object" || entry === null) continue;
+    if (typeof entry.user_id !== "string" || typeof entry.created_at !== "number") continue;
+    if (!Number.isFinite(entry.created_at) || now - entry.created_at > CODE_TTL_S) continue;
+    kept[id] = entry;
+  }
+  return kept;
+}
+
+/** Drops request times older than the interval and lockouts that ended. */
+function pruneLimits(limits: Limits, now: number): void {
+  for (const [key, value] of Object.entries(limits)) {
+    if (typeof value !== "number") delete limits[key];
+    else if (
+      key.startsWith("_lockout:")
+        ? value <= now
+        : !key.startsWith("_") && now - value >= REQUEST_INTERVAL_S
+    ) {
+      delete limits[key];
+    }
+  }
+}
+
+function lockoutOf(limits: Limits, platform: string, now: number): Lockout | undefined {
+  const until = limits[`_lockout:${platform}`];
+  if (typeof until !== "number" || until <= now) return undefined;
+  return {
+    platform,
+    until: new Date(until * 1000),
+    minutesLeft: Math.max(1, Math.ceil((until - now) / 60)),
+  };
+}
+
+function findUser(approved: Approved, platform: string, userId: string): string | undefined {
+  if (Object.hasOwn(approved, userId)) return userId;
+  const wanted = normaliseId(userId, platform);
+  return Object.keys(approved).find((key) => normaliseId(key, platform) === wanted);
+}
+
+function approvedUser(platform: string, userId: string, entry: ApprovedEntry): ApprovedUser {
+  return {
+    platform,
+    userId,
+    ...(entry.user_name ? { userName: entry.user_name } : {}),
+    approvedAt: new Date((entry.approved_at ?? 0) * 1000),
+    ...(entry.chat_id ? { chatId: entry.chat_id } : {}),
+  };
+}
+
+function checkPlatform(platform: string): void {
+  if (!PLATFORM_NAME.test(platform)) {
+    throw new UsageError(
+      `Invalid platform name "${platform}": use the lower-case name hermes shows, such as local or wecom`,
+    );
+  }
+}
+
+function unreadable(path: string, cause: Error): HermesError {
+  return new HermesError(
+    "pairing_file_unreadable",
+    `Pairing file "${path}" is not readable by this user`,
+    {
+      cause,
+      hints: [
+        "run hermes as the user that owns the home; in a container: docker exec -u hermes <container> hermes pair ...",
+      ],
+    },
+  );
+}
