@@ -125,6 +125,8 @@ export class PairingStore {
   readonly dir: string;
   readonly #now: () => Date;
   readonly #log: Logger | undefined;
+  /** The last approved file read per platform, keyed by what `stat` says of it. */
+  readonly #approvedCache = new Map<string, { stamp: string; approved: Approved }>();
 
   constructor(dir: string, options: { now?: () => Date; log?: Logger } = {}) {
     this.dir = dir;
@@ -251,11 +253,27 @@ export class PairingStore {
     });
   }
 
-  /** Whether `userId` is approved on `platform` (an unreadable file reads as empty). */
+  /**
+   * Whether `userId` is approved on `platform` (an unreadable file reads as
+   * empty). Asked for every message, so the file is parsed again only when
+   * it changed (every write is a rename: a new inode and time).
+   */
   async isApproved(platform: string, userId: string): Promise<boolean> {
     if (!PLATFORM_NAME.test(platform)) return false;
-    const approved = await this.#readLenient<Approved>(this.#approvedPath(platform));
-    return findUser(approved, platform, userId) !== undefined;
+    const path = this.#approvedPath(platform);
+    let stamp = "absent";
+    try {
+      const info = await Deno.stat(path);
+      stamp = `${info.ino}:${info.mtime?.getTime()}:${info.ctime?.getTime()}:${info.size}`;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) stamp = `error:${Date.now()}`;
+    }
+    let cached = this.#approvedCache.get(platform);
+    if (cached?.stamp !== stamp) {
+      cached = { stamp, approved: await this.#readLenient<Approved>(path) };
+      this.#approvedCache.set(platform, cached);
+    }
+    return findUser(cached.approved, platform, userId) !== undefined;
   }
 
   /** Removes an approved user; returns their stored id, or undefined when they were not approved. */
