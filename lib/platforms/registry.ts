@@ -12,6 +12,9 @@ import type { PlatformDefinition } from "./adapter.ts";
 
 const platforms = new Map<string, PlatformDefinition>();
 
+/** Names a platform may not take: their folder under platforms/ holds other state. */
+const RESERVED_NAMES = new Set(["pairing"]);
+
 /**
  * Adds a platform; a second platform with the same name is refused.
  *
@@ -24,6 +27,11 @@ export function registerPlatform(definition: PlatformDefinition): void {
   if (!/^[a-z][a-z0-9_]*$/.test(definition.name)) {
     throw new Error(
       `Cannot register platform "${definition.name}": names are lower case letters, digits and _`,
+    );
+  }
+  if (RESERVED_NAMES.has(definition.name)) {
+    throw new Error(
+      `Cannot register platform "${definition.name}": the name is reserved (platforms/${definition.name}/ holds other state)`,
     );
   }
   const existing = platforms.get(definition.name);

@@ -63,6 +63,19 @@ Deno.test("a stranger gets a code, the owner approves it, the user is told and t
   const rows = JSON.parse(list.stdout);
   assert.deepEqual(rows.pending, []);
   assert.deepEqual(rows.approved.map((u: { user_id: string }) => u.user_id), ["alice"]);
+
+  // A stranger on the OpenAI-compatible API gets the code as the completion.
+  const response = await fetch(new URL("v1/chat/completions", local.url), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      model: "hermes",
+      user: "erin",
+      messages: [{ role: "user", content: "hi" }],
+    }),
+  });
+  const completion = await response.json();
+  codeIn(completion.choices[0].message.content);
 });
 
 Deno.test("5 wrong codes lock approvals (exit 4 with minutes left), also for a valid code", async () => {

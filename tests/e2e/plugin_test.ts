@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { hermesPaths } from "../../lib/config/home.ts";
+import { callControl } from "../../lib/gateway/control_client.ts";
 import { runHermes, tempDir } from "../_helpers.ts";
 import { startGateway, startHermes, waitFor } from "../gateway/_gateway.ts";
 
@@ -111,4 +113,36 @@ Deno.test("a plugin platform's stranger gets a pairing code by default", async (
   assert.match(text, /hermes pair approve [A-Z2-9]{8}/);
   assert.doesNotMatch(text, /let me in/);
   void gateway;
+});
+
+Deno.test("a user approved while no gateway runs is told when the next gateway connects their platform", async () => {
+  await using home = tempDir();
+  await Deno.mkdir(`${home.path}/plugins`);
+  await Deno.writeTextFile(`${home.path}/plugins/pinger.js`, PLUGIN);
+  await Deno.writeTextFile(
+    `${home.path}/config.yaml`,
+    "plugins: [plugins/pinger.js]\nplatforms:\n  pinger:\n    greeting: thanks\n",
+  );
+  const approved = await runHermes(["pair", "approve", "--user", "pinger:u1"], { home: home.path });
+  assert.equal(approved.code, 0, approved.stderr);
+  assert.match(approved.stdout, /No gateway is running; they are told when it next starts/);
+
+  await using gateway = await startGateway(home.path);
+  const replies = `${home.path}/platforms/pinger/replies.txt`;
+  let text = "";
+  await waitFor("the notice and the echo", async () => {
+    text = await Deno.readTextFile(replies).catch(() => "");
+    return text.includes("thanks") && text.includes("You're approved");
+  });
+  assert.deepEqual(text.trim().split("\n").sort(), [
+    "You're approved: you can now talk to the bot.",
+    "thanks",
+  ]);
+  // Told once: the next gateway has nothing left to tell.
+  await gateway[Symbol.asyncDispose]();
+  await using again = await startGateway(home.path);
+  const result = await callControl(hermesPaths(home.path).controlSocket, "pairing_notify");
+  assert.deepEqual(result, { delivered: [] });
+  assert.equal((await Deno.readTextFile(replies)).split("You're approved").length, 2);
+  void again;
 });
