@@ -19,16 +19,17 @@
  * @module
  */
 
-import { createHash, timingSafeEqual } from "node:crypto";
-import { HermesError, UsageError } from "../errors.ts";
-import { writeJsonAtomic } from "../storage/atomic.ts";
+import { UsageError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
 import { normaliseId } from "./allowlist.ts";
+import { hashCode, matchesCode, randomCode, randomHex } from "./pairing_code.ts";
+import {
+  readJsonObject,
+  readJsonObjectOrEmpty,
+  withExclusiveLock,
+  writeSecretJson,
+} from "./_pairing_files.ts";
 
-/** The symbols of a code: no 0, O, 1 or I. */
-export const PAIRING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-/** Characters in a code. */
-export const CODE_LENGTH = 8;
 /** Seconds a code stays valid. */
 export const CODE_TTL_S = 3600;
 /** Seconds between two requests of one user. */
@@ -109,7 +110,6 @@ type Limits = Record<string, number>;
 
 const PLATFORM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const FILE_NAME = /^([a-z0-9][a-z0-9_-]{0,63})-(pending|approved)\.json$/;
-const HEX64 = /^[0-9a-f]{64}$/;
 
 /**
  * Creates codes, approves and revokes users; see the module doc.
@@ -145,9 +145,9 @@ export class PairingStore {
     details: { userName?: string; chatId?: string } = {},
   ): Promise<CodeRequest> {
     checkPlatform(platform);
-    return await this.#exclusive(async () => {
+    return await withExclusiveLock(this.dir, async () => {
       const now = this.#seconds();
-      const limits = await this.#readStrict<Limits>(this.#limitsPath);
+      const limits = await readJsonObject<Limits>(this.#limitsPath);
       const userKey = `${platform}:${userId}`;
       const last = limits[userKey];
       if (typeof last === "number" && now - last < REQUEST_INTERVAL_S) {
@@ -157,12 +157,12 @@ export class PairingStore {
       pruneLimits(limits, now);
       const lockout = lockoutOf(limits, platform, now);
       const path = this.#pendingPath(platform);
-      const pending = prunePending(await this.#readStrict<Pending>(path), now);
+      const pending = prunePending(await readJsonObject<Pending>(path), now);
       for (const [id, entry] of Object.entries(pending)) {
         if (entry.user_id === userId) delete pending[id];
       }
       if (lockout || Object.keys(pending).length >= MAX_PENDING_PER_PLATFORM) {
-        await this.#write(this.#limitsPath, limits);
+        await writeSecretJson(this.#limitsPath, limits);
         return lockout ? { kind: "locked", lockout } : { kind: "too_many" };
       }
       const code = randomCode();
@@ -176,8 +176,8 @@ export class PairingStore {
         ...(details.chatId && details.chatId !== userId ? { chat_id: details.chatId } : {}),
         created_at: now,
       };
-      await this.#write(path, pending);
-      await this.#write(this.#limitsPath, limits);
+      await writeSecretJson(path, pending);
+      await writeSecretJson(this.#limitsPath, limits);
       return { kind: "code", code, requestId };
     });
   }
@@ -191,20 +191,20 @@ export class PairingStore {
   async approveCode(code: string, platform?: string): Promise<Approval> {
     if (platform !== undefined) checkPlatform(platform);
     const wanted = code.trim().toUpperCase();
-    return await this.#exclusive(async () => {
+    return await withExclusiveLock(this.dir, async () => {
       const now = this.#seconds();
-      const limits = await this.#readStrict<Limits>(this.#limitsPath);
+      const limits = await readJsonObject<Limits>(this.#limitsPath);
       const candidates = platform ? [platform] : await this.#platformsWithPending();
       const lockouts = candidates.flatMap((p) => lockoutOf(limits, p, now) ?? []);
       if (platform && lockouts.length > 0) return { kind: "locked", lockouts };
       const open = candidates.filter((p) => !lockouts.some((l) => l.platform === p));
       for (const p of open) {
-        const pending = prunePending(await this.#readStrict<Pending>(this.#pendingPath(p)), now);
-        const found = Object.entries(pending).find(([, entry]) => codeMatches(entry, wanted));
+        const pending = prunePending(await readJsonObject<Pending>(this.#pendingPath(p)), now);
+        const found = Object.entries(pending).find(([, entry]) => matchesCode(entry, wanted));
         if (!found) continue;
         delete limits[`_failures:${p}`];
         const user = await this.#approve(p, pending, found[0], now);
-        await this.#write(this.#limitsPath, limits);
+        await writeSecretJson(this.#limitsPath, limits);
         return { kind: "approved", user };
       }
       const lockedNow: Lockout[] = [];
@@ -218,7 +218,7 @@ export class PairingStore {
           limits[`_failures:${p}`] = failures;
         }
       }
-      if (open.length > 0) await this.#write(this.#limitsPath, limits);
+      if (open.length > 0) await writeSecretJson(this.#limitsPath, limits);
       if (lockouts.length > 0) return { kind: "locked", lockouts };
       return { kind: "not_found", searched: candidates, lockedNow };
     });
@@ -228,11 +228,11 @@ export class PairingStore {
   async approveRequest(requestId: string, platform?: string): Promise<Approval> {
     if (platform !== undefined) checkPlatform(platform);
     const wanted = requestId.trim().toLowerCase();
-    return await this.#exclusive(async () => {
+    return await withExclusiveLock(this.dir, async () => {
       const now = this.#seconds();
       const candidates = platform ? [platform] : await this.#platformsWithPending();
       for (const p of candidates) {
-        const pending = prunePending(await this.#readStrict<Pending>(this.#pendingPath(p)), now);
+        const pending = prunePending(await readJsonObject<Pending>(this.#pendingPath(p)), now);
         if (!Object.hasOwn(pending, wanted)) continue;
         return { kind: "approved", user: await this.#approve(p, pending, wanted, now) };
       }
@@ -243,10 +243,10 @@ export class PairingStore {
   /** Approves `userId` on `platform` directly (when the code never reached them). */
   async approveUser(platform: string, userId: string): Promise<ApprovedUser> {
     checkPlatform(platform);
-    return await this.#exclusive(async () => {
+    return await withExclusiveLock(this.dir, async () => {
       const now = this.#seconds();
       const path = this.#pendingPath(platform);
-      const pending = prunePending(await this.#readStrict<Pending>(path), now);
+      const pending = prunePending(await readJsonObject<Pending>(path), now);
       const found = Object.entries(pending).find(([, e]) => e.user_id === userId);
       if (found) return await this.#approve(platform, pending, found[0], now);
       return await this.#addApproved(platform, userId, {}, now);
@@ -270,7 +270,7 @@ export class PairingStore {
     }
     let cached = this.#approvedCache.get(platform);
     if (cached?.stamp !== stamp) {
-      cached = { stamp, approved: await this.#readLenient<Approved>(path) };
+      cached = { stamp, approved: await readJsonObjectOrEmpty<Approved>(path, this.#log) };
       this.#approvedCache.set(platform, cached);
     }
     return findUser(cached.approved, platform, userId) !== undefined;
@@ -279,13 +279,13 @@ export class PairingStore {
   /** Removes an approved user; returns their stored id, or undefined when they were not approved. */
   async revoke(platform: string, userId: string): Promise<string | undefined> {
     checkPlatform(platform);
-    return await this.#exclusive(async () => {
+    return await withExclusiveLock(this.dir, async () => {
       const path = this.#approvedPath(platform);
-      const approved = await this.#readStrict<Approved>(path);
+      const approved = await readJsonObject<Approved>(path);
       const key = findUser(approved, platform, userId);
       if (key === undefined) return undefined;
       delete approved[key];
-      await this.#write(path, approved);
+      await writeSecretJson(path, approved);
       return key;
     });
   }
@@ -295,7 +295,10 @@ export class PairingStore {
     const now = this.#seconds();
     const rows: PendingRequest[] = [];
     for (const p of platform ? [platform] : await this.#platformsWithPending()) {
-      const pending = prunePending(await this.#readLenient<Pending>(this.#pendingPath(p)), now);
+      const pending = prunePending(
+        await readJsonObjectOrEmpty<Pending>(this.#pendingPath(p), this.#log),
+        now,
+      );
       for (const [requestId, entry] of Object.entries(pending)) {
         rows.push({
           platform: p,
@@ -314,7 +317,7 @@ export class PairingStore {
   async listApproved(platform?: string): Promise<ApprovedUser[]> {
     const rows: ApprovedUser[] = [];
     for (const p of platform ? [platform] : await this.#platforms("approved")) {
-      const approved = await this.#readLenient<Approved>(this.#approvedPath(p));
+      const approved = await readJsonObjectOrEmpty<Approved>(this.#approvedPath(p), this.#log);
       for (const [userId, entry] of Object.entries(approved)) {
         rows.push(approvedUser(p, userId, entry));
       }
@@ -325,7 +328,7 @@ export class PairingStore {
   /** Platforms whose approvals are locked now. */
   async lockouts(): Promise<Lockout[]> {
     const now = this.#seconds();
-    const limits = await this.#readLenient<Limits>(this.#limitsPath);
+    const limits = await readJsonObjectOrEmpty<Limits>(this.#limitsPath, this.#log);
     return Object.keys(limits)
       .filter((key) => key.startsWith("_lockout:"))
       .flatMap((key) => lockoutOf(limits, key.slice("_lockout:".length), now) ?? []);
@@ -334,15 +337,15 @@ export class PairingStore {
   /** Drops pending requests of `platform` (or all); returns how many. */
   async clearPending(platform?: string): Promise<number> {
     if (platform !== undefined) checkPlatform(platform);
-    return await this.#exclusive(async () => {
+    return await withExclusiveLock(this.dir, async () => {
       let count = 0;
       for (const p of platform ? [platform] : await this.#platforms("pending")) {
         const path = this.#pendingPath(p);
-        const pending = await this.#readStrict<Pending>(path);
+        const pending = await readJsonObject<Pending>(path);
         const n = Object.keys(pending).length;
         if (n === 0) continue;
         count += n;
-        await this.#write(path, {});
+        await writeSecretJson(path, {});
       }
       return count;
     });
@@ -352,7 +355,7 @@ export class PairingStore {
   async awaitingNotice(): Promise<ApprovedUser[]> {
     const rows: ApprovedUser[] = [];
     for (const p of await this.#platforms("approved")) {
-      const approved = await this.#readLenient<Approved>(this.#approvedPath(p));
+      const approved = await readJsonObjectOrEmpty<Approved>(this.#approvedPath(p), this.#log);
       for (const [userId, entry] of Object.entries(approved)) {
         if (entry.notify === true) rows.push(approvedUser(p, userId, entry));
       }
@@ -363,13 +366,13 @@ export class PairingStore {
   /** Records that `userId` was told they are approved. */
   async noticeDelivered(platform: string, userId: string): Promise<void> {
     checkPlatform(platform);
-    return await this.#exclusive(async () => {
+    return await withExclusiveLock(this.dir, async () => {
       const path = this.#approvedPath(platform);
-      const approved = await this.#readStrict<Approved>(path);
+      const approved = await readJsonObject<Approved>(path);
       const entry = approved[userId];
       if (!entry?.notify) return;
       delete entry.notify;
-      await this.#write(path, approved);
+      await writeSecretJson(path, approved);
     });
   }
 
@@ -377,7 +380,7 @@ export class PairingStore {
   async #approve(platform: string, pending: Pending, requestId: string, now: number) {
     const entry = pending[requestId]!;
     delete pending[requestId];
-    await this.#write(this.#pendingPath(platform), pending);
+    await writeSecretJson(this.#pendingPath(platform), pending);
     return await this.#addApproved(platform, entry.user_id, entry, now);
   }
 
@@ -388,7 +391,7 @@ export class PairingStore {
     now: number,
   ): Promise<ApprovedUser> {
     const path = this.#approvedPath(platform);
-    const approved = await this.#readStrict<Approved>(path);
+    const approved = await readJsonObject<Approved>(path);
     const entry: ApprovedEntry = {
       ...(from.user_name ? { user_name: from.user_name } : {}),
       approved_at: now,
@@ -396,7 +399,7 @@ export class PairingStore {
       notify: true,
     };
     approved[userId] = entry;
-    await this.#write(path, approved);
+    await writeSecretJson(path, approved);
     return approvedUser(platform, userId, entry);
   }
 
@@ -433,90 +436,6 @@ export class PairingStore {
     }
     return names.sort();
   }
-
-  /** Runs `change` holding the store's exclusive lock (waits for other processes). */
-  async #exclusive<T>(change: () => Promise<T>): Promise<T> {
-    await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    using lock = await Deno.open(`${this.dir}/.lock`, {
-      read: true,
-      write: true,
-      create: true,
-      mode: 0o600,
-    });
-    await lock.lock(true);
-    try {
-      return await change();
-    } finally {
-      await lock.unlock();
-    }
-  }
-
-  async #write(path: string, value: unknown): Promise<void> {
-    await writeJsonAtomic(path, value, { mode: 0o600 });
-  }
-
-  /** Reads a JSON object file; a missing file is empty; anything else unreadable throws. */
-  async #readStrict<T>(path: string): Promise<T> {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(path);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return {} as T;
-      if (error instanceof Deno.errors.PermissionDenied) throw unreadable(path, error);
-      throw error;
-    }
-    try {
-      const value: unknown = JSON.parse(text);
-      if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as T;
-    } catch {
-      // reported below
-    }
-    throw new HermesError(
-      "pairing_file_corrupt",
-      `Cannot change pairing data: "${path}" is not a JSON object; nothing was changed`,
-      { hints: [`fix the file, or move it aside to start that list afresh`] },
-    );
-  }
-
-  /** Reads like {@linkcode #readStrict}, but logs a problem and reads it as empty. */
-  async #readLenient<T>(path: string): Promise<T> {
-    try {
-      return await this.#readStrict<T>(path);
-    } catch (error) {
-      this.#log?.warn((error as Error).message, { path });
-      return {} as T;
-    }
-  }
-}
-
-/** Eight symbols of {@linkcode PAIRING_ALPHABET} from the CSPRNG (32 symbols: no modulo bias). */
-function randomCode(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(CODE_LENGTH));
-  return [...bytes].map((b) => PAIRING_ALPHABET[b & 31]).join("");
-}
-
-function randomHex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * The stored form of a code: SHA-256 of the salt (hex) followed by the code.
- *
- * @example
- * ```ts
- * hashCode("00ff", "K7M2QX9P").length; // 64
- * ```
- */
-export function hashCode(salt: string, code: string): string {
-  return createHash("sha256").update(salt + code).digest("hex");
-}
-
-function codeMatches(entry: PendingEntry, code: string): boolean {
-  if (typeof entry.salt !== "string" || typeof entry.hash !== "string") return false;
-  if (!HEX64.test(entry.hash)) return false;
-  const given = new TextEncoder().encode(hashCode(entry.salt, code));
-  return timingSafeEqual(given, new TextEncoder().encode(entry.hash));
 }
 
 /** Drops expired and malformed entries. */
@@ -577,17 +496,4 @@ function checkPlatform(platform: string): void {
       `Invalid platform name "${platform}": use the lower-case name hermes shows, such as local or wecom`,
     );
   }
-}
-
-function unreadable(path: string, cause: Error): HermesError {
-  return new HermesError(
-    "pairing_file_unreadable",
-    `Pairing file "${path}" is not readable by this user`,
-    {
-      cause,
-      hints: [
-        "run hermes as the user that owns the home; in a container: docker exec -u hermes <container> hermes pair ...",
-      ],
-    },
-  );
 }

@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  type Approval,
-  CODE_LENGTH,
-  hashCode,
-  MAX_PENDING_PER_PLATFORM,
-  PAIRING_ALPHABET,
-  PairingStore,
-} from "../../lib/auth/pairing.ts";
+import { type Approval, MAX_PENDING_PER_PLATFORM, PairingStore } from "../../lib/auth/pairing.ts";
+import { CODE_LENGTH, hashCode, PAIRING_ALPHABET } from "../../lib/auth/pairing_code.ts";
 import { tempDir } from "../_helpers.ts";
 
 /** A store on a temp folder with a clock the test moves. */

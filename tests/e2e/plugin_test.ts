@@ -35,14 +35,20 @@ export const platform = {
 };
 `;
 
-Deno.test("a plugin named in config.yaml adds a platform; the local web chat then stays off", async () => {
-  await using home = tempDir();
+/** A home with the pinger plugin installed and `settings` (YAML lines) under platforms.pinger. */
+async function pingerHome(settings: string) {
+  const home = tempDir();
   await Deno.mkdir(`${home.path}/plugins`);
   await Deno.writeTextFile(`${home.path}/plugins/pinger.js`, PLUGIN);
   await Deno.writeTextFile(
     `${home.path}/config.yaml`,
-    "plugins: [plugins/pinger.js]\nplatforms:\n  pinger:\n    greeting: ping from a plugin\n    allow_from: [U1]\n",
+    `plugins: [plugins/pinger.js]\nplatforms:\n  pinger:\n${settings}`,
   );
+  return home;
+}
+
+Deno.test("a plugin named in config.yaml adds a platform; the local web chat then stays off", async () => {
+  await using home = await pingerHome("    greeting: ping from a plugin\n    allow_from: [U1]\n");
   await using gateway = await startGateway(home.path);
   const replies = `${home.path}/platforms/pinger/replies.txt`;
   await waitFor("the plugin to receive the echo", async () => {
@@ -67,13 +73,7 @@ Deno.test("a plugin that cannot be loaded stops the start with exit 78 naming it
 });
 
 Deno.test("an open policy on a non-local platform needs an allow-all flag (exit 78 naming it)", async () => {
-  await using home = tempDir();
-  await Deno.mkdir(`${home.path}/plugins`);
-  await Deno.writeTextFile(`${home.path}/plugins/pinger.js`, PLUGIN);
-  await Deno.writeTextFile(
-    `${home.path}/config.yaml`,
-    "plugins: [plugins/pinger.js]\nplatforms:\n  pinger:\n    greeting: hi\n    dm_policy: open\n",
-  );
+  await using home = await pingerHome("    greeting: hi\n    dm_policy: open\n");
   const refused = startHermes(home.path);
   assert.equal(await refused.exited, 78);
   assert.match(refused.stderr(), /platforms\.pinger\.dm_policy is "open"/);
@@ -96,13 +96,7 @@ Deno.test("an open policy on a non-local platform needs an allow-all flag (exit 
 });
 
 Deno.test("a plugin platform's stranger gets a pairing code by default", async () => {
-  await using home = tempDir();
-  await Deno.mkdir(`${home.path}/plugins`);
-  await Deno.writeTextFile(`${home.path}/plugins/pinger.js`, PLUGIN);
-  await Deno.writeTextFile(
-    `${home.path}/config.yaml`,
-    "plugins: [plugins/pinger.js]\nplatforms:\n  pinger:\n    greeting: let me in\n",
-  );
+  await using home = await pingerHome("    greeting: let me in\n");
   await using gateway = await startGateway(home.path);
   const replies = `${home.path}/platforms/pinger/replies.txt`;
   let text = "";
@@ -116,13 +110,7 @@ Deno.test("a plugin platform's stranger gets a pairing code by default", async (
 });
 
 Deno.test("a user approved while no gateway runs is told when the next gateway connects their platform", async () => {
-  await using home = tempDir();
-  await Deno.mkdir(`${home.path}/plugins`);
-  await Deno.writeTextFile(`${home.path}/plugins/pinger.js`, PLUGIN);
-  await Deno.writeTextFile(
-    `${home.path}/config.yaml`,
-    "plugins: [plugins/pinger.js]\nplatforms:\n  pinger:\n    greeting: thanks\n",
-  );
+  await using home = await pingerHome("    greeting: thanks\n");
   const approved = await runHermes(["pair", "approve", "--user", "pinger:u1"], { home: home.path });
   assert.equal(approved.code, 0, approved.stderr);
   assert.match(approved.stdout, /No gateway is running; they are told when it next starts/);
