@@ -8,18 +8,16 @@
  */
 
 import type { Config } from "../config/schema.ts";
-import type { AuthorizeDecision, AuthorizeHook } from "../gateway/pipeline.ts";
+import type { AuthorizeDecision, AuthorizeHook, CommandAccess } from "../gateway/pipeline.ts";
 import type { MessageEvent } from "../platforms/event.ts";
 import type { Logger } from "../util/log.ts";
 import { decideAccess } from "./access_decision.ts";
 import { type PlatformAccess, platformAccess } from "./access_settings.ts";
 import { CODE_TTL_S, type PairingStore } from "./pairing.ts";
+import { allowedCommands, commandRefusal, tierOf } from "./slash_access.ts";
 
 /** Told to a stranger when no code can be issued now. */
 export const TOO_MANY_REQUESTS = "Too many pairing requests right now. Please try again later.";
-
-/** Told to a user once the owner approved them. */
-export const APPROVED_NOTICE = "You're approved: you can now talk to the bot.";
 
 /**
  * The reply carrying a pairing code.
@@ -47,18 +45,18 @@ export interface AuthorizerOptions {
 }
 
 /**
- * The authorization stage for the pipeline, plus the resolved access rules
- * of each platform (slash-command tiers use them too).
+ * The authorization stage for the pipeline and the senders' slash-command
+ * rights, both from each platform's access rules (resolved once).
  *
  * @example
  * ```ts
  * const auth = createAuthorizer({ config, env, store: new PairingStore(paths.pairingDir), log });
- * new Pipeline({ ..., authorize: auth.authorize });
+ * new Pipeline({ ..., authorize: auth.authorize, commandAccess: auth.commandRights });
  * ```
  */
 export function createAuthorizer(options: AuthorizerOptions): {
   authorize: AuthorizeHook;
-  access: (platform: string) => PlatformAccess;
+  commandRights: CommandAccess;
 } {
   const { config, env, store, log } = options;
   const resolved = new Map<string, PlatformAccess>();
@@ -111,5 +109,13 @@ export function createAuthorizer(options: AuthorizerOptions): {
         return { allow: false, reply: TOO_MANY_REQUESTS };
     }
   };
-  return { authorize, access };
+  const commandRights: CommandAccess = (source) => {
+    const rules = access(source.platform);
+    return {
+      tier: tierOf(rules, source),
+      allowed: allowedCommands(rules, source),
+      refusal: (name) => commandRefusal(name, source.chatType),
+    };
+  };
+  return { authorize, commandRights };
 }

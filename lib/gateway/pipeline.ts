@@ -237,7 +237,7 @@ export class Pipeline {
       return;
     }
     const command = parseSlashCommand(entry.event.text);
-    const rights = this.#rights(entry.event.source);
+    const rights = command ? this.#rights(entry.event.source) : EVERY_COMMAND;
     if (command && !rights.allowed.has(command.name)) {
       await this.#reply(entry, rights.refusal(command.name));
       this.#finish(entry, "done", "command refused");

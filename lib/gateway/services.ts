@@ -21,10 +21,10 @@ import { openDatabase } from "../storage/sqlite.ts";
 import { STATE_MIGRATIONS } from "../storage/state_schema.ts";
 import type { Logger } from "../util/log.ts";
 import { checkOpenPolicies, platformAccess } from "../auth/access_settings.ts";
-import { APPROVED_NOTICE, createAuthorizer } from "../auth/authorizer.ts";
+import { approvalNotifier } from "../auth/approval_notices.ts";
+import { createAuthorizer } from "../auth/authorizer.ts";
 import { PairingStore } from "../auth/pairing.ts";
 import { IdRedactor } from "../auth/redact.ts";
-import { allowedCommands, commandRefusal, tierOf } from "../auth/slash_access.ts";
 import { SLASH_COMMANDS } from "./commands.ts";
 import type { ControlMethod } from "./control_server.ts";
 import { Pipeline } from "./pipeline.ts";
@@ -104,39 +104,12 @@ export function createServices(options: ServicesOptions): GatewayServices {
   let watcher: ReturnType<typeof setInterval> | undefined;
   const adapters = new Map<string, PlatformAdapter>();
   const pairing = new PairingStore(paths.pairingDir, { log });
-  let noticeRun: Promise<string[]> | undefined;
-
-  /** Tells approved users so, on platforms that are connected, once each; returns `platform:user` of each told. */
-  const deliverNotices = async (): Promise<string[]> => {
-    const delivered: string[] = [];
-    for (const user of await pairing.awaitingNotice()) {
-      const adapter = adapters.get(user.platform);
-      if (!adapter || !links?.isConnected(user.platform)) continue;
-      const chatId = user.chatId ?? user.userId;
-      try {
-        await adapter.send(
-          { platform: user.platform, chatType: "dm", chatId, userId: user.userId },
-          { text: APPROVED_NOTICE, final: true },
-        );
-        await pairing.noticeDelivered(user.platform, user.userId);
-        delivered.push(`${user.platform}:${user.userId}`);
-        log.info("told a newly approved user", { platform: user.platform, user: user.userId });
-      } catch (error) {
-        log.warn("cannot tell an approved user yet; will retry", {
-          platform: user.platform,
-          user: user.userId,
-          error,
-        });
-      }
-    }
-    return delivered;
-  };
-  /** One delivery at a time; a call during one waits for it and runs again. */
-  const notify = (): Promise<string[]> => {
-    const run = (noticeRun ?? Promise.resolve([])).catch(() => []).then(deliverNotices);
-    noticeRun = run;
-    return run;
-  };
+  const notify = approvalNotifier({
+    store: pairing,
+    connectedAdapter: (platform) =>
+      links?.isConnected(platform) ? adapters.get(platform) : undefined,
+    log,
+  });
   const notifyInBackground = () =>
     void notify().catch((error) => log.warn("cannot read approved users", { error }));
 
@@ -163,14 +136,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
         adapter: (platform) => adapters.get(platform),
         log,
         authorize: auth.authorize,
-        commandAccess: (source) => {
-          const access = auth.access(source.platform);
-          return {
-            tier: tierOf(access, source),
-            allowed: allowedCommands(access, source),
-            refusal: (name) => commandRefusal(name, source.chatType),
-          };
-        },
+        commandAccess: auth.commandRights,
         agentView: redactor && ((source) => redactor.source(source)),
         track: options.track,
         gatewayState: () => {
