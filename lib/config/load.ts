@@ -129,6 +129,22 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
   };
 }
 
+/**
+ * The environment platforms see: `.env` variables no setting reads (a
+ * plugin's token, `MYPLUGIN_DM_POLICY`), below the process environment.
+ *
+ * @example
+ * ```ts
+ * const env = environmentWithDotenv(loaded, Deno.env.toObject());
+ * ```
+ */
+export function environmentWithDotenv(
+  loaded: LoadedConfig,
+  env: Readonly<Record<string, string | undefined>>,
+): Record<string, string | undefined> {
+  return { ...Object.fromEntries(loaded.unusedDotenv.map((v) => [v.name, v.value])), ...env };
+}
+
 async function readIfPresent(path: string): Promise<string | undefined> {
   try {
     return await Deno.readTextFile(path);

@@ -8,7 +8,7 @@
  */
 
 import type { HermesPaths } from "../config/home.ts";
-import type { LoadedConfig } from "../config/load.ts";
+import { environmentWithDotenv, type LoadedConfig } from "../config/load.ts";
 import { ConfigError, HermesError } from "../errors.ts";
 import { releaseAllCredentialLocks } from "../process/credential_lock.ts";
 import { ExitCode } from "../process/exit_codes.ts";
@@ -124,7 +124,7 @@ export async function runGateway(options: RunGatewayOptions): Promise<number> {
     if (!gateway.stopping) {
       await gateway.start(createServices({
         config,
-        env: options.env,
+        env: environmentWithDotenv(loaded, options.env),
         paths,
         log,
         track: (label, work) => gateway.track(label, work),
@@ -182,7 +182,11 @@ function alreadyRunning(pid: number): HermesError {
 async function prepare(options: RunGatewayOptions, homeIsFree: boolean): Promise<LoadedConfig> {
   try {
     const loaded = await options.loadConfig();
-    await preparePlatforms(loaded.config, options.env, options.paths.home);
+    await preparePlatforms(
+      loaded.config,
+      environmentWithDotenv(loaded, options.env),
+      options.paths.home,
+    );
     return loaded;
   } catch (error) {
     if (error instanceof ConfigError && homeIsFree) {

@@ -82,8 +82,9 @@ Deno.test("an open policy on a non-local platform needs an allow-all flag (exit 
     /set PINGER_ALLOW_ALL_USERS=true \(or GATEWAY_ALLOW_ALL_USERS=true/,
   );
 
-  // With the flag, the stranger u1 reaches the agent.
-  await using gateway = await startGateway(home.path, { PINGER_ALLOW_ALL_USERS: "true" });
+  // With the flag (here in .env), the stranger u1 reaches the agent.
+  await Deno.writeTextFile(`${home.path}/.env`, "PINGER_ALLOW_ALL_USERS=true\n");
+  await using gateway = await startGateway(home.path);
   const replies = `${home.path}/platforms/pinger/replies.txt`;
   await waitFor("the echo to the stranger", async () => {
     try {
