@@ -227,10 +227,10 @@ async function configuredAllowance(
 ): Promise<string | undefined> {
   try {
     const { paths } = await openHome(io, command);
-    const { loadConfig } = await import("../lib/config/load.ts");
+    const { loadConfig, environmentWithDotenv } = await import("../lib/config/load.ts");
     const { platformAccess } = await import("../lib/auth/access_settings.ts");
-    const { config } = await loadConfig({ paths, env: io.env });
-    const access = platformAccess(config, io.env, platform);
+    const loaded = await loadConfig({ paths, env: io.env });
+    const access = platformAccess(loaded.config, environmentWithDotenv(loaded, io.env), platform);
     if (access.allowFrom.has(userId)) return `${access.settingsPath}.allow_from`;
     if (access.adminFrom.has(userId)) return `${access.settingsPath}.admin_from`;
   } catch {

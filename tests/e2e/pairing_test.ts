@@ -185,3 +185,13 @@ Deno.test("slash-command tiers: a non-admin's /reset in a group is refused; an a
   await rootDm.ready();
   assert.equal(await rootDm.ask("d1", "direct"), "direct");
 });
+
+Deno.test("revoke says when the configuration still lets the user in", async () => {
+  await using home = tempDir();
+  await Deno.writeTextFile(`${home.path}/config.yaml`, "local:\n  allow_from: [gus]\n");
+  await runHermes(["pair", "approve", "--user", "local:gus"], { home: home.path });
+  const revoked = await runHermes(["pair", "revoke", "LOCAL", "Gus"], { home: home.path });
+  assert.equal(revoked.code, 0, revoked.stderr);
+  assert.match(revoked.stdout, /Revoked access for user gus on local/);
+  assert.match(revoked.stdout, /gus is also in local\.allow_from, which still lets them in/);
+});
