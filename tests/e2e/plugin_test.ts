@@ -47,17 +47,22 @@ async function pingerHome(settings: string) {
   return home;
 }
 
+/** Waits until the plugin's replies file satisfies `done`; returns its text. */
+async function repliesUntil(path: string, what: string, done: (text: string) => boolean) {
+  let text = "";
+  await waitFor(what, async () => done(text = await Deno.readTextFile(path).catch(() => "")));
+  return text;
+}
+
 Deno.test("a plugin named in config.yaml adds a platform; the local web chat then stays off", async () => {
   await using home = await pingerHome("    greeting: ping from a plugin\n    allow_from: [U1]\n");
   await using gateway = await startGateway(home.path);
   const replies = `${home.path}/platforms/pinger/replies.txt`;
-  await waitFor("the plugin to receive the echo", async () => {
-    try {
-      return (await Deno.readTextFile(replies)) === "ping from a plugin\n";
-    } catch {
-      return false;
-    }
-  });
+  await repliesUntil(
+    replies,
+    "the plugin to receive the echo",
+    (text) => text === "ping from a plugin\n",
+  );
   const status = await runHermes(["gateway", "status", "--json"], { home: home.path });
   const platforms = Object.keys(JSON.parse(status.stdout).platforms);
   assert.deepEqual(platforms, ["pinger"]);
@@ -86,13 +91,7 @@ Deno.test("an open policy on a non-local platform needs an allow-all flag (exit 
   await Deno.writeTextFile(`${home.path}/.env`, "PINGER_ALLOW_ALL_USERS=true\n");
   await using gateway = await startGateway(home.path);
   const replies = `${home.path}/platforms/pinger/replies.txt`;
-  await waitFor("the echo to the stranger", async () => {
-    try {
-      return (await Deno.readTextFile(replies)) === "hi\n";
-    } catch {
-      return false;
-    }
-  });
+  await repliesUntil(replies, "the echo to the stranger", (text) => text === "hi\n");
   void gateway;
 });
 
@@ -101,10 +100,7 @@ Deno.test("a plugin platform's stranger gets a pairing code by default", async (
   await using gateway = await startGateway(home.path);
   const replies = `${home.path}/platforms/pinger/replies.txt`;
   let text = "";
-  await waitFor("the pairing code", async () => {
-    text = await Deno.readTextFile(replies).catch(() => "");
-    return text !== "";
-  });
+  text = await repliesUntil(replies, "the pairing code", (t) => t !== "");
   assert.match(text, /hermes pair approve [A-Z2-9]{8}/);
   assert.doesNotMatch(text, /let me in/);
   void gateway;
@@ -119,10 +115,11 @@ Deno.test("a user approved while no gateway runs is told when the next gateway c
   await using gateway = await startGateway(home.path);
   const replies = `${home.path}/platforms/pinger/replies.txt`;
   let text = "";
-  await waitFor("the notice and the echo", async () => {
-    text = await Deno.readTextFile(replies).catch(() => "");
-    return text.includes("thanks") && text.includes("You're approved");
-  });
+  text = await repliesUntil(
+    replies,
+    "the notice and the echo",
+    (t) => t.includes("thanks") && t.includes("You're approved"),
+  );
   assert.deepEqual(text.trim().split("\n").sort(), [
     "You're approved: you can now talk to the bot.",
     "thanks",
