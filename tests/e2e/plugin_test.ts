@@ -99,8 +99,7 @@ Deno.test("a plugin platform's stranger gets a pairing code by default", async (
   await using home = await pingerHome("    greeting: let me in\n");
   await using gateway = await startGateway(home.path);
   const replies = `${home.path}/platforms/pinger/replies.txt`;
-  let text = "";
-  text = await repliesUntil(replies, "the pairing code", (t) => t !== "");
+  const text = await repliesUntil(replies, "the pairing code", (t) => t !== "");
   assert.match(text, /hermes pair approve [A-Z2-9]{8}/);
   assert.doesNotMatch(text, /let me in/);
   void gateway;
@@ -114,8 +113,7 @@ Deno.test("a user approved while no gateway runs is told when the next gateway c
 
   await using gateway = await startGateway(home.path);
   const replies = `${home.path}/platforms/pinger/replies.txt`;
-  let text = "";
-  text = await repliesUntil(
+  const text = await repliesUntil(
     replies,
     "the notice and the echo",
     (t) => t.includes("thanks") && t.includes("You're approved"),
