@@ -8,12 +8,19 @@
  *
  * and reads JSON lines from its stdout: `{"delta":"text"}` (shown as it
  * arrives) and optionally `{"error":"why"}`. A non-zero exit fails the turn.
- * Stopping a turn sends SIGTERM to the program.
+ *
+ * The program gets a clean environment (see {@linkcode programEnvironment})
+ * and runs in a process group of its own. Ending a turn early (a stop, the
+ * timeout, a line that is not JSON, a reader that stops reading) sends SIGTERM
+ * to that group, then SIGKILL after the grace period.
  *
  * @module
  */
 
 import { type Agent, AgentError, type AgentTurn } from "./agent.ts";
+
+/** Variables every program gets from the gateway's environment when set, besides each `LC_*`. */
+const BASE_VARIABLES: readonly string[] = ["PATH", "HOME", "LANG", "TZ", "TMPDIR"];
 
 /** How to run the program. */
 export interface CommandAgentOptions {
@@ -21,8 +28,38 @@ export interface CommandAgentOptions {
   readonly argv: readonly string[];
   /** Longest wait for the program's next line. */
   readonly timeoutMs: number;
-  /** Extra environment for the program. */
+  /** The gateway's environment, which the program's is picked from (usually `Deno.env.toObject()`). */
+  readonly environment: Readonly<Record<string, string | undefined>>;
+  /** Names of further variables of `environment` the program gets (`agent.env`). */
+  readonly passEnv?: readonly string[];
+  /** Variables set for the program on top of the picked ones. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Time a stopped program has after SIGTERM before its process group gets SIGKILL; default 5 s. */
+  readonly killGraceMs?: number;
+}
+
+/**
+ * The environment of the program: PATH, HOME, LANG, every LC_*, TZ and
+ * TMPDIR, the names in `passEnv`, each only when set in `environment`, and
+ * then `env`. Bot tokens and API keys of the gateway stay out.
+ *
+ * @example
+ * ```ts
+ * programEnvironment({
+ *   environment: { PATH: "/usr/bin", OPENAI_API_KEY: "sk-1", MY_MODEL_DIR: "/srv/models" },
+ *   passEnv: ["MY_MODEL_DIR"],
+ * }); // { PATH: "/usr/bin", MY_MODEL_DIR: "/srv/models" }
+ * ```
+ */
+export function programEnvironment(
+  options: Pick<CommandAgentOptions, "environment" | "passEnv" | "env">,
+): Record<string, string> {
+  const passed = new Set([...BASE_VARIABLES, ...options.passEnv ?? []]);
+  const picked: Record<string, string> = {};
+  for (const [name, value] of Object.entries(options.environment)) {
+    if (value !== undefined && (passed.has(name) || name.startsWith("LC_"))) picked[name] = value;
+  }
+  return { ...picked, ...options.env };
 }
 
 /**
@@ -30,17 +67,31 @@ export interface CommandAgentOptions {
  *
  * @example
  * ```ts
- * const agent = new CommandAgent({ argv: ["python3", "bot.py"], timeoutMs: 120_000 });
+ * const agent = new CommandAgent({
+ *   argv: ["python3", "bot.py"],
+ *   timeoutMs: 120_000,
+ *   environment: Deno.env.toObject(),
+ *   passEnv: ["MY_MODEL_DIR"],
+ *   killGraceMs: 5_000,
+ * });
  * ```
  */
 export class CommandAgent implements Agent {
   readonly provider = "command";
   readonly description: string;
   readonly #options: CommandAgentOptions;
+  readonly #killGraceMs: number;
 
   constructor(options: CommandAgentOptions) {
     if (options.argv.length === 0) throw new Error("Cannot create a command agent: argv is empty");
+    const killGraceMs = options.killGraceMs ?? 5_000;
+    if (!(killGraceMs > 0)) {
+      throw new RangeError(
+        `Cannot create a command agent with killGraceMs ${killGraceMs}: it must be positive`,
+      );
+    }
     this.#options = options;
+    this.#killGraceMs = killGraceMs;
     this.description = `command ${options.argv.join(" ")}`;
   }
 
@@ -53,29 +104,36 @@ export class CommandAgent implements Agent {
         stdin: "piped",
         stdout: "piped",
         stderr: "piped",
-        env: this.#options.env ? { ...this.#options.env } : undefined,
+        clearEnv: true,
+        env: programEnvironment(this.#options),
+        // setsid: a Ctrl-C to the gateway's terminal does not reach the program,
+        // and a stop reaches the program's own children too.
+        detached: true,
       }).spawn();
     } catch (error) {
       throw new AgentError(
         `cannot run the agent program "${program}": ${(error as Error).message}`,
       );
     }
-    const kill = () => {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already exited
-      }
+    const group = processGroup(child, this.#killGraceMs);
+    const stdout = child.stdout.getReader();
+    const stderrReader = child.stderr.getReader();
+    const stderr = lastText(stderrReader);
+    // Cancelling the reader ends the loop below at once, even when a process
+    // outside the group still holds the pipe open.
+    const stop = () => {
+      group.stop();
+      stdout.cancel().catch(() => {});
     };
-    turn.signal.addEventListener("abort", kill, { once: true });
-    const stderr = new Response(child.stderr).text();
+    turn.signal.addEventListener("abort", stop, { once: true });
     let timedOut = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const arm = () => {
       clearTimeout(timer);
       timer = setTimeout(() => {
         timedOut = true;
-        kill();
+        stop();
+        stderrReader.cancel().catch(() => {});
       }, this.#options.timeoutMs);
     };
     try {
@@ -85,7 +143,8 @@ export class CommandAgent implements Agent {
         .catch(() => {});
       await writer.close().catch(() => {});
       let failure: string | undefined;
-      for await (const line of lines(child.stdout)) {
+      for await (const line of lines(stdout)) {
+        if (turn.signal.aborted) break;
         arm();
         if (!line.trim()) continue;
         let parsed: { delta?: unknown; error?: unknown };
@@ -93,13 +152,13 @@ export class CommandAgent implements Agent {
           parsed = JSON.parse(line);
         } catch {
           failure = `the agent program wrote a line that is not JSON: ${line.slice(0, 100)}`;
-          kill();
+          group.stop();
           break;
         }
         if (typeof parsed.delta === "string" && parsed.delta) yield parsed.delta;
         if (typeof parsed.error === "string") failure = parsed.error;
       }
-      const status = await child.status;
+      const status = await group.status;
       if (turn.signal.aborted) return;
       if (timedOut) {
         throw new AgentError(
@@ -117,12 +176,58 @@ export class CommandAgent implements Agent {
       }
     } finally {
       clearTimeout(timer);
-      turn.signal.removeEventListener("abort", kill);
-      kill();
-      await child.status;
-      await stderr.catch(() => "");
+      turn.signal.removeEventListener("abort", stop);
+      // Also when the reader stopped early: the program must not outlive its turn.
+      group.stop();
+      await group.status;
+      await stdout.cancel().catch(() => {});
+      await stderrReader.cancel().catch(() => {});
+      await stderr;
     }
   }
+}
+
+/**
+ * The detached child's process group. `stop` sends SIGTERM to the group, then
+ * SIGKILL when the program has not exited within the grace period. `status`
+ * resolves once the program has exited; then anything left in its group is
+ * killed, so that no helper of the program outlives the turn or keeps its
+ * pipes open.
+ */
+function processGroup(child: Deno.ChildProcess, graceMs: number) {
+  let exited = false;
+  let stopping = false;
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  const signal = (name: Deno.Signal) => {
+    try {
+      Deno.kill(-child.pid, name);
+    } catch {
+      try {
+        child.kill(name);
+      } catch {
+        // already exited
+      }
+    }
+  };
+  const status = child.status.then((status) => {
+    exited = true;
+    clearTimeout(grace);
+    try {
+      Deno.kill(-child.pid, "SIGKILL");
+    } catch {
+      // the group is empty
+    }
+    return status;
+  });
+  return {
+    status,
+    stop() {
+      if (exited || stopping) return;
+      stopping = true;
+      signal("SIGTERM");
+      grace = setTimeout(() => signal("SIGKILL"), graceMs);
+    },
+  };
 }
 
 function turnLine(turn: AgentTurn): Record<string, unknown> {
@@ -138,15 +243,34 @@ function turnLine(turn: AgentTurn): Record<string, unknown> {
   };
 }
 
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncIterable<string> {
+async function* lines(reader: ReadableStreamDefaultReader<Uint8Array>): AsyncIterable<string> {
+  const decoder = new TextDecoder();
   let buffer = "";
-  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-    buffer += text;
+  for (;;) {
+    const { done, value } = await reader.read();
+    buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
     let newline: number;
     while ((newline = buffer.indexOf("\n")) >= 0) {
       yield buffer.slice(0, newline);
       buffer = buffer.slice(newline + 1);
     }
+    if (done) break;
   }
   if (buffer) yield buffer;
+}
+
+/** Reads a stream to its end (or cancellation), keeping only its last 4 KiB of text. */
+async function lastText(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text = (text + decoder.decode(value, { stream: true })).slice(-4096);
+    }
+  } catch {
+    // the stream failed; what was read is enough for an error message
+  }
+  return text + decoder.decode();
 }

@@ -8,6 +8,8 @@
 import { z } from "zod";
 import { defineSection } from "../config/section.ts";
 
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 /** Settings of the agent. */
 export const agentSection = defineSection({
   key: "agent",
@@ -23,6 +25,17 @@ export const agentSection = defineSection({
     system_prompt: z.string().optional().describe("System message put before every history"),
     command: z.array(z.string().min(1)).min(1).optional().describe(
       "Program and arguments of the command provider (JSON lines on stdin and stdout)",
+    ),
+    env: z.array(
+      z.string().regex(VARIABLE_NAME, {
+        error: (issue) =>
+          `"${issue.input}" is not a variable name (letters, digits and underscores, not starting with a digit)`,
+      }),
+    ).default([]).describe(
+      "Names of further gateway environment variables the command provider's program gets",
+    ),
+    kill_grace_seconds: z.number().positive().default(5).describe(
+      "Seconds a stopped command provider's program has after SIGTERM before its process group gets SIGKILL",
     ),
     timeout: z.number().positive().default(120).describe(
       "Seconds to wait for the provider's first and each further token",

@@ -13,14 +13,22 @@ import { OpenAIAgent } from "./openai.ts";
 
 /**
  * The configured agent. `auto` picks openai when a model is set, command
- * when a command is set, else echo.
+ * when a command is set, else echo. `env` is the gateway's environment, which
+ * the command agent picks its program's environment from (default: the
+ * process environment, read only for the command agent).
  *
  * @example
  * ```ts
- * createAgent(config).provider; // "echo" on a fresh home
+ * import { configSchema } from "../config/schema.ts";
+ *
+ * const config = configSchema.parse({ agent: { command: ["python3", "bot.py"] } });
+ * createAgent(config, { PATH: "/usr/bin", HOME: "/home/alice" }).provider; // "command"
  * ```
  */
-export function createAgent(config: Config): Agent {
+export function createAgent(
+  config: Config,
+  env?: Readonly<Record<string, string | undefined>>,
+): Agent {
   const settings = config.agent;
   const provider = settings.provider === "auto"
     ? settings.model ? "openai" : settings.command ? "command" : "echo"
@@ -48,6 +56,12 @@ export function createAgent(config: Config): Agent {
           "Cannot use the command agent: agent.command is not set (e.g. [python3, bot.py])",
         );
       }
-      return new CommandAgent({ argv: settings.command, timeoutMs: settings.timeout * 1000 });
+      return new CommandAgent({
+        argv: settings.command,
+        timeoutMs: settings.timeout * 1000,
+        environment: env ?? Deno.env.toObject(),
+        passEnv: settings.env,
+        killGraceMs: settings.kill_grace_seconds * 1000,
+      });
   }
 }
