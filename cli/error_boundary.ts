@@ -51,31 +51,55 @@ function reportCommanderError(
       return ExitCode.Usage;
     case "commander.unknownCommand": {
       const name = /'([^']*)'/.exec(error.message)?.[1] ?? "";
-      const parent = commandOwning(program, argv, name);
-      const candidates = parent.commands.filter((c) => !isHidden(c)).map((c) => c.name());
-      const guess = nearest(name, candidates);
-      const path = commandPath(parent);
-      io.err(`hermes: unknown command '${name}'\n`);
-      io.err(
-        `hint: ${
-          guess ? `did you mean '${path} ${guess}'? ` : ""
-        }Run '${path} --help' to see the commands\n`,
-      );
-      return ExitCode.Usage;
+      return reportUnknownCommand(io, commandOwning(program, argv, name), name);
     }
-    default: {
-      const [head, ...rest] = error.message.replace(/^error: /, "").split("\n");
-      const suggestion = rest.join(" ").match(/\(Did you mean (.*)\?\)/)?.[1];
-      io.err(`hermes: ${head}\n`);
-      const path = commandPath(commandOwning(program, argv, ""));
-      io.err(
-        `hint: ${
-          suggestion ? `did you mean ${suggestion}? ` : ""
-        }Run '${path} --help' to see the usage\n`,
-      );
-      return ExitCode.Usage;
+    case "commander.excessArguments":
+    case "commander.unknownOption": {
+      // `hermes gateway stauts [--json]`: the group handed the words to its
+      // default subcommand (`run`), which the user did not type, and that
+      // refused them; a first word that is no option is a mistyped
+      // subcommand of the group.
+      const group = commandOwning(program, argv, "");
+      const word = defaultSubcommand(group)?.args[0];
+      if (word !== undefined && !word.startsWith("-")) {
+        return reportUnknownCommand(io, group, word);
+      }
+      return reportUsage(error, io, program, argv);
     }
+    default:
+      return reportUsage(error, io, program, argv);
   }
+}
+
+function reportUnknownCommand(io: CliIo, parent: Command, name: string): number {
+  const candidates = parent.commands.filter((c) => !isHidden(c)).map((c) => c.name());
+  const guess = nearest(name, candidates);
+  const path = commandPath(parent);
+  io.err(`hermes: unknown command '${name}'\n`);
+  io.err(
+    `hint: ${
+      guess ? `did you mean '${path} ${guess}'? ` : ""
+    }Run '${path} --help' to see the commands\n`,
+  );
+  return ExitCode.Usage;
+}
+
+function reportUsage(
+  error: CommanderError,
+  io: CliIo,
+  program: Command,
+  argv: readonly string[],
+): number {
+  const [head, ...rest] = error.message.replace(/^error: /, "").split("\n");
+  const suggestion = rest.join(" ").match(/\(Did you mean (.*)\?\)/)?.[1];
+  io.err(`hermes: ${head}\n`);
+  const path = commandPath(commandOwning(program, argv, ""));
+  io.err(
+    `hint: ${
+      suggestion ? `did you mean ${suggestion}? ` : ""
+    }Run '${path} --help' to see the usage\n`,
+  );
+  return ExitCode.Usage;
 }
 
 /** The deepest command named by `argv` before `stop` (the unknown word). */
@@ -93,6 +117,12 @@ function commandPath(command: Command): string {
   const names: string[] = [];
   for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
   return names.join(" ");
+}
+
+/** The subcommand `command` runs when none is named (`gateway` → `run`), if it has one. */
+function defaultSubcommand(command: Command): Command | undefined {
+  const name = (command as unknown as { _defaultCommandName?: string | null })._defaultCommandName;
+  return name ? command.commands.find((c) => c.name() === name) : undefined;
 }
 
 function isHidden(command: Command): boolean {

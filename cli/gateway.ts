@@ -220,12 +220,21 @@ export function describeStatus(report: GatewayStatusReport): string {
   const platforms = Object.entries(report.platforms);
   if (platforms.length === 0) lines.push("  platforms: none configured");
   for (const [name, value] of platforms) {
-    const health = value as Partial<LinkHealth>;
-    const url = typeof health.details?.url === "string" ? ` ${health.details.url}` : "";
+    const health = value as Partial<LinkHealth> & { last_seen_at?: string | null };
+    // A stopped platform's address serves no one: say when it stopped instead.
+    const where = health.state === "stopped"
+      ? health.stopped_at
+        ? ` at ${health.stopped_at}`
+        : health.last_seen_at
+        ? ` (last seen ${health.last_seen_at})`
+        : ""
+      : typeof health.details?.url === "string"
+      ? ` ${health.details.url}`
+      : "";
     const error = health.last_error
       ? ` (last error ${health.last_error.code}: ${health.last_error.message})`
       : "";
-    lines.push(`  ${name}: ${String(health.state ?? "unknown")}${url}${error}`);
+    lines.push(`  ${name}: ${String(health.state ?? "unknown")}${where}${error}`);
   }
   if (report.stale_record_removed !== null) {
     lines.push(

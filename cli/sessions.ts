@@ -49,7 +49,10 @@ export function registerSessionCommands(program: Command, io: CliIo): void {
       const found = await withState(paths, ({ sessions, transcripts }) => {
         const session = sessions.history(key)[0];
         if (!session) return undefined;
-        return { session, messages: transcripts.history(session.id, options.limit) };
+        return {
+          session,
+          messages: transcripts.history(session.id, options.limit, { commands: true }),
+        };
       });
       if (!found) {
         throw new HermesError("session_not_found", `Cannot show session "${key}": no such key`, {

@@ -13,6 +13,7 @@
  */
 
 import type { HermesPaths } from "../config/home.ts";
+import type { ConfigError } from "../errors.ts";
 import { type GatewayState, RuntimeStatusWriter } from "../process/runtime_status.ts";
 import type { Logger } from "../util/log.ts";
 import { type ControlServer, serveControl } from "./control_server.ts";
@@ -41,7 +42,16 @@ export interface GatewayOptions {
   readonly takeoverDrainMs: number;
   /** Who revives this gateway when it exits 75, if anyone. */
   readonly supervisor: string | null;
+  /** A monotonic clock in ms, for telling repeated stop requests apart (default: `performance.now`). */
+  readonly clock?: () => number;
 }
+
+/**
+ * Stop requests this close to the first are the same request: one Ctrl-C
+ * under `deno task` arrives more than once, from the terminal's process
+ * group and again forwarded by each `deno task` above the gateway.
+ */
+export const REPEATED_STOP_WINDOW_MS = 1_000;
 
 /**
  * A started gateway.
@@ -64,6 +74,7 @@ export class Gateway {
   #workSettled = Promise.withResolvers<void>();
   #nextWorkId = 1;
   #stopRequest: StopRequest | undefined;
+  #stopRequestedAt = 0;
   #state: GatewayState = "starting";
   #control: ControlServer | undefined;
   #services: GatewayServices | undefined;
@@ -132,12 +143,22 @@ export class Gateway {
   }
 
   /**
-   * Asks the gateway to stop. The first request decides the exit code; a
-   * second one cuts the drain short (Ctrl-C twice). Returns whether this
-   * request was the first.
+   * Asks the gateway to stop. The first request decides the exit code; one
+   * more than {@linkcode REPEATED_STOP_WINDOW_MS} after it cuts the drain
+   * short (Ctrl-C twice); one within that window is the first one arriving
+   * again and changes nothing. Returns whether this request was the first.
    */
   requestStop(request: StopRequest): boolean {
+    const now = this.#now();
     if (this.#stopRequest) {
+      const sinceFirstMs = now - this.#stopRequestedAt;
+      if (sinceFirstMs <= REPEATED_STOP_WINDOW_MS) {
+        this.#options.log.debug("repeated stop request counts as the first", {
+          reason: request.reason,
+          since_first_ms: Math.round(sinceFirstMs),
+        });
+        return false;
+      }
       this.#options.log.warn("second stop request: not waiting for in-flight work any longer", {
         pending: this.#work.size,
       });
@@ -145,6 +166,7 @@ export class Gateway {
       return false;
     }
     this.#stopRequest = request;
+    this.#stopRequestedAt = now;
     this.#stop.resolve(request);
     return true;
   }
@@ -228,13 +250,12 @@ export class Gateway {
       }
     }
     this.#state = "stopping";
-    const platforms = this.#services?.platforms() ?? {};
     await this.#services?.stop();
-    // From now on this gateway serves no one.
+    // From now on this gateway serves no one; its platforms read stopped.
     await this.#status.update({
       gateway_state: "stopping",
       serving_stopped_at: new Date().toISOString(),
-      platforms,
+      platforms: this.#services?.platforms() ?? {},
     });
     await this.#control?.close();
     this.#state = "stopped";
@@ -249,14 +270,31 @@ export class Gateway {
 
   /** Records a crash (exit 1) so that `gateway status` can tell why the gateway is gone. */
   async recordCrash(error: unknown): Promise<void> {
-    await this.#services?.stop().catch(() => {});
-    await this.#control?.close();
+    await this.#stopAfterFailure();
     this.#state = "stopped";
     await this.#status.update({
       gateway_state: "stopped",
       exit_reason: `crashed: ${error instanceof Error ? error.message : String(error)}`,
       exit_code: 1,
       active_agents: 0,
+      platforms: this.#services?.platforms() ?? {},
+    }).catch(() => {});
+  }
+
+  /**
+   * Records a start that failed on the configuration (a platform that cannot
+   * connect as configured): `startup_failed` with the error's message and its
+   * exit code (78), so a supervisor and `gateway status` know not to retry.
+   */
+  async recordStartupFailure(error: ConfigError): Promise<void> {
+    await this.#stopAfterFailure();
+    this.#state = "startup_failed";
+    await this.#status.update({
+      gateway_state: "startup_failed",
+      exit_reason: error.message,
+      exit_code: error.exitCode,
+      active_agents: 0,
+      platforms: this.#services?.platforms() ?? {},
     }).catch(() => {});
   }
 
@@ -280,6 +318,15 @@ export class Gateway {
       drain_timeout_s: this.#options.drainTimeoutMs / 1000,
       stop_reason: this.#stopRequest?.reason ?? null,
     };
+  }
+
+  async #stopAfterFailure(): Promise<void> {
+    await this.#services?.stop().catch(() => {});
+    await this.#control?.close();
+  }
+
+  #now(): number {
+    return this.#options.clock?.() ?? performance.now();
   }
 
   async #drain(budgetMs: number): Promise<TrackedWork[]> {

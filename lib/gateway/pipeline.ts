@@ -32,6 +32,7 @@ import { ReplyDelivery } from "./delivery.ts";
 import { InboundJournal, type JournalEntry } from "./journal.ts";
 import { OutboundLedger } from "./outbound_ledger.ts";
 import { runTurn } from "./turn.ts";
+import { transaction } from "../storage/sqlite.ts";
 
 /** What the authorization stage decides for one message. */
 export interface AuthorizeDecision {
@@ -83,12 +84,17 @@ export interface PipelineOptions {
   readonly now?: () => Date;
 }
 
-/** Why a running turn was stopped. */
-export type StopReason = "interrupted" | "stopped" | "reset";
+/**
+ * Why a running turn was stopped: a newer message, `/stop`, `/new`, or the
+ * gateway shutting down after its drain (the message stays journaled).
+ */
+export type StopReason = "interrupted" | "stopped" | "reset" | "shutdown";
 
 interface Running {
   readonly entry: JournalEntry;
   readonly controller: AbortController;
+  /** Settles when the turn has ended, however it ended. */
+  readonly ended: Promise<void>;
 }
 
 interface Lane {
@@ -191,6 +197,23 @@ export class Pipeline {
     return ids.length;
   }
 
+  /**
+   * Stops every running turn because the gateway is going away (the drain
+   * is over): agents end (a command agent's program is killed), nothing more
+   * is delivered, and the messages stay journaled for the next gateway.
+   * Resolves once the turns have ended.
+   */
+  async abandonRunning(): Promise<void> {
+    this.#holding = true;
+    const ending: Promise<void>[] = [];
+    for (const lane of this.#lanes.values()) {
+      if (!lane.running) continue;
+      lane.running.controller.abort("shutdown" satisfies StopReason);
+      ending.push(lane.running.ended);
+    }
+    await Promise.all(ending);
+  }
+
   /** Ends open sessions whose reset policy says so (the watcher calls this every minute). */
   sweepSessions(): number {
     const now = this.#now();
@@ -239,7 +262,9 @@ export class Pipeline {
     const command = parseSlashCommand(entry.event.text);
     const rights = command ? this.#rights(entry.event.source) : EVERY_COMMAND;
     if (command && !rights.allowed.has(command.name)) {
-      await this.#reply(entry, rights.refusal(command.name));
+      const refusal = rights.refusal(command.name);
+      this.#recordCommand(entry, refusal);
+      await this.#reply(entry, refusal);
       this.#finish(entry, "done", "command refused");
       return;
     }
@@ -279,11 +304,11 @@ export class Pipeline {
     while (lane.queue.length > 0 && !this.#holding) {
       const entry = lane.queue.shift()!;
       const controller = new AbortController();
-      lane.running = { entry, controller };
       const work = this.#turn(entry, controller.signal).catch((error) => {
         this.#options.log.error("agent turn failed", { entry: entry.id, error });
         this.#finishQuietly(entry, error);
       });
+      lane.running = { entry, controller, ended: work };
       try {
         await (this.#options.track ? this.#options.track(`turn ${key}`, work) : work);
       } finally {
@@ -331,7 +356,7 @@ export class Pipeline {
       openSession: () => this.#openSession(entry),
       agentSource: this.#options.agentView?.(entry.event.source) ?? entry.event.source,
     });
-    this.#settled(entry, outcome);
+    if (outcome !== "shutdown") this.#settled(entry, outcome);
   }
 
   /** The session of `entry`, ended first if its reset policy says it expired. */
@@ -393,8 +418,38 @@ export class Pipeline {
       case "queue":
         throw new Error("unreachable: /queue is routed as a message");
     }
+    this.#recordCommand(entry, text);
     await this.#reply(entry, text);
     this.#finish(entry, "done", "command");
+  }
+
+  /**
+   * Keeps a slash command and its answer in the session's transcript (after
+   * /new, the new session's), marked so that people see them after a reload
+   * and the agent never does.
+   */
+  #recordCommand(entry: JournalEntry, answer: string): void {
+    const { platform, userId } = entry.event.source;
+    transaction(this.#options.db, () => {
+      const session = this.#openSession(entry);
+      this.transcripts.appendInTransaction({
+        sessionId: session.id,
+        platform,
+        role: "user",
+        sender: userId,
+        text: entry.event.text,
+        at: new Date(entry.event.receivedAt),
+        kind: "command",
+      });
+      this.transcripts.appendInTransaction({
+        sessionId: session.id,
+        platform,
+        role: "assistant",
+        text: answer,
+        kind: "command",
+      });
+      this.sessions.touch(session.id);
+    });
   }
 
   #cancelLane(lane: Lane | undefined, reason: StopReason): void {

@@ -53,7 +53,8 @@ export interface RunGatewayOptions {
  * Runs the gateway in this process until it is asked to stop; returns the
  * exit code (0 planned, 75 restart me). Throws a HermesError (exit 1) when a
  * gateway already runs and `replace` is off, ConfigError (78) when the
- * configuration is invalid.
+ * configuration is invalid or a platform cannot connect as configured (its
+ * port is taken, ...); both ConfigError cases are recorded as `startup_failed`.
  *
  * @example
  * ```ts
@@ -143,7 +144,9 @@ export async function runGateway(options: RunGatewayOptions): Promise<number> {
     await gateway.shutdown(request);
     return request.exitCode;
   } catch (error) {
-    await gateway.recordCrash(error);
+    // A platform that cannot connect as configured fails the start (78, do not restart).
+    if (error instanceof ConfigError) await gateway.recordStartupFailure(error);
+    else await gateway.recordCrash(error);
     throw error;
   } finally {
     releasePidFile(paths.pidFile, Deno.pid);

@@ -16,10 +16,11 @@ import "../platforms/builtin.ts";
 import { LinkHealthTracker } from "../platforms/health.ts";
 import { PlatformLinks } from "../platforms/links.ts";
 import { enabledPlatforms, loadPlugins } from "../platforms/registry.ts";
-import { sessionKey } from "../sessions/key.ts";
+import { sessionKey, type SessionSource } from "../sessions/key.ts";
 import { openDatabase } from "../storage/sqlite.ts";
 import { STATE_MIGRATIONS } from "../storage/state_schema.ts";
 import type { Logger } from "../util/log.ts";
+import { raceTimeout } from "../util/race_timeout.ts";
 import { checkOpenPolicies, platformAccess } from "../auth/access_settings.ts";
 import { approvalNotifier } from "../auth/approval_notices.ts";
 import { createAuthorizer } from "../auth/authorizer.ts";
@@ -58,6 +59,8 @@ export interface ServicesOptions {
 }
 
 const WATCH_INTERVAL_MS = 60_000;
+/** Most messages a web client is shown of a chat. */
+const CLIENT_HISTORY_LIMIT = 200;
 const KEEP_FINISHED_MS = 7 * 24 * 3600_000;
 
 /**
@@ -110,13 +113,15 @@ export function createServices(options: ServicesOptions): GatewayServices {
       links?.isConnected(platform) ? adapters.get(platform) : undefined,
     log,
   });
+  // Tracked, so that a stop waits for a notice being sent to be marked as told.
+  const notifyTracked = () => options.track("approval notices", notify());
   const notifyInBackground = () =>
-    void notify().catch((error) => log.warn("cannot read approved users", { error }));
+    void notifyTracked().catch((error) => log.warn("cannot read approved users", { error }));
 
   return {
     async start() {
       db = openDatabase(paths.stateDb, STATE_MIGRATIONS);
-      agent = createAgent(config);
+      agent = createAgent(config, env);
       if (agent.provider === "echo") {
         log.info("no model configured: the echo agent replies with each message it receives", {
           hint: "set HERMES_MODEL (and OPENAI_BASE_URL, OPENAI_API_KEY) or agent.* in config.yaml",
@@ -154,21 +159,22 @@ export function createServices(options: ServicesOptions): GatewayServices {
             config,
             env,
             settings: config.platforms[definition.name] ?? {},
-            emit: async (event) => void await store.accept(event),
+            emit: (event) => store.accept(event),
             log: log.child({ platform: definition.name }),
             now: () => new Date(),
             stateDir,
             health: new LinkHealthTracker(),
             gatewayStatus: options.status,
             history: (source) => {
-              const open = store.sessions.findOpen(
-                sessionKey(source, {
-                  groupSessionsPerUser: config.sessions.group_sessions_per_user,
-                }),
-              );
-              if (!open) return [];
-              return store.transcripts.history(open.id, 200)
-                .map((m) => ({ role: m.role, text: m.text, at: m.created_at }));
+              const messages = source.chatType === "dm"
+                ? openSessionHistory(store, source, config)
+                : store.transcripts.chatHistory(source, CLIENT_HISTORY_LIMIT);
+              return messages.map((m) => ({
+                role: m.role,
+                text: m.text,
+                at: m.created_at,
+                sender: m.role === "user" ? m.sender : null,
+              }));
             },
             commands: SLASH_COMMANDS,
           }),
@@ -214,6 +220,11 @@ export function createServices(options: ServicesOptions): GatewayServices {
     },
     async stop() {
       clearInterval(watcher);
+      // Turns the drain gave up on end now (a command agent's program is killed,
+      // SIGKILL after its grace); their messages stay journaled for the next gateway.
+      if (pipeline) {
+        await raceTimeout(pipeline.abandonRunning(), (config.agent.kill_grace_seconds + 2) * 1000);
+      }
       await links?.disconnectAll("gateway stopping");
       // Turns the drain gave up on may still touch state.db until the process exits.
       if ((pipeline?.runningTurns ?? 0) === 0) {
@@ -226,7 +237,15 @@ export function createServices(options: ServicesOptions): GatewayServices {
     },
     methods: {
       /** `hermes pair approve` asks the gateway to tell the approved user now. */
-      pairing_notify: async () => ({ delivered: await notify() }),
+      pairing_notify: async () => ({ delivered: await notifyTracked() }),
     },
   };
+}
+
+/** The open session's messages of a DM, commands included (what its user sees). */
+function openSessionHistory(store: Pipeline, source: SessionSource, config: Config) {
+  const open = store.sessions.findOpen(
+    sessionKey(source, { groupSessionsPerUser: config.sessions.group_sessions_per_user }),
+  );
+  return open ? store.transcripts.history(open.id, CLIENT_HISTORY_LIMIT, { commands: true }) : [];
 }

@@ -18,7 +18,14 @@ export interface GatewayStatusReport {
   readonly state: string | null;
   readonly started_at: string | null;
   readonly uptime_s: number | null;
-  /** Platform name → `{state, ...link health}`. */
+  /**
+   * Platform name → `{state, connected, ...link health}`. When no gateway
+   * runs, none is connected: a cleanly stopped gateway's platforms read
+   * `stopped` with `stopped_at`; those of a gateway that died without a clean
+   * exit read `stopped` with `stopped_at` null and `last_seen_at` (the state
+   * file's last write); one whose configuration kept it from starting reads
+   * `fatal`.
+   */
   readonly platforms: Readonly<Record<string, unknown>>;
   readonly home: string;
   /** Why the gateway last stopped or failed, or what it is stopping for. */
@@ -73,6 +80,7 @@ export async function gatherStatus(
     running: false,
     pid: null,
     ...last,
+    platforms: offline(last.platforms, file?.updated_at || null),
     state: diedUnclean ? "stopped" : last.state,
     exit_reason: diedUnclean
       ? `PID ${file.pid} is gone without a clean exit (killed or crashed)`
@@ -81,6 +89,40 @@ export async function gatherStatus(
     active_work: 0,
     stale_record_removed: stale,
   };
+}
+
+/**
+ * The platforms of a gateway that is gone: none connected, each `stopped`
+ * (or `fatal`, when its configuration kept it from starting). A stop time is
+ * kept only when the gateway recorded one, never made up; a platform without
+ * one (the gateway died without a clean exit) says when it was last seen
+ * instead: the state file's last write.
+ */
+function offline(
+  platforms: Readonly<Record<string, unknown>>,
+  lastSeen: string | null,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(platforms)) {
+    const health = typeof value === "object" && value !== null
+      ? value as Record<string, unknown>
+      : {};
+    if (health.state === "fatal") {
+      out[name] = { ...health, connected: false };
+      continue;
+    }
+    const stoppedAt = health.state === "stopped" && typeof health.stopped_at === "string"
+      ? health.stopped_at
+      : null;
+    out[name] = {
+      ...health,
+      state: "stopped",
+      connected: false,
+      stopped_at: stoppedAt,
+      ...(stoppedAt === null ? { last_seen_at: lastSeen } : {}),
+    };
+  }
+  return out;
 }
 
 async function askGateway(

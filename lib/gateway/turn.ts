@@ -110,6 +110,11 @@ export async function runTurn(context: TurnContext): Promise<string> {
   let finalText: string;
   let state: "done" | "failed" = "done";
   let outcome: string;
+  if (signal.aborted && signal.reason === "shutdown") {
+    // The gateway is going away: nothing is delivered or finished, so the
+    // journal keeps the message for the next gateway to answer.
+    return "shutdown";
+  }
   if (signal.aborted) {
     const reason = String(signal.reason);
     outcome = reason;

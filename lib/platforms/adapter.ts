@@ -30,8 +30,11 @@ export interface AdapterContext {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Free-form settings of a plugin platform (`platforms.<name>` in config.yaml). */
   readonly settings: Readonly<Record<string, unknown>>;
-  /** Hands an inbound message to the pipeline; resolves once it is journaled (durable). */
-  readonly emit: (event: MessageEvent) => Promise<void>;
+  /**
+   * Hands an inbound message to the pipeline; resolves once it is journaled
+   * (durable) with `accepted`, or `duplicate` for a message id already seen.
+   */
+  readonly emit: (event: MessageEvent) => Promise<"accepted" | "duplicate">;
   readonly log: Logger;
   readonly now: () => Date;
   /** A folder this platform may keep state in (cursors, tokens). */
@@ -40,10 +43,24 @@ export interface AdapterContext {
   readonly health: LinkHealthTracker;
   /** The gateway's live status (for health endpoints). */
   readonly gatewayStatus: () => Record<string, unknown>;
-  /** Past messages of the open session of `source`, oldest first (for web clients). */
-  readonly history: (source: SessionSource) => { role: string; text: string; at: string }[];
+  /**
+   * What a web client shows of a chat, oldest first: the open session of a
+   * DM, or a group's shared history (every member's messages), slash
+   * commands and their answers included.
+   */
+  readonly history: (source: SessionSource) => ChatHistoryItem[];
   /** The slash commands users may type, for clients that list them. */
   readonly commands: readonly { readonly name: string; readonly summary: string }[];
+}
+
+/** One message of a chat's history, as web clients show it. */
+export interface ChatHistoryItem {
+  readonly role: string;
+  readonly text: string;
+  /** ISO time it was stored. */
+  readonly at: string;
+  /** The user who said it (null for the bot). */
+  readonly sender: string | null;
 }
 
 /** A connected (or connecting) platform. */

@@ -29,6 +29,8 @@ export interface LinkHealth {
   readonly reconnects: number;
   /** The longest time in ms the link was not subscribed since the first connect. */
   readonly longest_dead_window_ms: number;
+  /** ISO time the link entered `stopped` (null while it is not stopped). */
+  readonly stopped_at: string | null;
   /** Free-form facts an adapter adds (listening address, ...). */
   readonly details: Readonly<Record<string, unknown>>;
 }
@@ -53,6 +55,7 @@ export class LinkHealthTracker {
   #everUp = false;
   #downSince: number | null = null;
   #longestDead = 0;
+  #stoppedAt: string | null = null;
   #details: Record<string, unknown> = {};
   readonly #now: () => Date;
 
@@ -65,9 +68,13 @@ export class LinkHealthTracker {
     return this.#state;
   }
 
-  /** Moves to `state`, measuring dead windows between subscriptions. */
+  /**
+   * Moves to `state`, measuring dead windows between subscriptions. Entering
+   * `stopped` records when; leaving it clears that time.
+   */
   set(state: LinkState): void {
-    const now = this.#now().getTime();
+    const at = this.#now();
+    const now = at.getTime();
     const up = state === "subscribed" || state === "receiving";
     if (up) {
       if (this.#downSince !== null) {
@@ -78,6 +85,10 @@ export class LinkHealthTracker {
     } else if (this.#everUp && this.#downSince === null && state !== "stopped") {
       this.#downSince = now;
       if (state === "retrying" || state === "connecting") this.#reconnects++;
+    }
+    if (state !== "stopped") this.#stoppedAt = null;
+    else if (this.#state !== "stopped" || this.#stoppedAt === null) {
+      this.#stoppedAt = at.toISOString();
     }
     this.#state = state;
   }
@@ -112,6 +123,7 @@ export class LinkHealthTracker {
       last_error: this.#error,
       reconnects: this.#reconnects,
       longest_dead_window_ms: this.#longestDead,
+      stopped_at: this.#stoppedAt,
       details: { ...this.#details },
     };
   }

@@ -1,11 +1,13 @@
 /**
  * Connects the enabled platforms: each with a connect timeout; one that fails
  * is retried in the background with exponential backoff and jitter while the
- * others serve.
+ * others serve. A first attempt that fails with a ConfigError is not retried:
+ * nothing changes until an operator does, so the start fails instead.
  *
  * @module
  */
 
+import { ConfigError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
 import { backoffDelay, type BackoffOptions } from "../util/backoff.ts";
 import { raceTimeout, TIMED_OUT } from "../util/race_timeout.ts";
@@ -20,7 +22,12 @@ export interface PlatformLinksOptions {
   readonly backoff?: BackoffOptions;
   /** Called after each successful connect (the first and every retry). */
   readonly onConnected?: (platform: string) => void;
+  /** The clock for stop times (default: the system clock). */
+  readonly now?: () => Date;
 }
+
+/** One platform in {@linkcode PlatformLinks.snapshot}: its link health and whether it is connected. */
+export type LinkSnapshot = LinkHealth & { readonly connected: boolean };
 
 /**
  * The gateway's platform links.
@@ -37,17 +44,29 @@ export class PlatformLinks {
   readonly #adapters = new Map<string, PlatformAdapter>();
   readonly #connected = new Set<string>();
   readonly #retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Platforms whose first connect failed with a configuration error. */
+  readonly #fatal = new Map<string, { error: ConfigError; at: string }>();
   readonly #options: PlatformLinksOptions;
   #closing = false;
+  /** When disconnectAll finished (ISO), once it has. */
+  #stoppedAt: string | undefined;
 
   constructor(adapters: readonly PlatformAdapter[], options: PlatformLinksOptions) {
     for (const adapter of adapters) this.#adapters.set(adapter.name, adapter);
     this.#options = options;
   }
 
-  /** Connects every platform once; failures are retried in the background. */
+  /**
+   * Connects every platform once; failures are retried in the background.
+   * Rejects with the ConfigError of a platform whose first attempt failed
+   * with one (after every first attempt has settled), without retrying it.
+   */
   async connectAll(): Promise<void> {
-    await Promise.all([...this.#adapters.values()].map((adapter) => this.#attempt(adapter, 0)));
+    const outcomes = await Promise.all(
+      [...this.#adapters.values()].map((adapter) => this.#attempt(adapter, 0)),
+    );
+    const fatal = outcomes.find((outcome) => outcome !== undefined);
+    if (fatal) throw fatal;
   }
 
   /** The adapter of `platform`, connected or not. */
@@ -60,11 +79,37 @@ export class PlatformLinks {
     return this.#connected.has(platform);
   }
 
-  /** Health of every platform, for status output. */
-  snapshot(): Record<string, LinkHealth & { connected: boolean }> {
-    const out: Record<string, LinkHealth & { connected: boolean }> = {};
+  /**
+   * Health of every platform, for status output. After disconnectAll every
+   * platform reads `stopped` (with `stopped_at`) and none is connected,
+   * whatever its adapter last reported; one that failed with a configuration
+   * error reads `fatal` with that error.
+   */
+  snapshot(): Record<string, LinkSnapshot> {
+    const out: Record<string, LinkSnapshot> = {};
     for (const [name, adapter] of this.#adapters) {
-      out[name] = { ...adapter.health(), connected: this.#connected.has(name) };
+      const health = adapter.health();
+      const fatal = this.#fatal.get(name);
+      if (fatal) {
+        out[name] = {
+          ...health,
+          state: "fatal",
+          last_error: { code: fatal.error.code, message: fatal.error.message, at: fatal.at },
+          stopped_at: null, // it never ran
+          connected: false,
+        };
+      } else if (this.#stoppedAt !== undefined) {
+        out[name] = {
+          ...health,
+          state: "stopped",
+          stopped_at: health.state === "stopped" && health.stopped_at
+            ? health.stopped_at
+            : this.#stoppedAt,
+          connected: false,
+        };
+      } else {
+        out[name] = { ...health, connected: this.#connected.has(name) };
+      }
     }
     return out;
   }
@@ -82,9 +127,15 @@ export class PlatformLinks {
       }
       this.#connected.delete(adapter.name);
     }));
+    this.#stoppedAt = this.#now().toISOString();
   }
 
-  async #attempt(adapter: PlatformAdapter, attempt: number): Promise<void> {
+  #now(): Date {
+    return this.#options.now?.() ?? new Date();
+  }
+
+  /** One connect attempt; answers the ConfigError that ends a first attempt, if one does. */
+  async #attempt(adapter: PlatformAdapter, attempt: number): Promise<ConfigError | undefined> {
     const { log, connectTimeoutMs } = this.#options;
     let failure: unknown;
     try {
@@ -102,6 +153,15 @@ export class PlatformLinks {
       failure = error;
     }
     await adapter.disconnect("connect failed").catch(() => {});
+    if (attempt === 0 && failure instanceof ConfigError) {
+      // Retrying cannot help: the start fails with this error instead.
+      this.#fatal.set(adapter.name, { error: failure, at: this.#now().toISOString() });
+      log.debug("platform cannot connect: configuration error; not retrying", {
+        platform: adapter.name,
+        error: failure,
+      });
+      return failure;
+    }
     if (this.#closing) return;
     const delay = backoffDelay(attempt, this.#options.backoff);
     log.warn("platform failed to connect; retrying in the background", {

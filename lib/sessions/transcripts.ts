@@ -15,6 +15,9 @@ import { cjkBigrams, hasCjk } from "./_cjk.ts";
 /** Who said a message. */
 export type Role = "user" | "assistant" | "system";
 
+/** What a message is: conversation (the agent sees it) or a slash command or its answer (people only). */
+export type MessageKind = "chat" | "command";
+
 /** A message to store. */
 export interface NewMessage {
   readonly sessionId: number;
@@ -23,6 +26,8 @@ export interface NewMessage {
   readonly text: string;
   readonly sender?: string;
   readonly at?: Date;
+  /** Default `chat`. */
+  readonly kind?: MessageKind;
 }
 
 /** A stored message. */
@@ -34,6 +39,7 @@ export interface StoredMessage {
   readonly sender: string | null;
   readonly text: string;
   readonly created_at: string;
+  readonly kind: MessageKind;
 }
 
 /** A search result: the message, its session key and a highlighted snippet. */
@@ -79,7 +85,7 @@ export class TranscriptStore {
     const at = (message.at ?? new Date()).toISOString();
     const { lastInsertRowid } = cached(
       this.#db,
-      "INSERT INTO messages (session_id, platform, role, sender, text, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+      "INSERT INTO messages (session_id, platform, role, sender, text, created_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?)",
     ).run(
       message.sessionId,
       message.platform,
@@ -87,6 +93,7 @@ export class TranscriptStore {
       message.sender ?? null,
       message.text,
       at,
+      message.kind ?? "chat",
     );
     const id = Number(lastInsertRowid);
     cached(this.#db, "INSERT INTO messages_words (rowid, text) VALUES (?, ?)").run(
@@ -104,12 +111,35 @@ export class TranscriptStore {
     return id;
   }
 
-  /** The last `limit` messages of a session, oldest first. */
-  history(sessionId: number, limit = 50): StoredMessage[] {
+  /**
+   * The last `limit` messages of a session, oldest first: the conversation
+   * only (what the agent sees), or with `commands` slash commands and their
+   * answers too (what people see).
+   */
+  history(sessionId: number, limit = 50, options: { commands?: boolean } = {}): StoredMessage[] {
     const rows = cached(
       this.#db,
-      "SELECT * FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+      options.commands
+        ? "SELECT * FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?"
+        : "SELECT * FROM messages WHERE session_id = ? AND kind = 'chat' ORDER BY id DESC LIMIT ?",
     ).all(sessionId, limit) as unknown as StoredMessage[];
+    return rows.reverse();
+  }
+
+  /**
+   * The last `limit` messages of a chat, oldest first, across all its
+   * sessions (every member's in a group, ended sessions too), commands
+   * included: a group room's shared history.
+   */
+  chatHistory(
+    chat: { platform: string; chatType: string; chatId: string },
+    limit = 200,
+  ): StoredMessage[] {
+    const rows = cached(
+      this.#db,
+      `SELECT m.* FROM messages m JOIN sessions s ON s.id = m.session_id
+       WHERE s.platform = ? AND s.chat_type = ? AND s.chat_id = ? ORDER BY m.id DESC LIMIT ?`,
+    ).all(chat.platform, chat.chatType, chat.chatId, limit) as unknown as StoredMessage[];
     return rows.reverse();
   }
 

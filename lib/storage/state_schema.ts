@@ -94,4 +94,15 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX outbound_by_time ON outbound_ledger(updated_at);
     `,
   },
+  {
+    version: 3,
+    name: "slash-command exchanges in transcripts; chats' shared history",
+    sql: `
+      -- 'command': a slash command or its answer, shown to people, never to the agent.
+      ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat'
+        CHECK (kind IN ('chat', 'command'));
+      -- A group room's history gathers every member's session.
+      CREATE INDEX sessions_by_chat ON sessions(platform, chat_type, chat_id);
+    `,
+  },
 ];

@@ -36,6 +36,43 @@ Deno.test("an unknown command exits 2 in one line with the nearest command as a 
   });
 });
 
+Deno.test("a mistyped subcommand of gateway (whose default is run) gets the group's hint, not run's usage", async (t) => {
+  await using home = tempDir();
+  for (const args of [["gateway", "stauts"], ["gateway", "stauts", "--json"]]) {
+    await t.step(args.join(" "), async () => {
+      const result = await runHermes(args, { home: home.path });
+      assert.equal(result.code, 2, result.stderr);
+      assert.equal(
+        result.stderr,
+        "hermes: unknown command 'stauts'\n" +
+          "hint: did you mean 'hermes gateway status'? Run 'hermes gateway --help' to see the commands\n",
+      );
+      assert.equal(result.stdout, "");
+    });
+  }
+  await t.step("gateway run with an extra word keeps run's usage error", async () => {
+    const result = await runHermes(["gateway", "run", "stauts"], { home: home.path });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^hermes: too many arguments for 'run'/);
+    assert.match(result.stderr, /Run 'hermes gateway run --help' to see the usage/);
+  });
+});
+
+Deno.test("hermes gateway and hermes gateway --replace still run the gateway", async (t) => {
+  for (const args of [["gateway"], ["gateway", "--replace"]]) {
+    await t.step(args.join(" "), async () => {
+      await using home = tempDir();
+      // A broken configuration makes the run end at once, and shows it was a run.
+      await Deno.writeTextFile(`${home.path}/config.yaml`, "gateway:\n  drain_timeout: soon\n");
+      const result = await runHermes(args, { home: home.path });
+      assert.equal(result.code, 78, result.stderr);
+      assert.match(result.stderr, /gateway\.drain_timeout/);
+      const state = JSON.parse(await Deno.readTextFile(`${home.path}/gateway_state.json`));
+      assert.equal(state.gateway_state, "startup_failed");
+    });
+  }
+});
+
 Deno.test("usage mistakes exit 2 with a hint naming the help to read", async (t) => {
   await using home = tempDir();
   for (

@@ -8,12 +8,23 @@ import { Logger } from "../../lib/util/log.ts";
 import { SecretMasker } from "../../lib/util/secret_mask.ts";
 import { tempDir } from "../_helpers.ts";
 
-function newGateway(home: string, drainTimeoutMs: number, takeoverDrainMs = drainTimeoutMs) {
-  const log = new Logger({ level: "error", sinks: [], masker: new SecretMasker() });
+function newGateway(
+  home: string,
+  drainTimeoutMs: number,
+  takeoverDrainMs = drainTimeoutMs,
+  clock?: () => number,
+) {
+  const lines: string[] = [];
+  const log = new Logger({
+    level: "debug",
+    sinks: [{ format: "json", write: (_line, record) => void lines.push(record.msg) }],
+    masker: new SecretMasker(),
+  });
   const paths = hermesPaths(home);
   return {
     paths,
-    gateway: new Gateway({ paths, log, drainTimeoutMs, takeoverDrainMs, supervisor: null }),
+    lines,
+    gateway: new Gateway({ paths, log, drainTimeoutMs, takeoverDrainMs, supervisor: null, clock }),
   };
 }
 
@@ -69,17 +80,48 @@ Deno.test("a replacement gets the shorter takeover budget; a second stop request
   });
   await t.step("second request", async () => {
     await using dir = tempDir();
-    const { gateway } = newGateway(dir.path, 60_000);
+    let now = 0;
+    const { gateway } = newGateway(dir.path, 60_000, 60_000, () => now);
     const release = Promise.withResolvers<void>();
     const turn = gateway.track("long turn", release.promise);
     assert.equal(gateway.requestStop(STOP_REQUESTS.interrupted), true);
     const shutdown = gateway.shutdown(await gateway.stopRequested);
+    now += 5_000;
     assert.equal(gateway.requestStop(STOP_REQUESTS.interrupted), false);
     await shutdown;
     assert.equal(gateway.state, "stopped");
     release.resolve();
     await turn;
   });
+});
+
+Deno.test("a stop request within 1 s of the first is the same request; one later cuts the drain short", async () => {
+  await using dir = tempDir();
+  let now = 10_000;
+  const { gateway, lines } = newGateway(dir.path, 60_000, 60_000, () => now);
+  await gateway.start();
+  const release = Promise.withResolvers<void>();
+  const turn = gateway.track("streaming turn", release.promise);
+  const abandoned: string[] = [];
+  gateway.onDrainTimeout((pending) => void abandoned.push(...pending.map((w) => w.label)));
+
+  assert.equal(gateway.requestStop(STOP_REQUESTS.interrupted), true);
+  const shutdown = gateway.shutdown(await gateway.stopRequested);
+  now += 1_000; // Ctrl-C under `deno task`: the forwarded copy of the same SIGINT
+  assert.equal(gateway.requestStop(STOP_REQUESTS.interrupted), false);
+  await later(0);
+  assert.equal(gateway.state, "draining", "still waiting for the turn");
+  assert.ok(lines.includes("repeated stop request counts as the first"));
+  assert.ok(!lines.some((l) => l.startsWith("second stop request")));
+
+  now += 1; // 1001 ms after the first: the person pressed Ctrl-C again
+  assert.equal(gateway.requestStop(STOP_REQUESTS.interrupted), false);
+  await shutdown;
+  assert.equal(gateway.state, "stopped");
+  assert.deepEqual(abandoned, ["streaming turn"], "the drain stopped waiting for it");
+  assert.ok(lines.some((l) => l.startsWith("second stop request")));
+  release.resolve();
+  await turn;
 });
 
 Deno.test("the control socket's drain method asks the gateway to stop with the requested exit", async () => {

@@ -5,6 +5,7 @@ import { writeTakeoverMarker } from "../../lib/process/markers.ts";
 import { readPidRecordFile } from "../../lib/process/pid_record.ts";
 import { lockState } from "../../lib/process/runtime_lock.ts";
 import { readRuntimeStatus } from "../../lib/process/runtime_status.ts";
+import { raceTimeout, TIMED_OUT } from "../../lib/util/race_timeout.ts";
 import { runHermes, tempDir } from "../_helpers.ts";
 import { startGateway, startHermes, waitFor, waitRunning } from "./_gateway.ts";
 
@@ -15,6 +16,13 @@ function hermes(home: string, args: string[]) {
 async function statusJson(home: string) {
   const result = await hermes(home, ["gateway", "status", "--json"]);
   return { code: result.code, report: JSON.parse(result.stdout) };
+}
+
+/** The platforms of a status report, asserting there is at least one. */
+function platformsOf(report: { platforms: Record<string, Record<string, unknown>> }) {
+  const platforms = Object.entries(report.platforms);
+  assert.ok(platforms.length > 0, "the local platform is on by default");
+  return platforms;
 }
 
 Deno.test("a second run in the same home exits 1 naming the first PID; status shows it running", async () => {
@@ -60,6 +68,14 @@ Deno.test("stop: the gateway exits 0, gateway.pid is gone, the lock is free, the
   assert.equal(code, 3);
   assert.equal(report.running, false);
   assert.equal(report.state, "stopped");
+  for (const [name, platform] of platformsOf(report)) {
+    assert.equal(platform.connected, false, `${name} is not connected`);
+    assert.equal(platform.state, "stopped", name);
+    const stoppedAt = Date.parse(String(platform.stopped_at));
+    assert.ok(stoppedAt >= Date.parse(report.started_at) && stoppedAt <= Date.now(), name);
+  }
+  const human = await hermes(dir.path, ["gateway", "status"]);
+  assert.match(human.stdout, /^ {2}local: stopped at \d{4}-\d\d-\d\dT/m);
 
   const again = await hermes(dir.path, ["gateway", "stop"]);
   assert.equal(again.code, 0);
@@ -102,6 +118,13 @@ Deno.test("kill -9: status reports not running and removes the stale record; the
   assert.equal(report.stale_record_removed, first.pid);
   assert.match(report.exit_reason, /gone without a clean exit/);
   await assert.rejects(Deno.stat(paths.pidFile), Deno.errors.NotFound);
+  const lastWrite = readRuntimeStatus(paths.runtimeStatus)?.updated_at;
+  for (const [name, platform] of platformsOf(report)) {
+    assert.equal(platform.connected, false, `${name} is not connected`);
+    assert.equal(platform.state, "stopped", name);
+    assert.equal(platform.stopped_at, null, "no stop time is made up");
+    assert.equal(platform.last_seen_at, lastWrite);
+  }
 
   await using next = await startGateway(dir.path);
   assert.equal((await statusJson(dir.path)).report.pid, next.pid);
@@ -218,6 +241,29 @@ Deno.test("a configuration error at start exits 78 and records startup_failed", 
   assert.equal(state?.exit_code, 78);
   const { report } = await statusJson(dir.path);
   assert.equal(report.state, "startup_failed");
+});
+
+Deno.test("a platform that cannot listen (its port is taken) fails the start: exit 78, startup_failed", async () => {
+  await using dir = tempDir();
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = taken.addr.port;
+  await using gateway = startHermes(dir.path, ["gateway", "run"], { LOCAL_PORT: String(port) });
+  const code = await raceTimeout(gateway.exited, 5_000);
+  assert.notEqual(code, TIMED_OUT, `still running after 5 s: ${gateway.stderr()}`);
+  assert.equal(code, 78, gateway.stderr());
+  assert.match(
+    gateway.stderr(),
+    new RegExp(`^hermes: Cannot listen on 127\\.0\\.0\\.1:${port}: `, "m"),
+  );
+  const state = readRuntimeStatus(hermesPaths(dir.path).runtimeStatus);
+  assert.equal(state?.gateway_state, "startup_failed");
+  assert.equal(state?.exit_code, 78);
+  assert.match(state?.exit_reason ?? "", new RegExp(`^Cannot listen on 127\\.0\\.0\\.1:${port}: `));
+  assert.ok(
+    gateway.stderr().includes(`hermes: ${state?.exit_reason}\n`),
+    "the one-line message is the recorded reason",
+  );
+  assert.equal(lockState(hermesPaths(dir.path).lockFile).held, false);
 });
 
 Deno.test("run --replace with a broken configuration leaves the running gateway serving", async () => {

@@ -229,8 +229,15 @@ Deno.test("/stop ends the running turn; /new starts a fresh session; /help and /
   const fresh = message("/new");
   await pipeline.accept(fresh);
   await adapter.until(() => adapter.settledLog.length === 3);
-  assert.equal(pipeline.sessions.findOpen("agent:main:test:dm:alice"), undefined);
-  assert.equal(pipeline.sessions.history("agent:main:test:dm:alice")[0]!.id, before.id);
+  // The old session ended; the new one holds only the /new exchange, which the agent never sees.
+  const after = pipeline.sessions.findOpen("agent:main:test:dm:alice")!;
+  assert.notEqual(after.id, before.id);
+  assert.ok(pipeline.sessions.history("agent:main:test:dm:alice").some((s) => s.id === before.id));
+  assert.deepEqual(pipeline.transcripts.history(after.id), []);
+  assert.deepEqual(
+    pipeline.transcripts.history(after.id, 50, { commands: true }).map((m) => [m.role, m.text]),
+    [["user", "/new"], ["assistant", "Started a new session."]],
+  );
 
   const help = message("/help");
   const whoami = message("/whoami");
@@ -240,6 +247,12 @@ Deno.test("/stop ends the running turn; /new starts a fresh session; /help and /
   assert.match(adapter.repliesTo(help.messageId)[0]!, /\/queue TEXT/);
   assert.match(adapter.repliesTo(whoami.messageId)[0]!, /User: alice\n.*\nTier: user/);
   assert.equal(agent.turns.length, 1, "commands never reach the agent");
+
+  agent.autoRelease = true;
+  const next = message("next question");
+  await pipeline.accept(next);
+  await adapter.until(() => adapter.settledLog.length === 6);
+  assert.deepEqual(agent.turns[1]!.history, ["user:next question"], "nor their answers");
 });
 
 Deno.test("a long reply to a platform without edits is sent as final parts, no previews", async () => {

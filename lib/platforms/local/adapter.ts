@@ -1,29 +1,32 @@
 /**
  * The local platform: an HTTP server (default 127.0.0.1:8642) with a web
- * chat page (`GET /`, its WebSocket `GET /ws`), an OpenAI-compatible
- * `POST /v1/chat/completions` and `GET /healthz`. A chat is a DM whose id
- * is the user (`?user=` on the page, the `user` field in the API, default
- * `local`), or on the WebSocket a group room shared by everyone who joins
- * it with `?group=`.
+ * chat page (`GET /`, its WebSocket `GET /ws`), the OpenAI-compatible
+ * `POST /v1/chat/completions` and `POST /v1/responses`, and `GET /healthz`.
+ * A chat is a DM whose id is the user (`?user=` on the page, the `user`
+ * field in the API), or on the WebSocket a group room shared by everyone
+ * who joins it with `?group=`.
+ *
+ * Every request passes the {@linkcode RequestGuard} first (Host, Origin,
+ * body type), then the API key when one is set.
  *
  * @module
  */
 
+import { ConfigError } from "../../errors.ts";
 import type { AdapterContext, Capabilities, PlatformAdapter } from "../adapter.ts";
 import type { MessageEvent, OutboundMessage, SendResult, SessionSource } from "../event.ts";
 import type { LinkHealth } from "../health.ts";
-import {
-  type ApiError,
-  apiError,
-  chunkEvent,
-  completionBody,
-  parseChatRequest,
-} from "./chat_completions.ts";
-import { CHAT_PAGE } from "./page.ts";
+import { apiError, type ApiProtocol } from "./api_protocol.ts";
+import { chatCompletions } from "./chat_completions.ts";
+import { responsesApi } from "./responses.ts";
+import { json, only, readJsonBody, timingSafeEqual } from "./_http.ts";
+import { CHAT_PAGE, CHAT_PAGE_HEADERS, CHAT_SCRIPT, MARKDOWN_SCRIPT } from "./page.ts";
+import { isLoopback } from "./_loopback.ts";
+import { portHolder } from "./_port_holder.ts";
 import { ReplyWaiter } from "./reply_waiter.ts";
-import { isValidUser, USER_RULE } from "./_user.ts";
-
-const MAX_WS_TEXT = 64 * 1024;
+import { RequestGuard } from "./request_guard.ts";
+import { ChatRooms } from "./rooms.ts";
+import { upgradeWebChat } from "./web_chat_socket.ts";
 
 /**
  * The local web chat and API.
@@ -38,12 +41,15 @@ export class LocalAdapter implements PlatformAdapter {
   readonly name = "local";
   readonly capabilities: Capabilities = { edit: true, liveEdits: true, maxMessageLength: 100_000 };
   readonly #context: AdapterContext;
-  readonly #sockets = new Map<string, Set<WebSocket>>();
+  readonly #rooms = new ChatRooms();
   readonly #waiters = new Map<string, ReplyWaiter>();
+  readonly #guard: RequestGuard;
   #server: Deno.HttpServer<Deno.NetAddr> | undefined;
 
   constructor(context: AdapterContext) {
     this.#context = context;
+    const { host, allowed_hosts } = context.config.local;
+    this.#guard = new RequestGuard({ boundHost: host, allowedHosts: allowed_hosts });
   }
 
   /** The address the server listens on, once connected. */
@@ -51,7 +57,7 @@ export class LocalAdapter implements PlatformAdapter {
     return this.#server?.addr;
   }
 
-  connect(): Promise<void> {
+  async connect(): Promise<void> {
     const { host, port } = this.#context.config.local;
     const listening = Promise.withResolvers<void>();
     try {
@@ -66,32 +72,37 @@ export class LocalAdapter implements PlatformAdapter {
             apiError(500, "Internal error; see the gateway log", null, "server_error").body,
           );
         },
-      }, (request, info) => this.#handle(request, info));
+      }, (request) => this.#handle(request));
     } catch (error) {
-      const hint = error instanceof Deno.errors.AddrInUse
-        ? `; set local.port (or LOCAL_PORT) to a free port`
-        : "";
-      throw new Error(`Cannot listen on ${host}:${port}: ${(error as Error).message}${hint}`, {
-        cause: error,
-      });
+      if (!(error instanceof Deno.errors.AddrInUse)) {
+        throw new Error(`Cannot listen on ${host}:${port}: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      // A taken port is a setting to change, not a link to retry.
+      const holder = await portHolder(host, port);
+      throw new ConfigError(
+        `Cannot listen on ${host}:${port}: the port is taken${
+          holder ? ` by ${holder}` : ""
+        }; set local.port (or LOCAL_PORT) to a free port, or stop what holds it`,
+        { cause: error },
+      );
     }
-    return listening.promise.then(() => {
-      const addr = this.#server!.addr;
-      const url = `http://${
-        addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
-      }:${addr.port}/`;
-      this.#context.health.detail("url", url);
-      this.#context.health.set("subscribed");
-      this.#context.log.info("web chat ready", { url });
-    });
+    await listening.promise;
+    const addr = this.#server.addr;
+    const url = `http://${
+      addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
+    }:${addr.port}/`;
+    this.#context.health.detail("url", url);
+    this.#context.health.set("subscribed");
+    this.#context.log.info("web chat ready", { url });
   }
 
   async disconnect(_reason: string): Promise<void> {
-    for (const sockets of this.#sockets.values()) {
-      for (const socket of sockets) socket.close(1001, "gateway stopping");
-    }
-    this.#sockets.clear();
-    for (const waiter of this.#waiters.values()) waiter.end();
+    this.#rooms.closeAll(1001, "gateway stopping");
+    // Replies still unfinished now are answered by the next gateway, not here:
+    // the client gets an error, never a cut-off reply presented as complete.
+    for (const waiter of this.#waiters.values()) waiter.fail(UNFINISHED);
     this.#waiters.clear();
     const server = this.#server;
     this.#server = undefined;
@@ -116,7 +127,8 @@ export class LocalAdapter implements PlatformAdapter {
       this.#waiters.delete(event.messageId);
       waiter.end();
     }
-    this.#broadcast(event.source, { type: "settled", reply_to: event.messageId, outcome });
+    this.#rooms.settle(event.messageId);
+    this.#rooms.broadcast(event.source, { type: "settled", reply_to: event.messageId, outcome });
   }
 
   health(): LinkHealth {
@@ -125,49 +137,55 @@ export class LocalAdapter implements PlatformAdapter {
 
   #deliver(to: SessionSource, messageId: string, message: OutboundMessage): void {
     if (message.replyTo) this.#waiters.get(message.replyTo)?.update(messageId, message.text);
-    this.#broadcast(to, {
-      type: "message",
+    this.#rooms.reply(to, {
       id: messageId,
-      reply_to: message.replyTo ?? null,
+      replyTo: message.replyTo ?? null,
+      to: to.userId ?? null,
       text: message.text,
       final: message.final,
     });
     this.#context.health.sendOk();
   }
 
-  #broadcast(chat: SessionSource, frame: Record<string, unknown>): void {
-    const sockets = this.#sockets.get(roomOf(chat));
-    if (!sockets) return;
-    const data = JSON.stringify(frame);
-    for (const socket of sockets) {
-      if (socket.readyState === WebSocket.OPEN) socket.send(data);
-    }
-  }
-
-  #handle(
-    request: Request,
-    _info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-  ): Response | Promise<Response> {
+  #handle(request: Request): Response | Promise<Response> {
+    const refusal = this.#guard.check(request);
     const url = new URL(request.url);
+    if (refusal) {
+      this.#context.log.warn("local request refused", {
+        reason: refusal.reason,
+        method: request.method,
+        path: url.pathname,
+        host: request.headers.get("host"),
+        origin: request.headers.get("origin"),
+      });
+      return json(refusal.status, apiError(refusal.status, refusal.reason).body);
+    }
     switch (url.pathname) {
       case "/":
-        return only(request, "GET", () =>
-          new Response(CHAT_PAGE, {
-            headers: {
-              "content-type": "text/html; charset=utf-8",
-              "cache-control": "no-store",
-              "content-security-policy":
-                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
-            },
-          }));
+        return only(request, "GET", () => page(CHAT_PAGE, "text/html; charset=utf-8"));
+      case "/chat.js":
+        return only(request, "GET", () => page(CHAT_SCRIPT, "text/javascript; charset=utf-8"));
+      case "/markdown-it.js":
+        return only(request, "GET", () => page(MARKDOWN_SCRIPT, "text/javascript; charset=utf-8"));
       case "/favicon.ico":
         return new Response(null, { status: 204 });
       case "/healthz":
-        return only(request, "GET", () => json(200, this.#healthBody()));
+        return only(
+          request,
+          "GET",
+          () => this.#keyRequiredOffLoopback(request) ?? json(200, this.#healthBody()),
+        );
       case "/ws":
-        return only(request, "GET", () => this.#upgrade(request, url));
+        return only(request, "GET", () =>
+          upgradeWebChat(request, url, {
+            context: this.#context,
+            rooms: this.#rooms,
+            authorize: (r, token) => this.#authorized(r, token),
+          }));
       case "/v1/chat/completions":
-        return only(request, "POST", () => this.#chatCompletions(request));
+        return only(request, "POST", () => this.#apiTurn(request, chatCompletions));
+      case "/v1/responses":
+        return only(request, "POST", () => this.#apiTurn(request, responsesApi));
       case "/v1/models":
         return only(request, "GET", () =>
           this.#authorized(request) ?? json(200, {
@@ -181,10 +199,17 @@ export class LocalAdapter implements PlatformAdapter {
 
   #healthBody(): Record<string, unknown> {
     const status = this.#context.gatewayStatus();
-    return { status: "ok", gateway: status.state, pid: status.pid, platforms: status.platforms };
+    return {
+      status: "ok",
+      service: "hermes",
+      gateway: status.state,
+      pid: status.pid,
+      home: status.home,
+      platforms: status.platforms,
+    };
   }
 
-  /** The 401 response when an API key is required and missing or wrong; undefined when allowed. */
+  /** The 401 when an API key is required and missing or wrong; undefined when allowed. */
   #authorized(request: Request, token?: string | null): Response | undefined {
     const key = this.#context.config.local.api_key;
     if (!key) return undefined;
@@ -196,31 +221,43 @@ export class LocalAdapter implements PlatformAdapter {
     );
   }
 
+  /** On loopback, health is for anyone on this machine; elsewhere only for key holders. */
+  #keyRequiredOffLoopback(request: Request): Response | undefined {
+    return isLoopback(this.#context.config.local.host) ? undefined : this.#authorized(request);
+  }
+
   #serving(): Response | undefined {
     const state = this.#context.gatewayStatus().state;
     if (state === "running") return undefined;
-    return new Response(
-      JSON.stringify(
-        apiError(503, `The gateway is ${state}; retry in a few seconds`, null, "server_error").body,
-      ),
-      { status: 503, headers: { "content-type": "application/json", "retry-after": "2" } },
+    return json(
+      503,
+      apiError(503, `The gateway is ${state}; retry in a few seconds`, null, "server_error").body,
+      { "retry-after": "2" },
     );
   }
 
-  async #chatCompletions(request: Request): Promise<Response> {
+  /** One API request answered as one inbound message, whole or streamed. */
+  async #apiTurn(request: Request, protocol: ApiProtocol): Promise<Response> {
     const refused = this.#authorized(request) ?? this.#serving();
     if (refused) return refused;
     const body = await readJsonBody(request, this.#context.config.local.max_body_bytes);
     if ("status" in body) return json(body.status, body.body);
-    const parsed = parseChatRequest(body.value);
+    const parsed = protocol.parse(body.value);
     if ("status" in parsed) return json(parsed.status, parsed.body);
 
-    const messageId = `api-${crypto.randomUUID()}`;
+    const uuid = crypto.randomUUID();
+    const messageId = `api-${uuid}`;
     const waiter = new ReplyWaiter();
     this.#waiters.set(messageId, waiter);
+    const source: SessionSource = {
+      platform: "local",
+      chatType: "dm",
+      chatId: parsed.user,
+      userId: parsed.user,
+    };
     const event: MessageEvent = {
       messageId,
-      source: { platform: "local", chatType: "dm", chatId: parsed.user, userId: parsed.user },
+      source,
       text: parsed.text,
       receivedAt: this.#context.now().toISOString(),
     };
@@ -231,10 +268,23 @@ export class LocalAdapter implements PlatformAdapter {
       throw error;
     }
     this.#context.health.inbound("dm");
-    const id = `chatcmpl-${messageId.slice(4)}`;
+    this.#rooms.broadcast(source, {
+      type: "user_message",
+      id: messageId,
+      sender: parsed.user,
+      text: parsed.text,
+      at: event.receivedAt,
+    });
+    const id = `${protocol.idPrefix}${uuid.replaceAll("-", "")}`;
     if (!parsed.stream) {
-      return json(200, completionBody(id, parsed.model, await waiter.done));
+      try {
+        return json(200, protocol.whole(id, parsed, await waiter.done));
+      } catch (error) {
+        const message = (error as Error).message;
+        return json(503, apiError(503, message, null, "server_error").body, { "retry-after": "5" });
+      }
     }
+    const writer = protocol.stream(id, parsed);
     const encoder = new TextEncoder();
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
@@ -245,17 +295,20 @@ export class LocalAdapter implements PlatformAdapter {
             waiter.onDelta = undefined; // the client went away; the turn goes on
           }
         };
-        write(chunkEvent(id, parsed.model, { role: "assistant", content: "" }));
-        waiter.onDelta = (delta) => write(chunkEvent(id, parsed.model, { content: delta }));
-        waiter.done.then(() => {
-          write(chunkEvent(id, parsed.model, undefined));
-          write("data: [DONE]\n\n");
+        write(writer.open());
+        waiter.onDelta = (delta) => write(writer.delta(delta));
+        const end = (events: string) => {
+          write(events);
           try {
             controller.close();
           } catch {
             // already closed by the client
           }
-        });
+        };
+        waiter.done.then(
+          (text) => end(writer.close(text)),
+          (error: Error) => end(writer.fail(error.message)),
+        );
       },
       cancel() {
         waiter.onDelta = undefined;
@@ -269,148 +322,11 @@ export class LocalAdapter implements PlatformAdapter {
       },
     });
   }
-
-  #upgrade(request: Request, url: URL): Response {
-    const refused = this.#authorized(request, url.searchParams.get("token"));
-    if (refused) return refused;
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return json(426, apiError(426, "Expected a WebSocket upgrade").body);
-    }
-    const user = url.searchParams.get("user") || "local";
-    if (!isValidUser(user)) {
-      return json(400, apiError(400, `Invalid user: ${USER_RULE}`, "user").body);
-    }
-    const group = url.searchParams.get("group");
-    if (group !== null && !isValidUser(group)) {
-      return json(400, apiError(400, `Invalid group: ${USER_RULE}`, "group").body);
-    }
-    const { socket, response } = Deno.upgradeWebSocket(request);
-    const source: SessionSource = group === null
-      ? { platform: "local", chatType: "dm", chatId: user, userId: user }
-      : { platform: "local", chatType: "group", chatId: group, userId: user };
-    const room = roomOf(source);
-    socket.onopen = () => {
-      let sockets = this.#sockets.get(room);
-      if (!sockets) this.#sockets.set(room, sockets = new Set());
-      sockets.add(socket);
-      socket.send(JSON.stringify({
-        type: "ready",
-        user,
-        group,
-        commands: this.#context.commands,
-        history: this.#context.history(source),
-      }));
-    };
-    socket.onclose = () => {
-      const sockets = this.#sockets.get(room);
-      sockets?.delete(socket);
-      if (sockets?.size === 0) this.#sockets.delete(room);
-    };
-    socket.onmessage = (message) => void this.#onFrame(socket, source, message.data);
-    return response;
-  }
-
-  async #onFrame(socket: WebSocket, source: SessionSource, data: unknown): Promise<void> {
-    const reply = (frame: Record<string, unknown>) => {
-      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
-    };
-    let frame: { type?: unknown; text?: unknown; id?: unknown };
-    try {
-      if (typeof data !== "string" || data.length > MAX_WS_TEXT) {
-        throw new Error("too long or binary");
-      }
-      frame = JSON.parse(data);
-      if (frame === null || typeof frame !== "object") throw new Error("not an object");
-    } catch (error) {
-      reply({ type: "error", error: `Cannot read frame: ${(error as Error).message}` });
-      return;
-    }
-    if (frame.type !== "message" || typeof frame.text !== "string" || !frame.text.trim()) {
-      reply({ type: "error", error: 'Expected {"type":"message","text":"..."}' });
-      return;
-    }
-    if (
-      frame.id !== undefined && (typeof frame.id !== "string" || !/^[\w-]{1,64}$/.test(frame.id))
-    ) {
-      reply({ type: "error", error: "id must be 1-64 letters, digits, '-' or '_'" });
-      return;
-    }
-    const clientId = (frame.id as string | undefined) ?? crypto.randomUUID();
-    const event: MessageEvent = {
-      messageId: source.chatType === "dm"
-        ? `ws-${source.userId}-${clientId}`
-        : `ws-${source.chatId}/${source.userId}-${clientId}`,
-      source,
-      text: frame.text,
-      receivedAt: this.#context.now().toISOString(),
-    };
-    try {
-      await this.#context.emit(event);
-      this.#context.health.inbound(source.chatType === "dm" ? "dm" : "group");
-      reply({ type: "accepted", id: clientId, message_id: event.messageId });
-    } catch (error) {
-      this.#context.log.error("local message not accepted", { error });
-      reply({ type: "error", error: "The gateway could not store the message; try again" });
-    }
-  }
 }
 
-/** The WebSocket room of a chat: DMs and groups of the same name stay apart. */
-function roomOf(chat: Pick<SessionSource, "chatType" | "chatId">): string {
-  return `${chat.chatType}:${chat.chatId}`;
-}
+const UNFINISHED = "The gateway stopped before the reply was finished; send the request again";
 
-function only(request: Request, method: string, handle: () => Response | Promise<Response>) {
-  if (request.method === method || (method === "GET" && request.method === "HEAD")) return handle();
-  return new Response(
-    JSON.stringify(apiError(405, `Method ${request.method} not allowed; use ${method}`).body),
-    { status: 405, headers: { "content-type": "application/json", allow: method } },
-  );
-}
-
-function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json" },
-  });
-}
-
-/** Reads a JSON body of at most `limit` bytes. */
-async function readJsonBody(
-  request: Request,
-  limit: number,
-): Promise<{ value: unknown } | ApiError> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  const tooLarge = apiError(
-    413,
-    `Request body too large: the limit is ${limit} bytes (local.max_body_bytes)`,
-  );
-  if (declared > limit) return tooLarge;
-  if (!request.body) return apiError(400, "Invalid request: the body is empty; send a JSON object");
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of request.body) {
-    size += chunk.byteLength;
-    if (size > limit) return tooLarge;
-    chunks.push(chunk);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  try {
-    return { value: JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)) };
-  } catch (error) {
-    return apiError(400, `Invalid JSON body: ${(error as Error).message}`);
-  }
-}
-
-function timingSafeEqual(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
+/** A static part of the web chat, with its security headers. */
+function page(body: string, contentType: string): Response {
+  return new Response(body, { headers: { "content-type": contentType, ...CHAT_PAGE_HEADERS } });
 }

@@ -1,31 +1,26 @@
 /**
  * The OpenAI-compatible `POST /v1/chat/completions` of the local platform:
- * request validation (errors in OpenAI's shape) and the response bodies,
- * whole or as Server-Sent Events.
+ * request validation (errors in OpenAI's shape) and the answer, whole or as
+ * Server-Sent Events (with a usage chunk when `stream_options.include_usage`).
+ *
+ * The gateway answers the last user message; the conversation before it is
+ * the session's, so earlier messages and system or developer messages the
+ * client sends are not used (the agent's own system prompt applies).
  *
  * @module
  */
 
 import { z } from "zod";
 import { isValidUser, USER_RULE } from "./_user.ts";
-
-/** A validated request. */
-export interface ChatRequest {
-  /** The text of the last user message: what the gateway answers. */
-  readonly text: string;
-  readonly stream: boolean;
-  /** The `user` field: which local user (and session) speaks. Default `local`. */
-  readonly user: string;
-  readonly model: string;
-}
-
-/** An error answered in OpenAI's shape. */
-export interface ApiError {
-  readonly status: number;
-  readonly body: {
-    error: { message: string; type: string; param: string | null; code: string | null };
-  };
-}
+import { estimateUsage } from "./_usage.ts";
+import {
+  apiError,
+  type ApiProtocol,
+  type ApiStreamWriter,
+  DEFAULT_API_USER,
+  invalidRequest,
+  sseEvent,
+} from "./api_protocol.ts";
 
 const contentPart = z.object({ type: z.string(), text: z.string().optional() }).loose();
 const message = z.object({
@@ -38,87 +33,94 @@ const requestSchema = z.object({
   model: z.string().max(200).optional(),
   messages: z.array(message).min(1),
   stream: z.boolean().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).loose().nullish(),
   user: z.string().refine(isValidUser, USER_RULE).optional(),
 }).loose();
 
 /**
- * Validates a parsed JSON body.
+ * `POST /v1/chat/completions`.
  *
  * @example
  * ```ts
- * parseChatRequest({ messages: [{ role: "user", content: "hi" }] }); // { text: "hi", stream: false, user: "local", ... }
+ * chatCompletions.parse({ messages: [{ role: "user", content: "hi" }] }); // { text: "hi", user: "api", ... }
  * ```
  */
-export function parseChatRequest(body: unknown): ChatRequest | ApiError {
-  const parsed = requestSchema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const param = issue.path.join(".") || null;
-    return apiError(400, `Invalid request: ${param ? `${param}: ` : ""}${issue.message}`, param);
-  }
-  const last = parsed.data.messages.findLast((m) => m.role === "user");
-  const text = last ? textOf(last.content) : "";
-  if (!text.trim()) {
-    return apiError(
-      400,
-      "Invalid request: messages must end with a user message that has text",
-      "messages",
-    );
-  }
-  return {
-    text,
-    stream: parsed.data.stream ?? false,
-    user: parsed.data.user ?? "local",
-    model: parsed.data.model ?? "hermes",
-  };
-}
+export const chatCompletions: ApiProtocol = {
+  idPrefix: "chatcmpl-",
 
-/** An OpenAI-shaped error. */
-export function apiError(
-  status: number,
-  message: string,
-  param: string | null = null,
-  type = status === 401 ? "authentication_error" : "invalid_request_error",
-): ApiError {
-  return { status, body: { error: { message, type, param, code: null } } };
-}
+  parse(body) {
+    const parsed = requestSchema.safeParse(body);
+    if (!parsed.success) return invalidRequest(parsed.error);
+    const { messages } = parsed.data;
+    const last = messages.findLast((m) => m.role === "user");
+    const text = last ? textOf(last.content) : "";
+    if (!text.trim()) {
+      return apiError(
+        400,
+        "Invalid request: messages must end with a user message that has text",
+        "messages",
+      );
+    }
+    return {
+      text,
+      promptText: messages.map((m) => textOf(m.content)).join("\n"),
+      stream: parsed.data.stream ?? false,
+      user: parsed.data.user ?? DEFAULT_API_USER,
+      model: parsed.data.model ?? "hermes",
+      includeUsage: parsed.data.stream_options?.include_usage === true,
+    };
+  },
 
-/** The non-streaming response body. */
-export function completionBody(id: string, model: string, text: string): Record<string, unknown> {
-  return {
-    id,
-    object: "chat.completion",
-    created: Math.floor(Date.now() / 1000),
-    model,
-    choices: [{
+  whole(id, request, text) {
+    return {
+      id,
+      object: "chat.completion",
+      created: now(),
+      model: request.model,
+      choices: [{
+        index: 0,
+        message: { role: "assistant", content: text, refusal: null },
+        finish_reason: "stop",
+        logprobs: null,
+      }],
+      usage: estimateUsage(request.promptText, text),
+    };
+  },
+
+  stream(id, request): ApiStreamWriter {
+    const created = now();
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+      sseEvent({
+        id,
+        object: "chat.completion.chunk",
+        created,
+        model: request.model,
+        choices,
+        ...extra,
+      });
+    const choice = (delta: Record<string, unknown>, finish: string | null) => ({
       index: 0,
-      message: { role: "assistant", content: text },
-      finish_reason: "stop",
+      delta,
+      finish_reason: finish,
       logprobs: null,
-    }],
-    usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
-  };
-}
+    });
+    return {
+      open: () => chunk([choice({ role: "assistant", content: "" }, null)]),
+      delta: (delta) => chunk([choice({ content: delta }, null)]),
+      close(text) {
+        const usage = request.includeUsage
+          ? chunk([], { usage: estimateUsage(request.promptText, text) })
+          : "";
+        return chunk([choice({}, "stop")]) + usage + "data: [DONE]\n\n";
+      },
+      // OpenAI's own mid-stream errors: an `error` object and no [DONE] (clients raise it).
+      fail: (message) => sseEvent(apiError(503, message, null, "server_error").body),
+    };
+  },
+};
 
-/** One SSE event of a streamed response (`delta` undefined: the closing chunk). */
-export function chunkEvent(
-  id: string,
-  model: string,
-  delta: { role?: "assistant"; content?: string } | undefined,
-): string {
-  const chunk = {
-    id,
-    object: "chat.completion.chunk",
-    created: Math.floor(Date.now() / 1000),
-    model,
-    choices: [{
-      index: 0,
-      delta: delta ?? {},
-      finish_reason: delta ? null : "stop",
-      logprobs: null,
-    }],
-  };
-  return `data: ${JSON.stringify(chunk)}\n\n`;
+function now(): number {
+  return Math.floor(Date.now() / 1000);
 }
 
 function textOf(content: z.infer<typeof message>["content"]): string {

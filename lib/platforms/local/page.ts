@@ -1,10 +1,41 @@
 /**
- * The web chat page served at `GET /`: one self-contained HTML document (no
- * build step, no CDN). It talks to `/ws`, renders replies as they stream,
- * shows the session's history on load and the `/` commands while typing.
+ * The web chat served at `GET /`: one HTML document, its script
+ * (`/chat.js`, see `chat_script.ts`) and the markdown renderer it uses
+ * (`/markdown-it.js`, markdown-it's browser build, embedded at build time:
+ * no CDN, no network). The Content-Security-Policy lets only these scripts
+ * run and no page load anything from elsewhere, so text the agent writes
+ * can never run script in the page.
  *
  * @module
  */
+
+import markdownItBrowser from "markdown-it/browser" with { type: "text" };
+
+export { CHAT_SCRIPT } from "./chat_script.ts";
+
+/** markdown-it's ES module build, without its source-map comment (the map is not served). */
+export const MARKDOWN_SCRIPT: string = markdownItBrowser.replace(
+  /\n\/\/# sourceMappingURL=.*\s*$/,
+  "\n",
+);
+
+/** Headers of every part of the web chat. */
+export const CHAT_PAGE_HEADERS: Readonly<Record<string, string>> = {
+  "cache-control": "no-store",
+  "content-security-policy": [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'unsafe-inline'",
+    "connect-src 'self'",
+    "img-src 'self' data:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join("; "),
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+};
 
 /** The page's HTML. */
 export const CHAT_PAGE = `<!doctype html>
@@ -15,9 +46,10 @@ export const CHAT_PAGE = `<!doctype html>
 <title>hermes</title>
 <style>
   :root { color-scheme: light dark; --bg: #f6f7f9; --panel: #fff; --text: #1d2127; --muted: #6b7280;
-    --me: #2563eb; --me-text: #fff; --bot: #eef0f3; --border: #dfe3e8; }
+    --me: #2563eb; --me-text: #fff; --bot: #eef0f3; --border: #dfe3e8; --code: rgba(127,127,127,.14);
+    --danger: #b42318; }
   @media (prefers-color-scheme: dark) { :root { --bg: #15171a; --panel: #1d2024; --text: #e7e9ec;
-    --muted: #9aa1ab; --me: #3b82f6; --bot: #262a30; --border: #30353c; } }
+    --muted: #9aa1ab; --me: #3b82f6; --bot: #262a30; --border: #30353c; --danger: #f97066; } }
   * { box-sizing: border-box; }
   body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; background: var(--bg);
     color: var(--text); height: 100vh; display: flex; flex-direction: column; }
@@ -25,13 +57,27 @@ export const CHAT_PAGE = `<!doctype html>
     display: flex; align-items: baseline; gap: 12px; }
   header h1 { font-size: 17px; margin: 0; }
   #state { color: var(--muted); font-size: 13px; }
+  #state.refused { color: var(--danger); }
   main { flex: 1; overflow-y: auto; padding: 20px; display: flex; flex-direction: column; gap: 10px; }
-  .msg { max-width: min(720px, 85%); padding: 9px 13px; border-radius: 14px; white-space: pre-wrap;
-    overflow-wrap: anywhere; }
+  .msg { max-width: min(720px, 85%); padding: 9px 13px; border-radius: 14px; overflow-wrap: anywhere; }
+  .msg .who { display: block; font-size: 12px; font-weight: 600; opacity: .75; margin-bottom: 2px; }
+  .msg.user .body { white-space: pre-wrap; }
   .user { align-self: flex-end; background: var(--me); color: var(--me-text); border-bottom-right-radius: 4px; }
+  .user.other { align-self: flex-start; background: var(--panel); color: var(--text);
+    border: 1px solid var(--border); border-bottom-left-radius: 4px; border-bottom-right-radius: 14px; }
   .assistant { align-self: flex-start; background: var(--bot); border-bottom-left-radius: 4px; }
-  .assistant.streaming::after { content: "\\258d"; opacity: .6; }
-  .note { align-self: center; color: var(--muted); font-size: 13px; }
+  .assistant.streaming .body::after { content: "\\258d"; opacity: .6; }
+  .assistant .body > :first-child { margin-top: 0; }
+  .assistant .body > :last-child { margin-bottom: 0; }
+  .assistant p, .assistant ul, .assistant ol, .assistant pre { margin: 0 0 .6em; }
+  .assistant ul, .assistant ol { padding-left: 1.4em; }
+  .assistant code { font: 13px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+    background: var(--code); padding: 1px 4px; border-radius: 4px; }
+  .assistant pre { background: var(--code); padding: 8px 10px; border-radius: 8px; overflow-x: auto; }
+  .assistant pre code { background: none; padding: 0; }
+  .assistant a { color: inherit; }
+  .note { align-self: center; color: var(--muted); font-size: 13px; text-align: center; }
+  .note.error { color: var(--danger); }
   footer { padding: 12px 20px 18px; background: var(--panel); border-top: 1px solid var(--border); position: relative; }
   form { display: flex; gap: 8px; }
   textarea { flex: 1; resize: none; font: inherit; padding: 9px 12px; border-radius: 10px;
@@ -46,6 +92,7 @@ export const CHAT_PAGE = `<!doctype html>
   #commands li span { color: var(--muted); }
   #commands[hidden] { display: none; }
 </style>
+<script type="module" src="chat.js"></script>
 </head>
 <body>
 <header><h1>hermes</h1><span id="state">connecting…</span></header>
@@ -57,113 +104,6 @@ export const CHAT_PAGE = `<!doctype html>
     <button id="send" type="submit">Send</button>
   </form>
 </footer>
-<script>
-(() => {
-  const log = document.getElementById("log");
-  const input = document.getElementById("input");
-  const form = document.getElementById("form");
-  const state = document.getElementById("state");
-  const menu = document.getElementById("commands");
-  const params = new URLSearchParams(location.search);
-  const user = params.get("user") || "local";
-  const group = params.get("group");
-  let commands = [];
-  let socket;
-  let retry = 500;
-  const bubbles = new Map();
-  const unsent = [];
-
-  function add(role, text, id) {
-    const el = document.createElement("div");
-    el.className = "msg " + role;
-    el.textContent = text;
-    if (id) { el.dataset.id = id; bubbles.set(id, el); }
-    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-    log.appendChild(el);
-    if (atBottom || role === "user") log.scrollTop = log.scrollHeight;
-    return el;
-  }
-
-  function connect() {
-    const token = localStorage.getItem("hermes-token") || "";
-    const url = new URL("ws", location.href);
-    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-    url.searchParams.set("user", user);
-    if (group) url.searchParams.set("group", group);
-    if (token) url.searchParams.set("token", token);
-    socket = new WebSocket(url);
-    socket.onopen = () => { retry = 500; state.textContent = "connected as " + user + (group ? " in " + group : ""); };
-    socket.onmessage = (e) => {
-      const frame = JSON.parse(e.data);
-      if (frame.type === "ready") {
-        commands = frame.commands || [];
-        if (!log.children.length) for (const m of frame.history || []) add(m.role, m.text);
-        while (unsent.length) socket.send(unsent.shift());
-      } else if (frame.type === "message") {
-        const el = bubbles.get(frame.id) || add("assistant", "", frame.id);
-        el.textContent = frame.text;
-        el.classList.toggle("streaming", !frame.final);
-        if (log.scrollHeight - log.scrollTop - log.clientHeight < 120) log.scrollTop = log.scrollHeight;
-      } else if (frame.type === "error") {
-        add("note", frame.error);
-      }
-    };
-    socket.onclose = (e) => {
-      state.textContent = "reconnecting…";
-      if (e.code === 1006 && !localStorage.getItem("hermes-token") && location.hostname !== "127.0.0.1" && location.hostname !== "localhost") {
-        const t = prompt("API key (LOCAL_API_KEY)");
-        if (t) localStorage.setItem("hermes-token", t);
-      }
-      setTimeout(connect, retry);
-      retry = Math.min(retry * 2, 8000);
-    };
-  }
-
-  function send(text) {
-    const id = crypto.randomUUID();
-    add("user", text);
-    const frame = JSON.stringify({ type: "message", id, text });
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(frame); else unsent.push(frame);
-  }
-
-  function showCommands() {
-    const text = input.value;
-    if (!text.startsWith("/") || text.includes(" ")) { menu.hidden = true; return; }
-    const matches = commands.filter((c) => ("/" + c.name).startsWith(text));
-    menu.replaceChildren(...matches.map((c) => {
-      const li = document.createElement("li");
-      const b = document.createElement("b");
-      b.textContent = "/" + c.name;
-      const s = document.createElement("span");
-      s.textContent = c.summary;
-      li.append(b, s);
-      li.onclick = () => { input.value = "/" + c.name + (c.name === "queue" ? " " : ""); menu.hidden = true; input.focus(); };
-      return li;
-    }));
-    menu.hidden = matches.length === 0;
-  }
-
-  form.onsubmit = (e) => {
-    e.preventDefault();
-    const text = input.value.trim();
-    if (!text) return;
-    input.value = "";
-    menu.hidden = true;
-    input.style.height = "";
-    send(text);
-  };
-  input.onkeydown = (e) => {
-    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
-    if (e.key === "Escape") menu.hidden = true;
-  };
-  input.oninput = () => {
-    input.style.height = "";
-    input.style.height = Math.min(input.scrollHeight, 160) + "px";
-    showCommands();
-  };
-  connect();
-})();
-</script>
 </body>
 </html>
 `;

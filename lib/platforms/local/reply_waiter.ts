@@ -23,7 +23,7 @@ export class ReplyWaiter {
   /** Receives each new piece of text. */
   onDelta: ((delta: string) => void) | undefined;
 
-  /** Resolves with the whole reply once the pipeline is done. */
+  /** Resolves with the whole reply once the pipeline is done; rejects when it never will be. */
   get done(): Promise<string> {
     return this.#settled.promise;
   }
@@ -48,6 +48,11 @@ export class ReplyWaiter {
   /** The pipeline is done with the message. */
   end(): void {
     this.#settled.resolve([...this.#parts.values()].join("\n\n"));
+  }
+
+  /** The reply will not be finished here (the gateway stops first); `reason` is for the client. */
+  fail(reason: string): void {
+    this.#settled.reject(new Error(reason));
   }
 
   #emit(delta: string): void {

@@ -22,6 +22,9 @@ export const localSection = defineSection({
     port: z.number().int().min(0).max(65535).default(8642).describe(
       "TCP port (0 picks a free one)",
     ),
+    allowed_hosts: z.array(z.string().min(1)).default([]).describe(
+      "Host names clients may reach the server by besides its address and localhost (a reverse proxy's name; '.example.com' covers subdomains)",
+    ),
     api_key: z.string().min(1).optional().describe(
       "Bearer key clients must send (required off loopback)",
     ),
@@ -35,6 +38,7 @@ export const localSection = defineSection({
     LOCAL_HOST: "host",
     LOCAL_PORT: "port",
     LOCAL_API_KEY: "api_key",
+    LOCAL_ALLOWED_HOSTS: "allowed_hosts",
     ...accessEnv("local"),
   },
   secrets: ["api_key"],

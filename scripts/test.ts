@@ -1,0 +1,71 @@
+/**
+ * `deno task test`: makes sure the browser test has a browser, then runs
+ * every test. When no Chromium or Chrome is found and `apt-get` can be used
+ * (as root, or with sudo that needs no password), Debian's `chromium` is
+ * installed first; elsewhere it stops with one line naming what to install.
+ * Arguments are passed on to `deno test`.
+ *
+ * @module
+ */
+
+import { findBrowser } from "./browser.ts";
+
+const INSTALL_HINT =
+  "install Chromium or Chrome (Debian/Ubuntu: apt-get install chromium; macOS: brew install --cask chromium) or set CHROME_PATH, then run again";
+
+/** Runs a command; resolves with its exit code and its combined output. */
+async function run(program: string, args: string[], env: Record<string, string> = {}) {
+  try {
+    const output = await new Deno.Command(program, { args, env, stdin: "null" }).output();
+    const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+    return { code: output.code, text };
+  } catch (error) {
+    return { code: 127, text: (error as Error).message };
+  }
+}
+
+/** The prefix that runs apt-get with root rights here, or undefined when nothing can. */
+async function aptPrefix(): Promise<string[] | undefined> {
+  if ((await run("apt-get", ["--version"])).code !== 0) return undefined;
+  if (Deno.uid() === 0) return [];
+  return (await run("sudo", ["-n", "true"])).code === 0 ? ["sudo", "-n"] : undefined;
+}
+
+async function installChromium(prefix: string[]): Promise<void> {
+  console.error("No Chromium or Chrome found: installing Debian's chromium for the browser test");
+  const env = { DEBIAN_FRONTEND: "noninteractive" };
+  const apt = (args: string[]) => {
+    const [program, ...rest] = [...prefix, "apt-get", ...args];
+    return run(program!, rest, env);
+  };
+  const update = await apt(["update", "-qq"]);
+  const install = update.code === 0
+    ? await apt(["install", "-y", "-qq", "--no-install-recommends", "chromium"])
+    : update;
+  if (install.code !== 0) {
+    const tail = install.text.trim().split("\n").slice(-3).join(" | ");
+    console.error(`Cannot install chromium with apt-get (exit ${install.code}): ${tail}`);
+  }
+}
+
+let browser = findBrowser();
+if (!browser) {
+  const prefix = await aptPrefix();
+  if (prefix) {
+    await installChromium(prefix);
+    browser = findBrowser();
+  }
+}
+if (!browser) {
+  console.error(`Cannot run the browser test: no Chromium or Chrome was found; ${INSTALL_HINT}`);
+  Deno.exit(1);
+}
+
+const tests = new Deno.Command(Deno.execPath(), {
+  args: ["test", "-A", "--no-prompt", ...(Deno.args.length ? Deno.args : ["tests/"])],
+  env: { CHROME_PATH: browser },
+  stdin: "inherit",
+  stdout: "inherit",
+  stderr: "inherit",
+}).spawn();
+Deno.exit((await tests.status).code);
