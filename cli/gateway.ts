@@ -9,7 +9,6 @@ import type { LinkHealth } from "../lib/platforms/health.ts";
 import { type Command, InvalidArgumentError } from "@commander-js/extra-typings";
 import { HermesError } from "../lib/errors.ts";
 import { callControl } from "../lib/gateway/control_client.ts";
-import { runGateway } from "../lib/gateway/run_gateway.ts";
 import { type GatewayStatusReport, gatherStatus } from "../lib/gateway/status_report.ts";
 import { credentialLockDir } from "../lib/process/credential_lock.ts";
 import { ExitCode } from "../lib/process/exit_codes.ts";
@@ -113,6 +112,8 @@ async function runInForeground(
   home: HomeContext,
   replace: boolean,
 ): Promise<number> {
+  // The gateway (platforms, pipeline, web chat) loads only for `run`: status and stop start fast.
+  const { runGateway } = await import("../lib/gateway/run_gateway.ts");
   return await runGateway({
     paths: home.paths,
     env: io.env,

@@ -166,14 +166,21 @@ export function createServices(options: ServicesOptions): GatewayServices {
             health: new LinkHealthTracker(),
             gatewayStatus: options.status,
             history: (source) => {
-              const messages = source.chatType === "dm"
-                ? openSessionHistory(store, source, config)
-                : store.transcripts.chatHistory(source, CLIENT_HISTORY_LIMIT);
-              return messages.map((m) => ({
+              if (source.chatType === "dm") {
+                return openSessionHistory(store, source, config).map((m) => ({
+                  role: m.role,
+                  text: m.text,
+                  at: m.created_at,
+                  sender: m.role === "user" ? m.sender : null,
+                  to: null,
+                }));
+              }
+              return store.transcripts.chatHistory(source, CLIENT_HISTORY_LIMIT).map((m) => ({
                 role: m.role,
                 text: m.text,
                 at: m.created_at,
                 sender: m.role === "user" ? m.sender : null,
+                to: m.role === "user" ? null : m.session_user,
               }));
             },
             commands: SLASH_COMMANDS,

@@ -61,6 +61,8 @@ export interface ChatHistoryItem {
   readonly at: string;
   /** The user who said it (null for the bot). */
   readonly sender: string | null;
+  /** Whom the bot answered, in a group (null otherwise). */
+  readonly to: string | null;
 }
 
 /** A connected (or connecting) platform. */

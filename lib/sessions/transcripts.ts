@@ -129,17 +129,21 @@ export class TranscriptStore {
   /**
    * The last `limit` messages of a chat, oldest first, across all its
    * sessions (every member's in a group, ended sessions too), commands
-   * included: a group room's shared history.
+   * included: a group room's shared history. `session_user` is the user
+   * whose session holds the message (whom an answer went to).
    */
   chatHistory(
     chat: { platform: string; chatType: string; chatId: string },
     limit = 200,
-  ): StoredMessage[] {
+  ): (StoredMessage & { readonly session_user: string | null })[] {
     const rows = cached(
       this.#db,
-      `SELECT m.* FROM messages m JOIN sessions s ON s.id = m.session_id
+      `SELECT m.*, s.user_id AS session_user FROM messages m JOIN sessions s ON s.id = m.session_id
        WHERE s.platform = ? AND s.chat_type = ? AND s.chat_id = ? ORDER BY m.id DESC LIMIT ?`,
-    ).all(chat.platform, chat.chatType, chat.chatId, limit) as unknown as StoredMessage[];
+    ).all(chat.platform, chat.chatType, chat.chatId, limit) as unknown as (
+      & StoredMessage
+      & { session_user: string | null }
+    )[];
     return rows.reverse();
   }
 

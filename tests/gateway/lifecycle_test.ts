@@ -266,6 +266,26 @@ Deno.test("a platform that cannot listen (its port is taken) fails the start: ex
   assert.equal(lockState(hermesPaths(dir.path).lockFile).held, false);
 });
 
+Deno.test("a port taken by the gateway of another home names that home and PID; the other keeps serving", async () => {
+  await using first = tempDir();
+  await using second = tempDir();
+  await using serving = await startGateway(first.path);
+  const url = (readRuntimeStatus(hermesPaths(first.path).runtimeStatus)?.platforms?.local as {
+    details: { url: string };
+  }).details.url;
+  const port = new URL(url).port;
+  await using refused = startHermes(second.path, ["gateway", "run"], { LOCAL_PORT: port });
+  assert.equal(await refused.exited, 78, refused.stderr());
+  assert.match(
+    refused.stderr(),
+    new RegExp(
+      `^hermes: Cannot listen on 127\\.0\\.0\\.1:${port}: the port is taken by the hermes gateway of ${first.path} \\(PID ${serving.pid}\\); set local.port`,
+      "m",
+    ),
+  );
+  assert.equal((await fetch(`${url}healthz`).then((r) => r.json())).pid, serving.pid);
+});
+
 Deno.test("run --replace with a broken configuration leaves the running gateway serving", async () => {
   await using dir = tempDir();
   await using gateway = await startGateway(dir.path);

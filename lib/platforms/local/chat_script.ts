@@ -102,7 +102,7 @@ function showHistory(history) {
   log.replaceChildren();
   replies.clear();
   for (const m of history || []) {
-    bubble(m.role === "assistant" ? "assistant" : "user", m.text, whoOf(m.sender, m.role, null),
+    bubble(m.role === "assistant" ? "assistant" : "user", m.text, whoOf(m.sender, m.role, m.to),
       m.role !== "assistant" && m.sender === user);
   }
 }

@@ -67,18 +67,18 @@ export class ChatRooms {
   reply(chat: SessionSource, update: ReplyUpdate): void {
     const key = `${roomOf(chat)}\n${update.id}`;
     const shown = this.#streaming.get(key)?.text;
-    const frame: Record<string, unknown> = {
-      type: "message",
-      id: update.id,
-      reply_to: update.replyTo,
-      to: update.to,
-      final: update.final,
-    };
-    if (!update.final && shown !== undefined && update.text.startsWith(shown)) {
-      frame.append = update.text.slice(shown.length);
-    } else {
-      frame.text = update.text;
-    }
+    // An append names only the reply: the sockets learnt the rest from its first frame.
+    const frame: Record<string, unknown> =
+      !update.final && shown !== undefined && update.text.startsWith(shown)
+        ? { type: "message", id: update.id, append: update.text.slice(shown.length), final: false }
+        : {
+          type: "message",
+          id: update.id,
+          reply_to: update.replyTo,
+          to: update.to,
+          text: update.text,
+          final: update.final,
+        };
     if (update.final) this.#streaming.delete(key);
     else this.#streaming.set(key, { text: update.text, replyTo: update.replyTo });
     this.broadcast(chat, frame);
