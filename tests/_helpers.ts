@@ -83,3 +83,16 @@ export async function spawnUntilFirstLine(args: string[]) {
   await child.stdout.cancel();
   return { child, said: new TextDecoder().decode(value).trim() };
 }
+
+/** Whether process `pid` has exited: reaped, or a zombie (state Z in /proc/PID/stat). */
+export function processGone(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return true;
+    throw error;
+  }
+  // The command name may hold spaces and parentheses; the state follows the last ")".
+  return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+}

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { AgentError, type AgentTurn } from "../../lib/agent/agent.ts";
 import { CommandAgent, type CommandAgentOptions } from "../../lib/agent/command.ts";
+import { processGone } from "../_helpers.ts";
 
 const source = { platform: "local", chatType: "dm" as const, chatId: "alice", userId: "alice" };
 
@@ -71,12 +72,6 @@ function stat(pid: number | "self"): ProcessStat | undefined {
   // The command name may hold spaces and parentheses; the fields follow the last ")".
   const [state, _ppid, pgrp, session] = text.slice(text.lastIndexOf(")") + 2).split(" ");
   return { state: state!, pgrp: Number(pgrp), session: Number(session) };
-}
-
-/** Exited: reaped, or a zombie waiting for a parent that is not hermes. */
-function gone(pid: number): boolean {
-  const found = stat(pid);
-  return found === undefined || found.state === "Z";
 }
 
 async function waitUntil(what: string, check: () => boolean, deadlineMs = 10_000) {
@@ -230,7 +225,7 @@ Deno.test("a Ctrl-C to the gateway's process group does not reach the program", 
     Deno.kill(-gateway.pid, "SIGINT");
     const status = await gateway.status;
     assert.equal(status.signal, "SIGINT");
-    assert.ok(!gone(programPid), "the program is still running");
+    assert.ok(!processGone(programPid), "the program is still running");
     assert.notEqual(stat(programPid)!.pgrp, gateway.pid);
   } finally {
     if (!programPid) gateway.kill("SIGKILL");
@@ -238,7 +233,7 @@ Deno.test("a Ctrl-C to the gateway's process group does not reach the program", 
     await stdout.cancel();
     if (programPid) {
       Deno.kill(-programPid, "SIGKILL");
-      await waitUntil("the orphaned program to be gone", () => gone(programPid!));
+      await waitUntil("the orphaned program to be gone", () => processGone(programPid!));
     }
   }
 });
@@ -255,7 +250,7 @@ Deno.test("stopping the turn kills a program that ignores SIGTERM and its child 
   })();
   await within("the stopped turn to end", run);
   assert.equal(seen.length, 2);
-  for (const pid of seen) await waitUntil(`process ${pid} to be gone`, () => gone(pid));
+  for (const pid of seen) await waitUntil(`process ${pid} to be gone`, () => processGone(pid));
 });
 
 Deno.test("the timeout kills a program that ignores SIGTERM after the grace", async () => {
@@ -266,7 +261,7 @@ Deno.test("the timeout kills a program that ignores SIGTERM after the grace", as
   })();
   await within("the timed-out turn to end", assert.rejects(run, /sent nothing for 0.3 s/));
   assert.equal(seen.length, 2);
-  for (const pid of seen) await waitUntil(`process ${pid} to be gone`, () => gone(pid));
+  for (const pid of seen) await waitUntil(`process ${pid} to be gone`, () => processGone(pid));
 });
 
 Deno.test("a reader that stops early has a program that ignores SIGTERM killed", async () => {
@@ -280,7 +275,7 @@ Deno.test("a reader that stops early has a program that ignores SIGTERM killed",
   })();
   await within("the closed reply to end", run);
   assert.equal(seen.length, 2);
-  for (const pid of seen) await waitUntil(`process ${pid} to be gone`, () => gone(pid));
+  for (const pid of seen) await waitUntil(`process ${pid} to be gone`, () => processGone(pid));
 });
 
 Deno.test("a program that is not JSON and ignores SIGTERM is killed after the grace", async () => {
@@ -294,5 +289,5 @@ Deno.test("what is left in the program's group when it exits is killed", async (
   const agent = shellAgent(`sleep 600 & echo "{\\"delta\\":\\"$$ $!\\"}"`);
   const seen = pids(await within("the turn to end", collect(agent, "x")));
   assert.equal(seen.length, 2);
-  for (const pid of seen) await waitUntil(`process ${pid} to be gone`, () => gone(pid));
+  for (const pid of seen) await waitUntil(`process ${pid} to be gone`, () => processGone(pid));
 });

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { hermesPaths } from "../../lib/config/home.ts";
 import { readRuntimeStatus } from "../../lib/process/runtime_status.ts";
-import { cliPermissionFlags } from "../../scripts/permissions.ts";
-import { ROOT, tempDir } from "../_helpers.ts";
-import { testEnv, waitFor } from "../gateway/_gateway.ts";
+import { processGone, tempDir } from "../_helpers.ts";
+import { startHermes, waitFor } from "../gateway/_gateway.ts";
 import { ChatClient, startLocalGateway } from "./_local.ts";
 
 /**
@@ -56,19 +55,6 @@ function configureAgent(home: string, mode: string, extra = ""): void {
   );
 }
 
-/** Exited: reaped, or a zombie (state Z in /proc/PID/stat). */
-function gone(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return true;
-    throw error;
-  }
-  // The command name may hold spaces and parentheses; the state follows the last ")".
-  return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-}
-
 async function readPid(path: string): Promise<number> {
   let pid = 0;
   await waitFor(`the program to write ${path}`, () => {
@@ -80,39 +66,6 @@ async function readPid(path: string): Promise<number> {
     return pid > 0;
   });
   return pid;
-}
-
-/** `hermes gateway run` as the leader of a process group of its own; the group is killed on dispose. */
-function startGatewayGroup(home: string, env: Record<string, string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...cliPermissionFlags(), `${ROOT}cli/main.ts`, "gateway", "run"],
-    cwd: ROOT,
-    env: testEnv(home, env),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    detached: true,
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const reading = child.stderr.pipeTo(
-    new WritableStream({ write: (chunk) => void (text += decoder.decode(chunk)) }),
-  );
-  const exited = Promise.all([child.status, reading]).then(([status]) => status.code);
-  return {
-    pid: child.pid,
-    exited,
-    stderr: () => text,
-    async [Symbol.asyncDispose]() {
-      try {
-        Deno.kill(-child.pid, "SIGKILL");
-      } catch {
-        // the group is gone
-      }
-      await exited;
-    },
-  };
 }
 
 Deno.test("a command agent's program sees PATH, HOME and the agent.env names, none of the gateway's secrets or other variables", async () => {
@@ -159,11 +112,11 @@ Deno.test("/stop ends a program that ignores SIGTERM within the grace period, an
   chat.say("m1", "sleep");
   const accepted = await chat.until("m1 accepted", (f) => f.type === "accepted" && f.id === "m1");
   const pid = await readPid(`${home.path}/pid`);
-  assert.equal(gone(pid), false, "the program runs");
+  assert.equal(processGone(pid), false, "the program runs");
 
   assert.equal(await chat.ask("s1", "/stop"), "Stopped.");
   // kill_grace_seconds is 1: SIGTERM is ignored, SIGKILL follows after the grace.
-  await waitFor(`program ${pid} to be gone`, () => gone(pid), 1_000 + 4_000);
+  await waitFor(`program ${pid} to be gone`, () => processGone(pid), 1_000 + 4_000);
   assert.equal(
     Deno.readTextFileSync(`${home.path}/sigterm`),
     "ignored",
@@ -175,13 +128,13 @@ Deno.test("/stop ends a program that ignores SIGTERM within the grace period, an
   );
 
   assert.equal(await chat.ask("m2", "hello"), "you said hello");
-  assert.equal(gone(pid), true);
+  assert.equal(processGone(pid), true);
 });
 
 Deno.test("a Ctrl-C to the gateway's process group does not reach the program: the reply arrives whole and the gateway exits 0", async () => {
   await using home = tempDir();
   configureAgent(home.path, "slow");
-  await using gateway = startGatewayGroup(home.path, {});
+  await using gateway = startHermes(home.path, ["gateway", "run"], {}, { ownGroup: true });
   let url = "";
   await Promise.race([
     waitFor("the gateway's local URL", () => {
@@ -211,5 +164,5 @@ Deno.test("a Ctrl-C to the gateway's process group does not reach the program: t
   );
   assert.equal(final.text, SLOW_REPLY, gateway.stderr());
   assert.equal(await gateway.exited, 0, gateway.stderr());
-  assert.equal(gone(pid), true, "the program finished its turn and exited");
+  assert.equal(processGone(pid), true, "the program finished its turn and exited");
 });

@@ -1,85 +1,23 @@
 import assert from "node:assert/strict";
 import { hermesPaths } from "../../lib/config/home.ts";
 import { readRuntimeStatus } from "../../lib/process/runtime_status.ts";
-import { ROOT, tempDir } from "../_helpers.ts";
-import { testEnv, waitFor } from "../gateway/_gateway.ts";
+import { tempDir } from "../_helpers.ts";
+import { startInBackground, waitFor } from "../gateway/_gateway.ts";
 import { startFakeOpenAI } from "../fakes/openai_server.ts";
-
-/** `deno task gateway` in a process group of its own, as a terminal runs it; killed on dispose. */
-function startDenoTaskGateway(home: string, env: Record<string, string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "gateway"],
-    cwd: ROOT,
-    env: testEnv(home, env),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    detached: true,
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const reading = child.stderr.pipeTo(
-    new WritableStream({ write: (chunk) => void (text += decoder.decode(chunk)) }),
-  );
-  const exited = Promise.all([child.status, reading]).then(([status]) => status.code);
-  return {
-    pid: child.pid,
-    exited,
-    stderr: () => text,
-    async [Symbol.asyncDispose]() {
-      try {
-        Deno.kill(-child.pid, "SIGKILL");
-      } catch {
-        // the group is gone
-      }
-      await exited;
-    },
-  };
-}
-
-/** Reads an SSE response of chat.completion.chunk events; calls `onContent` with each delta. */
-async function readChunks(
-  response: Response,
-  onContent: (content: string) => void,
-): Promise<{ finish: string | null; done: boolean }> {
-  let buffer = "";
-  let finish: string | null = null;
-  let done = false;
-  const decoder = new TextDecoder();
-  for await (const bytes of response.body!) {
-    buffer += decoder.decode(bytes, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const event = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      for (const line of event.split("\n")) {
-        if (!line.startsWith("data: ")) continue;
-        const data = line.slice("data: ".length);
-        if (data === "[DONE]") {
-          done = true;
-          continue;
-        }
-        const choice = JSON.parse(data).choices?.[0];
-        if (choice?.delta?.content) onContent(choice.delta.content);
-        finish = choice?.finish_reason ?? finish;
-      }
-    }
-  }
-  return { finish, done };
-}
+import { readChatChunks } from "./_sse.ts";
 
 Deno.test("one Ctrl-C under deno task drains: the streaming client gets the whole reply, the gateway exits 0", async () => {
   const tokens = Array.from({ length: 10 }, (_, i) => `token${i} `);
   await using openai = startFakeOpenAI({ tokens: () => tokens, tokenDelayMs: 100 });
   await using dir = tempDir();
   const paths = hermesPaths(dir.path);
-  await using task = startDenoTaskGateway(dir.path, {
+  // `deno task gateway` in a process group of its own, as a terminal runs it.
+  await using task = startInBackground(["task", "gateway"], dir.path, {
     HERMES_MODEL: "fake",
     OPENAI_BASE_URL: openai.baseUrl,
     OPENAI_API_KEY: "x",
     HERMES_LOG_LEVEL: "debug",
-  });
+  }, { ownGroup: true });
 
   let url = "";
   let gatewayPid = 0;
@@ -110,7 +48,7 @@ Deno.test("one Ctrl-C under deno task drains: the streaming client gets the whol
   assert.equal(response.status, 200);
   const received: string[] = [];
   let interrupted = false;
-  const { finish, done } = await readChunks(response, (content) => {
+  const { finishReasons, done } = await readChatChunks(response, (content) => {
     received.push(content);
     if (!interrupted) {
       interrupted = true;
@@ -120,7 +58,7 @@ Deno.test("one Ctrl-C under deno task drains: the streaming client gets the whol
 
   assert.ok(interrupted, "a first chunk arrived before the reply ended");
   assert.equal(received.join(""), tokens.join(""), task.stderr());
-  assert.equal(finish, "stop");
+  assert.deepEqual(finishReasons, ["stop"]);
   assert.ok(done, "the stream ended with [DONE]");
   assert.equal(await task.exited, 0, task.stderr());
   const state = readRuntimeStatus(paths.runtimeStatus);

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { runHermes, tempDir } from "../_helpers.ts";
+import { processGone, runHermes, tempDir } from "../_helpers.ts";
 import { testEnv, waitFor } from "../gateway/_gateway.ts";
 import { startFakeOpenAI } from "../fakes/openai_server.ts";
 import { startLocalGateway } from "./_local.ts";
+import { readChatChunks } from "./_sse.ts";
 
 const UNFINISHED = /stopped before the reply was finished/;
 
@@ -28,49 +29,6 @@ function postCompletion(url: string, body: Record<string, unknown>): Promise<Res
   });
 }
 
-/** What a streamed chat completion delivered, event by event. */
-interface StreamedEvents {
-  content: string[];
-  finishReasons: string[];
-  errors: { message: string; type: string }[];
-  done: boolean;
-}
-
-/** Reads a chat completions SSE stream to its end; `onContent` hears each non-empty delta. */
-async function readEvents(
-  response: Response,
-  onContent: (content: string) => void,
-): Promise<StreamedEvents> {
-  const events: StreamedEvents = { content: [], finishReasons: [], errors: [], done: false };
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for await (const bytes of response.body!) {
-    buffer += decoder.decode(bytes, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const event = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      for (const line of event.split("\n")) {
-        if (!line.startsWith("data: ")) continue;
-        const data = line.slice("data: ".length);
-        if (data === "[DONE]") {
-          events.done = true;
-          continue;
-        }
-        const parsed = JSON.parse(data);
-        if (parsed.error) events.errors.push(parsed.error);
-        const choice = parsed.choices?.[0];
-        if (choice?.finish_reason) events.finishReasons.push(choice.finish_reason);
-        if (choice?.delta?.content) {
-          events.content.push(choice.delta.content);
-          onContent(choice.delta.content);
-        }
-      }
-    }
-  }
-  return events;
-}
-
 /** Journal states by session key, read straight from state.db. */
 function journalStates(home: string): Record<string, string[]> {
   using db = new DatabaseSync(`${home}/state.db`, { readOnly: true });
@@ -81,18 +39,6 @@ function journalStates(home: string): Record<string, string[]> {
   const states: Record<string, string[]> = {};
   for (const row of rows) (states[row.session_key] ??= []).push(row.state);
   return states;
-}
-
-/** Exited: reaped, or a zombie (state Z in /proc/PID/stat). */
-function gone(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return true;
-    throw error;
-  }
-  return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
 }
 
 async function stopGateway(home: string): Promise<void> {
@@ -124,7 +70,7 @@ Deno.test("a drain that runs out of time fails the unfinished replies (503, an e
     });
     assert.equal(response.status, 200);
     const firstToken = Promise.withResolvers<void>();
-    const streamed = readEvents(response, () => firstToken.resolve());
+    const streamed = readChatChunks(response, () => firstToken.resolve());
     await firstToken.promise;
     await waitFor("both turns to reach the provider", () => provider.requests.length === 2);
 
@@ -212,7 +158,7 @@ Deno.test("a drain that runs out of time kills a command agent's program that ig
   await stopGateway(home.path);
 
   assert.equal(await local.gateway.exited, 0, local.gateway.stderr());
-  assert.equal(gone(pid), true, `program ${pid} outlived the gateway`);
+  assert.equal(processGone(pid), true, `program ${pid} outlived the gateway`);
   assert.equal(
     Deno.readTextFileSync(`${home.path}/sigterm`),
     "ignored",

@@ -37,20 +37,31 @@ export function testEnv(home: string, extra: Record<string, string> = {}): Recor
   return env;
 }
 
-/** Starts `hermes ARGS` in the background (default: `gateway run`). */
-export function startHermes(
+/** Options of {@linkcode startInBackground}. */
+export interface BackgroundOptions {
+  /**
+   * Its own process group (and session), as a terminal runs a program: a
+   * signal to `-pid` reaches everything it started; dispose kills the group.
+   */
+  readonly ownGroup?: boolean;
+}
+
+/** Starts `deno ARGS` (from the repository root, with {@linkcode testEnv}) in the background. */
+export function startInBackground(
+  denoArgs: string[],
   home: string,
-  args: string[] = ["gateway", "run"],
   env: Record<string, string> = {},
+  options: BackgroundOptions = {},
 ): BackgroundHermes {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...cliPermissionFlags(), `${ROOT}cli/main.ts`, ...args],
+    args: denoArgs,
     cwd: ROOT,
     env: testEnv(home, env),
     clearEnv: true,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
+    detached: options.ownGroup === true,
   }).spawn();
   let text = "";
   const decoder = new TextDecoder();
@@ -65,13 +76,29 @@ export function startHermes(
     exited,
     async [Symbol.asyncDispose]() {
       try {
-        child.kill("SIGKILL");
+        if (options.ownGroup) Deno.kill(-child.pid, "SIGKILL");
+        else child.kill("SIGKILL");
       } catch {
         // already gone
       }
       await exited;
     },
   };
+}
+
+/** Starts `hermes ARGS` in the background (default: `gateway run`). */
+export function startHermes(
+  home: string,
+  args: string[] = ["gateway", "run"],
+  env: Record<string, string> = {},
+  options: BackgroundOptions = {},
+): BackgroundHermes {
+  return startInBackground(
+    ["run", ...cliPermissionFlags(), `${ROOT}cli/main.ts`, ...args],
+    home,
+    env,
+    options,
+  );
 }
 
 /** Polls `check` every 20 ms until it is true; throws after `timeoutMs`. */

@@ -18,14 +18,29 @@ export interface EstimatedUsage {
 
 const CJK = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]/g;
 
-/** An estimate of the tokens in `text`. */
+/**
+ * An estimate of the tokens in `text`.
+ *
+ * @example
+ * ```ts
+ * estimateTokens("hello world!"); // 3
+ * estimateTokens("今天天气很好"); // 6
+ * ```
+ */
 export function estimateTokens(text: string): number {
   if (!text) return 0;
   const cjk = text.match(CJK)?.length ?? 0;
   return cjk + Math.ceil((text.length - cjk) / 4);
 }
 
-/** Estimated usage of a request whose input was `prompt` and whose reply is `completion`. */
+/**
+ * Estimated usage of a request whose input was `prompt` and whose reply is `completion`.
+ *
+ * @example
+ * ```ts
+ * estimateUsage("hi", "hello there"); // { prompt_tokens: 1, completion_tokens: 3, total_tokens: 4, estimated: true }
+ * ```
+ */
 export function estimateUsage(prompt: string, completion: string): EstimatedUsage {
   const prompt_tokens = estimateTokens(prompt);
   const completion_tokens = estimateTokens(completion);

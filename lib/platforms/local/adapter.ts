@@ -33,8 +33,11 @@ import { upgradeWebChat } from "./web_chat_socket.ts";
  *
  * @example
  * ```ts
+ * import type { AdapterContext } from "../adapter.ts";
+ * declare const context: AdapterContext; // what the gateway hands every adapter
+ *
  * const adapter = new LocalAdapter(context);
- * await adapter.connect(); // listening
+ * await adapter.connect(); // listening on local.host:local.port
  * ```
  */
 export class LocalAdapter implements PlatformAdapter {

@@ -75,7 +75,15 @@ export function apiError(
   return { status, body: { error: { message, type, param, code: null } } };
 }
 
-/** The 400 for a body that failed validation, naming the first problem and where it is. */
+/**
+ * The 400 for a body that failed validation, naming the first problem and where it is.
+ *
+ * @example
+ * ```ts
+ * invalidRequest({ issues: [{ path: ["messages", 0, "content"], message: "expected a string" }] })
+ *   .body.error.message; // "Invalid request: messages.0.content: expected a string"
+ * ```
+ */
 export function invalidRequest(
   error: { issues: readonly { path: PropertyKey[]; message: string }[] },
 ): ApiError {
@@ -84,7 +92,15 @@ export function invalidRequest(
   return apiError(400, `Invalid request: ${param ? `${param}: ` : ""}${issue.message}`, param);
 }
 
-/** One Server-Sent Event (`event:` line only when named). */
+/**
+ * One Server-Sent Event (`event:` line only when named).
+ *
+ * @example
+ * ```ts
+ * sseEvent({ type: "response.created" }, "response.created");
+ * // 'event: response.created\ndata: {"type":"response.created"}\n\n'
+ * ```
+ */
 export function sseEvent(data: unknown, event?: string): string {
   return `${event ? `event: ${event}\n` : ""}data: ${JSON.stringify(data)}\n\n`;
 }

@@ -26,6 +26,8 @@ export interface ReplyUpdate {
  *
  * @example
  * ```ts
+ * declare const socket: WebSocket; // from Deno.upgradeWebSocket
+ * const source = { platform: "local", chatType: "group" as const, chatId: "team", userId: "alice" };
  * const rooms = new ChatRooms();
  * rooms.join(source, socket);
  * rooms.reply(source, { id: "r-1", replyTo: "ws-1", to: "alice", text: "Hel", final: false });

@@ -35,7 +35,16 @@ export interface WebChatDeps {
  *
  * @example
  * ```ts
- * const response = upgradeWebChat(request, new URL(request.url), { context, rooms, authorize });
+ * import type { AdapterContext } from "../adapter.ts";
+ * import { ChatRooms } from "./rooms.ts";
+ * declare const context: AdapterContext;
+ * declare const request: Request; // GET /ws?user=alice with an Upgrade header
+ *
+ * const response = upgradeWebChat(request, new URL(request.url), {
+ *   context,
+ *   rooms: new ChatRooms(),
+ *   authorize: () => undefined, // no API key configured
+ * });
  * ```
  */
 export function upgradeWebChat(request: Request, url: URL, deps: WebChatDeps): Response {
