@@ -74,6 +74,7 @@ Deno.test("a foreign Host, a foreign Origin or a non-JSON POST is refused with 4
   );
   assert.equal(csrf.status, 403);
   assert.match(JSON.parse(csrf.body).error.message, /^Forbidden: Origin https:\/\/evil\.example/);
+  assert.equal(JSON.parse(csrf.body).error.type, "permission_error");
   const plain = await post(`Host: 127.0.0.1:${port}\r\nContent-Type: text/plain`);
   assert.equal(plain.status, 415);
   assert.match(JSON.parse(plain.body).error.message, /send Content-Type: application\/json/);

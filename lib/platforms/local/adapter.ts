@@ -161,7 +161,8 @@ export class LocalAdapter implements PlatformAdapter {
         host: request.headers.get("host"),
         origin: request.headers.get("origin"),
       });
-      return json(refusal.status, apiError(refusal.status, refusal.reason).body);
+      const type = refusal.status === 403 ? "permission_error" : "invalid_request_error";
+      return json(refusal.status, apiError(refusal.status, refusal.reason, null, type).body);
     }
     switch (url.pathname) {
       case "/":
