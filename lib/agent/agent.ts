@@ -6,7 +6,7 @@
  */
 
 import { HermesError } from "../errors.ts";
-import type { SessionSource } from "../sessions/key.ts";
+import type { SessionSource } from "../platforms/event.ts";
 
 /** One message of the history an agent sees. */
 export interface AgentMessage {

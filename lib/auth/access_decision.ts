@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { SessionSource } from "../sessions/key.ts";
+import type { SessionSource } from "../platforms/event.ts";
 import { normaliseId } from "./allowlist.ts";
 import type { PlatformAccess } from "./access_settings.ts";
 

@@ -16,7 +16,7 @@
 import { z } from "zod";
 import type { Config } from "../config/schema.ts";
 import { ConfigError } from "../errors.ts";
-import { SLASH_COMMANDS, type SlashCommandName } from "../gateway/commands.ts";
+import { SLASH_COMMANDS, type SlashCommandName } from "./slash_commands.ts";
 import { Allowlist, normaliseId } from "./allowlist.ts";
 
 /** The access policies of DMs and of groups. */

@@ -8,13 +8,34 @@
  */
 
 import type { Config } from "../config/schema.ts";
-import type { AuthorizeDecision, AuthorizeHook, CommandAccess } from "../gateway/pipeline.ts";
-import type { MessageEvent } from "../platforms/event.ts";
+import type { MessageEvent, SessionSource } from "../platforms/event.ts";
 import type { Logger } from "../util/log.ts";
 import { decideAccess } from "./access_decision.ts";
 import { type PlatformAccess, platformAccess } from "./access_settings.ts";
 import { CODE_TTL_S, type PairingStore } from "./pairing.ts";
 import { allowedCommands, commandRefusal, tierOf } from "./slash_access.ts";
+import type { SlashCommandName } from "./slash_commands.ts";
+
+/** What the authorization stage decides for one message. */
+export interface AuthorizeDecision {
+  readonly allow: boolean;
+  /** Told to the sender when refused; nothing is sent when absent. */
+  readonly reply?: string;
+}
+
+/** The authorization stage (what {@linkcode createAuthorizer} builds). */
+export type AuthorizeHook = (event: MessageEvent) => AuthorizeDecision | Promise<AuthorizeDecision>;
+
+/** A sender's slash-command rights. */
+export interface CommandRights {
+  readonly tier: "admin" | "user";
+  readonly allowed: ReadonlySet<SlashCommandName>;
+  /** The reply when `name` is not allowed. */
+  readonly refusal: (name: SlashCommandName) => string;
+}
+
+/** Decides a sender's command rights (from each platform's tiers). */
+export type CommandAccess = (source: SessionSource) => CommandRights;
 
 /** Told to a stranger when no code can be issued now. */
 export const TOO_MANY_REQUESTS = "Too many pairing requests right now. Please try again later.";

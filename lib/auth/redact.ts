@@ -12,7 +12,7 @@
  */
 
 import { createHmac } from "node:crypto";
-import type { SessionSource } from "../sessions/key.ts";
+import type { SessionSource } from "../platforms/event.ts";
 import { writeFileAtomic } from "../storage/atomic.ts";
 
 /** Replaces ids with their hashes. */

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { SLASH_COMMANDS, type SlashCommandName } from "../gateway/commands.ts";
-import type { SessionSource } from "../sessions/key.ts";
+import { SLASH_COMMANDS, type SlashCommandName } from "./slash_commands.ts";
+import type { SessionSource } from "../platforms/event.ts";
 import { normaliseId } from "./allowlist.ts";
 import { senderOf } from "./access_decision.ts";
 import type { PlatformAccess } from "./access_settings.ts";

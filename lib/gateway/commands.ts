@@ -6,19 +6,7 @@
  * @module
  */
 
-/** The commands, in the order `/help` lists them. */
-export const SLASH_COMMANDS = [
-  { name: "help", summary: "list the commands" },
-  { name: "new", summary: "start a new session (the old one stays searchable)" },
-  { name: "reset", summary: "same as /new" },
-  { name: "stop", summary: "stop the reply being written and drop queued messages" },
-  { name: "status", summary: "show this session and the agent" },
-  { name: "whoami", summary: "show your user id and access tier" },
-  { name: "queue", summary: "/queue TEXT: answer TEXT after the current reply" },
-] as const;
-
-/** A command's name. */
-export type SlashCommandName = (typeof SLASH_COMMANDS)[number]["name"];
+import { SLASH_COMMANDS, type SlashCommandName } from "../auth/slash_commands.ts";
 
 /** A parsed command. */
 export interface SlashCommand {

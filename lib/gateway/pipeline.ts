@@ -16,47 +16,28 @@ import type { Agent } from "../agent/agent.ts";
 import type { Config } from "../config/schema.ts";
 import type { PlatformAdapter } from "../platforms/adapter.ts";
 import type { MessageEvent } from "../platforms/event.ts";
-import { sessionKey, type SessionSource } from "../sessions/key.ts";
+import { sessionKey } from "../sessions/key.ts";
+import type { SessionSource } from "../platforms/event.ts";
 import { SessionStore } from "../sessions/store.ts";
 import { TranscriptStore } from "../sessions/transcripts.ts";
 import { expiry, resetPolicyFor } from "../sessions/reset.ts";
 import type { Logger } from "../util/log.ts";
-import {
-  helpText,
-  parseSlashCommand,
-  SLASH_COMMANDS,
-  type SlashCommand,
-  type SlashCommandName,
-} from "./commands.ts";
+import { helpText, parseSlashCommand, type SlashCommand } from "./commands.ts";
+import { SLASH_COMMANDS, type SlashCommandName } from "../auth/slash_commands.ts";
 import { ReplyDelivery } from "./delivery.ts";
 import { InboundJournal, type JournalEntry } from "./journal.ts";
 import { OutboundLedger } from "./outbound_ledger.ts";
 import { runTurn } from "./turn.ts";
 import { transaction } from "../storage/sqlite.ts";
-
-/** What the authorization stage decides for one message. */
-export interface AuthorizeDecision {
-  readonly allow: boolean;
-  /** Told to the sender when refused; nothing is sent when absent. */
-  readonly reply?: string;
-}
-
-/** The authorization stage (`lib/auth/authorizer.ts` in a gateway). */
-export type AuthorizeHook = (event: MessageEvent) => AuthorizeDecision | Promise<AuthorizeDecision>;
+import type {
+  AuthorizeDecision,
+  AuthorizeHook,
+  CommandAccess,
+  CommandRights,
+} from "../auth/authorizer.ts";
 
 /** Lets everyone through. */
 export const allowEveryone: AuthorizeHook = () => ({ allow: true });
-
-/** A sender's slash-command rights. */
-export interface CommandRights {
-  readonly tier: "admin" | "user";
-  readonly allowed: ReadonlySet<SlashCommandName>;
-  /** The reply when `name` is not allowed. */
-  readonly refusal: (name: SlashCommandName) => string;
-}
-
-/** Decides a sender's command rights (`lib/auth/slash_access.ts` in a gateway). */
-export type CommandAccess = (source: SessionSource) => CommandRights;
 
 const EVERY_COMMAND: CommandRights = {
   tier: "user",

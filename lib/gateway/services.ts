@@ -16,7 +16,8 @@ import "../platforms/builtin.ts";
 import { LinkHealthTracker } from "../platforms/health.ts";
 import { PlatformLinks } from "../platforms/links.ts";
 import { enabledPlatforms, loadPlugins } from "../platforms/registry.ts";
-import { sessionKey, type SessionSource } from "../sessions/key.ts";
+import { sessionKey } from "../sessions/key.ts";
+import type { SessionSource } from "../platforms/event.ts";
 import { openDatabase } from "../storage/sqlite.ts";
 import { STATE_MIGRATIONS } from "../storage/state_schema.ts";
 import type { Logger } from "../util/log.ts";
@@ -26,7 +27,7 @@ import { approvalNotifier } from "../auth/approval_notices.ts";
 import { createAuthorizer } from "../auth/authorizer.ts";
 import { PairingStore } from "../auth/pairing.ts";
 import { IdRedactor } from "../auth/redact.ts";
-import { SLASH_COMMANDS } from "./commands.ts";
+import { SLASH_COMMANDS } from "../auth/slash_commands.ts";
 import type { ControlMethod } from "./control_server.ts";
 import { Pipeline } from "./pipeline.ts";
 

@@ -6,9 +6,17 @@
  * @module
  */
 
-import type { ChatType, SessionSource } from "../sessions/key.ts";
+/** The kinds of chat a message can come from. */
+export type ChatType = "dm" | "group" | "channel";
 
-export type { ChatType, SessionSource };
+/** Where a message comes from; also where its reply goes. */
+export interface SessionSource {
+  readonly platform: string;
+  readonly chatType: ChatType;
+  readonly chatId: string;
+  readonly threadId?: string;
+  readonly userId?: string;
+}
 
 /** One inbound message, whatever platform it came from. */
 export interface MessageEvent {

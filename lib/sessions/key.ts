@@ -7,17 +7,7 @@
  * @module
  */
 
-/** The kinds of chat a message can come from. */
-export type ChatType = "dm" | "group" | "channel";
-
-/** Where a message comes from. */
-export interface SessionSource {
-  readonly platform: string;
-  readonly chatType: ChatType;
-  readonly chatId: string;
-  readonly threadId?: string;
-  readonly userId?: string;
-}
+import type { SessionSource } from "../platforms/event.ts";
 
 /**
  * The session key of `source`.

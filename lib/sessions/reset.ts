@@ -8,7 +8,7 @@
  */
 
 import type { Config } from "../config/schema.ts";
-import type { ChatType } from "./key.ts";
+import type { ChatType } from "../platforms/event.ts";
 
 /** The effective reset policy of one kind of chat. */
 export interface ResetPolicy {

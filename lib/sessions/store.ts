@@ -7,7 +7,7 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { cached, transaction } from "../storage/sqlite.ts";
-import type { SessionSource } from "./key.ts";
+import type { SessionSource } from "../platforms/event.ts";
 
 /** A session row, with its message count. */
 export interface SessionRecord {

@@ -10,7 +10,7 @@ import { allowedCommands, tierOf } from "../../lib/auth/slash_access.ts";
 import { hermesPaths } from "../../lib/config/home.ts";
 import { loadConfig } from "../../lib/config/load.ts";
 import { ConfigError } from "../../lib/errors.ts";
-import type { SessionSource } from "../../lib/sessions/key.ts";
+import type { SessionSource } from "../../lib/platforms/event.ts";
 import { tempDir } from "../_helpers.ts";
 
 /** The access rules of `platform` from a real config.yaml and environment. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { hermesPaths } from "../../lib/config/home.ts";
-import { sessionKey, type SessionSource } from "../../lib/sessions/key.ts";
+import { sessionKey } from "../../lib/sessions/key.ts";
+import type { SessionSource } from "../../lib/platforms/event.ts";
 import { SessionStore } from "../../lib/sessions/store.ts";
 import { TranscriptStore } from "../../lib/sessions/transcripts.ts";
 import { openDatabase } from "../../lib/storage/sqlite.ts";
