@@ -12,6 +12,9 @@
  * @module
  */
 
+// The built-in platforms register their settings sections (the schema includes `local:`).
+import "./lib/platforms/builtin.ts";
+
 export { ConfigError, HermesError, UsageError } from "./lib/errors.ts";
 export { ExitCode } from "./lib/process/exit_codes.ts";
 export { VERSION } from "./lib/version.ts";
@@ -19,7 +22,13 @@ export { ensureHome, hermesPaths, resolveHome } from "./lib/config/home.ts";
 export type { HermesPaths } from "./lib/config/home.ts";
 export { loadConfig } from "./lib/config/load.ts";
 export type { LoadedConfig, LoadOptions, ValueSource } from "./lib/config/load.ts";
-export { configJsonSchema, configSchema, SECTIONS } from "./lib/config/schema.ts";
+export {
+  configJsonSchema,
+  configSchema,
+  configSections,
+  parseConfig,
+  registerSection,
+} from "./lib/config/schema.ts";
 export type { Config } from "./lib/config/schema.ts";
 export { defineSection } from "./lib/config/section.ts";
 export type { ConfigSection } from "./lib/config/section.ts";

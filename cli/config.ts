@@ -80,7 +80,10 @@ export function registerConfigCommands(program: Command, io: CliIo): void {
   config.command("schema")
     .description("Print the JSON Schema of config.yaml, for editors")
     .action(async () => {
-      const { configJsonSchema } = await import("../lib/config/schema.ts");
+      const [{ configJsonSchema }] = await Promise.all([
+        import("../lib/config/schema.ts"),
+        import("../lib/platforms/builtin.ts"), // the built-in platforms' sections
+      ]);
       io.out(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
     });
 

@@ -66,7 +66,12 @@ export async function loadHomeConfig(
   command: CommandUnknownOpts,
   home: HomeContext,
 ): Promise<LoadedConfig> {
-  const { loadConfig } = await import("../lib/config/load.ts");
+  // Loaded only here, so that status and stop start fast; the built-in
+  // platforms bring their settings sections (`local:`) to the schema.
+  const [{ loadConfig }] = await Promise.all([
+    import("../lib/config/load.ts"),
+    import("../lib/platforms/builtin.ts"),
+  ]);
   const loaded = await loadConfig({ paths: home.paths, env: io.env });
   for (const secret of loaded.secrets) io.masker.add(secret);
   const options: GlobalOptions = command.optsWithGlobals();

@@ -229,6 +229,7 @@ async function configuredAllowance(
     const { paths } = await openHome(io, command);
     const { loadConfig, environmentWithDotenv } = await import("../lib/config/load.ts");
     const { platformAccess } = await import("../lib/auth/access_settings.ts");
+    await import("../lib/platforms/builtin.ts"); // `local:` is a built-in platform's section
     const loaded = await loadConfig({ paths, env: io.env });
     const access = platformAccess(loaded.config, environmentWithDotenv(loaded, io.env), platform);
     if (access.allowFrom.has(userId)) return `${access.settingsPath}.allow_from`;

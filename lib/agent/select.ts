@@ -19,9 +19,9 @@ import { OpenAIAgent } from "./openai.ts";
  *
  * @example
  * ```ts
- * import { configSchema } from "../config/schema.ts";
+ * import { parseConfig } from "../config/schema.ts";
  *
- * const config = configSchema.parse({ agent: { command: ["python3", "bot.py"] } });
+ * const config = parseConfig({ agent: { command: ["python3", "bot.py"] } });
  * createAgent(config, { PATH: "/usr/bin", HOME: "/home/alice" }).provider; // "command"
  * ```
  */

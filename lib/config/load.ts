@@ -10,7 +10,7 @@ import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
 import type { HermesPaths } from "./home.ts";
 import { type DotenvVars, parseDotenv } from "./dotenv.ts";
-import { type Config, configSchema, SECTIONS } from "./schema.ts";
+import { type Config, configSchema, configSections } from "./schema.ts";
 import { type LeafKind, leaves, objectShape, schemaAt } from "./_schema_walk.ts";
 import { isSecretName } from "./secrets.ts";
 import { getPath, isTree, setPath, type Tree } from "../util/key_path.ts";
@@ -74,9 +74,10 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
     ? new Map()
     : parseDotenv(envText, paths.envFile);
 
-  warnUnknownKeys(tree, configSchema, "", paths.configFile, warnings);
+  const schema = configSchema();
+  warnUnknownKeys(tree, schema, "", paths.configFile, warnings);
   const sources = new Map<string, ValueSource>();
-  for (const leaf of leaves(configSchema)) {
+  for (const leaf of leaves(schema)) {
     sources.set(
       leaf.path,
       getPath(tree, leaf.path) !== undefined ? { layer: "config" } : { layer: "default" },
@@ -84,7 +85,7 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
   }
 
   const usedNames = new Set<string>();
-  for (const section of SECTIONS) {
+  for (const section of configSections()) {
     for (const [variable, keyPath] of Object.entries(section.env)) {
       usedNames.add(variable);
       const path = `${section.key}.${keyPath}`;
@@ -100,10 +101,12 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
     }
   }
 
-  const parsed = configSchema.safeParse(tree);
+  const parsed = schema.safeParse(tree);
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error.issues, sources, paths));
 
-  const secretPaths = new Set(SECTIONS.flatMap((s) => s.secrets.map((k) => `${s.key}.${k}`)));
+  const secretPaths = new Set(
+    configSections().flatMap((s) => s.secrets.map((k) => `${s.key}.${k}`)),
+  );
   const secrets = new Set<string>();
   for (const path of secretPaths) {
     const value = getPath(parsed.data, path);
@@ -119,7 +122,7 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
     .map(([name, { value }]) => ({ name, value, secret: isSecretName(name) }));
 
   return {
-    config: parsed.data,
+    config: parsed.data as Config,
     sources,
     secretPaths,
     secrets: [...secrets],
@@ -235,7 +238,7 @@ function describeOrigin(source: ValueSource, paths: HermesPaths): string {
 }
 
 function kindAt(path: string): LeafKind {
-  const schema = schemaAt(configSchema, path);
+  const schema = schemaAt(configSchema(), path);
   return schema ? leaves(schema)[0]?.kind ?? "other" : "other";
 }
 

@@ -1,6 +1,8 @@
 /**
- * The configuration schema: the sections hermes knows, composed into one zod
- * object. A platform adds its section to {@linkcode SECTIONS}.
+ * The configuration schema: the core sections, plus one section per
+ * built-in platform, which the platform registers when its module is
+ * imported (through the platform registry), composed into one zod object.
+ * This folder names no platform.
  *
  * @module
  */
@@ -10,7 +12,6 @@ import { type ConfigSection, defineSection } from "./section.ts";
 import { LOG_LEVELS } from "../util/log.ts";
 import { agentSection } from "../agent/section.ts";
 import { sessionsSection } from "../sessions/section.ts";
-import { localSection } from "../platforms/local/section.ts";
 
 /** Settings of the gateway process. */
 export const gatewaySection = defineSection({
@@ -64,32 +65,82 @@ export const loggingSection = defineSection({
   secrets: [],
 });
 
-/** Every section, in the order `config show` lists them. */
-export const SECTIONS: readonly ConfigSection[] = [
+/** The sections every configuration has, in the order `config show` lists them. */
+const CORE_SECTIONS: readonly ConfigSection[] = [
   gatewaySection,
   loggingSection,
   agentSection,
   sessionsSection,
-  localSection,
 ];
 
-/** The whole configuration schema: one optional object per section. */
-export const configSchema = z.object({
+/** Sections platforms added, in registration order. */
+const registered: ConfigSection[] = [];
+let composed: z.ZodObject | undefined;
+
+const coreShape = {
   gateway: gatewaySection.schema.prefault({}),
   logging: loggingSection.schema.prefault({}),
   agent: agentSection.schema.prefault({}),
   sessions: sessionsSection.schema.prefault({}),
-  local: localSection.schema.prefault({}),
   plugins: z.array(z.string().min(1)).default([]).describe(
     "Modules (paths relative to the home) that export more platforms",
   ),
   platforms: z.record(z.string(), z.record(z.string(), z.unknown())).default({}).describe(
     "Settings of plugin platforms, one mapping per platform name",
   ),
-});
+};
+const coreSchema = z.object(coreShape);
 
-/** The validated, defaults-applied configuration. */
-export type Config = z.output<typeof configSchema>;
+/**
+ * The validated, defaults-applied configuration: the core sections typed,
+ * each platform's section under its key (read it with that section's type).
+ */
+export type Config = z.output<typeof coreSchema> & { readonly [section: string]: unknown };
+
+/**
+ * Adds a platform's section (`local`, ...); the same section twice is a
+ * no-op, another section under a taken key is refused.
+ *
+ * @example
+ * ```ts
+ * registerSection(defineSection({ key: "matrix", schema: z.object({}), env: {}, secrets: [] }));
+ * ```
+ */
+export function registerSection(section: ConfigSection): void {
+  const existing = configSections().find((s) => s.key === section.key);
+  if (existing === section) return;
+  if (existing || section.key in coreShape) {
+    throw new Error(`Cannot register config section "${section.key}": the key is taken`);
+  }
+  registered.push(section);
+  composed = undefined;
+}
+
+/** Every section: the core ones, then those platforms registered. */
+export function configSections(): readonly ConfigSection[] {
+  return [...CORE_SECTIONS, ...registered];
+}
+
+/** The whole configuration schema: one optional object per section. */
+export function configSchema(): z.ZodObject {
+  composed ??= z.object({
+    ...coreShape,
+    ...Object.fromEntries(registered.map((s) => [s.key, s.schema.prefault({})])),
+  });
+  return composed;
+}
+
+/**
+ * Validates a configuration tree (as `loadConfig` does after layering).
+ *
+ * @example
+ * ```ts
+ * parseConfig({ gateway: { drain_timeout: 60 } }).gateway.drain_timeout; // 60
+ * ```
+ */
+export function parseConfig(tree: unknown): Config {
+  return configSchema().parse(tree) as Config;
+}
 
 /**
  * The JSON Schema of config.yaml, for editors (`hermes config schema`).
@@ -102,7 +153,7 @@ export type Config = z.output<typeof configSchema>;
  */
 export function configJsonSchema(): Record<string, unknown> {
   return {
-    ...z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }),
+    ...z.toJSONSchema(configSchema(), { io: "input", unrepresentable: "any" }),
     title: "hermes config.yaml",
     description: "Configuration of the hermes gateway ($HERMES_HOME/config.yaml)",
   };

@@ -1,8 +1,8 @@
 /**
  * A configuration section: one top-level key of config.yaml (`gateway`,
  * `logging`, later one per platform), with its zod schema, the environment
- * variables that set its keys, and which keys hold secrets. Each platform
- * owns its section and registers it in `schema.ts`.
+ * variables that set its keys, and which keys hold secrets. Each built-in
+ * platform owns its section and registers it with its platform.
  *
  * @module
  */

@@ -23,18 +23,13 @@ import { TranscriptStore } from "../sessions/transcripts.ts";
 import { expiry, resetPolicyFor } from "../sessions/reset.ts";
 import type { Logger } from "../util/log.ts";
 import { helpText, parseSlashCommand, type SlashCommand } from "./commands.ts";
-import { SLASH_COMMANDS, type SlashCommandName } from "../auth/slash_commands.ts";
+import { SLASH_COMMANDS } from "../auth/slash_commands.ts";
 import { ReplyDelivery } from "./delivery.ts";
 import { InboundJournal, type JournalEntry } from "./journal.ts";
 import { OutboundLedger } from "./outbound_ledger.ts";
 import { runTurn } from "./turn.ts";
 import { transaction } from "../storage/sqlite.ts";
-import type {
-  AuthorizeDecision,
-  AuthorizeHook,
-  CommandAccess,
-  CommandRights,
-} from "../auth/authorizer.ts";
+import type { AuthorizeHook, CommandAccess, CommandRights } from "../auth/authorizer.ts";
 
 /** Lets everyone through. */
 export const allowEveryone: AuthorizeHook = () => ({ allow: true });

@@ -156,10 +156,9 @@ export function createServices(options: ServicesOptions): GatewayServices {
         await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
         adapters.set(
           definition.name,
-          definition.create({
-            config,
+          await definition.create({
             env,
-            settings: config.platforms[definition.name] ?? {},
+            settings: settingsOf(config, definition.name),
             emit: (event) => store.accept(event),
             log: log.child({ platform: definition.name }),
             now: () => new Date(),
@@ -256,4 +255,11 @@ function openSessionHistory(store: Pipeline, source: SessionSource, config: Conf
     sessionKey(source, { groupSessionsPerUser: config.sessions.group_sessions_per_user }),
   );
   return open ? store.transcripts.history(open.id, CLIENT_HISTORY_LIMIT, { commands: true }) : [];
+}
+
+/** A platform's settings: a built-in's own section (`local:`), else `platforms.<name>`. */
+function settingsOf(config: Config, platform: string): Readonly<Record<string, unknown>> {
+  const section = platform === "platforms" ? undefined : config[platform];
+  if (typeof section === "object" && section !== null) return section as Record<string, unknown>;
+  return config.platforms[platform] ?? {};
 }

@@ -7,7 +7,6 @@
  * @module
  */
 
-import type { Config } from "../config/schema.ts";
 import type { Logger } from "../util/log.ts";
 import type { MessageEvent, OutboundMessage, SendResult, SessionSource } from "./event.ts";
 import type { LinkHealth, LinkHealthTracker } from "./health.ts";
@@ -22,14 +21,21 @@ export interface Capabilities {
   readonly maxMessageLength: number;
 }
 
-/** Everything an adapter gets from the gateway. */
-export interface AdapterContext {
-  /** The whole validated configuration. */
-  readonly config: Config;
+/**
+ * The validated configuration as plain data: each section under its key
+ * (`gateway`, `local`, ...), plugin platforms' settings under `platforms`.
+ */
+export type ConfigData = Readonly<Record<string, unknown>>;
+
+/** Everything an adapter gets from the gateway; `S` is the type of its settings. */
+export interface AdapterContext<S = Readonly<Record<string, unknown>>> {
   /** The process environment (secrets such as API keys live here). */
   readonly env: Readonly<Record<string, string | undefined>>;
-  /** Free-form settings of a plugin platform (`platforms.<name>` in config.yaml). */
-  readonly settings: Readonly<Record<string, unknown>>;
+  /**
+   * The platform's settings: a built-in platform's validated section
+   * (`local:`), or a plugin's free-form `platforms.<name>` mapping.
+   */
+  readonly settings: S;
   /**
    * Hands an inbound message to the pipeline; resolves once it is journaled
    * (durable) with `accepted`, or `duplicate` for a message id already seen.
@@ -88,8 +94,11 @@ export interface PlatformAdapter {
   settled?(event: MessageEvent, outcome: string): void;
 }
 
-/** A platform the registry knows: how to tell it is configured, and how to create it. */
-export interface PlatformDefinition {
+/**
+ * A platform the registry knows: how to tell it is configured, and how to
+ * create it; `S` is the type of its settings.
+ */
+export interface PlatformDefinition<S = Readonly<Record<string, unknown>>> {
   readonly name: string;
   /** One line for `gateway status` and logs. */
   readonly description: string;
@@ -99,12 +108,12 @@ export interface PlatformDefinition {
    * itself when nothing else is configured).
    */
   enabled(
-    config: Config,
+    config: ConfigData,
     env: Readonly<Record<string, string | undefined>>,
     othersEnabled: boolean,
   ): boolean;
   /** Checks what the schema cannot (throws ConfigError, exit 78), before the home is claimed. */
-  check?(config: Config, env: Readonly<Record<string, string | undefined>>): void;
-  /** Creates the adapter; nothing connects until `connect()`. */
-  create(context: AdapterContext): PlatformAdapter;
+  check?(config: ConfigData, env: Readonly<Record<string, string | undefined>>): void;
+  /** Creates the adapter (may load its code first); nothing connects until `connect()`. */
+  create(context: AdapterContext<S>): PlatformAdapter | Promise<PlatformAdapter>;
 }

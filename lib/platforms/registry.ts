@@ -7,7 +7,8 @@
  */
 
 import { ConfigError } from "../errors.ts";
-import type { Config } from "../config/schema.ts";
+import { type Config, registerSection } from "../config/schema.ts";
+import type { ConfigSection } from "../config/section.ts";
 import type { PlatformDefinition } from "./adapter.ts";
 
 const platforms = new Map<string, PlatformDefinition>();
@@ -16,14 +17,19 @@ const platforms = new Map<string, PlatformDefinition>();
 const RESERVED_NAMES = new Set(["pairing"]);
 
 /**
- * Adds a platform; a second platform with the same name is refused.
+ * Adds a platform; a second platform with the same name is refused. A
+ * built-in platform brings its settings `section` (`local:`), which the
+ * configuration schema then includes.
  *
  * @example
  * ```ts
  * registerPlatform({ name: "local", description: "web chat", enabled: () => true, create });
  * ```
  */
-export function registerPlatform(definition: PlatformDefinition): void {
+export function registerPlatform<S>(
+  definition: PlatformDefinition<S>,
+  options: { section?: ConfigSection } = {},
+): void {
   if (!/^[a-z][a-z0-9_]*$/.test(definition.name)) {
     throw new Error(
       `Cannot register platform "${definition.name}": names are lower case letters, digits and _`,
@@ -38,7 +44,8 @@ export function registerPlatform(definition: PlatformDefinition): void {
   if (existing && existing !== definition) {
     throw new Error(`Cannot register platform "${definition.name}": the name is taken`);
   }
-  platforms.set(definition.name, definition);
+  if (options.section) registerSection(options.section);
+  platforms.set(definition.name, definition as PlatformDefinition);
 }
 
 /** Every registered platform, in registration order. */

@@ -12,6 +12,8 @@ import { loadConfig } from "../../lib/config/load.ts";
 import { ConfigError } from "../../lib/errors.ts";
 import type { SessionSource } from "../../lib/platforms/event.ts";
 import { tempDir } from "../_helpers.ts";
+// The built-in platforms bring their sections (`local:`), as in the CLI and the gateway.
+import "../../lib/platforms/builtin.ts";
 
 /** The access rules of `platform` from a real config.yaml and environment. */
 async function accessFrom(

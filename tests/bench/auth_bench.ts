@@ -10,7 +10,8 @@
 
 import { createAuthorizer } from "../../lib/auth/authorizer.ts";
 import { PairingStore } from "../../lib/auth/pairing.ts";
-import { configSchema } from "../../lib/config/schema.ts";
+import { parseConfig } from "../../lib/config/schema.ts";
+import "../../lib/platforms/builtin.ts";
 import type { MessageEvent } from "../../lib/platforms/event.ts";
 import { Logger } from "../../lib/util/log.ts";
 import { SecretMasker } from "../../lib/util/secret_mask.ts";
@@ -38,9 +39,9 @@ async function medianMicros(runs: number, work: (i: number) => Promise<unknown>)
   return times[Math.floor(times.length / 2)]!;
 }
 
-const open = createAuthorizer({ config: configSchema.parse({}), env: {}, store, log });
+const open = createAuthorizer({ config: parseConfig({}), env: {}, store, log });
 const pairing = createAuthorizer({
-  config: configSchema.parse({ local: { dm_policy: "pairing" } }),
+  config: parseConfig({ local: { dm_policy: "pairing" } }),
   env: {},
   store,
   log,
@@ -51,7 +52,7 @@ const pairedUs = await medianMicros(
   () => Promise.resolve(pairing.authorize(event("user-500"))),
 );
 const allowlisted = createAuthorizer({
-  config: configSchema.parse({ local: { dm_policy: "pairing", allow_from: ["user-500"] } }),
+  config: parseConfig({ local: { dm_policy: "pairing", allow_from: ["user-500"] } }),
   env: {},
   store,
   log,

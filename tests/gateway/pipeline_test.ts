@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { DatabaseSync } from "node:sqlite";
 import type { Agent, AgentTurn } from "../../lib/agent/agent.ts";
-import { configSchema } from "../../lib/config/schema.ts";
+import { parseConfig } from "../../lib/config/schema.ts";
 import { Pipeline } from "../../lib/gateway/pipeline.ts";
 import type { MessageEvent } from "../../lib/platforms/event.ts";
 import { openDatabase } from "../../lib/storage/sqlite.ts";
@@ -92,7 +92,7 @@ function setup(
 ) {
   const adapter = options.adapter ?? new RecordingAdapter();
   const agent = options.agent ?? new GatedAgent();
-  const config = configSchema.parse({
+  const config = parseConfig({
     sessions: { busy_policy: options.busy ?? "interrupt", ...options.sessions },
   });
   const pipeline = new Pipeline({

@@ -14,6 +14,7 @@
 
 import { ConfigError } from "../../errors.ts";
 import type { AdapterContext, Capabilities, PlatformAdapter } from "../adapter.ts";
+import type { LocalSettings } from "./section.ts";
 import type { MessageEvent, OutboundMessage, SendResult, SessionSource } from "../event.ts";
 import type { LinkHealth } from "../health.ts";
 import { apiError, type ApiProtocol } from "./api_protocol.ts";
@@ -34,7 +35,8 @@ import { upgradeWebChat } from "./web_chat_socket.ts";
  * @example
  * ```ts
  * import type { AdapterContext } from "../adapter.ts";
- * declare const context: AdapterContext; // what the gateway hands every adapter
+ * import type { LocalSettings } from "./section.ts";
+ * declare const context: AdapterContext<LocalSettings>; // what the gateway hands the adapter
  *
  * const adapter = new LocalAdapter(context);
  * await adapter.connect(); // listening on local.host:local.port
@@ -43,15 +45,15 @@ import { upgradeWebChat } from "./web_chat_socket.ts";
 export class LocalAdapter implements PlatformAdapter {
   readonly name = "local";
   readonly capabilities: Capabilities = { edit: true, liveEdits: true, maxMessageLength: 100_000 };
-  readonly #context: AdapterContext;
+  readonly #context: AdapterContext<LocalSettings>;
   readonly #rooms = new ChatRooms();
   readonly #waiters = new Map<string, ReplyWaiter>();
   readonly #guard: RequestGuard;
   #server: Deno.HttpServer<Deno.NetAddr> | undefined;
 
-  constructor(context: AdapterContext) {
+  constructor(context: AdapterContext<LocalSettings>) {
     this.#context = context;
-    const { host, allowed_hosts } = context.config.local;
+    const { host, allowed_hosts } = context.settings;
     this.#guard = new RequestGuard({ boundHost: host, allowedHosts: allowed_hosts });
   }
 
@@ -61,7 +63,7 @@ export class LocalAdapter implements PlatformAdapter {
   }
 
   async connect(): Promise<void> {
-    const { host, port } = this.#context.config.local;
+    const { host, port } = this.#context.settings;
     const listening = Promise.withResolvers<void>();
     try {
       this.#server = Deno.serve({
@@ -215,7 +217,7 @@ export class LocalAdapter implements PlatformAdapter {
 
   /** The 401 when an API key is required and missing or wrong; undefined when allowed. */
   #authorized(request: Request, token?: string | null): Response | undefined {
-    const key = this.#context.config.local.api_key;
+    const key = this.#context.settings.api_key;
     if (!key) return undefined;
     const given = token ?? request.headers.get("authorization")?.replace(/^Bearer\s+/i, "");
     if (given && timingSafeEqual(given, key)) return undefined;
@@ -227,7 +229,7 @@ export class LocalAdapter implements PlatformAdapter {
 
   /** On loopback, health is for anyone on this machine; elsewhere only for key holders. */
   #keyRequiredOffLoopback(request: Request): Response | undefined {
-    return isLoopback(this.#context.config.local.host) ? undefined : this.#authorized(request);
+    return isLoopback(this.#context.settings.host) ? undefined : this.#authorized(request);
   }
 
   #serving(): Response | undefined {
@@ -244,7 +246,7 @@ export class LocalAdapter implements PlatformAdapter {
   async #apiTurn(request: Request, protocol: ApiProtocol): Promise<Response> {
     const refused = this.#authorized(request) ?? this.#serving();
     if (refused) return refused;
-    const body = await readJsonBody(request, this.#context.config.local.max_body_bytes);
+    const body = await readJsonBody(request, this.#context.settings.max_body_bytes);
     if ("status" in body) return json(body.status, body.body);
     const parsed = protocol.parse(body.value);
     if ("status" in parsed) return json(parsed.status, parsed.body);

@@ -43,3 +43,18 @@ export const localSection = defineSection({
   },
   secrets: ["api_key"],
 });
+
+/** The local platform's settings, validated and with defaults. */
+export type LocalSettings = z.output<typeof localSection.schema>;
+
+/**
+ * The local section of a validated configuration.
+ *
+ * @example
+ * ```ts
+ * localSettings({ local: { host: "127.0.0.1", port: 8642 } }).port; // 8642
+ * ```
+ */
+export function localSettings(config: Readonly<Record<string, unknown>>): LocalSettings {
+  return config.local as LocalSettings;
+}

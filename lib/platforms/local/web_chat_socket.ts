@@ -12,6 +12,7 @@
  */
 
 import type { AdapterContext } from "../adapter.ts";
+import type { LocalSettings } from "./section.ts";
 import type { MessageEvent, SessionSource } from "../event.ts";
 import { apiError } from "./api_protocol.ts";
 import { json } from "./_http.ts";
@@ -23,7 +24,7 @@ export const MAX_MESSAGE_CHARS = 100_000;
 
 /** What the socket handler needs from the adapter. */
 export interface WebChatDeps {
-  readonly context: AdapterContext;
+  readonly context: AdapterContext<LocalSettings>;
   readonly rooms: ChatRooms;
   /** The 401 when the key is missing or wrong; undefined when the request may go on. */
   readonly authorize: (request: Request, token: string | null) => Response | undefined;
@@ -37,7 +38,8 @@ export interface WebChatDeps {
  * ```ts
  * import type { AdapterContext } from "../adapter.ts";
  * import { ChatRooms } from "./rooms.ts";
- * declare const context: AdapterContext;
+ * import type { LocalSettings } from "./section.ts";
+ * declare const context: AdapterContext<LocalSettings>;
  * declare const request: Request; // GET /ws?user=alice with an Upgrade header
  *
  * const response = upgradeWebChat(request, new URL(request.url), {
