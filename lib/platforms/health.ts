@@ -27,8 +27,13 @@ export interface LinkHealth {
     | { readonly code: string; readonly message: string; readonly at: string }
     | null;
   readonly reconnects: number;
-  /** The longest time in ms the link was not subscribed since the first connect. */
+  /**
+   * The longest time in ms the link was not subscribed since the first
+   * connect, the window still open included.
+   */
   readonly longest_dead_window_ms: number;
+  /** ISO time the link went down and has not come back since (null while up or stopped). */
+  readonly down_since: string | null;
   /** ISO time the link entered `stopped` (null while it is not stopped). */
   readonly stopped_at: string | null;
   /** Free-form facts an adapter adds (listening address, ...). */
@@ -69,20 +74,21 @@ export class LinkHealthTracker {
   }
 
   /**
-   * Moves to `state`, measuring dead windows between subscriptions. Entering
-   * `stopped` records when; leaving it clears that time.
+   * Moves to `state`, measuring dead windows between subscriptions (a stop
+   * ends one). Entering `stopped` records when; leaving it clears that time.
    */
   set(state: LinkState): void {
     const at = this.#now();
     const now = at.getTime();
     const up = state === "subscribed" || state === "receiving";
-    if (up) {
+    // A stop ends a dead window too: a stopped link is not dead, it is stopped.
+    if (up || state === "stopped") {
       if (this.#downSince !== null) {
         this.#longestDead = Math.max(this.#longestDead, now - this.#downSince);
         this.#downSince = null;
       }
-      this.#everUp = true;
-    } else if (this.#everUp && this.#downSince === null && state !== "stopped") {
+      if (up) this.#everUp = true;
+    } else if (this.#everUp && this.#downSince === null) {
       this.#downSince = now;
       if (state === "retrying" || state === "connecting") this.#reconnects++;
     }
@@ -122,7 +128,11 @@ export class LinkHealthTracker {
       last_send_ok_at: this.#sendOk,
       last_error: this.#error,
       reconnects: this.#reconnects,
-      longest_dead_window_ms: this.#longestDead,
+      longest_dead_window_ms: Math.max(
+        this.#longestDead,
+        this.#downSince === null ? 0 : this.#now().getTime() - this.#downSince,
+      ),
+      down_since: this.#downSince === null ? null : new Date(this.#downSince).toISOString(),
       stopped_at: this.#stoppedAt,
       details: { ...this.#details },
     };

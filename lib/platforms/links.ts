@@ -142,6 +142,11 @@ export class PlatformLinks {
       const connecting = adapter.connect();
       connecting.catch(() => {}); // a late failure after the timeout is not unhandled
       const outcome = await raceTimeout(connecting, connectTimeoutMs);
+      if (outcome !== TIMED_OUT && this.#closing) {
+        // Stopped while it was connecting: it serves no one, so it is not connected.
+        await adapter.disconnect("gateway stopping").catch(() => {});
+        return;
+      }
       if (outcome !== TIMED_OUT) {
         this.#connected.add(adapter.name);
         log.info("platform connected", { platform: adapter.name, attempt: attempt + 1 });

@@ -188,3 +188,33 @@ Deno.test("after disconnectAll every platform reads stopped, not connected, with
     assert.equal(links.snapshot().quiet?.stopped_at, "2030-05-06T07:08:09.000Z");
   });
 });
+
+Deno.test("a platform whose slow connect finishes after disconnectAll is not counted as connected", async () => {
+  const gate = Promise.withResolvers<void>();
+  let disconnects = 0;
+  const health = new LinkHealthTracker();
+  const slow: PlatformAdapter = {
+    name: "slow",
+    capabilities: { edit: false, liveEdits: false, maxMessageLength: 100 },
+    async connect() {
+      await gate.promise;
+      health.set("subscribed");
+    },
+    disconnect() {
+      disconnects++;
+      health.set("stopped");
+      return Promise.resolve();
+    },
+    send: () => Promise.resolve({ messageId: "x" }),
+    health: () => health.snapshot(),
+  };
+  const links = new PlatformLinks([slow], { log: log(), connectTimeoutMs: 5_000 });
+  const connecting = links.connectAll();
+  await links.disconnectAll("gateway stopping");
+  gate.resolve(); // the link comes up only now
+  await connecting;
+  assert.equal(links.isConnected("slow"), false);
+  assert.equal(links.snapshot().slow!.connected, false);
+  assert.equal(disconnects, 2, "disconnected again once its connect finished");
+  assert.equal(health.state, "stopped");
+});

@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { LinkHealthTracker } from "../../lib/platforms/health.ts";
+
+/** A tracker on a clock the test moves. */
+function trackerAt(start = Date.parse("2026-12-01T10:00:00Z")) {
+  let now = start;
+  const health = new LinkHealthTracker(() => new Date(now));
+  return { health, advance: (ms: number) => void (now += ms) };
+}
+
+Deno.test("the dead window still open counts in the snapshot, with the time it began", () => {
+  const { health, advance } = trackerAt();
+  health.set("subscribed");
+  advance(1_000);
+  health.set("retrying");
+  advance(45_000);
+  const down = health.snapshot();
+  assert.equal(down.longest_dead_window_ms, 45_000);
+  assert.equal(down.down_since, "2026-12-01T10:00:01.000Z");
+  assert.equal(down.reconnects, 1);
+
+  health.set("subscribed");
+  advance(10_000);
+  const up = health.snapshot();
+  assert.equal(up.longest_dead_window_ms, 45_000, "a closed window is kept");
+  assert.equal(up.down_since, null);
+});
+
+Deno.test("a shorter window later does not replace the longest; a stop ends a window", () => {
+  const { health, advance } = trackerAt();
+  health.set("subscribed");
+  health.set("degraded");
+  advance(30_000);
+  health.set("receiving");
+  health.set("retrying");
+  advance(5_000);
+  assert.equal(health.snapshot().longest_dead_window_ms, 30_000);
+  health.set("stopped");
+  advance(600_000);
+  const stopped = health.snapshot();
+  assert.equal(stopped.longest_dead_window_ms, 30_000, "stopped time is not dead time");
+  assert.equal(stopped.down_since, null);
+  assert.equal(stopped.stopped_at, "2026-12-01T10:00:35.000Z");
+});
+
+Deno.test("before the first connect nothing counts as dead", () => {
+  const { health, advance } = trackerAt();
+  health.set("connecting");
+  advance(20_000);
+  assert.equal(health.snapshot().longest_dead_window_ms, 0);
+  assert.equal(health.snapshot().down_since, null);
+});
