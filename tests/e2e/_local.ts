@@ -18,18 +18,31 @@ export interface LocalGateway extends AsyncDisposable {
 }
 
 /** Starts `hermes gateway run` in `home` and waits for the web chat URL. */
-export async function startLocalGateway(
+export function startLocalGateway(
   home: string,
   env: Record<string, string> = {},
 ): Promise<LocalGateway> {
-  const gateway = await startGateway(home, env);
+  return startLocalGatewayWith(home, () => startGateway(home, env));
+}
+
+/** Starts a gateway with `start` (the CLI from source, the bundle, ...) and waits for the web chat URL. */
+export async function startLocalGatewayWith(
+  home: string,
+  start: () => BackgroundHermes | Promise<BackgroundHermes>,
+): Promise<LocalGateway> {
+  const gateway = await start();
   let url = "";
+  let exited: number | undefined;
+  gateway.exited.then((code) => exited = code);
   await waitFor("the local platform's URL", () => {
+    if (exited !== undefined) {
+      throw new Error(`the gateway exited ${exited} before serving: ${gateway.stderr()}`);
+    }
     const status = readRuntimeStatus(hermesPaths(home).runtimeStatus);
     const local = status?.platforms?.local as { details?: { url?: string } } | undefined;
-    url = local?.details?.url ?? "";
+    url = status?.gateway_state === "running" ? local?.details?.url ?? "" : "";
     return url !== "";
-  });
+  }, 60_000);
   return { gateway, url, [Symbol.asyncDispose]: () => gateway[Symbol.asyncDispose]() };
 }
 

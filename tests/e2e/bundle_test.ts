@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { ROOT, runHermes, tempDir } from "../_helpers.ts";
+import { startInBackground } from "../gateway/_gateway.ts";
+import { startLocalGatewayWith } from "./_local.ts";
 
 Deno.test("dist/hermes.js runs from an empty folder with an empty DENO_DIR", async () => {
   const build = await new Deno.Command(Deno.execPath(), {
@@ -36,4 +38,26 @@ Deno.test("dist/hermes.js runs from an empty folder with an empty DENO_DIR", asy
   const bad = await runHermes(["config", "check"], options);
   assert.equal(bad.code, 78);
   assert.match(bad.stderr, /gateway\.drain_timeout: Too small/);
+  await Deno.remove(`${home.path}/h/config.yaml`);
+
+  // The gateway itself: the platform code it loads on start and the embedded markdown-it.
+  await using gateway = await startLocalGatewayWith(
+    `${home.path}/h`,
+    () =>
+      startInBackground(
+        ["run", "--no-prompt", "--allow-all", bundle, "gateway", "run"],
+        `${home.path}/h`,
+        { DENO_DIR: denoDir.path },
+      ),
+  );
+  const page = await fetch(gateway.url);
+  assert.match(await page.text(), /<script type="module" src="chat.js">/);
+  const markdown = await fetch(new URL("markdown-it.js", gateway.url));
+  assert.match(await markdown.text(), /^\/\*! markdown-it 15\.0\.3/);
+  const reply = await fetch(new URL("v1/chat/completions", gateway.url), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ messages: [{ role: "user", content: "from the bundle" }] }),
+  });
+  assert.equal((await reply.json()).choices[0].message.content, "from the bundle");
 });
