@@ -51,7 +51,7 @@ export function registerSessionCommands(program: Command, io: CliIo): void {
         if (!session) return undefined;
         return {
           session,
-          messages: transcripts.history(session.id, options.limit, { commands: true }),
+          messages: transcripts.history(session.id, options.limit, { audience: "people" }),
         };
       });
       if (!found) {

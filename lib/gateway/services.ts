@@ -254,7 +254,9 @@ function openSessionHistory(store: Pipeline, source: SessionSource, config: Conf
   const open = store.sessions.findOpen(
     sessionKey(source, { groupSessionsPerUser: config.sessions.group_sessions_per_user }),
   );
-  return open ? store.transcripts.history(open.id, CLIENT_HISTORY_LIMIT, { commands: true }) : [];
+  return open
+    ? store.transcripts.history(open.id, CLIENT_HISTORY_LIMIT, { audience: "people" })
+    : [];
 }
 
 /** A platform's settings: a built-in's own section (`local:`), else `platforms.<name>`. */

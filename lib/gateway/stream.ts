@@ -2,7 +2,8 @@
  * The stream consumer: reads the agent's deltas, shows the growing reply
  * (every delta where edits are free, throttled by interval and size where
  * they are rate-limited, not at all where the platform cannot edit) and
- * delivers the final text.
+ * delivers the final text. A preview the platform refuses is skipped: it
+ * never ends the turn, and it is never the agent's failure.
  *
  * @module
  */
@@ -18,6 +19,11 @@ export interface StreamPacing {
   /** Least new characters between two edits. */
   readonly bufferChars: number;
   readonly now?: () => number;
+  /**
+   * Hears a preview the platform refused. Previews are best effort: the
+   * stream goes on, the next preview tries again, the final text decides.
+   */
+  readonly onPreviewError?: (error: unknown) => void;
 }
 
 /** How a streamed reply ended. */
@@ -53,7 +59,11 @@ export async function consumeStream(
       const due = pacing.live ||
         (now() - shownAt >= pacing.intervalMs && text.length - shownLength >= pacing.bufferChars);
       if (due && text.trim()) {
-        await delivery.preview(text);
+        try {
+          await delivery.preview(text);
+        } catch (error) {
+          pacing.onPreviewError?.(error);
+        }
         shownLength = text.length;
         shownAt = now();
       }

@@ -14,7 +14,7 @@ import type { PlatformAdapter } from "../platforms/adapter.ts";
 import { sessionKey } from "../sessions/key.ts";
 import type { SessionSource } from "../platforms/event.ts";
 import type { SessionRecord, SessionStore } from "../sessions/store.ts";
-import type { TranscriptStore } from "../sessions/transcripts.ts";
+import type { MessageKind, TranscriptStore } from "../sessions/transcripts.ts";
 import { transaction } from "../storage/sqlite.ts";
 import type { Logger } from "../util/log.ts";
 import { ReplyDelivery } from "./delivery.ts";
@@ -105,6 +105,11 @@ export async function runTurn(context: TurnContext): Promise<string> {
     live: adapter.capabilities.liveEdits,
     intervalMs: config.gateway.stream_edit_interval * 1000,
     bufferChars: config.gateway.stream_buffer_chars,
+    onPreviewError: (error) =>
+      context.log.warn("the platform refused a preview; the reply goes on", {
+        session: entry.sessionKey,
+        error,
+      }),
   });
   const reply = streamed.text.trim();
 
@@ -136,7 +141,8 @@ export async function runTurn(context: TurnContext): Promise<string> {
     outcome = "replied";
   }
   await delivery.complete(finalText);
-  finish(context, session.id, finalText, state, outcome);
+  // A failure note is for the user; fed back, the model would read it as its own words.
+  finish(context, session.id, finalText, state, outcome, state === "failed" ? "note" : "chat");
   if (streamed.error !== undefined) {
     context.log.warn("agent turn failed", { session: entry.sessionKey, error: streamed.error });
   }
@@ -150,6 +156,7 @@ function finish(
   reply: string | undefined,
   state: "done" | "failed",
   outcome: string,
+  kind: MessageKind = "chat",
 ): void {
   const { db, transcripts, journal, sessions, entry } = context;
   transaction(db, () => {
@@ -159,6 +166,7 @@ function finish(
         platform: entry.event.source.platform,
         role: "assistant",
         text: reply,
+        kind,
       });
     }
     journal.finish(entry.id, state, outcome);

@@ -15,8 +15,12 @@ import { cjkBigrams, hasCjk } from "./_cjk.ts";
 /** Who said a message. */
 export type Role = "user" | "assistant" | "system";
 
-/** What a message is: conversation (the agent sees it) or a slash command or its answer (people only). */
-export type MessageKind = "chat" | "command";
+/**
+ * What a message is: conversation (`chat`, the agent sees it), or for
+ * people only a slash command or its answer (`command`) or a note of the
+ * gateway's in place of a reply (`note`: the agent failed).
+ */
+export type MessageKind = "chat" | "command" | "note";
 
 /** A message to store. */
 export interface NewMessage {
@@ -112,14 +116,18 @@ export class TranscriptStore {
   }
 
   /**
-   * The last `limit` messages of a session, oldest first: the conversation
-   * only (what the agent sees), or with `commands` slash commands and their
-   * answers too (what people see).
+   * The last `limit` messages of a session, oldest first: for the `agent`
+   * (default) the conversation only; for `people` slash commands, their
+   * answers and the gateway's notes too.
    */
-  history(sessionId: number, limit = 50, options: { commands?: boolean } = {}): StoredMessage[] {
+  history(
+    sessionId: number,
+    limit = 50,
+    options: { audience?: "agent" | "people" } = {},
+  ): StoredMessage[] {
     const rows = cached(
       this.#db,
-      options.commands
+      options.audience === "people"
         ? "SELECT * FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?"
         : "SELECT * FROM messages WHERE session_id = ? AND kind = 'chat' ORDER BY id DESC LIMIT ?",
     ).all(sessionId, limit) as unknown as StoredMessage[];

@@ -98,9 +98,11 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
     version: 3,
     name: "slash-command exchanges in transcripts; chats' shared history",
     sql: `
-      -- 'command': a slash command or its answer, shown to people, never to the agent.
+      -- Shown to people, never to the agent: 'command' (a slash command or its
+      -- answer), 'note' (what the gateway said instead of a reply, e.g. why the
+      -- agent could not answer).
       ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat'
-        CHECK (kind IN ('chat', 'command'));
+        CHECK (kind IN ('chat', 'command', 'note'));
       -- A group room's history gathers every member's session.
       CREATE INDEX sessions_by_chat ON sessions(platform, chat_type, chat_id);
     `,

@@ -33,6 +33,10 @@ export class RecordingAdapter implements PlatformAdapter {
   readonly messages: RecordedMessage[] = [];
   /** Inbound message ids the pipeline settled, with the outcome. */
   readonly settledLog: { messageId: string; outcome: string }[] = [];
+  /** Refuse every preview (a send or edit that is not final), as a rate-limited platform may. */
+  refusePreviews = false;
+  /** Previews refused so far. */
+  refusedPreviews = 0;
   readonly #health = new LinkHealthTracker();
   #next = 1;
   #waiters: { check: () => boolean; resolve: () => void }[] = [];
@@ -52,6 +56,7 @@ export class RecordingAdapter implements PlatformAdapter {
   }
 
   send(to: SessionSource, message: OutboundMessage): Promise<SendResult> {
+    if (this.#refuses(message)) return Promise.reject(new Error("429: Too Many Requests"));
     const id = `m${this.#next++}`;
     this.messages.push({
       id,
@@ -66,6 +71,7 @@ export class RecordingAdapter implements PlatformAdapter {
   }
 
   edit(_to: SessionSource, messageId: string, message: OutboundMessage): Promise<SendResult> {
+    if (this.#refuses(message)) return Promise.reject(new Error("429: Too Many Requests"));
     const existing = this.messages.find((m) => m.id === messageId);
     if (!existing) throw new Error(`edit of unknown message ${messageId}`);
     existing.text = message.text;
@@ -102,6 +108,12 @@ export class RecordingAdapter implements PlatformAdapter {
         },
       });
     });
+  }
+
+  #refuses(message: OutboundMessage): boolean {
+    if (!this.refusePreviews || message.final) return false;
+    this.refusedPreviews++;
+    return true;
   }
 
   #wake(): void {

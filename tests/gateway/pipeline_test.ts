@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { DatabaseSync } from "node:sqlite";
-import type { Agent, AgentTurn } from "../../lib/agent/agent.ts";
+import { type Agent, AgentError, type AgentTurn } from "../../lib/agent/agent.ts";
 import { parseConfig } from "../../lib/config/schema.ts";
 import { Pipeline } from "../../lib/gateway/pipeline.ts";
 import type { MessageEvent } from "../../lib/platforms/event.ts";
@@ -235,7 +235,7 @@ Deno.test("/stop ends the running turn; /new starts a fresh session; /help and /
   assert.ok(pipeline.sessions.history("agent:main:test:dm:alice").some((s) => s.id === before.id));
   assert.deepEqual(pipeline.transcripts.history(after.id), []);
   assert.deepEqual(
-    pipeline.transcripts.history(after.id, 50, { commands: true }).map((m) => [m.role, m.text]),
+    pipeline.transcripts.history(after.id, 50, { audience: "people" }).map((m) => [m.role, m.text]),
     [["user", "/new"], ["assistant", "Started a new session."]],
   );
 
@@ -415,4 +415,57 @@ Deno.test("an idle session is reset on access and by the watcher", async () => {
   await waitUntil(() => pipeline.runningTurns === 0);
   assert.equal(pipeline.sweepSessions(), 1);
   assert.equal(pipeline.sessions.findOpen("agent:main:test:dm:alice"), undefined);
+});
+
+Deno.test("a preview the platform refuses never ends the turn nor reads as the agent's failure", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const adapter = new RecordingAdapter();
+  adapter.refusePreviews = true;
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const { pipeline } = setup(db, { adapter, agent });
+  const m = message("hello");
+  await pipeline.accept(m);
+  await adapter.until(() => adapter.settledLog.length === 1);
+  assert.ok(adapter.refusedPreviews > 0, "previews were tried and refused");
+  assert.deepEqual(adapter.repliesTo(m.messageId), ["answer to hello (done)"]);
+  assert.deepEqual(adapter.settledLog, [{ messageId: m.messageId, outcome: "replied" }]);
+  const session = pipeline.sessions.findOpen("agent:main:test:dm:alice")!;
+  assert.deepEqual(
+    pipeline.transcripts.history(session.id).map((row) => [row.role, row.text, row.kind]),
+    [["user", "hello", "chat"], ["assistant", "answer to hello (done)", "chat"]],
+  );
+});
+
+Deno.test("the note of a failed turn is shown to the user but never fed back to the model", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const seen: string[][] = [];
+  let calls = 0;
+  const agent: Agent = {
+    provider: "test",
+    description: "fails once",
+    async *run(turn) {
+      seen.push(turn.history.map((m) => `${m.role}:${m.content}`));
+      if (calls++ === 0) throw new AgentError("the model is unavailable");
+      yield "fine now";
+    },
+  };
+  const { pipeline, adapter } = setup(db, { agent });
+  const first = message("first");
+  await pipeline.accept(first);
+  await adapter.until(() => adapter.settledLog.length === 1);
+  assert.deepEqual(adapter.repliesTo(first.messageId), [
+    "⚠️ Sorry, I could not answer: the model is unavailable.",
+  ]);
+  const second = message("second");
+  await pipeline.accept(second);
+  await adapter.until(() => adapter.settledLog.length === 2);
+  assert.deepEqual(seen[1], ["user:first", "user:second"]);
+  const session = pipeline.sessions.findOpen("agent:main:test:dm:alice")!;
+  assert.deepEqual(
+    pipeline.transcripts.history(session.id, 50, { audience: "people" }).map((row) => row.kind),
+    ["chat", "note", "chat", "chat"],
+  );
 });
