@@ -8,8 +8,7 @@
 import { type Command, InvalidArgumentError } from "@commander-js/extra-typings";
 import type { HermesPaths } from "../lib/config/home.ts";
 import { HermesError } from "../lib/errors.ts";
-import type { SessionRecord, SessionStore } from "../lib/sessions/store.ts";
-import type { SearchHit, TranscriptStore } from "../lib/sessions/transcripts.ts";
+import type { SearchHit, SessionRecord, StateStore } from "../lib/storage/state_store.ts";
 import { openHome } from "./context.ts";
 import type { CliIo } from "./io.ts";
 
@@ -26,8 +25,8 @@ export function registerSessionCommands(program: Command, io: CliIo): void {
     .option("--json", "print a JSON array")
     .action(async (options, command) => {
       const { paths } = await openHome(io, command);
-      const rows = await withState(paths, ({ sessions }) =>
-        sessions.list({ limit: options.limit, includeEnded: options.all === true })) ?? [];
+      const rows = await withState(paths, (store) =>
+        store.listSessions({ limit: options.limit, includeEnded: options.all === true })) ?? [];
       if (options.json) {
         return void io.out(`${JSON.stringify(rows, null, 2)}\n`);
       }
@@ -46,12 +45,12 @@ export function registerSessionCommands(program: Command, io: CliIo): void {
     .option("--json", "print one JSON object")
     .action(async (key, options, command) => {
       const { paths } = await openHome(io, command);
-      const found = await withState(paths, ({ sessions, transcripts }) => {
-        const session = sessions.history(key)[0];
+      const found = await withState(paths, async (store) => {
+        const session = (await store.sessionsOfKey(key))[0];
         if (!session) return undefined;
         return {
           session,
-          messages: transcripts.history(session.id, options.limit, { audience: "people" }),
+          messages: await store.history(session.id, { limit: options.limit, audience: "people" }),
         };
       });
       if (!found) {
@@ -72,8 +71,8 @@ export function registerSessionCommands(program: Command, io: CliIo): void {
     .option("--json", "print a JSON array")
     .action(async (terms, options, command) => {
       const { paths } = await openHome(io, command);
-      const hits = await withState(paths, ({ transcripts }) =>
-        transcripts.search(terms.join(" "), {
+      const hits = await withState(paths, (store) =>
+        store.search(terms.join(" "), {
           platform: options.platform,
           limit: options.limit,
         })) ??
@@ -94,22 +93,20 @@ export function registerSessionCommands(program: Command, io: CliIo): void {
  */
 async function withState<T>(
   paths: HermesPaths,
-  read: (stores: { sessions: SessionStore; transcripts: TranscriptStore }) => T,
+  read: (store: StateStore) => Promise<T>,
 ): Promise<T | undefined> {
   try {
     Deno.statSync(paths.stateDb);
   } catch {
     return undefined;
   }
-  const [{ openDatabase }, { STATE_MIGRATIONS }, { SessionStore }, { TranscriptStore }] =
-    await Promise.all([
-      import("../lib/storage/sqlite.ts"),
-      import("../lib/storage/state_schema.ts"),
-      import("../lib/sessions/store.ts"),
-      import("../lib/sessions/transcripts.ts"),
-    ]);
-  using db = openDatabase(paths.stateDb, STATE_MIGRATIONS);
-  return read({ sessions: new SessionStore(db), transcripts: new TranscriptStore(db) });
+  const { openSqliteStateStore } = await import("../lib/storage/sqlite/state_store.ts");
+  const store = openSqliteStateStore(paths.stateDb);
+  try {
+    return await read(store);
+  } finally {
+    store.close();
+  }
 }
 
 function describeSession(row: SessionRecord): string {

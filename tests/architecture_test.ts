@@ -86,6 +86,13 @@ Deno.test("the platform contract (adapter.ts, event.ts, health.ts) imports only 
   );
 });
 
+Deno.test("nothing outside lib/storage imports node:sqlite: state goes through the StateStore", () => {
+  assert.deepEqual(
+    offending(graph, (f) => !f.startsWith("lib/storage/"), (t) => t === "node:sqlite"),
+    [],
+  );
+});
+
 Deno.test("nothing in lib/ imports cli/ or scripts/", () => {
   assert.deepEqual(offending(graph, under("lib"), under("cli", "scripts")), []);
 });

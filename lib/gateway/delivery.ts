@@ -10,7 +10,7 @@
 import type { PlatformAdapter } from "../platforms/adapter.ts";
 import type { SessionSource } from "../platforms/event.ts";
 import { chunkText } from "./chunk_text.ts";
-import type { OutboundLedger } from "./outbound_ledger.ts";
+import type { StateStore } from "../storage/state_store.ts";
 
 /** What one reply needs. */
 export interface ReplyDeliveryOptions {
@@ -20,7 +20,8 @@ export interface ReplyDeliveryOptions {
   readonly replyTo: string;
   /** Base of the idempotency keys (`inbound:<journal id>`); part `i` is `<base>#<i>`. */
   readonly key: string;
-  readonly ledger: OutboundLedger;
+  /** Where delivered parts are recorded. */
+  readonly store: StateStore;
 }
 
 /**
@@ -28,7 +29,7 @@ export interface ReplyDeliveryOptions {
  *
  * @example
  * ```ts
- * const reply = new ReplyDelivery({ adapter, to, replyTo: "m1", key: "inbound:7", ledger });
+ * const reply = new ReplyDelivery({ adapter, to, replyTo: "m1", key: "inbound:7", store });
  * await reply.preview("Hel");
  * await reply.complete("Hello");
  * ```
@@ -79,9 +80,9 @@ export class ReplyDelivery {
 
   async #show(index: number, text: string, final: boolean): Promise<void> {
     if (!final && this.#shown[index] === text) return;
-    const { adapter, to, replyTo, ledger } = this.#options;
+    const { adapter, to, replyTo, store } = this.#options;
     const key = `${this.#options.key}#${index}`;
-    const recorded = ledger.get(key);
+    const recorded = await store.deliveredPart(key);
     if (recorded?.state === "sent") return; // delivered before a restart
     const known = this.#messageIds[index] ?? recorded?.platformMessageId ?? undefined;
     const message = { text, replyTo, final };
@@ -91,7 +92,7 @@ export class ReplyDelivery {
     this.#delivered = true;
     this.#shown[index] = text;
     if (this.#messageIds[index] === undefined || final) {
-      ledger.record(key, {
+      await store.recordPart(key, {
         platform: to.platform,
         chat: to.chatId,
         state: final ? "sent" : "sending",

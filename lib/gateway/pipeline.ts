@@ -11,24 +11,19 @@
  * @module
  */
 
-import type { DatabaseSync } from "node:sqlite";
 import type { Agent } from "../agent/agent.ts";
 import type { Config } from "../config/schema.ts";
 import type { PlatformAdapter } from "../platforms/adapter.ts";
 import type { MessageEvent } from "../platforms/event.ts";
 import { sessionKey } from "../sessions/key.ts";
 import type { SessionSource } from "../platforms/event.ts";
-import { SessionStore } from "../sessions/store.ts";
-import { TranscriptStore } from "../sessions/transcripts.ts";
 import { expiry, resetPolicyFor } from "../sessions/reset.ts";
 import type { Logger } from "../util/log.ts";
 import { helpText, parseSlashCommand, type SlashCommand } from "./commands.ts";
 import { SLASH_COMMANDS } from "../auth/slash_commands.ts";
 import { ReplyDelivery } from "./delivery.ts";
-import { InboundJournal, type JournalEntry } from "./journal.ts";
-import { OutboundLedger } from "./outbound_ledger.ts";
 import { runTurn } from "./turn.ts";
-import { transaction } from "../storage/sqlite.ts";
+import type { Expiry, InboundEntry, StateStore } from "../storage/state_store.ts";
 import type { AuthorizeHook, CommandAccess, CommandRights } from "../auth/authorizer.ts";
 
 /** Lets everyone through. */
@@ -42,7 +37,8 @@ const EVERY_COMMAND: CommandRights = {
 
 /** What the pipeline needs. */
 export interface PipelineOptions {
-  readonly db: DatabaseSync;
+  /** Where every message, session and reply is kept. */
+  readonly store: StateStore;
   readonly config: Config;
   readonly agent: Agent;
   /** The adapter of a platform, if it is enabled. */
@@ -67,7 +63,7 @@ export interface PipelineOptions {
 export type StopReason = "interrupted" | "stopped" | "reset" | "shutdown";
 
 interface Running {
-  readonly entry: JournalEntry;
+  readonly entry: InboundEntry;
   readonly controller: AbortController;
   /** Settles when the turn has ended, however it ended. */
   readonly ended: Promise<void>;
@@ -75,7 +71,7 @@ interface Running {
 
 interface Lane {
   running?: Running;
-  readonly queue: JournalEntry[];
+  readonly queue: InboundEntry[];
 }
 
 /** Most attempts at one message before its session is suspended (a crash loop, a poison turn). */
@@ -86,30 +82,30 @@ export const MAX_ATTEMPTS = 3;
  *
  * @example
  * ```ts
- * const pipeline = new Pipeline({ db, config, agent, adapter: (p) => links.get(p), log });
+ * const pipeline = new Pipeline({ store, config, agent, adapter: (p) => links.get(p), log });
+ * await pipeline.load(); // what a crash left, before anything new is accepted
  * await pipeline.accept(event); // durable once this resolves; the reply follows
  * ```
  */
 export class Pipeline {
-  readonly sessions: SessionStore;
-  readonly transcripts: TranscriptStore;
-  readonly journal: InboundJournal;
-  readonly ledger: OutboundLedger;
+  /** The state the pipeline keeps (sessions, transcripts, the journal). */
+  readonly store: StateStore;
   readonly #options: PipelineOptions;
   readonly #lanes = new Map<string, Lane>();
   readonly #now: () => Date;
   #holding = false;
   /** What a crash left unfinished, taken before this gateway accepts anything new. */
-  readonly #leftovers: Set<JournalEntry>;
+  #leftovers = new Set<InboundEntry>();
 
   constructor(options: PipelineOptions) {
     this.#options = options;
+    this.store = options.store;
     this.#now = options.now ?? (() => new Date());
-    this.sessions = new SessionStore(options.db, this.#now);
-    this.transcripts = new TranscriptStore(options.db);
-    this.journal = new InboundJournal(options.db, this.#now);
-    this.ledger = new OutboundLedger(options.db, this.#now);
-    this.#leftovers = new Set(this.journal.pending());
+  }
+
+  /** Takes what a crash left unfinished; call once, before the first `accept`. */
+  async load(): Promise<void> {
+    this.#leftovers = new Set(await this.store.unfinishedInbound());
   }
 
   /** Turns running now. */
@@ -123,18 +119,17 @@ export class Pipeline {
    * Journals `event` (durable when this resolves) and starts answering it.
    * Returns "duplicate" for a message id already seen on its platform.
    */
-  accept(event: MessageEvent): Promise<"accepted" | "duplicate"> {
-    const key = this.#keyOf(event);
-    const entry = this.journal.accept(event, key);
+  async accept(event: MessageEvent): Promise<"accepted" | "duplicate"> {
+    const entry = await this.store.acceptInbound(event, this.#keyOf(event));
     if (!entry) {
       this.#options.log.debug("duplicate message dropped", {
         platform: event.source.platform,
         message_id: event.messageId,
       });
-      return Promise.resolve("duplicate");
+      return "duplicate";
     }
     if (!this.#holding) this.#dispatch(entry);
-    return Promise.resolve("accepted");
+    return "accepted";
   }
 
   /**
@@ -149,7 +144,7 @@ export class Pipeline {
       if (!ready(entry.event.source.platform)) continue;
       this.#leftovers.delete(entry);
       if (!this.#fresh(entry)) {
-        this.journal.finish(entry.id, "failed", "stale: older than the resume window");
+        this.#finishQuietly(entry, "failed", "stale: older than the resume window");
         continue;
       }
       replayed++;
@@ -165,11 +160,11 @@ export class Pipeline {
   }
 
   /** Marks running turns as cut off by a drain timeout: resumed on the session's next message. */
-  interruptRunning(): number {
+  async interruptRunning(): Promise<number> {
     const ids = [...this.#lanes.values()].flatMap((lane) =>
       lane.running ? [lane.running.entry.id] : []
     );
-    this.journal.interrupt(ids);
+    await this.store.markInterrupted(ids);
     return ids.length;
   }
 
@@ -191,10 +186,10 @@ export class Pipeline {
   }
 
   /** Ends open sessions whose reset policy says so (the watcher calls this every minute). */
-  sweepSessions(): number {
+  async sweepSessions(): Promise<number> {
     const now = this.#now();
     let ended = 0;
-    for (const session of this.sessions.list({ limit: 10_000 })) {
+    for (const session of await this.store.listSessions({ limit: 10_000 })) {
       if (this.#lanes.has(session.key)) continue;
       const policy = resetPolicyFor(
         this.#options.config,
@@ -203,7 +198,7 @@ export class Pipeline {
       );
       const why = expiry(policy, new Date(session.updated_at), now);
       if (why) {
-        this.sessions.end(session.id, why);
+        await this.store.endSession(session.id, why);
         ended++;
       }
     }
@@ -216,32 +211,32 @@ export class Pipeline {
     });
   }
 
-  #fresh(entry: JournalEntry): boolean {
+  #fresh(entry: InboundEntry): boolean {
     const windowMs = this.#options.config.sessions.resume_window_minutes * 60_000;
     return this.#now().getTime() - Date.parse(entry.event.receivedAt) <= windowMs;
   }
 
-  #dispatch(entry: JournalEntry): void {
+  #dispatch(entry: InboundEntry): void {
     this.#route(entry).catch((error) => {
       this.#options.log.error("message handling failed", { entry: entry.id, error });
-      this.#finishQuietly(entry, error);
+      this.#finishQuietly(entry, "failed", `internal error: ${String(error)}`);
     });
   }
 
-  async #route(entry: JournalEntry): Promise<void> {
+  async #route(entry: InboundEntry): Promise<void> {
     const decision = await (this.#options.authorize ?? allowEveryone)(entry.event);
     if (!decision.allow) {
       if (decision.reply) await this.#reply(entry, decision.reply);
-      this.#finish(entry, "done", "refused");
+      await this.#finish(entry, "done", "refused");
       return;
     }
     const command = parseSlashCommand(entry.event.text);
     const rights = command ? this.#rights(entry.event.source) : EVERY_COMMAND;
     if (command && !rights.allowed.has(command.name)) {
       const refusal = rights.refusal(command.name);
-      this.#recordCommand(entry, refusal);
+      await this.store.recordExchange(entry, { expired: this.#expired(entry), answer: refusal });
       await this.#reply(entry, refusal);
-      this.#finish(entry, "done", "command refused");
+      await this.#finish(entry, "done", "command refused");
       return;
     }
     if (command && command.name !== "queue") {
@@ -250,20 +245,23 @@ export class Pipeline {
     }
     if (command?.name === "queue" && !command.args) {
       await this.#reply(entry, "Usage: /queue TEXT (answered after the current reply)");
-      this.#finish(entry, "done", "command");
+      await this.#finish(entry, "done", "command");
       return;
     }
+    // A turn a drain cut off is answered first, then the message that woke it.
+    const interrupted = await this.store.interruptedInbound(entry.sessionKey);
     const lane = this.#lane(entry.sessionKey);
     const busy = lane.running !== undefined || lane.queue.length > 0;
     if (busy && !command && this.#options.config.sessions.busy_policy === "interrupt") {
-      for (const superseded of lane.queue.splice(0)) this.#supersede(superseded);
+      for (const superseded of lane.queue.splice(0)) void this.#supersede(superseded);
       lane.running?.controller.abort("interrupted" satisfies StopReason);
     }
-    // A turn a drain cut off is answered first, then the message that woke it.
-    for (const earlier of this.journal.interrupted(entry.sessionKey)) {
-      if (lane.queue.some((e) => e.id === earlier.id)) continue;
+    for (const earlier of interrupted) {
+      if (lane.queue.some((e) => e.id === earlier.id) || lane.running?.entry.id === earlier.id) {
+        continue;
+      }
       if (this.#fresh(earlier)) lane.queue.push(earlier);
-      else this.#finish(earlier, "failed", "stale: older than the resume window");
+      else void this.#finishQuietly(earlier, "failed", "stale: older than the resume window");
     }
     lane.queue.push(entry);
     void this.#pump(entry.sessionKey, lane);
@@ -282,7 +280,7 @@ export class Pipeline {
       const controller = new AbortController();
       const work = this.#turn(entry, controller.signal).catch((error) => {
         this.#options.log.error("agent turn failed", { entry: entry.id, error });
-        this.#finishQuietly(entry, error);
+        return this.#finishQuietly(entry, "failed", `internal error: ${String(error)}`);
       });
       lane.running = { entry, controller, ended: work };
       try {
@@ -296,16 +294,16 @@ export class Pipeline {
     }
   }
 
-  async #turn(entry: JournalEntry, signal: AbortSignal): Promise<void> {
+  async #turn(entry: InboundEntry, signal: AbortSignal): Promise<void> {
     const { log, config, agent } = this.#options;
     const adapter = this.#options.adapter(entry.event.source.platform);
     if (!adapter) {
-      this.#finish(entry, "failed", "platform not enabled");
+      await this.#finish(entry, "failed", "platform not enabled");
       return;
     }
-    if (this.journal.attempt(entry.id) > MAX_ATTEMPTS) {
-      const open = this.sessions.findOpen(entry.sessionKey);
-      if (open) this.sessions.end(open.id, "suspended");
+    if (await this.store.countAttempt(entry.id) > MAX_ATTEMPTS) {
+      const open = await this.store.findOpenSession(entry.sessionKey);
+      if (open) await this.store.endSession(open.id, "suspended");
       log.warn("giving up on a message after repeated failures; session suspended", {
         entry: entry.id,
         session: entry.sessionKey,
@@ -314,7 +312,7 @@ export class Pipeline {
         entry,
         `Sorry, I could not answer your message after ${MAX_ATTEMPTS} tries. The conversation starts fresh now.`,
       );
-      this.#finish(entry, "failed", "suspended after repeated failures");
+      await this.#finish(entry, "failed", "suspended after repeated failures");
       return;
     }
     const outcome = await runTurn({
@@ -323,35 +321,26 @@ export class Pipeline {
       adapter,
       agent,
       config,
-      sessions: this.sessions,
-      transcripts: this.transcripts,
-      journal: this.journal,
-      ledger: this.ledger,
-      db: this.#options.db,
+      store: this.store,
       log,
-      openSession: () => this.#openSession(entry),
+      expired: this.#expired(entry),
       agentSource: this.#options.agentView?.(entry.event.source) ?? entry.event.source,
     });
     if (outcome !== "shutdown") this.#settled(entry, outcome);
   }
 
-  /** The session of `entry`, ended first if its reset policy says it expired. */
-  #openSession(entry: JournalEntry) {
-    const source = entry.event.source;
-    const open = this.sessions.findOpen(entry.sessionKey);
-    if (open && open.message_count > 0) {
-      const policy = resetPolicyFor(this.#options.config, source.platform, source.chatType);
-      const why = expiry(policy, new Date(open.updated_at), this.#now());
-      if (why) this.sessions.end(open.id, why);
-    }
-    return this.sessions.open(entry.sessionKey, source);
+  /** Whether the open session of `entry` expired under its reset policy, and why. */
+  #expired(entry: InboundEntry): Expiry {
+    const { platform, chatType } = entry.event.source;
+    const policy = resetPolicyFor(this.#options.config, platform, chatType);
+    return (session) => expiry(policy, new Date(session.updated_at), this.#now());
   }
 
   #rights(source: SessionSource): CommandRights {
     return this.#options.commandAccess?.(source) ?? EVERY_COMMAND;
   }
 
-  async #command(entry: JournalEntry, command: SlashCommand, rights: CommandRights) {
+  async #command(entry: InboundEntry, command: SlashCommand, rights: CommandRights) {
     const lane = this.#lanes.get(entry.sessionKey);
     const source = entry.event.source;
     let text: string;
@@ -362,8 +351,8 @@ export class Pipeline {
       case "new":
       case "reset": {
         this.#cancelLane(lane, "reset");
-        const open = this.sessions.findOpen(entry.sessionKey);
-        if (open) this.sessions.end(open.id, command.name);
+        const open = await this.store.findOpenSession(entry.sessionKey);
+        if (open) await this.store.endSession(open.id, command.name);
         text = "Started a new session.";
         break;
       }
@@ -372,7 +361,7 @@ export class Pipeline {
         this.#cancelLane(lane, "stopped");
         break;
       case "status": {
-        const open = this.sessions.findOpen(entry.sessionKey);
+        const open = await this.store.findOpenSession(entry.sessionKey);
         text = [
           `Session: ${entry.sessionKey}`,
           open ? `Messages: ${open.message_count} since ${open.started_at}` : "Messages: none yet",
@@ -394,66 +383,34 @@ export class Pipeline {
       case "queue":
         throw new Error("unreachable: /queue is routed as a message");
     }
-    this.#recordCommand(entry, text);
+    await this.store.recordExchange(entry, { expired: this.#expired(entry), answer: text });
     await this.#reply(entry, text);
-    this.#finish(entry, "done", "command");
-  }
-
-  /**
-   * Keeps a slash command and its answer in the session's transcript (after
-   * /new, the new session's), marked so that people see them after a reload
-   * and the agent never does.
-   */
-  #recordCommand(entry: JournalEntry, answer: string): void {
-    const { platform, userId } = entry.event.source;
-    transaction(this.#options.db, () => {
-      const session = this.#openSession(entry);
-      this.transcripts.appendInTransaction({
-        sessionId: session.id,
-        platform,
-        role: "user",
-        sender: userId,
-        text: entry.event.text,
-        at: new Date(entry.event.receivedAt),
-        kind: "command",
-      });
-      this.transcripts.appendInTransaction({
-        sessionId: session.id,
-        platform,
-        role: "assistant",
-        text: answer,
-        kind: "command",
-      });
-      this.sessions.touch(session.id);
-    });
+    await this.#finish(entry, "done", "command");
   }
 
   #cancelLane(lane: Lane | undefined, reason: StopReason): void {
     if (!lane) return;
     for (const dropped of lane.queue.splice(0)) {
-      this.#finish(dropped, "done", `cancelled (${reason})`);
+      void this.#finishQuietly(dropped, "done", `cancelled (${reason})`);
     }
     lane.running?.controller.abort(reason);
   }
 
   /** A queued message a newer one replaced: kept in the transcript, never answered. */
-  #supersede(entry: JournalEntry): void {
-    if (entry.transcriptId === null) {
-      const session = this.#openSession(entry);
-      const id = this.transcripts.append({
-        sessionId: session.id,
-        platform: entry.event.source.platform,
-        role: "user",
-        sender: entry.event.source.userId,
-        text: entry.event.text,
+  async #supersede(entry: InboundEntry): Promise<void> {
+    try {
+      await this.store.supersede(entry, { expired: this.#expired(entry) });
+      this.#settled(entry, "superseded by a newer message");
+    } catch (error) {
+      this.#options.log.error("cannot record a superseded message; it stays journaled", {
+        entry: entry.id,
+        error,
       });
-      this.journal.transcribed(entry.id, id);
     }
-    this.#finish(entry, "done", "superseded by a newer message");
   }
 
   /** Sends a one-part reply that is no agent turn (commands, refusals, notices). */
-  async #reply(entry: JournalEntry, text: string): Promise<void> {
+  async #reply(entry: InboundEntry, text: string): Promise<void> {
     const adapter = this.#options.adapter(entry.event.source.platform);
     if (!adapter) return;
     const delivery = new ReplyDelivery({
@@ -461,29 +418,34 @@ export class Pipeline {
       to: entry.event.source,
       replyTo: entry.event.messageId,
       key: `inbound:${entry.id}`,
-      ledger: this.ledger,
+      store: this.store,
     });
     await delivery.complete(text);
   }
 
-  #finish(entry: JournalEntry, state: "done" | "failed", outcome: string): void {
-    this.journal.finish(entry.id, state, outcome);
+  async #finish(entry: InboundEntry, state: "done" | "failed", outcome: string): Promise<void> {
+    await this.store.finishInbound(entry.id, state, outcome);
     this.#settled(entry, outcome);
   }
 
-  /** Records an internal failure; a journal that cannot be written (closed, disk full) leaves the entry for replay. */
-  #finishQuietly(entry: JournalEntry, error: unknown): void {
+  /** Finishes `entry`; a journal that cannot be written (closed, disk full) leaves it for replay. */
+  async #finishQuietly(
+    entry: InboundEntry,
+    state: "done" | "failed",
+    outcome: string,
+  ): Promise<void> {
     try {
-      this.#finish(entry, "failed", `internal error: ${String(error)}`);
+      await this.#finish(entry, state, outcome);
     } catch (again) {
-      this.#options.log.error("cannot record the failure; the message stays journaled", {
+      this.#options.log.error("cannot record how a message ended; it stays journaled", {
         entry: entry.id,
+        outcome,
         error: again,
       });
     }
   }
 
-  #settled(entry: JournalEntry, outcome: string): void {
+  #settled(entry: InboundEntry, outcome: string): void {
     try {
       this.#options.adapter(entry.event.source.platform)?.settled?.(entry.event, outcome);
     } catch (error) {

@@ -6,20 +6,19 @@
  * @module
  */
 
-import type { DatabaseSync } from "node:sqlite";
 import type { Agent } from "../agent/agent.ts";
 import { createAgent } from "../agent/select.ts";
 import type { HermesPaths } from "../config/home.ts";
 import type { Config } from "../config/schema.ts";
-import type { PlatformAdapter, PlatformDefinition } from "../platforms/adapter.ts";
+import type { ChatHistoryItem, PlatformAdapter, PlatformDefinition } from "../platforms/adapter.ts";
 import "../platforms/builtin.ts";
 import { LinkHealthTracker } from "../platforms/health.ts";
 import { PlatformLinks } from "../platforms/links.ts";
 import { enabledPlatforms, loadPlugins } from "../platforms/registry.ts";
 import { sessionKey } from "../sessions/key.ts";
 import type { SessionSource } from "../platforms/event.ts";
-import { openDatabase } from "../storage/sqlite.ts";
-import { STATE_MIGRATIONS } from "../storage/state_schema.ts";
+import { openSqliteStateStore } from "../storage/sqlite/state_store.ts";
+import type { StateStore } from "../storage/state_store.ts";
 import type { Logger } from "../util/log.ts";
 import { raceTimeout } from "../util/race_timeout.ts";
 import { checkOpenPolicies, platformAccess } from "../auth/access_settings.ts";
@@ -38,7 +37,7 @@ export interface GatewayServices {
   /** A drain began: start no new turns. */
   hold(): void;
   /** The drain ran out of time: mark running turns for resume. */
-  interruptRunning(): void;
+  interruptRunning(): Promise<void>;
   /** Disconnects platforms and closes state. */
   stop(): Promise<void>;
   /** Per-platform link health, for status. */
@@ -101,7 +100,7 @@ export async function preparePlatforms(
  */
 export function createServices(options: ServicesOptions): GatewayServices {
   const { config, env, paths, log } = options;
-  let db: DatabaseSync | undefined;
+  let state: StateStore | undefined;
   let pipeline: Pipeline | undefined;
   let links: PlatformLinks | undefined;
   let agent: Agent | undefined;
@@ -121,7 +120,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
 
   return {
     async start() {
-      db = openDatabase(paths.stateDb, STATE_MIGRATIONS);
+      state = openSqliteStateStore(paths.stateDb);
       agent = createAgent(config, env);
       if (agent.provider === "echo") {
         log.info("no model configured: the echo agent replies with each message it receives", {
@@ -136,7 +135,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
         ? await IdRedactor.load(paths.redactionKey)
         : undefined;
       pipeline = new Pipeline({
-        db,
+        store: state,
         config,
         agent,
         adapter: (platform) => adapters.get(platform),
@@ -151,6 +150,8 @@ export function createServices(options: ServicesOptions): GatewayServices {
         },
       });
       const store = pipeline;
+      const kept = state;
+      await store.load();
       for (const definition of definitions) {
         const stateDir = `${paths.home}/platforms/${definition.name}`;
         await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
@@ -165,24 +166,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
             stateDir,
             health: new LinkHealthTracker(),
             gatewayStatus: options.status,
-            history: (source) => {
-              if (source.chatType === "dm") {
-                return openSessionHistory(store, source, config).map((m) => ({
-                  role: m.role,
-                  text: m.text,
-                  at: m.created_at,
-                  sender: m.role === "user" ? m.sender : null,
-                  to: null,
-                }));
-              }
-              return store.transcripts.chatHistory(source, CLIENT_HISTORY_LIMIT).map((m) => ({
-                role: m.role,
-                text: m.text,
-                at: m.created_at,
-                sender: m.role === "user" ? m.sender : null,
-                to: m.role === "user" ? null : m.session_user,
-              }));
-            },
+            history: (source) => chatHistoryOf(kept, source, config),
             commands: SLASH_COMMANDS,
           }),
         );
@@ -202,25 +186,23 @@ export function createServices(options: ServicesOptions): GatewayServices {
       const connected = links;
       store.replay((platform) => connected.isConnected(platform));
       notifyInBackground();
-      const sweep = () => {
+      const sweep = async () => {
         try {
-          const ended = store.sweepSessions();
+          const ended = await store.sweepSessions();
           if (ended > 0) log.info("sessions reset by policy", { count: ended });
-          const before = new Date(Date.now() - KEEP_FINISHED_MS);
-          store.journal.prune(before);
-          store.ledger.prune(before);
+          await kept.prune(new Date(Date.now() - KEEP_FINISHED_MS));
         } catch (error) {
           log.warn("session watcher failed", { error });
         }
       };
-      sweep();
-      watcher = setInterval(sweep, WATCH_INTERVAL_MS);
+      await sweep();
+      watcher = setInterval(() => void sweep(), WATCH_INTERVAL_MS);
     },
     hold() {
       pipeline?.hold();
     },
-    interruptRunning() {
-      const count = pipeline?.interruptRunning() ?? 0;
+    async interruptRunning() {
+      const count = await pipeline?.interruptRunning() ?? 0;
       if (count > 0) {
         log.warn("turns cut off by the drain will resume on their next message", { count });
       }
@@ -235,8 +217,8 @@ export function createServices(options: ServicesOptions): GatewayServices {
       await links?.disconnectAll("gateway stopping");
       // Turns the drain gave up on may still touch state.db until the process exits.
       if ((pipeline?.runningTurns ?? 0) === 0) {
-        db?.close();
-        db = undefined;
+        state?.close();
+        state = undefined;
       }
     },
     platforms() {
@@ -249,14 +231,37 @@ export function createServices(options: ServicesOptions): GatewayServices {
   };
 }
 
-/** The open session's messages of a DM, commands included (what its user sees). */
-function openSessionHistory(store: Pipeline, source: SessionSource, config: Config) {
-  const open = store.sessions.findOpen(
+/**
+ * What a web client shows of a chat: a DM's open session, a group's shared
+ * history (every member's), commands and notes included.
+ */
+async function chatHistoryOf(
+  store: StateStore,
+  source: SessionSource,
+  config: Config,
+): Promise<ChatHistoryItem[]> {
+  if (source.chatType !== "dm") {
+    return (await store.chatHistory(source, CLIENT_HISTORY_LIMIT)).map((m) => ({
+      role: m.role,
+      text: m.text,
+      at: m.created_at,
+      sender: m.role === "user" ? m.sender : null,
+      to: m.role === "user" ? null : m.session_user,
+    }));
+  }
+  const open = await store.findOpenSession(
     sessionKey(source, { groupSessionsPerUser: config.sessions.group_sessions_per_user }),
   );
-  return open
-    ? store.transcripts.history(open.id, CLIENT_HISTORY_LIMIT, { audience: "people" })
+  const messages = open
+    ? await store.history(open.id, { limit: CLIENT_HISTORY_LIMIT, audience: "people" })
     : [];
+  return messages.map((m) => ({
+    role: m.role,
+    text: m.text,
+    at: m.created_at,
+    sender: m.role === "user" ? m.sender : null,
+    to: null,
+  }));
 }
 
 /** A platform's settings: a built-in's own section (`local:`), else `platforms.<name>`. */

@@ -6,39 +6,30 @@
  * @module
  */
 
-import type { DatabaseSync } from "node:sqlite";
 import { type Agent, AgentError, type AgentMessage } from "../agent/agent.ts";
 import { filterThinkBlocks } from "../agent/think_filter.ts";
 import type { Config } from "../config/schema.ts";
 import type { PlatformAdapter } from "../platforms/adapter.ts";
 import { sessionKey } from "../sessions/key.ts";
 import type { SessionSource } from "../platforms/event.ts";
-import type { SessionRecord, SessionStore } from "../sessions/store.ts";
-import type { MessageKind, TranscriptStore } from "../sessions/transcripts.ts";
-import { transaction } from "../storage/sqlite.ts";
+import type { Expiry, InboundEntry, MessageKind, StateStore } from "../storage/state_store.ts";
 import type { Logger } from "../util/log.ts";
 import { ReplyDelivery } from "./delivery.ts";
-import type { InboundJournal, JournalEntry } from "./journal.ts";
-import type { OutboundLedger } from "./outbound_ledger.ts";
 import { parseSlashCommand } from "./commands.ts";
 import { consumeStream } from "./stream.ts";
 
 /** Everything one turn touches. */
 export interface TurnContext {
-  readonly entry: JournalEntry;
+  readonly entry: InboundEntry;
   /** Aborted with a reason ("interrupted", "stopped", "reset") to stop the turn. */
   readonly signal: AbortSignal;
   readonly adapter: PlatformAdapter;
   readonly agent: Agent;
   readonly config: Config;
-  readonly sessions: SessionStore;
-  readonly transcripts: TranscriptStore;
-  readonly journal: InboundJournal;
-  readonly ledger: OutboundLedger;
-  readonly db: DatabaseSync;
+  readonly store: StateStore;
   readonly log: Logger;
-  /** The open session of the entry (reset policy applied). */
-  readonly openSession: () => SessionRecord;
+  /** Whether the entry's open session expired under its reset policy. */
+  readonly expired: Expiry;
   /** The source as the agent sees it (ids hashed under `agent.redact_pii`). */
   readonly agentSource: SessionSource;
 }
@@ -59,36 +50,22 @@ const STOP_NOTES: Record<string, string> = {
  * ```
  */
 export async function runTurn(context: TurnContext): Promise<string> {
-  const { entry, signal, adapter, agent, config, transcripts, journal } = context;
+  const { entry, signal, adapter, agent, config, store } = context;
   const event = entry.event;
   const command = parseSlashCommand(event.text);
   const text = command?.name === "queue" ? command.args : event.text;
-  // One transaction: the session, the user's message and the journal's note of it.
-  const session = transaction(context.db, () => {
-    const open = context.openSession();
-    if (entry.transcriptId === null) {
-      const id = transcripts.appendInTransaction({
-        sessionId: open.id,
-        platform: event.source.platform,
-        role: "user",
-        sender: event.source.userId,
-        text,
-        at: new Date(event.receivedAt),
-      });
-      journal.transcribed(entry.id, id);
-    }
-    return open;
-  });
-  const history: AgentMessage[] = transcripts
-    .history(session.id, config.agent.history_limit)
-    .map((m) => ({ role: m.role, content: m.text }));
+  // One unit of work: the session (reset policy applied) and the user's message, once.
+  const session = await store.beginTurn(entry, { expired: context.expired, text });
+  const history: AgentMessage[] = (await store.history(session.id, {
+    limit: config.agent.history_limit,
+  })).map((m) => ({ role: m.role, content: m.text }));
 
   const delivery = new ReplyDelivery({
     adapter,
     to: event.source,
     replyTo: event.messageId,
     key: `inbound:${entry.id}`,
-    ledger: context.ledger,
+    store,
   });
   const deltas = filterThinkBlocks(
     agent.run({
@@ -125,7 +102,7 @@ export async function runTurn(context: TurnContext): Promise<string> {
     const reason = String(signal.reason);
     outcome = reason;
     if (!reply && !delivery.delivered) {
-      finish(context, session.id, undefined, "done", outcome);
+      await store.completeTurn(entry, { sessionId: session.id, state: "done", outcome });
       return outcome;
     }
     finalText = `${reply}\n\n${STOP_NOTES[reason] ?? "(stopped)"}`.trim();
@@ -142,34 +119,15 @@ export async function runTurn(context: TurnContext): Promise<string> {
   }
   await delivery.complete(finalText);
   // A failure note is for the user; fed back, the model would read it as its own words.
-  finish(context, session.id, finalText, state, outcome, state === "failed" ? "note" : "chat");
+  const kind: MessageKind = state === "failed" ? "note" : "chat";
+  await store.completeTurn(entry, {
+    sessionId: session.id,
+    reply: { text: finalText, kind },
+    state,
+    outcome,
+  });
   if (streamed.error !== undefined) {
     context.log.warn("agent turn failed", { session: entry.sessionKey, error: streamed.error });
   }
   return outcome;
-}
-
-/** Stores the reply and finishes the journal entry together. */
-function finish(
-  context: TurnContext,
-  sessionId: number,
-  reply: string | undefined,
-  state: "done" | "failed",
-  outcome: string,
-  kind: MessageKind = "chat",
-): void {
-  const { db, transcripts, journal, sessions, entry } = context;
-  transaction(db, () => {
-    if (reply !== undefined) {
-      transcripts.appendInTransaction({
-        sessionId,
-        platform: entry.event.source.platform,
-        role: "assistant",
-        text: reply,
-        kind,
-      });
-    }
-    journal.finish(entry.id, state, outcome);
-    sessions.touch(sessionId);
-  });
 }

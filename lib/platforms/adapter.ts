@@ -54,7 +54,7 @@ export interface AdapterContext<S = Readonly<Record<string, unknown>>> {
    * DM, or a group's shared history (every member's messages), slash
    * commands and their answers included.
    */
-  readonly history: (source: SessionSource) => ChatHistoryItem[];
+  readonly history: (source: SessionSource) => Promise<ChatHistoryItem[]>;
   /** The slash commands users may type, for clients that list them. */
   readonly commands: readonly { readonly name: string; readonly summary: string }[];
 }

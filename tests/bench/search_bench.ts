@@ -8,10 +8,10 @@
  */
 
 import { cliPermissionFlags } from "../../scripts/permissions.ts";
-import { SessionStore } from "../../lib/sessions/store.ts";
-import { TranscriptStore } from "../../lib/sessions/transcripts.ts";
-import { openDatabase, transaction } from "../../lib/storage/sqlite.ts";
-import { STATE_MIGRATIONS } from "../../lib/storage/state_schema.ts";
+import { SessionStore } from "../../lib/storage/sqlite/sessions.ts";
+import { TranscriptStore } from "../../lib/storage/sqlite/transcripts.ts";
+import { openDatabase, transaction } from "../../lib/storage/sqlite/database.ts";
+import { STATE_MIGRATIONS } from "../../lib/storage/sqlite/migrations.ts";
 
 const MESSAGES = Number(Deno.env.get("BENCH_MESSAGES") ?? 1_000_000);
 const root = new URL("../../", import.meta.url).pathname;

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import type { DatabaseSync } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
 import { type Agent, AgentError, type AgentTurn } from "../../lib/agent/agent.ts";
 import { parseConfig } from "../../lib/config/schema.ts";
 import { Pipeline } from "../../lib/gateway/pipeline.ts";
 import type { MessageEvent } from "../../lib/platforms/event.ts";
-import { openDatabase } from "../../lib/storage/sqlite.ts";
-import { STATE_MIGRATIONS } from "../../lib/storage/state_schema.ts";
+import {
+  openSqliteStateStore,
+  type SqliteStateStore,
+} from "../../lib/storage/sqlite/state_store.ts";
 import { lineSink, Logger } from "../../lib/util/log.ts";
 import { SecretMasker } from "../../lib/util/secret_mask.ts";
 import { RecordingAdapter } from "../fakes/recording_adapter.ts";
@@ -80,8 +82,8 @@ function message(text: string, user = "alice", at = new Date()): MessageEvent {
   };
 }
 
-function setup(
-  db: DatabaseSync,
+async function setup(
+  store: SqliteStateStore,
   options: {
     busy?: "queue" | "interrupt";
     adapter?: RecordingAdapter;
@@ -96,30 +98,31 @@ function setup(
     sessions: { busy_policy: options.busy ?? "interrupt", ...options.sessions },
   });
   const pipeline = new Pipeline({
-    db,
+    store,
     config,
     agent,
     adapter: (platform) => platform === adapter.name ? adapter : undefined,
     log: quiet(),
     now: options.now,
   });
+  await pipeline.load();
   return { pipeline, adapter, agent };
 }
 
-async function waitUntil(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 2));
-  assert.ok(check(), "condition not reached in time");
+async function waitUntil(check: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500 && !await check(); i++) await new Promise((r) => setTimeout(r, 2));
+  assert.ok(await check(), "condition not reached in time");
 }
 
-function database(dir: string): DatabaseSync {
-  return openDatabase(`${dir}/state.db`, STATE_MIGRATIONS);
+function database(dir: string, now?: () => Date): SqliteStateStore {
+  return openSqliteStateStore(`${dir}/state.db`, { now });
 }
 
 Deno.test("busy policy queue: three messages sent during a turn are answered in order", async () => {
   await using dir = tempDir();
   using db = database(dir.path);
   const agent = new GatedAgent();
-  const { pipeline, adapter } = setup(db, { busy: "queue", agent });
+  const { pipeline, adapter } = await setup(db, { busy: "queue", agent });
   const first = message("one");
   await pipeline.accept(first);
   await agent.started(1);
@@ -156,7 +159,7 @@ Deno.test("busy policy interrupt: a new message stops the running turn and only 
   await using dir = tempDir();
   using db = database(dir.path);
   const agent = new GatedAgent();
-  const { pipeline, adapter } = setup(db, { busy: "interrupt", agent });
+  const { pipeline, adapter } = await setup(db, { busy: "interrupt", agent });
   const first = message("one");
   await pipeline.accept(first);
   await agent.started(1);
@@ -183,7 +186,7 @@ Deno.test("/queue TEXT waits for the running turn even under interrupt", async (
   await using dir = tempDir();
   using db = database(dir.path);
   const agent = new GatedAgent();
-  const { pipeline, adapter } = setup(db, { busy: "interrupt", agent });
+  const { pipeline, adapter } = await setup(db, { busy: "interrupt", agent });
   const first = message("one");
   await pipeline.accept(first);
   await agent.started(1);
@@ -202,7 +205,7 @@ Deno.test("a message id the platform repeats is answered once", async () => {
   using db = database(dir.path);
   const agent = new GatedAgent();
   agent.autoRelease = true;
-  const { pipeline, adapter } = setup(db, { agent });
+  const { pipeline, adapter } = await setup(db, { agent });
   const m = message("hello");
   assert.equal(await pipeline.accept(m), "accepted");
   assert.equal(await pipeline.accept(m), "duplicate");
@@ -215,7 +218,7 @@ Deno.test("/stop ends the running turn; /new starts a fresh session; /help and /
   await using dir = tempDir();
   using db = database(dir.path);
   const agent = new GatedAgent();
-  const { pipeline, adapter } = setup(db, { agent });
+  const { pipeline, adapter } = await setup(db, { agent });
   const first = message("long question");
   await pipeline.accept(first);
   await agent.started(1);
@@ -225,17 +228,21 @@ Deno.test("/stop ends the running turn; /new starts a fresh session; /help and /
   assert.deepEqual(adapter.repliesTo(stop.messageId), ["Stopped."]);
   assert.deepEqual(adapter.repliesTo(first.messageId), ["answer to long question\n\n(stopped)"]);
 
-  const before = pipeline.sessions.findOpen("agent:main:test:dm:alice")!;
+  const before = (await pipeline.store.findOpenSession("agent:main:test:dm:alice"))!;
   const fresh = message("/new");
   await pipeline.accept(fresh);
   await adapter.until(() => adapter.settledLog.length === 3);
   // The old session ended; the new one holds only the /new exchange, which the agent never sees.
-  const after = pipeline.sessions.findOpen("agent:main:test:dm:alice")!;
+  const after = (await pipeline.store.findOpenSession("agent:main:test:dm:alice"))!;
   assert.notEqual(after.id, before.id);
-  assert.ok(pipeline.sessions.history("agent:main:test:dm:alice").some((s) => s.id === before.id));
-  assert.deepEqual(pipeline.transcripts.history(after.id), []);
+  assert.ok(
+    (await pipeline.store.sessionsOfKey("agent:main:test:dm:alice")).some((s) =>
+      s.id === before.id
+    ),
+  );
+  assert.deepEqual(await pipeline.store.history(after.id), []);
   assert.deepEqual(
-    pipeline.transcripts.history(after.id, 50, { audience: "people" }).map((m) => [m.role, m.text]),
+    (await pipeline.store.history(after.id, { audience: "people" })).map((m) => [m.role, m.text]),
     [["user", "/new"], ["assistant", "Started a new session."]],
   );
 
@@ -265,7 +272,7 @@ Deno.test("a long reply to a platform without edits is sent as final parts, no p
   });
   const agent = new GatedAgent();
   agent.autoRelease = true;
-  const { pipeline } = setup(db, { adapter, agent });
+  const { pipeline } = await setup(db, { adapter, agent });
   const m = message("a fairly long question that needs parts");
   await pipeline.accept(m);
   await adapter.until(() => adapter.settledLog.length === 1);
@@ -284,24 +291,26 @@ Deno.test("after a crash mid-turn the message is answered once, continuing the m
   {
     using db = database(dir.path);
     const agent = new GatedAgent();
-    const { pipeline } = setup(db, { adapter: platform, agent });
+    const { pipeline } = await setup(db, { adapter: platform, agent });
     await pipeline.accept(m);
     await agent.started(1);
     await platform.until(() => platform.messages.length === 1); // a preview is on screen
-    await waitUntil(() => pipeline.ledger.get(`inbound:1#0`)?.state === "sending");
+    await waitUntil(async () =>
+      (await pipeline.store.deliveredPart(`inbound:1#0`))?.state === "sending"
+    );
     // The gateway dies here: the turn never finishes, nothing more is written.
   }
   using db = database(dir.path);
   const agent = new GatedAgent();
   agent.autoRelease = true;
-  const { pipeline } = setup(db, { adapter: platform, agent });
+  const { pipeline } = await setup(db, { adapter: platform, agent });
   assert.equal(pipeline.replay(() => true), 1);
   await platform.until(() => platform.settledLog.length === 1);
   assert.equal(platform.messages.length, 1, "the preview was finished by an edit, not sent again");
   assert.deepEqual(platform.repliesTo(m.messageId), ["answer to slow one (done)"]);
-  const session = pipeline.sessions.findOpen("agent:main:test:dm:alice")!;
+  const session = (await pipeline.store.findOpenSession("agent:main:test:dm:alice"))!;
   assert.deepEqual(
-    pipeline.transcripts.history(session.id).map((x) => `${x.role}:${x.text}`),
+    (await pipeline.store.history(session.id)).map((x) => `${x.role}:${x.text}`),
     ["user:slow one", "assistant:answer to slow one (done)"],
     "the user message is stored once",
   );
@@ -316,15 +325,16 @@ Deno.test("a reply delivered just before a crash is not sent again by the replay
   {
     const agent = new GatedAgent();
     agent.autoRelease = true;
-    const { pipeline } = setup(db, { adapter: platform, agent });
+    const { pipeline } = await setup(db, { adapter: platform, agent });
     await pipeline.accept(m);
     await platform.until(() => platform.settledLog.length === 1);
   }
   // The crash window: the reply went out, the journal was not marked done.
-  db.exec("UPDATE inbound_journal SET state = 'pending'");
+  using raw = new DatabaseSync(`${dir.path}/state.db`);
+  raw.exec("UPDATE inbound_journal SET state = 'pending'");
   const agent = new GatedAgent();
   agent.autoRelease = true;
-  const { pipeline } = setup(db, { adapter: platform, agent });
+  const { pipeline } = await setup(db, { adapter: platform, agent });
   pipeline.replay(() => true);
   await platform.until(() => platform.settledLog.length === 2);
   assert.deepEqual(platform.repliesTo(m.messageId), ["answer to answered (done)"]);
@@ -335,20 +345,23 @@ Deno.test("a message that failed three times suspends its session and tells the 
   await using dir = tempDir();
   using db = database(dir.path);
   const agent = new GatedAgent();
-  const { pipeline } = setup(db, { agent });
+  const { pipeline, adapter } = await setup(db, { agent });
   const m = message("poison");
   await pipeline.accept(m);
   await agent.started(1);
-  db.exec("UPDATE inbound_journal SET attempts = 3"); // three gateways died on it
-  const next = setup(db, { adapter: new RecordingAdapter(), agent: new GatedAgent() });
+  // Three gateways died on it (written as they would have, through another connection).
+  using raw = new DatabaseSync(`${dir.path}/state.db`);
+  raw.exec("UPDATE inbound_journal SET attempts = 3");
+  // The same platform (it still holds what the first gateway showed), a new gateway.
+  const next = await setup(db, { adapter, agent: new GatedAgent() });
   next.pipeline.replay(() => true);
-  await next.adapter.until(() => next.adapter.settledLog.length === 1);
+  await adapter.until(() => adapter.settledLog.length === 1);
   assert.match(
-    next.adapter.repliesTo(m.messageId)[0]!,
+    adapter.repliesTo(m.messageId)[0]!,
     /after 3 tries\. The conversation starts fresh now/,
   );
   assert.equal(
-    next.pipeline.sessions.history("agent:main:test:dm:alice")[0]!.end_reason,
+    (await next.pipeline.store.sessionsOfKey("agent:main:test:dm:alice"))[0]!.end_reason,
     "suspended",
   );
   agent.release();
@@ -358,15 +371,15 @@ Deno.test("a turn cut off by a drain resumes on the session's next message, if f
   await using dir = tempDir();
   using db = database(dir.path);
   const agent = new GatedAgent();
-  const first = setup(db, { agent });
+  const first = await setup(db, { agent });
   const cut = message("long task");
   await first.pipeline.accept(cut);
   await agent.started(1);
-  assert.equal(first.pipeline.interruptRunning(), 1);
+  assert.equal(await first.pipeline.interruptRunning(), 1);
 
   const resumedAgent = new GatedAgent();
   resumedAgent.autoRelease = true;
-  const next = setup(db, { agent: resumedAgent, adapter: first.adapter });
+  const next = await setup(db, { agent: resumedAgent, adapter: first.adapter });
   assert.equal(next.pipeline.replay(() => true), 0, "interrupted turns wait for the next message");
   const wake = message("are you there?");
   await next.pipeline.accept(wake);
@@ -381,40 +394,43 @@ Deno.test("unfinished messages older than the resume window are given up, not an
   await using dir = tempDir();
   using db = database(dir.path);
   const agent = new GatedAgent();
-  const first = setup(db, { agent, busy: "queue" });
+  const first = await setup(db, { agent, busy: "queue" });
   await first.pipeline.accept(message("old", "bob", new Date(Date.now() - 2 * 3600_000)));
   await agent.started(1);
-  const next = setup(db, {});
+  const next = await setup(db, {});
   assert.equal(next.pipeline.replay(() => true), 0);
-  assert.equal(next.pipeline.journal.pending().length, 0);
+  assert.equal((await next.pipeline.store.unfinishedInbound()).length, 0);
   agent.release();
 });
 
 Deno.test("an idle session is reset on access and by the watcher", async () => {
   await using dir = tempDir();
-  using db = database(dir.path);
   let now = new Date("2026-03-01T10:00:00");
+  using db = database(dir.path, () => now);
   const agent = new GatedAgent();
   agent.autoRelease = true;
-  const { pipeline, adapter } = setup(db, {
+  const { pipeline, adapter } = await setup(db, {
     agent,
     now: () => now,
     sessions: { reset: { mode: "idle", idle_minutes: 30 } },
   });
   await pipeline.accept(message("first", "alice", now));
   await adapter.until(() => adapter.settledLog.length === 1);
-  const firstSession = pipeline.sessions.findOpen("agent:main:test:dm:alice")!;
+  const firstSession = (await pipeline.store.findOpenSession("agent:main:test:dm:alice"))!;
   now = new Date("2026-03-01T10:45:00");
   await pipeline.accept(message("second", "alice", now));
   await adapter.until(() => adapter.settledLog.length === 2);
-  const secondSession = pipeline.sessions.findOpen("agent:main:test:dm:alice")!;
+  const secondSession = (await pipeline.store.findOpenSession("agent:main:test:dm:alice"))!;
   assert.notEqual(secondSession.id, firstSession.id);
-  assert.equal(pipeline.sessions.history("agent:main:test:dm:alice")[1]!.end_reason, "idle");
+  assert.equal(
+    (await pipeline.store.sessionsOfKey("agent:main:test:dm:alice"))[1]!.end_reason,
+    "idle",
+  );
   assert.deepEqual(agent.turns[1]!.history, ["user:second"], "the new session starts empty");
   now = new Date("2026-03-01T11:30:00");
   await waitUntil(() => pipeline.runningTurns === 0);
-  assert.equal(pipeline.sweepSessions(), 1);
-  assert.equal(pipeline.sessions.findOpen("agent:main:test:dm:alice"), undefined);
+  assert.equal(await pipeline.sweepSessions(), 1);
+  assert.equal(await pipeline.store.findOpenSession("agent:main:test:dm:alice"), undefined);
 });
 
 Deno.test("a preview the platform refuses never ends the turn nor reads as the agent's failure", async () => {
@@ -424,16 +440,16 @@ Deno.test("a preview the platform refuses never ends the turn nor reads as the a
   adapter.refusePreviews = true;
   const agent = new GatedAgent();
   agent.autoRelease = true;
-  const { pipeline } = setup(db, { adapter, agent });
+  const { pipeline } = await setup(db, { adapter, agent });
   const m = message("hello");
   await pipeline.accept(m);
   await adapter.until(() => adapter.settledLog.length === 1);
   assert.ok(adapter.refusedPreviews > 0, "previews were tried and refused");
   assert.deepEqual(adapter.repliesTo(m.messageId), ["answer to hello (done)"]);
   assert.deepEqual(adapter.settledLog, [{ messageId: m.messageId, outcome: "replied" }]);
-  const session = pipeline.sessions.findOpen("agent:main:test:dm:alice")!;
+  const session = (await pipeline.store.findOpenSession("agent:main:test:dm:alice"))!;
   assert.deepEqual(
-    pipeline.transcripts.history(session.id).map((row) => [row.role, row.text, row.kind]),
+    (await pipeline.store.history(session.id)).map((row) => [row.role, row.text, row.kind]),
     [["user", "hello", "chat"], ["assistant", "answer to hello (done)", "chat"]],
   );
 });
@@ -452,7 +468,7 @@ Deno.test("the note of a failed turn is shown to the user but never fed back to 
       yield "fine now";
     },
   };
-  const { pipeline, adapter } = setup(db, { agent });
+  const { pipeline, adapter } = await setup(db, { agent });
   const first = message("first");
   await pipeline.accept(first);
   await adapter.until(() => adapter.settledLog.length === 1);
@@ -463,9 +479,9 @@ Deno.test("the note of a failed turn is shown to the user but never fed back to 
   await pipeline.accept(second);
   await adapter.until(() => adapter.settledLog.length === 2);
   assert.deepEqual(seen[1], ["user:first", "user:second"]);
-  const session = pipeline.sessions.findOpen("agent:main:test:dm:alice")!;
+  const session = (await pipeline.store.findOpenSession("agent:main:test:dm:alice"))!;
   assert.deepEqual(
-    pipeline.transcripts.history(session.id, 50, { audience: "people" }).map((row) => row.kind),
+    (await pipeline.store.history(session.id, { audience: "people" })).map((row) => row.kind),
     ["chat", "note", "chat", "chat"],
   );
 });

@@ -68,14 +68,23 @@ export function upgradeWebChat(request: Request, url: URL, deps: WebChatDeps): R
     ? { platform: "local", chatType: "dm", chatId: user, userId: user }
     : { platform: "local", chatType: "group", chatId: group, userId: user };
   const { context, rooms } = deps;
-  socket.onopen = () => {
+  socket.onopen = async () => {
+    let history;
+    try {
+      history = await context.history(source);
+    } catch (error) {
+      context.log.error("cannot read the chat's history", { error });
+      socket.close(1011, "the gateway cannot read the chat's history");
+      return;
+    }
+    if (socket.readyState !== WebSocket.OPEN) return;
     rooms.join(source, socket);
     socket.send(JSON.stringify({
       type: "ready",
       user,
       group,
       commands: context.commands,
-      history: context.history(source),
+      history,
       limits: { max_message_chars: MAX_MESSAGE_CHARS },
     }));
   };

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { sessionKey } from "../../lib/sessions/key.ts";
-import type { SessionSource } from "../../lib/platforms/event.ts";
-import { SessionStore } from "../../lib/sessions/store.ts";
-import { TranscriptStore } from "../../lib/sessions/transcripts.ts";
-import { openDatabase } from "../../lib/storage/sqlite.ts";
-import { STATE_MIGRATIONS } from "../../lib/storage/state_schema.ts";
-import { tempDir } from "../_helpers.ts";
+import { sessionKey } from "../../../lib/sessions/key.ts";
+import type { SessionSource } from "../../../lib/platforms/event.ts";
+import { SessionStore } from "../../../lib/storage/sqlite/sessions.ts";
+import { TranscriptStore } from "../../../lib/storage/sqlite/transcripts.ts";
+import { openDatabase } from "../../../lib/storage/sqlite/database.ts";
+import { STATE_MIGRATIONS } from "../../../lib/storage/sqlite/migrations.ts";
+import { tempDir } from "../../_helpers.ts";
 
 Deno.test("session keys: per user in groups by default, the chat alone in DMs", () => {
   const group: SessionSource = {

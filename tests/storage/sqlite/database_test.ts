@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { HermesError } from "../../lib/errors.ts";
-import { openDatabase, schemaVersion } from "../../lib/storage/sqlite.ts";
-import { tempDir } from "../_helpers.ts";
+import { HermesError } from "../../../lib/errors.ts";
+import { openDatabase, schemaVersion } from "../../../lib/storage/sqlite/database.ts";
+import { tempDir } from "../../_helpers.ts";
 
 const migrations = [
   { version: 1, name: "notes", sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)" },

@@ -9,18 +9,17 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { cached, transaction } from "../storage/sqlite.ts";
+import { cached, transaction } from "./database.ts";
 import { cjkBigrams, hasCjk } from "./_cjk.ts";
-
-/** Who said a message. */
-export type Role = "user" | "assistant" | "system";
-
-/**
- * What a message is: conversation (`chat`, the agent sees it), or for
- * people only a slash command or its answer (`command`) or a note of the
- * gateway's in place of a reply (`note`: the agent failed).
- */
-export type MessageKind = "chat" | "command" | "note";
+import type {
+  Audience,
+  ChatMessage,
+  MessageKind,
+  Role,
+  SearchHit,
+  SearchOptions,
+  StoredMessage,
+} from "../state_store.ts";
 
 /** A message to store. */
 export interface NewMessage {
@@ -32,32 +31,6 @@ export interface NewMessage {
   readonly at?: Date;
   /** Default `chat`. */
   readonly kind?: MessageKind;
-}
-
-/** A stored message. */
-export interface StoredMessage {
-  readonly id: number;
-  readonly session_id: number;
-  readonly platform: string;
-  readonly role: Role;
-  readonly sender: string | null;
-  readonly text: string;
-  readonly created_at: string;
-  readonly kind: MessageKind;
-}
-
-/** A search result: the message, its session key and a highlighted snippet. */
-export interface SearchHit extends StoredMessage {
-  readonly session_key: string;
-  /** The text around the match, matches wrapped in `[` and `]`. */
-  readonly snippet: string;
-}
-
-/** Options of {@linkcode TranscriptStore.search}. */
-export interface SearchOptions {
-  readonly platform?: string;
-  /** Default 20. */
-  readonly limit?: number;
 }
 
 const HIT_COLUMNS = "m.*, s.key AS session_key";
@@ -120,11 +93,7 @@ export class TranscriptStore {
    * (default) the conversation only; for `people` slash commands, their
    * answers and the gateway's notes too.
    */
-  history(
-    sessionId: number,
-    limit = 50,
-    options: { audience?: "agent" | "people" } = {},
-  ): StoredMessage[] {
+  history(sessionId: number, limit = 50, options: { audience?: Audience } = {}): StoredMessage[] {
     const rows = cached(
       this.#db,
       options.audience === "people"
@@ -143,15 +112,12 @@ export class TranscriptStore {
   chatHistory(
     chat: { platform: string; chatType: string; chatId: string },
     limit = 200,
-  ): (StoredMessage & { readonly session_user: string | null })[] {
+  ): ChatMessage[] {
     const rows = cached(
       this.#db,
       `SELECT m.*, s.user_id AS session_user FROM messages m JOIN sessions s ON s.id = m.session_id
        WHERE s.platform = ? AND s.chat_type = ? AND s.chat_id = ? ORDER BY m.id DESC LIMIT ?`,
-    ).all(chat.platform, chat.chatType, chat.chatId, limit) as unknown as (
-      & StoredMessage
-      & { session_user: string | null }
-    )[];
+    ).all(chat.platform, chat.chatType, chat.chatId, limit) as unknown as ChatMessage[];
     return rows.reverse();
   }
 

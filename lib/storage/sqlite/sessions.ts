@@ -6,24 +6,9 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { cached, transaction } from "../storage/sqlite.ts";
-import type { SessionSource } from "../platforms/event.ts";
-
-/** A session row, with its message count. */
-export interface SessionRecord {
-  readonly id: number;
-  readonly key: string;
-  readonly platform: string;
-  readonly chat_type: string;
-  readonly chat_id: string;
-  readonly thread_id: string | null;
-  readonly user_id: string | null;
-  readonly started_at: string;
-  readonly updated_at: string;
-  readonly ended_at: string | null;
-  readonly end_reason: string | null;
-  readonly message_count: number;
-}
+import { cached, transaction } from "./database.ts";
+import type { SessionSource } from "../../platforms/event.ts";
+import type { SessionRecord } from "../state_store.ts";
 
 const SELECT = `
   SELECT s.*, (SELECT count(*) FROM messages m WHERE m.session_id = s.id) AS message_count

@@ -8,29 +8,15 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { cached } from "../storage/sqlite.ts";
-import type { MessageEvent } from "../platforms/event.ts";
-
-/** Where a journaled message stands. */
-export type JournalState = "pending" | "interrupted" | "done" | "failed";
-
-/** One journaled message. */
-export interface JournalEntry {
-  readonly id: number;
-  readonly sessionKey: string;
-  readonly event: MessageEvent;
-  readonly state: JournalState;
-  /** Turns started for it so far (a replay after a crash is one more). */
-  readonly attempts: number;
-  /** Id of its user message in the transcript, once stored. */
-  readonly transcriptId: number | null;
-}
+import { cached } from "./database.ts";
+import type { MessageEvent } from "../../platforms/event.ts";
+import type { InboundEntry, InboundState } from "../state_store.ts";
 
 interface Row {
   id: number;
   session_key: string;
   event: string;
-  state: JournalState;
+  state: InboundState;
   attempts: number;
   transcript_id: number | null;
 }
@@ -55,7 +41,7 @@ export class InboundJournal {
   }
 
   /** Journals `event`; undefined when the platform already sent this message id. */
-  accept(event: MessageEvent, sessionKey: string): JournalEntry | undefined {
+  accept(event: MessageEvent, sessionKey: string): InboundEntry | undefined {
     const result = cached(
       this.#db,
       `INSERT INTO inbound_journal (platform, message_id, session_key, event, received_at)
@@ -111,17 +97,17 @@ export class InboundJournal {
   }
 
   /** Entries never finished nor interrupted (a crash left them), oldest first. */
-  pending(): JournalEntry[] {
+  pending(): InboundEntry[] {
     return this.#select("state = 'pending'");
   }
 
   /** Entries of `sessionKey` cut off by a drain, oldest first. */
-  interrupted(sessionKey: string): JournalEntry[] {
+  interrupted(sessionKey: string): InboundEntry[] {
     return this.#select("state = 'interrupted' AND session_key = ?", sessionKey);
   }
 
   /** The entry with `id`. */
-  get(id: number): JournalEntry | undefined {
+  get(id: number): InboundEntry | undefined {
     return this.#select("id = ?", id)[0];
   }
 
@@ -135,7 +121,7 @@ export class InboundJournal {
     );
   }
 
-  #select(where: string, ...params: (string | number)[]): JournalEntry[] {
+  #select(where: string, ...params: (string | number)[]): InboundEntry[] {
     const rows = cached(
       this.#db,
       `SELECT id, session_key, event, state, attempts, transcript_id FROM inbound_journal

@@ -9,14 +9,8 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { cached } from "../storage/sqlite.ts";
-
-/** A ledger row. */
-export interface LedgerEntry {
-  readonly key: string;
-  readonly state: "sending" | "sent";
-  readonly platformMessageId: string | null;
-}
+import { cached } from "./database.ts";
+import type { LedgerEntry } from "../state_store.ts";
 
 /**
  * Reads and writes the outbound ledger.

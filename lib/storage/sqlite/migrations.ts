@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Migration } from "./sqlite.ts";
+import type { Migration } from "./database.ts";
 
 /** The migrations of state.db, oldest first. */
 export const STATE_MIGRATIONS: readonly Migration[] = [

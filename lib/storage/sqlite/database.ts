@@ -8,7 +8,7 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { HermesError } from "../errors.ts";
+import { HermesError } from "../../errors.ts";
 
 /** One step of the schema; `version` counts up from 1 without gaps. */
 export interface Migration {

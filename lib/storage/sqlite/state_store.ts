@@ -1,0 +1,278 @@
+/**
+ * The embedded {@linkcode StateStore}: `state.db`, SQLite in WAL mode. Each
+ * unit of work is one transaction; the methods are asynchronous only to
+ * keep the interface one a server database can implement too.
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import type { MessageEvent, SessionSource } from "../../platforms/event.ts";
+import type {
+  Audience,
+  ChatMessage,
+  Expiry,
+  InboundEntry,
+  LedgerEntry,
+  MessageKind,
+  SearchHit,
+  SearchOptions,
+  SessionRecord,
+  StateStore,
+  StoredMessage,
+} from "../state_store.ts";
+import { openDatabase, transaction } from "./database.ts";
+import { InboundJournal } from "./journal.ts";
+import { STATE_MIGRATIONS } from "./migrations.ts";
+import { OutboundLedger } from "./outbound_ledger.ts";
+import { SessionStore } from "./sessions.ts";
+import { TranscriptStore } from "./transcripts.ts";
+
+/** Options of {@linkcode openSqliteStateStore}. */
+export interface SqliteStoreOptions {
+  readonly now?: () => Date;
+  /** Open an existing file for reading only (the CLI's read commands). */
+  readonly readOnly?: boolean;
+}
+
+/**
+ * Opens (creating and migrating it when needed) the store in the SQLite
+ * file at `path`.
+ *
+ * @example
+ * ```ts
+ * const store = openSqliteStateStore("/srv/hermes/state.db");
+ * const entry = await store.acceptInbound(event, "agent:main:local:dm:alice");
+ * store.close();
+ * ```
+ */
+export function openSqliteStateStore(
+  path: string,
+  options: SqliteStoreOptions = {},
+): SqliteStateStore {
+  return new SqliteStateStore(
+    openDatabase(path, STATE_MIGRATIONS, { readOnly: options.readOnly }),
+    options.now,
+  );
+}
+
+/** The state of one gateway in one SQLite database. */
+export class SqliteStateStore implements StateStore {
+  readonly #db: DatabaseSync;
+  readonly #journal: InboundJournal;
+  readonly #ledger: OutboundLedger;
+  readonly #sessions: SessionStore;
+  readonly #transcripts: TranscriptStore;
+
+  constructor(db: DatabaseSync, now: () => Date = () => new Date()) {
+    this.#db = db;
+    this.#journal = new InboundJournal(db, now);
+    this.#ledger = new OutboundLedger(db, now);
+    this.#sessions = new SessionStore(db, now);
+    this.#transcripts = new TranscriptStore(db);
+  }
+
+  acceptInbound(event: MessageEvent, sessionKey: string): Promise<InboundEntry | undefined> {
+    return this.#run(() => this.#journal.accept(event, sessionKey));
+  }
+
+  unfinishedInbound(): Promise<InboundEntry[]> {
+    return this.#run(() => this.#journal.pending());
+  }
+
+  interruptedInbound(sessionKey: string): Promise<InboundEntry[]> {
+    return this.#run(() => this.#journal.interrupted(sessionKey));
+  }
+
+  markInterrupted(ids: readonly number[]): Promise<void> {
+    return this.#run(() => transaction(this.#db, () => this.#journal.interrupt(ids)));
+  }
+
+  countAttempt(id: number): Promise<number> {
+    return this.#run(() => this.#journal.attempt(id));
+  }
+
+  finishInbound(id: number, state: "done" | "failed", outcome: string): Promise<void> {
+    return this.#run(() => this.#journal.finish(id, state, outcome));
+  }
+
+  findOpenSession(key: string): Promise<SessionRecord | undefined> {
+    return this.#run(() => this.#sessions.findOpen(key));
+  }
+
+  sessionsOfKey(key: string): Promise<SessionRecord[]> {
+    return this.#run(() => this.#sessions.history(key));
+  }
+
+  listSessions(
+    options: { limit?: number; includeEnded?: boolean } = {},
+  ): Promise<SessionRecord[]> {
+    return this.#run(() => this.#sessions.list(options));
+  }
+
+  endSession(id: number, reason: string): Promise<void> {
+    return this.#run(() => this.#sessions.end(id, reason));
+  }
+
+  history(
+    sessionId: number,
+    options: { limit?: number; audience?: Audience } = {},
+  ): Promise<StoredMessage[]> {
+    return this.#run(() =>
+      this.#transcripts.history(sessionId, options.limit ?? 50, { audience: options.audience })
+    );
+  }
+
+  chatHistory(
+    chat: Pick<SessionSource, "platform" | "chatType" | "chatId">,
+    limit: number,
+  ): Promise<ChatMessage[]> {
+    return this.#run(() => this.#transcripts.chatHistory(chat, limit));
+  }
+
+  search(query: string, options: SearchOptions = {}): Promise<SearchHit[]> {
+    return this.#run(() => this.#transcripts.search(query, options));
+  }
+
+  beginTurn(entry: InboundEntry, turn: { expired: Expiry; text: string }): Promise<SessionRecord> {
+    return this.#run(() =>
+      transaction(this.#db, () => {
+        const session = this.#openSession(entry, turn.expired);
+        if (this.#journal.get(entry.id)?.transcriptId === null) {
+          this.#journal.transcribed(
+            entry.id,
+            this.#append(entry, session, "user", turn.text, "chat"),
+          );
+        }
+        return session;
+      })
+    );
+  }
+
+  recordExchange(
+    entry: InboundEntry,
+    exchange: { expired: Expiry; answer: string },
+  ): Promise<void> {
+    return this.#run(() =>
+      transaction(this.#db, () => {
+        const session = this.#openSession(entry, exchange.expired);
+        this.#append(entry, session, "user", entry.event.text, "command");
+        this.#append(entry, session, "assistant", exchange.answer, "command");
+        this.#sessions.touch(session.id);
+      })
+    );
+  }
+
+  supersede(entry: InboundEntry, turn: { expired: Expiry }): Promise<void> {
+    return this.#run(() =>
+      transaction(this.#db, () => {
+        if (this.#journal.get(entry.id)?.transcriptId === null) {
+          const session = this.#openSession(entry, turn.expired);
+          this.#journal.transcribed(
+            entry.id,
+            this.#append(entry, session, "user", entry.event.text, "chat"),
+          );
+        }
+        this.#journal.finish(entry.id, "done", "superseded by a newer message");
+      })
+    );
+  }
+
+  completeTurn(
+    entry: InboundEntry,
+    completion: {
+      sessionId: number;
+      reply?: { text: string; kind: MessageKind };
+      state: "done" | "failed";
+      outcome: string;
+    },
+  ): Promise<void> {
+    return this.#run(() =>
+      transaction(this.#db, () => {
+        if (completion.reply) {
+          this.#transcripts.appendInTransaction({
+            sessionId: completion.sessionId,
+            platform: entry.event.source.platform,
+            role: "assistant",
+            text: completion.reply.text,
+            kind: completion.reply.kind,
+          });
+        }
+        this.#journal.finish(entry.id, completion.state, completion.outcome);
+        this.#sessions.touch(completion.sessionId);
+      })
+    );
+  }
+
+  deliveredPart(key: string): Promise<LedgerEntry | undefined> {
+    return this.#run(() => this.#ledger.get(key));
+  }
+
+  recordPart(
+    key: string,
+    part: {
+      platform: string;
+      chat: string;
+      state: "sending" | "sent";
+      messageId: string;
+      text: string;
+    },
+  ): Promise<void> {
+    return this.#run(() => this.#ledger.record(key, part));
+  }
+
+  prune(before: Date): Promise<void> {
+    return this.#run(() =>
+      transaction(this.#db, () => {
+        this.#journal.prune(before);
+        this.#ledger.prune(before);
+      })
+    );
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** The session of `entry`, ended first when it expired, opened when there is none. */
+  #openSession(entry: InboundEntry, expired: Expiry): SessionRecord {
+    const open = this.#sessions.findOpen(entry.sessionKey);
+    if (open && open.message_count > 0) {
+      const why = expired(open);
+      if (why) this.#sessions.end(open.id, why);
+    }
+    return this.#sessions.open(entry.sessionKey, entry.event.source);
+  }
+
+  #append(
+    entry: InboundEntry,
+    session: SessionRecord,
+    role: "user" | "assistant",
+    text: string,
+    kind: MessageKind,
+  ): number {
+    const { platform, userId } = entry.event.source;
+    return this.#transcripts.appendInTransaction({
+      sessionId: session.id,
+      platform,
+      role,
+      sender: role === "user" ? userId : undefined,
+      text,
+      at: role === "user" ? new Date(entry.event.receivedAt) : undefined,
+      kind,
+    });
+  }
+
+  /** Runs synchronous SQLite work as a promise (its errors reject it). */
+  #run<T>(work: () => T): Promise<T> {
+    try {
+      return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * What every StateStore implementation must do, as tests: run
+ * {@linkcode stateStoreConformance} with a way to open the implementation
+ * on a fresh folder (SQLite today, PostgreSQL later) and each behaviour is
+ * checked against it, restarts (a close and a reopen) included.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { MessageEvent, SessionSource } from "../../lib/platforms/event.ts";
+import type { Expiry, StateStore } from "../../lib/storage/state_store.ts";
+import { tempDir } from "../_helpers.ts";
+
+/** Opens the implementation under test in `dir` (the same `dir` reopens the same state). */
+export type OpenStore = (dir: string, now: () => Date) => StateStore | Promise<StateStore>;
+
+const NEVER: Expiry = () => undefined;
+
+/** A store on a fresh folder, with a clock the test moves; closed at the end of the scope. */
+async function fresh(open: OpenStore) {
+  const dir = tempDir();
+  let now = new Date("2026-06-01T10:00:00Z");
+  const clock = () => now;
+  let store = await open(dir.path, clock);
+  return {
+    get store() {
+      return store;
+    },
+    advance(ms: number) {
+      now = new Date(now.getTime() + ms);
+    },
+    /** Closes and reopens the store: what a restart sees. */
+    async reopen() {
+      store.close();
+      store = await open(dir.path, clock);
+      return store;
+    },
+    async [Symbol.asyncDispose]() {
+      store.close();
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+}
+
+let counter = 0;
+function event(text: string, source: Partial<SessionSource> = {}): MessageEvent {
+  return {
+    messageId: `m-${++counter}`,
+    source: { platform: "test", chatType: "dm", chatId: "alice", userId: "alice", ...source },
+    text,
+    receivedAt: new Date("2026-06-01T10:00:00Z").toISOString(),
+  };
+}
+
+/** Registers the conformance tests for one implementation. */
+export function stateStoreConformance(name: string, open: OpenStore): void {
+  const test = (what: string, fn: () => Promise<void>) => Deno.test(`${name}: ${what}`, fn);
+
+  test("an accepted message is journaled once and survives a restart", async () => {
+    await using s = await fresh(open);
+    const e = event("hello");
+    const entry = await s.store.acceptInbound(e, "k1");
+    assert.ok(entry);
+    assert.deepEqual(entry.event, e);
+    assert.equal(await s.store.acceptInbound(e, "k1"), undefined, "a repeat is refused");
+    const after = await s.reopen();
+    assert.deepEqual((await after.unfinishedInbound()).map((x) => x.event.text), ["hello"]);
+    assert.equal(await after.acceptInbound(e, "k1"), undefined, "also after the restart");
+  });
+
+  test("finished and interrupted entries are not unfinished; interrupted ones wait per session", async () => {
+    await using s = await fresh(open);
+    const a = (await s.store.acceptInbound(event("a"), "k1"))!;
+    const b = (await s.store.acceptInbound(event("b"), "k1"))!;
+    const c = (await s.store.acceptInbound(event("c"), "k2"))!;
+    await s.store.finishInbound(a.id, "done", "replied");
+    await s.store.markInterrupted([b.id]);
+    assert.deepEqual((await s.store.unfinishedInbound()).map((x) => x.id), [c.id]);
+    assert.deepEqual((await s.store.interruptedInbound("k1")).map((x) => x.id), [b.id]);
+    assert.deepEqual(await s.store.interruptedInbound("k2"), []);
+    await s.store.markInterrupted([a.id]);
+    assert.deepEqual(
+      (await s.store.interruptedInbound("k1")).map((x) => x.id),
+      [b.id],
+      "a finished entry is never marked interrupted",
+    );
+  });
+
+  test("attempts are counted durably", async () => {
+    await using s = await fresh(open);
+    const entry = (await s.store.acceptInbound(event("poison"), "k1"))!;
+    assert.equal(await s.store.countAttempt(entry.id), 1);
+    assert.equal(await s.store.countAttempt(entry.id), 2);
+    const after = await s.reopen();
+    assert.equal(await after.countAttempt(entry.id), 3);
+  });
+
+  test("beginTurn opens the session and stores the user's text once, however often it is begun", async () => {
+    await using s = await fresh(open);
+    const entry = (await s.store.acceptInbound(event("what time is it?"), "k1"))!;
+    const first = await s.store.beginTurn(entry, { expired: NEVER, text: "what time is it?" });
+    const again = await s.store.beginTurn(entry, { expired: NEVER, text: "what time is it?" });
+    assert.equal(again.id, first.id);
+    const history = await s.store.history(first.id);
+    assert.deepEqual(history.map((m) => [m.role, m.sender, m.text]), [
+      ["user", "alice", "what time is it?"],
+    ]);
+    assert.equal((await s.store.findOpenSession("k1"))?.message_count, 1);
+  });
+
+  test("an expired session is ended with its reason and a new one opened", async () => {
+    await using s = await fresh(open);
+    const one = (await s.store.acceptInbound(event("one"), "k1"))!;
+    const old = await s.store.beginTurn(one, { expired: NEVER, text: "one" });
+    const two = (await s.store.acceptInbound(event("two"), "k1"))!;
+    const fresh_ = await s.store.beginTurn(two, { expired: () => "idle", text: "two" });
+    assert.notEqual(fresh_.id, old.id);
+    const sessions = await s.store.sessionsOfKey("k1");
+    assert.deepEqual(sessions.map((x) => [x.id, x.end_reason]), [
+      [fresh_.id, null],
+      [old.id, "idle"],
+    ]);
+    assert.deepEqual((await s.store.history(fresh_.id)).map((m) => m.text), ["two"]);
+  });
+
+  test("completeTurn stores the reply and finishes the entry in one unit", async () => {
+    await using s = await fresh(open);
+    const entry = (await s.store.acceptInbound(event("hi"), "k1"))!;
+    const session = await s.store.beginTurn(entry, { expired: NEVER, text: "hi" });
+    s.advance(5_000);
+    await s.store.completeTurn(entry, {
+      sessionId: session.id,
+      reply: { text: "hello!", kind: "chat" },
+      state: "done",
+      outcome: "replied",
+    });
+    assert.deepEqual(await s.store.unfinishedInbound(), []);
+    assert.deepEqual((await s.store.history(session.id)).map((m) => [m.role, m.text]), [
+      ["user", "hi"],
+      ["assistant", "hello!"],
+    ]);
+    assert.equal(
+      (await s.store.findOpenSession("k1"))?.updated_at,
+      "2026-06-01T10:00:05.000Z",
+      "the session is touched",
+    );
+  });
+
+  test("commands and notes are for people: the agent's history leaves them out", async () => {
+    await using s = await fresh(open);
+    const help = (await s.store.acceptInbound(event("/help"), "k1"))!;
+    await s.store.recordExchange(help, { expired: NEVER, answer: "Commands: ..." });
+    const ask = (await s.store.acceptInbound(event("ask"), "k1"))!;
+    const session = await s.store.beginTurn(ask, { expired: NEVER, text: "ask" });
+    await s.store.completeTurn(ask, {
+      sessionId: session.id,
+      reply: { text: "⚠️ Sorry, I could not answer", kind: "note" },
+      state: "failed",
+      outcome: "failed",
+    });
+    assert.deepEqual((await s.store.history(session.id)).map((m) => m.text), ["ask"]);
+    assert.deepEqual(
+      (await s.store.history(session.id, { audience: "people" })).map((m) => [m.kind, m.text]),
+      [
+        ["command", "/help"],
+        ["command", "Commands: ..."],
+        ["chat", "ask"],
+        ["note", "⚠️ Sorry, I could not answer"],
+      ],
+    );
+  });
+
+  test("a superseded message is kept in the transcript and finished", async () => {
+    await using s = await fresh(open);
+    const entry = (await s.store.acceptInbound(event("never mind"), "k1"))!;
+    await s.store.supersede(entry, { expired: NEVER });
+    const session = (await s.store.findOpenSession("k1"))!;
+    assert.deepEqual((await s.store.history(session.id)).map((m) => m.text), ["never mind"]);
+    assert.deepEqual(await s.store.unfinishedInbound(), []);
+  });
+
+  test("a group's history gathers every member's session in order, naming whom answers went to", async () => {
+    await using s = await fresh(open);
+    const room = { chatType: "group" as const, chatId: "team" };
+    for (const [user, text] of [["alice", "hi all"], ["bob", "hello"]]) {
+      const entry = (await s.store.acceptInbound(
+        event(text!, { ...room, userId: user }),
+        `k:${user}`,
+      ))!;
+      const session = await s.store.beginTurn(entry, { expired: NEVER, text: text! });
+      await s.store.completeTurn(entry, {
+        sessionId: session.id,
+        reply: { text: `re: ${text}`, kind: "chat" },
+        state: "done",
+        outcome: "replied",
+      });
+    }
+    const other = (await s.store.acceptInbound(event("elsewhere"), "k:dm"))!;
+    await s.store.beginTurn(other, { expired: NEVER, text: "elsewhere" });
+    const history = await s.store.chatHistory({ platform: "test", ...room }, 10);
+    assert.deepEqual(history.map((m) => [m.role, m.sender, m.session_user, m.text]), [
+      ["user", "alice", "alice", "hi all"],
+      ["assistant", null, "alice", "re: hi all"],
+      ["user", "bob", "bob", "hello"],
+      ["assistant", null, "bob", "re: hello"],
+    ]);
+    assert.deepEqual(
+      (await s.store.chatHistory({ platform: "test", ...room }, 1)).map((m) => m.text),
+      ["re: hello"],
+      "the newest when limited",
+    );
+  });
+
+  test("search finds words and CJK text across sessions", async () => {
+    await using s = await fresh(open);
+    for (const text of ["the quarterly weather report", "今天天气很好"]) {
+      const entry = (await s.store.acceptInbound(event(text), `k:${text}`))!;
+      await s.store.beginTurn(entry, { expired: NEVER, text });
+    }
+    assert.deepEqual((await s.store.search("weather")).map((h) => h.session_key), [
+      "k:the quarterly weather report",
+    ]);
+    assert.deepEqual((await s.store.search("天气")).map((h) => h.snippet), ["今天[天气]很好"]);
+    assert.deepEqual(await s.store.search("weather", { platform: "other" }), []);
+  });
+
+  test("sessions are listed most recent first; ended ones only when asked", async () => {
+    await using s = await fresh(open);
+    for (const key of ["k1", "k2"]) {
+      const entry = (await s.store.acceptInbound(event(key), key))!;
+      await s.store.beginTurn(entry, { expired: NEVER, text: key });
+      s.advance(1_000);
+    }
+    const k1 = (await s.store.findOpenSession("k1"))!;
+    await s.store.endSession(k1.id, "reset");
+    assert.deepEqual((await s.store.listSessions()).map((x) => x.key), ["k2"]);
+    assert.deepEqual((await s.store.listSessions({ includeEnded: true })).map((x) => x.key), [
+      "k2",
+      "k1",
+    ]);
+    assert.equal(await s.store.findOpenSession("k1"), undefined);
+  });
+
+  test("a delivered part stays delivered; a shown one keeps its platform id", async () => {
+    await using s = await fresh(open);
+    const part = { platform: "test", chat: "alice", text: "Hel", messageId: "p-1" };
+    assert.equal(await s.store.deliveredPart("inbound:1#0"), undefined);
+    await s.store.recordPart("inbound:1#0", { ...part, state: "sending" });
+    assert.deepEqual(await s.store.deliveredPart("inbound:1#0"), {
+      key: "inbound:1#0",
+      state: "sending",
+      platformMessageId: "p-1",
+    });
+    await s.store.recordPart("inbound:1#0", { ...part, text: "Hello", state: "sent" });
+    await s.store.recordPart("inbound:1#0", { ...part, state: "sending" });
+    const after = await s.reopen();
+    assert.equal((await after.deliveredPart("inbound:1#0"))?.state, "sent");
+  });
+
+  test("prune forgets old finished entries, never unfinished ones", async () => {
+    await using s = await fresh(open);
+    const done = (await s.store.acceptInbound(event("done"), "k1"))!;
+    await s.store.finishInbound(done.id, "done", "replied");
+    const waiting = (await s.store.acceptInbound(event("waiting"), "k1"))!;
+    await s.store.prune(new Date("2026-06-02T00:00:00Z"));
+    assert.deepEqual((await s.store.unfinishedInbound()).map((x) => x.id), [waiting.id]);
+    const repeat = { ...done.event };
+    assert.ok(
+      await s.store.acceptInbound(repeat, "k1"),
+      "a pruned message's id is forgotten with it",
+    );
+  });
+}
