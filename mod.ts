@@ -15,7 +15,7 @@
 // The built-in platforms register their settings sections (the schema includes `local:`).
 import "./lib/platforms/builtin.ts";
 
-export { ConfigError, HermesError, UsageError } from "./lib/errors.ts";
+export { ConfigError, HermesError, PlatformError, UsageError } from "./lib/errors.ts";
 export { ExitCode } from "./lib/process/exit_codes.ts";
 export { VERSION } from "./lib/version.ts";
 export { ensureHome, hermesPaths, resolveHome } from "./lib/config/home.ts";
@@ -38,3 +38,25 @@ export { lineSink, Logger } from "./lib/util/log.ts";
 export type { LogFormat, LoggerOptions, LogLevel, LogRecord, LogSink } from "./lib/util/log.ts";
 export { rotatingFileSink } from "./lib/util/log_file.ts";
 export { SecretMasker } from "./lib/util/secret_mask.ts";
+
+// The platform contract: what a plugin platform implements (see README, Plugins).
+export type {
+  AdapterContext,
+  Capabilities,
+  ChatHistoryItem,
+  ConfigData,
+  PlatformAdapter,
+  PlatformDefinition,
+} from "./lib/platforms/adapter.ts";
+export type {
+  Attachment,
+  ChatType,
+  Json,
+  MessageEvent,
+  OutboundMessage,
+  SendContext,
+  SendResult,
+  SessionSource,
+} from "./lib/platforms/event.ts";
+export { LinkHealthTracker } from "./lib/platforms/health.ts";
+export type { LinkHealth, LinkState } from "./lib/platforms/health.ts";

@@ -208,6 +208,15 @@ export function describeStatus(report: GatewayStatusReport): string {
       lines.push(`  stopping: ${report.exit_reason}`);
     }
     lines.push(`  active work: ${report.active_work}`);
+    if (report.outbox) {
+      const { queued = 0, sending = 0, deferred = 0, failed = 0, undeliverable = 0 } =
+        report.outbox;
+      lines.push(
+        `  outbox: ${
+          queued + sending
+        } to send, ${deferred} deferred, ${failed} retrying, ${undeliverable} undeliverable`,
+      );
+    }
     if (report.supervisor) lines.push(`  supervisor: ${report.supervisor}`);
   } else {
     lines.push(`Gateway not running`);

@@ -65,3 +65,45 @@ export class ConfigError extends HermesError {
     this.name = "ConfigError";
   }
 }
+
+/**
+ * A platform refused a request: who said no (`platform`), its own `code`,
+ * whether trying again can help (`retryable`), and when at the earliest
+ * (`retryAfterMs`, a 429's Retry-After). Adapters throw it from `send` and
+ * `edit`; the outbox retries or gives up on it.
+ *
+ * @example
+ * ```ts
+ * throw new PlatformError("Too Many Requests: retry after 3", {
+ *   platform: "telegram",
+ *   code: "429",
+ *   retryable: true,
+ *   retryAfterMs: 3_000,
+ * });
+ * ```
+ */
+export class PlatformError extends HermesError {
+  readonly platform: string;
+  /** The platform's own error code (`429`, `846609`, ...). */
+  readonly platformCode: string;
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(
+    message: string,
+    details: {
+      platform: string;
+      code: string | number;
+      retryable: boolean;
+      retryAfterMs?: number;
+      cause?: unknown;
+    },
+  ) {
+    super("platform_error", message, { cause: details.cause });
+    this.name = "PlatformError";
+    this.platform = details.platform;
+    this.platformCode = String(details.code);
+    this.retryable = details.retryable;
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}

@@ -53,6 +53,7 @@ export function approvalNotifier(options: NotifierOptions): () => Promise<string
             userId: user.userId,
           },
           { text: APPROVED_NOTICE, final: true },
+          { idempotencyKey: `approved:${user.platform}:${user.userId}`, attempt: 1 },
         );
         await store.noticeDelivered(user.platform, user.userId);
         told.push(`${user.platform}:${user.userId}`);

@@ -29,6 +29,9 @@ export const gatewaySection = defineSection({
     stream_buffer_chars: z.number().int().min(1).default(40).describe(
       "New characters needed before the next progressive edit",
     ),
+    delivery_deadline: z.number().positive().default(86_400).describe(
+      "Seconds a reply part may wait to be delivered (retries, deferrals) before it is undeliverable",
+    ),
     allow_all_users: z.boolean().default(false).describe(
       "Confirms open access policies on every platform: anyone who finds a bot may use the agent",
     ),
@@ -36,6 +39,7 @@ export const gatewaySection = defineSection({
   env: {
     GATEWAY_DRAIN_TIMEOUT: "drain_timeout",
     GATEWAY_CONNECT_TIMEOUT: "connect_timeout",
+    GATEWAY_DELIVERY_DEADLINE: "delivery_deadline",
     GATEWAY_ALLOW_ALL_USERS: "allow_all_users",
   },
   secrets: [],

@@ -314,6 +314,7 @@ export class Gateway {
         age_s: Math.round((now - w.since) / 1000),
       })),
       platforms: this.#services?.platforms() ?? {},
+      outbox: this.#services?.outbox() ?? null,
       supervisor: this.#options.supervisor,
       drain_timeout_s: this.#options.drainTimeoutMs / 1000,
       stop_reason: this.#stopRequest?.reason ?? null,

@@ -21,7 +21,8 @@ import { expiry, resetPolicyFor } from "../sessions/reset.ts";
 import type { Logger } from "../util/log.ts";
 import { helpText, parseSlashCommand, type SlashCommand } from "./commands.ts";
 import { SLASH_COMMANDS } from "../auth/slash_commands.ts";
-import { ReplyDelivery } from "./delivery.ts";
+import type { Outbox } from "./outbox.ts";
+import { Previews } from "./previews.ts";
 import { runTurn } from "./turn.ts";
 import type { Expiry, InboundEntry, StateStore } from "../storage/state_store.ts";
 import type { AuthorizeHook, CommandAccess, CommandRights } from "../auth/authorizer.ts";
@@ -39,6 +40,8 @@ const EVERY_COMMAND: CommandRights = {
 export interface PipelineOptions {
   /** Where every message, session and reply is kept. */
   readonly store: StateStore;
+  /** Sends the reply parts the store holds (kicked after each reply is stored). */
+  readonly outbox: Outbox;
   readonly config: Config;
   readonly agent: Agent;
   /** The adapter of a platform, if it is enabled. */
@@ -94,6 +97,8 @@ export class Pipeline {
   readonly #lanes = new Map<string, Lane>();
   readonly #now: () => Date;
   #holding = false;
+  /** Replies in the outbox whose inbound message settles once they are delivered. */
+  readonly #awaitingDelivery = new Map<number, { event: MessageEvent; outcome: string }>();
   /** What a crash left unfinished, taken before this gateway accepts anything new. */
   #leftovers = new Set<InboundEntry>();
 
@@ -129,6 +134,7 @@ export class Pipeline {
       return "duplicate";
     }
     if (!this.#holding) this.#dispatch(entry);
+    this.#options.outbox.kick(); // the chat spoke: parts it deferred may go now
     return "accepted";
   }
 
@@ -226,17 +232,16 @@ export class Pipeline {
   async #route(entry: InboundEntry): Promise<void> {
     const decision = await (this.#options.authorize ?? allowEveryone)(entry.event);
     if (!decision.allow) {
-      if (decision.reply) await this.#reply(entry, decision.reply);
-      await this.#finish(entry, "done", "refused");
+      if (decision.reply) await this.#answer(entry, decision.reply, "refused");
+      else await this.#finish(entry, "done", "refused");
       return;
     }
     const command = parseSlashCommand(entry.event.text);
     const rights = command ? this.#rights(entry.event.source) : EVERY_COMMAND;
     if (command && !rights.allowed.has(command.name)) {
-      const refusal = rights.refusal(command.name);
-      await this.store.recordExchange(entry, { expired: this.#expired(entry), answer: refusal });
-      await this.#reply(entry, refusal);
-      await this.#finish(entry, "done", "command refused");
+      await this.#answer(entry, rights.refusal(command.name), "command refused", {
+        exchange: true,
+      });
       return;
     }
     if (command && command.name !== "queue") {
@@ -244,8 +249,7 @@ export class Pipeline {
       return;
     }
     if (command?.name === "queue" && !command.args) {
-      await this.#reply(entry, "Usage: /queue TEXT (answered after the current reply)");
-      await this.#finish(entry, "done", "command");
+      await this.#answer(entry, "Usage: /queue TEXT (answered after the current reply)", "command");
       return;
     }
     // A turn a drain cut off is answered first, then the message that woke it.
@@ -308,14 +312,15 @@ export class Pipeline {
         entry: entry.id,
         session: entry.sessionKey,
       });
-      await this.#reply(
+      await this.#answer(
         entry,
         `Sorry, I could not answer your message after ${MAX_ATTEMPTS} tries. The conversation starts fresh now.`,
+        "suspended after repeated failures",
+        { state: "failed" },
       );
-      await this.#finish(entry, "failed", "suspended after repeated failures");
       return;
     }
-    const outcome = await runTurn({
+    const { outcome, queued } = await runTurn({
       entry,
       signal,
       adapter,
@@ -325,8 +330,39 @@ export class Pipeline {
       log,
       expired: this.#expired(entry),
       agentSource: this.#options.agentView?.(entry.event.source) ?? entry.event.source,
+      deadline: this.#deadline(),
     });
-    if (outcome !== "shutdown") this.#settled(entry, outcome);
+    if (queued) this.#delivering(entry, outcome);
+    else if (outcome !== "shutdown") this.#settled(entry, outcome);
+  }
+
+  /**
+   * A part of the reply to entry `inboundId` reached an end (the outbox
+   * says): once every part has, the inbound message settles.
+   */
+  async partDone(inboundId: number): Promise<void> {
+    const waiting = this.#awaitingDelivery.get(inboundId);
+    if (!waiting) return; // answered by an earlier gateway: nobody waits here
+    const parts = await this.store.partsOf(inboundId);
+    const ended = parts.every((p) => ["sent", "undeliverable", "deferred"].includes(p.state));
+    if (!ended || !this.#awaitingDelivery.delete(inboundId)) return;
+    const lost = parts.filter((p) => p.state === "undeliverable").length;
+    this.#settledEvent(
+      waiting.event,
+      lost > 0 ? `${waiting.outcome} (${lost} part(s) undeliverable)` : waiting.outcome,
+    );
+  }
+
+  /** The reply to `entry` is in the outbox: it settles when delivered. */
+  #delivering(entry: InboundEntry, outcome: string): void {
+    this.#awaitingDelivery.set(entry.id, { event: entry.event, outcome });
+    this.#options.outbox.kick();
+  }
+
+  #deadline(): string {
+    return new Date(
+      this.#now().getTime() + this.#options.config.gateway.delivery_deadline * 1000,
+    ).toISOString();
   }
 
   /** Whether the open session of `entry` expired under its reset policy, and why. */
@@ -383,9 +419,7 @@ export class Pipeline {
       case "queue":
         throw new Error("unreachable: /queue is routed as a message");
     }
-    await this.store.recordExchange(entry, { expired: this.#expired(entry), answer: text });
-    await this.#reply(entry, text);
-    await this.#finish(entry, "done", "command");
+    await this.#answer(entry, text, "command", { exchange: true });
   }
 
   #cancelLane(lane: Lane | undefined, reason: StopReason): void {
@@ -409,18 +443,37 @@ export class Pipeline {
     }
   }
 
-  /** Sends a one-part reply that is no agent turn (commands, refusals, notices). */
-  async #reply(entry: InboundEntry, text: string): Promise<void> {
+  /**
+   * Answers `entry` without the agent (a command, a refusal, a notice): the
+   * parts into the outbox and the entry finished in one unit (with
+   * `exchange`, the command and its answer kept for people); a preview a
+   * crashed turn showed is replaced by the answer.
+   */
+  async #answer(
+    entry: InboundEntry,
+    text: string,
+    outcome: string,
+    options: { exchange?: boolean; state?: "done" | "failed" } = {},
+  ): Promise<void> {
     const adapter = this.#options.adapter(entry.event.source.platform);
-    if (!adapter) return;
-    const delivery = new ReplyDelivery({
-      adapter,
-      to: entry.event.source,
-      replyTo: entry.event.messageId,
-      key: `inbound:${entry.id}`,
-      store: this.store,
+    const parts = adapter
+      ? await new Previews({
+        adapter,
+        to: entry.event.source,
+        replyTo: entry.event.messageId,
+        key: `inbound:${entry.id}`,
+        store: this.store,
+      }).finalParts(text)
+      : [];
+    await this.store.answer(entry, {
+      parts,
+      deadline: this.#deadline(),
+      state: options.state ?? "done",
+      outcome,
+      exchange: options.exchange ? { expired: this.#expired(entry) } : undefined,
     });
-    await delivery.complete(text);
+    if (parts.length > 0) this.#delivering(entry, outcome);
+    else this.#settled(entry, outcome);
   }
 
   async #finish(entry: InboundEntry, state: "done" | "failed", outcome: string): Promise<void> {
@@ -446,8 +499,12 @@ export class Pipeline {
   }
 
   #settled(entry: InboundEntry, outcome: string): void {
+    this.#settledEvent(entry.event, outcome);
+  }
+
+  #settledEvent(event: MessageEvent, outcome: string): void {
     try {
-      this.#options.adapter(entry.event.source.platform)?.settled?.(entry.event, outcome);
+      this.#options.adapter(event.source.platform)?.settled?.(event, outcome);
     } catch (error) {
       this.#options.log.warn("adapter failed to settle a message", { error });
     }

@@ -18,7 +18,7 @@ import { enabledPlatforms, loadPlugins } from "../platforms/registry.ts";
 import { sessionKey } from "../sessions/key.ts";
 import type { SessionSource } from "../platforms/event.ts";
 import { openSqliteStateStore } from "../storage/sqlite/state_store.ts";
-import type { StateStore } from "../storage/state_store.ts";
+import type { OutboxCounts, StateStore } from "../storage/state_store.ts";
 import type { Logger } from "../util/log.ts";
 import { raceTimeout } from "../util/race_timeout.ts";
 import { checkOpenPolicies, platformAccess } from "../auth/access_settings.ts";
@@ -28,6 +28,7 @@ import { PairingStore } from "../auth/pairing.ts";
 import { IdRedactor } from "../auth/redact.ts";
 import { SLASH_COMMANDS } from "../auth/slash_commands.ts";
 import type { ControlMethod } from "./control_server.ts";
+import { Outbox } from "./outbox.ts";
 import { Pipeline } from "./pipeline.ts";
 
 /** What the gateway asks of its services. */
@@ -42,6 +43,8 @@ export interface GatewayServices {
   stop(): Promise<void>;
   /** Per-platform link health, for status. */
   platforms(): Record<string, Record<string, unknown>>;
+  /** Reply parts by state, for status (undefined before the services started). */
+  outbox(): OutboxCounts | undefined;
   /** Methods the services add to the control socket. */
   readonly methods: Readonly<Record<string, ControlMethod>>;
 }
@@ -102,6 +105,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
   const { config, env, paths, log } = options;
   let state: StateStore | undefined;
   let pipeline: Pipeline | undefined;
+  let outbox: Outbox | undefined;
   let links: PlatformLinks | undefined;
   let agent: Agent | undefined;
   let watcher: ReturnType<typeof setInterval> | undefined;
@@ -134,8 +138,17 @@ export function createServices(options: ServicesOptions): GatewayServices {
       const redactor = config.agent.redact_pii
         ? await IdRedactor.load(paths.redactionKey)
         : undefined;
+      outbox = new Outbox({
+        store: state,
+        adapter: (platform) => adapters.get(platform),
+        isConnected: (platform) => links?.isConnected(platform) ?? false,
+        log: log.child({ component: "outbox" }),
+        onPartDone: (inboundId) => void pipeline?.partDone(inboundId),
+        track: options.track,
+      });
       pipeline = new Pipeline({
         store: state,
+        outbox,
         config,
         agent,
         adapter: (platform) => adapters.get(platform),
@@ -177,6 +190,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
         log,
         connectTimeoutMs: config.gateway.connect_timeout * 1000,
         onConnected: (name) => {
+          outbox?.kick(); // parts waiting for this link go now
           if (!initial) store.replay((platform) => platform === name);
           if (!initial) notifyInBackground();
         },
@@ -209,6 +223,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
     },
     async stop() {
       clearInterval(watcher);
+      outbox?.stop(); // what is left stays in state.db for the next gateway
       // Turns the drain gave up on end now (a command agent's program is killed,
       // SIGKILL after its grace); their messages stay journaled for the next gateway.
       if (pipeline) {
@@ -223,6 +238,9 @@ export function createServices(options: ServicesOptions): GatewayServices {
     },
     platforms() {
       return (links?.snapshot() ?? {}) as unknown as Record<string, Record<string, unknown>>;
+    },
+    outbox() {
+      return outbox?.counts;
     },
     methods: {
       /** `hermes pair approve` asks the gateway to tell the approved user now. */

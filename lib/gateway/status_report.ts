@@ -32,6 +32,8 @@ export interface GatewayStatusReport {
   readonly exit_reason: string | null;
   readonly exit_code: number | null;
   readonly active_work: number;
+  /** Reply parts by state (`undeliverable`: given up), while a gateway runs. */
+  readonly outbox: Readonly<Record<string, number>> | null;
   readonly supervisor: string | null;
   readonly drain_timeout_s: number | null;
   /** Where the answer came from. */
@@ -153,6 +155,7 @@ function fromFile(
     exit_reason: file?.exit_reason ?? null,
     exit_code: file?.exit_code ?? null,
     active_work: file?.active_agents ?? 0,
+    outbox: null,
     supervisor: file?.supervisor ?? null,
     drain_timeout_s: file?.drain_timeout_s ?? null,
     source: file ? "state_file" : "none",
@@ -169,6 +172,7 @@ function pickKnown(live: Record<string, unknown>): Partial<GatewayStatusReport> 
       "uptime_s",
       "platforms",
       "active_work",
+      "outbox",
       "supervisor",
       "drain_timeout_s",
     ]

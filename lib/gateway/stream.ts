@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { ReplyDelivery } from "./delivery.ts";
+import type { Previews } from "./previews.ts";
 
 /** How progressive edits are paced. */
 export interface StreamPacing {
@@ -35,18 +35,18 @@ export interface StreamOutcome {
 }
 
 /**
- * Consumes `deltas` into `delivery`; the final text is not delivered here
+ * Consumes `deltas` into `previews` (when given: platforms that stream by
+ * editing); the final text is not delivered here
  * (the caller decides what to add on errors or interruptions).
  *
  * @example
  * ```ts
- * const { text, error } = await consumeStream(agent.run(turn), delivery, { live: true, intervalMs: 0, bufferChars: 1 });
- * await delivery.complete(error ? `${text}\n\n(failed)` : text);
+ * const { text, error } = await consumeStream(agent.run(turn), previews, { live: true, intervalMs: 0, bufferChars: 1 });
  * ```
  */
 export async function consumeStream(
   deltas: AsyncIterable<string>,
-  delivery: ReplyDelivery,
+  previews: Previews | undefined,
   pacing: StreamPacing,
 ): Promise<StreamOutcome> {
   const now = pacing.now ?? Date.now;
@@ -58,9 +58,9 @@ export async function consumeStream(
       text += delta;
       const due = pacing.live ||
         (now() - shownAt >= pacing.intervalMs && text.length - shownLength >= pacing.bufferChars);
-      if (due && text.trim()) {
+      if (previews && due && text.trim()) {
         try {
-          await delivery.preview(text);
+          await previews.show(text);
         } catch (error) {
           pacing.onPreviewError?.(error);
         }

@@ -1,7 +1,10 @@
 /**
  * One agent turn: store the user's message, run the agent on the session's
- * history (think-blocks filtered), stream the reply out, then store the
- * reply and finish the journal entry in one transaction.
+ * history (think-blocks filtered), show the reply as it grows where the
+ * platform edits, then complete the turn in one unit of work: the reply in
+ * the transcript and its final parts in the outbox, which sends them. From
+ * then on the reply is delivered from the rows; the agent is never asked
+ * again for it.
  *
  * @module
  */
@@ -10,18 +13,20 @@ import { type Agent, AgentError, type AgentMessage } from "../agent/agent.ts";
 import { filterThinkBlocks } from "../agent/think_filter.ts";
 import type { Config } from "../config/schema.ts";
 import type { PlatformAdapter } from "../platforms/adapter.ts";
+import { capabilitiesOf } from "../platforms/capabilities.ts";
 import { sessionKey } from "../sessions/key.ts";
 import type { SessionSource } from "../platforms/event.ts";
 import type { Expiry, InboundEntry, MessageKind, StateStore } from "../storage/state_store.ts";
 import type { Logger } from "../util/log.ts";
-import { ReplyDelivery } from "./delivery.ts";
+import { chunkText } from "./chunk_text.ts";
 import { parseSlashCommand } from "./commands.ts";
+import { Previews } from "./previews.ts";
 import { consumeStream } from "./stream.ts";
 
 /** Everything one turn touches. */
 export interface TurnContext {
   readonly entry: InboundEntry;
-  /** Aborted with a reason ("interrupted", "stopped", "reset") to stop the turn. */
+  /** Aborted with a reason ("interrupted", "stopped", "reset", "shutdown") to stop the turn. */
   readonly signal: AbortSignal;
   readonly adapter: PlatformAdapter;
   readonly agent: Agent;
@@ -32,6 +37,15 @@ export interface TurnContext {
   readonly expired: Expiry;
   /** The source as the agent sees it (ids hashed under `agent.redact_pii`). */
   readonly agentSource: SessionSource;
+  /** When the reply's parts stop being worth delivering (ISO). */
+  readonly deadline: string;
+}
+
+/** How a turn ended: the outcome recorded in the journal, and whether parts were queued. */
+export interface TurnOutcome {
+  readonly outcome: string;
+  /** Final parts went into the outbox (the turn settles when they are delivered). */
+  readonly queued: boolean;
 }
 
 const STOP_NOTES: Record<string, string> = {
@@ -41,15 +55,15 @@ const STOP_NOTES: Record<string, string> = {
 };
 
 /**
- * Runs the turn and delivers its reply; returns the outcome recorded in the
- * journal ("replied", "failed: ...", "interrupted", ...).
+ * Runs the turn and completes it; resolves with its outcome ("replied",
+ * "failed: ...", "interrupted", "shutdown", ...).
  *
  * @example
  * ```ts
- * const outcome = await runTurn({ entry, signal, adapter, agent, config, ... });
+ * const { outcome } = await runTurn({ entry, signal, adapter, agent, config, store, log, expired, agentSource, deadline });
  * ```
  */
-export async function runTurn(context: TurnContext): Promise<string> {
+export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
   const { entry, signal, adapter, agent, config, store } = context;
   const event = entry.event;
   const command = parseSlashCommand(event.text);
@@ -60,13 +74,16 @@ export async function runTurn(context: TurnContext): Promise<string> {
     limit: config.agent.history_limit,
   })).map((m) => ({ role: m.role, content: m.text }));
 
-  const delivery = new ReplyDelivery({
-    adapter,
-    to: event.source,
-    replyTo: event.messageId,
-    key: `inbound:${entry.id}`,
-    store,
-  });
+  const capabilities = capabilitiesOf(adapter);
+  const previews = capabilities.streaming === "edit"
+    ? new Previews({
+      adapter,
+      to: event.source,
+      replyTo: event.messageId,
+      key: `inbound:${entry.id}`,
+      store,
+    })
+    : undefined;
   const deltas = filterThinkBlocks(
     agent.run({
       sessionKey: context.agentSource === event.source ? entry.sessionKey : sessionKey(
@@ -78,8 +95,8 @@ export async function runTurn(context: TurnContext): Promise<string> {
       signal,
     }),
   );
-  const streamed = await consumeStream(deltas, delivery, {
-    live: adapter.capabilities.liveEdits,
+  const streamed = await consumeStream(deltas, previews, {
+    live: capabilities.livePreviews,
     intervalMs: config.gateway.stream_edit_interval * 1000,
     bufferChars: config.gateway.stream_buffer_chars,
     onPreviewError: (error) =>
@@ -90,20 +107,26 @@ export async function runTurn(context: TurnContext): Promise<string> {
   });
   const reply = streamed.text.trim();
 
+  if (signal.aborted && signal.reason === "shutdown") {
+    // The gateway is going away: nothing is completed, so the journal keeps
+    // the message for the next gateway to answer.
+    return { outcome: "shutdown", queued: false };
+  }
   let finalText: string;
   let state: "done" | "failed" = "done";
   let outcome: string;
-  if (signal.aborted && signal.reason === "shutdown") {
-    // The gateway is going away: nothing is delivered or finished, so the
-    // journal keeps the message for the next gateway to answer.
-    return "shutdown";
-  }
   if (signal.aborted) {
     const reason = String(signal.reason);
     outcome = reason;
-    if (!reply && !delivery.delivered) {
-      await store.completeTurn(entry, { sessionId: session.id, state: "done", outcome });
-      return outcome;
+    if (!reply && !previews?.shown) {
+      await store.completeTurn(entry, {
+        sessionId: session.id,
+        parts: [],
+        deadline: context.deadline,
+        state: "done",
+        outcome,
+      });
+      return { outcome, queued: false };
     }
     finalText = `${reply}\n\n${STOP_NOTES[reason] ?? "(stopped)"}`.trim();
   } else if (streamed.error !== undefined) {
@@ -117,17 +140,20 @@ export async function runTurn(context: TurnContext): Promise<string> {
     finalText = reply || "(the agent sent an empty reply)";
     outcome = "replied";
   }
-  await delivery.complete(finalText);
   // A failure note is for the user; fed back, the model would read it as its own words.
   const kind: MessageKind = state === "failed" ? "note" : "chat";
   await store.completeTurn(entry, {
     sessionId: session.id,
     reply: { text: finalText, kind },
+    parts: previews
+      ? await previews.finalParts(finalText)
+      : chunkText(finalText, capabilities.maxMessageLength).map((c) => ({ text: c.text })),
+    deadline: context.deadline,
     state,
     outcome,
   });
   if (streamed.error !== undefined) {
     context.log.warn("agent turn failed", { session: entry.sessionKey, error: streamed.error });
   }
-  return outcome;
+  return { outcome, queued: true };
 }

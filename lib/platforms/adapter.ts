@@ -8,17 +8,42 @@
  */
 
 import type { Logger } from "../util/log.ts";
-import type { MessageEvent, OutboundMessage, SendResult, SessionSource } from "./event.ts";
+import type {
+  Attachment,
+  MessageEvent,
+  OutboundMessage,
+  SendContext,
+  SendResult,
+  SessionSource,
+} from "./event.ts";
 import type { LinkHealth, LinkHealthTracker } from "./health.ts";
 
-/** What a platform can do with a message once sent. */
+/** What a platform can do. */
 export interface Capabilities {
-  /** Sent messages can be edited, so replies stream as progressive edits. */
-  readonly edit: boolean;
-  /** Edits cost nothing (no rate limit): stream every delta at once. */
-  readonly liveEdits: boolean;
-  /** Longest text one message may carry, in UTF-16 code units. */
+  /**
+   * How a reply shows while the agent writes it: `final` (only when done),
+   * `edit` (a message edited as it grows), `draft` (the platform's own
+   * streaming draft, `draft()`).
+   */
+  readonly streaming: "final" | "edit" | "draft";
+  /** Longest text one message may carry, in `lengthUnit`. */
   readonly maxMessageLength: number;
+  /** What `maxMessageLength` counts (default `utf16`). */
+  readonly lengthUnit?: "utf16" | "bytes";
+  /** It shows "typing…" (`typing()`). */
+  readonly typing?: boolean;
+  /** It can send without being spoken to first, in DMs and in groups. */
+  readonly proactive?: { readonly dm: boolean; readonly group: boolean };
+  /** Kinds of attachment it receives and sends. */
+  readonly media?: {
+    readonly in: readonly Attachment["kind"][];
+    readonly out: readonly Attachment["kind"][];
+  };
+  /**
+   * Its send budget: previews (edits, drafts) and sends draw on it alike.
+   * Without one, edits are free and a reply is shown at every delta.
+   */
+  readonly rate?: { readonly perChatPerSecond: number; readonly globalPerSecond: number };
 }
 
 /**
@@ -80,10 +105,22 @@ export interface PlatformAdapter {
   connect(): Promise<void>;
   /** Closes the link; safe to call more than once and after a failed connect. */
   disconnect(reason: string): Promise<void>;
-  /** Sends a new message to the chat of `to`. */
-  send(to: SessionSource, message: OutboundMessage): Promise<SendResult>;
-  /** Replaces the text of a sent message (only when `capabilities.edit`). */
-  edit?(to: SessionSource, messageId: string, message: OutboundMessage): Promise<SendResult>;
+  /**
+   * Sends a new message to the chat of `to`. Resolves `sent` or `deferred`
+   * ("not now"); throws a `PlatformError` when the platform refuses.
+   */
+  send(to: SessionSource, message: OutboundMessage, context: SendContext): Promise<SendResult>;
+  /** Replaces the text of a sent message (platforms that stream by `edit`). */
+  edit?(
+    to: SessionSource,
+    messageId: string,
+    message: OutboundMessage,
+    context: SendContext,
+  ): Promise<SendResult>;
+  /** Shows the reply so far as the platform's streaming draft (`streaming: "draft"`). */
+  draft?(to: SessionSource, draftId: string, text: string): Promise<void>;
+  /** Shows "typing…" in the chat of `to`; the turn refreshes it while the agent works. */
+  typing?(to: SessionSource): Promise<void>;
   /** The link's health now. */
   health(): LinkHealth;
   /**

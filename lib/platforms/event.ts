@@ -18,31 +18,79 @@ export interface SessionSource {
   readonly userId?: string;
 }
 
+/** JSON a platform hands the gateway and gets back untouched (WeCom's `req_id`, Weixin's token). */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** A file that came with a message or goes with a reply. */
+export interface Attachment {
+  readonly kind: "image" | "file" | "voice" | "video";
+  readonly mime: string;
+  readonly name?: string;
+  /** Bytes. */
+  readonly size: number;
+  /** Where the file is on this machine (the media cache). */
+  readonly path: string;
+}
+
 /** One inbound message, whatever platform it came from. */
 export interface MessageEvent {
-  /** The platform's id of this message; the pipeline drops repeats. */
+  /** The platform's id of this message; the pipeline drops repeats (of the same `kind`). */
   readonly messageId: string;
   /** Where it came from; also where the reply goes. */
   readonly source: SessionSource;
-  /** The message text (media arrive with the platform issues). */
+  /** The message text. */
   readonly text: string;
   /** ISO time the adapter received it. */
   readonly receivedAt: string;
   /** Display name of the sender, when the platform gives one. */
   readonly senderName?: string;
+  /** `edit`: the sender changed an earlier message (not a repeat of it). Default `message`. */
+  readonly kind?: "message" | "edit";
+  /**
+   * What the platform needs back to answer in this chat, journaled with the
+   * event; the gateway hands the chat's newest one to every send.
+   */
+  readonly replyContext?: Json;
+  /** The text of the message this one quotes, when the platform says. */
+  readonly replyToText?: string;
+  /** Files that came with it. */
+  readonly attachments?: readonly Attachment[];
 }
 
 /** A reply, or one part of a long reply. */
 export interface OutboundMessage {
   readonly text: string;
+  /** How `text` is written (default `plain`). */
+  readonly format?: "plain" | "markdown";
   /** The inbound message this answers (adapters that thread replies use it). */
   readonly replyTo?: string;
-  /** False while the text is still being streamed (only with `edit`). */
+  /** False while the text is still being streamed (a preview). */
   readonly final: boolean;
+  /** Files that go with it. */
+  readonly attachments?: readonly Attachment[];
 }
 
-/** What the platform answered to a send or an edit. */
-export interface SendResult {
-  /** The platform's id of the sent message (edits address it). */
-  readonly messageId: string;
+/** What a send or an edit is part of. */
+export interface SendContext {
+  /** Stable for one part across retries and restarts: platforms that take a client id use it. */
+  readonly idempotencyKey: string;
+  /** 1 for the first try of a part, one more for each retry, restarts included. */
+  readonly attempt: number;
+  /** The newest reply context the chat's inbound messages carried, if any. */
+  readonly replyContext?: Json;
+  /** The platform's id of the inbound message answered. */
+  readonly inReplyTo?: string;
 }
+
+/**
+ * What the platform answered: sent (with the id edits address), or "not
+ * now" (`deferred`): until the chat's next inbound message brings a fresh
+ * reply context, or until an ISO time. A refusal throws a `PlatformError`.
+ */
+export type SendResult =
+  | { readonly status: "sent"; readonly messageId: string }
+  | {
+    readonly status: "deferred";
+    readonly until: "next_inbound" | string;
+    readonly reason: string;
+  };

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { MessageEvent, SessionSource } from "../platforms/event.ts";
+import type { Json, MessageEvent, SessionSource } from "../platforms/event.ts";
 
 /** Where an inbound message is in its life. */
 export type InboundState = "pending" | "interrupted" | "done" | "failed";
@@ -100,9 +100,73 @@ export interface LedgerEntry {
  */
 export type Expiry = (session: SessionRecord) => string | undefined;
 
+/** Where a reply part is: `queued → sending → sent`, or `deferred`, `failed` (retried), `undeliverable`. */
+export type PartState = "queued" | "sending" | "sent" | "deferred" | "failed" | "undeliverable";
+
+/** A reply part to store in the outbox. */
+export interface NewPart {
+  readonly text: string;
+  readonly format?: "plain" | "markdown";
+  /** The platform id of a preview this part replaces (edited into it). */
+  readonly editOf?: string;
+}
+
+/** A reply part in the outbox. */
+export interface OutboxPart {
+  readonly id: number;
+  readonly inboundId: number;
+  /** Its index in the reply. */
+  readonly part: number;
+  readonly platform: string;
+  /** The chat it goes to ({@linkcode chatKeyOf}): a chat's parts go out in order. */
+  readonly chatKey: string;
+  readonly target: SessionSource;
+  /** The platform id of the inbound message answered. */
+  readonly replyTo: string | null;
+  readonly text: string;
+  readonly format: "plain" | "markdown";
+  /** `inbound:<entry id>#<part>`: the same for every try, restarts included. */
+  readonly idempotencyKey: string;
+  readonly editOf: string | null;
+  readonly state: PartState;
+  /** Tries so far. */
+  readonly attempts: number;
+  /** ISO time before which it is not tried again. */
+  readonly notBefore: string | null;
+  /** Deferred until the chat's next inbound message. */
+  readonly waitingForInbound: boolean;
+  /** ISO time after which it is undeliverable. */
+  readonly deadline: string;
+  readonly platformMessageId: string | null;
+  readonly lastCode: string | null;
+  readonly lastError: string | null;
+}
+
+/** How many parts are in each state (finished ones until they are pruned). */
+export type OutboxCounts = Readonly<Record<PartState, number>>;
+
+/**
+ * The key of the chat `source` is in: one chat's replies go out in order,
+ * and its newest reply context serves them all.
+ *
+ * @example
+ * ```ts
+ * chatKeyOf({ platform: "wecom", chatType: "group", chatId: "g1", userId: "alice" });
+ * // '["wecom","group","g1",""]'
+ * ```
+ */
+export function chatKeyOf(source: SessionSource): string {
+  return JSON.stringify([source.platform, source.chatType, source.chatId, source.threadId ?? ""]);
+}
+
 /** The gateway's state. */
 export interface StateStore {
-  /** Journals `event` (durable when this resolves); undefined for a repeat of a message id. */
+  /**
+   * Journals `event` (durable when this resolves); undefined for a repeat of
+   * a message id. In the same unit, the event's reply context becomes its
+   * chat's newest, and the chat's parts deferred until its next inbound
+   * message are queued again.
+   */
   acceptInbound(event: MessageEvent, sessionKey: string): Promise<InboundEntry | undefined>;
   /** Entries never finished nor interrupted (a crash left them), oldest first. */
   unfinishedInbound(): Promise<InboundEntry[]>;
@@ -144,22 +208,61 @@ export interface StateStore {
    */
   beginTurn(entry: InboundEntry, turn: { expired: Expiry; text: string }): Promise<SessionRecord>;
   /**
-   * Keeps a slash command and its answer in the session's transcript (after
-   * `/new`, the new session's), for people only.
+   * Answers an entry without the agent (a command, a refusal, a notice), in
+   * one unit: its parts into the outbox, the entry finished; with
+   * `exchange`, the command and its answer kept in the session's transcript
+   * (after `/new`, the new session's), for people only.
    */
-  recordExchange(entry: InboundEntry, exchange: { expired: Expiry; answer: string }): Promise<void>;
+  answer(entry: InboundEntry, answer: {
+    parts: readonly NewPart[];
+    deadline: string;
+    state: "done" | "failed";
+    outcome: string;
+    exchange?: { expired: Expiry };
+  }): Promise<void>;
   /** A queued message a newer one replaced: kept in the transcript, finished, never answered. */
   supersede(entry: InboundEntry, turn: { expired: Expiry }): Promise<void>;
-  /** Completes a turn in one unit: the reply (if any) in the transcript, the entry finished. */
+  /**
+   * Completes a turn in one unit: the reply (if any) in the transcript, its
+   * parts in the outbox, the entry finished. From here on the reply is
+   * delivered from the rows; the agent is never asked again.
+   */
   completeTurn(
     entry: InboundEntry,
     completion: {
       sessionId: number;
       reply?: { text: string; kind: MessageKind };
+      parts: readonly NewPart[];
+      deadline: string;
       state: "done" | "failed";
       outcome: string;
     },
   ): Promise<void>;
+
+  /** Parts not yet sent nor given up, oldest first. */
+  openParts(): Promise<OutboxPart[]>;
+  /** Every part of the reply to entry `inboundId`. */
+  partsOf(inboundId: number): Promise<OutboxPart[]>;
+  /** A try begins: the part is `sending`; resolves with its attempt number (1 for the first). */
+  startSending(id: number): Promise<number>;
+  /** The platform took the part. */
+  partSent(id: number, platformMessageId: string): Promise<void>;
+  /** The try failed; it may be tried again from `notBefore`. */
+  partFailed(
+    id: number,
+    failure: { code: string; message: string; notBefore: string },
+  ): Promise<void>;
+  /** The platform said "not now": until the chat's next inbound message, or until an ISO time. */
+  partDeferred(
+    id: number,
+    deferral: { until: "next_inbound" | string; reason: string },
+  ): Promise<void>;
+  /** Given up: a permanent refusal, or the deadline passed. */
+  partUndeliverable(id: number, failure: { code: string; message: string }): Promise<void>;
+  /** The newest reply context of the chat (see {@linkcode chatKeyOf}). */
+  replyContext(chatKey: string): Promise<Json | undefined>;
+  /** Parts by state. */
+  outboxCounts(): Promise<OutboxCounts>;
 
   /** What the ledger knows of the part with `key`. */
   deliveredPart(key: string): Promise<LedgerEntry | undefined>;
@@ -175,7 +278,7 @@ export interface StateStore {
     },
   ): Promise<void>;
 
-  /** Forgets finished entries and ledger rows older than `before`. */
+  /** Forgets finished entries, ledger rows and finished parts older than `before`. */
   prune(before: Date): Promise<void>;
   /** Closes the store; nothing may be called afterwards. */
   close(): void;

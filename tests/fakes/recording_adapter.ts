@@ -10,6 +10,7 @@ import type { Capabilities, PlatformAdapter } from "../../lib/platforms/adapter.
 import type {
   MessageEvent,
   OutboundMessage,
+  SendContext,
   SendResult,
   SessionSource,
 } from "../../lib/platforms/event.ts";
@@ -37,13 +38,17 @@ export class RecordingAdapter implements PlatformAdapter {
   refusePreviews = false;
   /** Previews refused so far. */
   refusedPreviews = 0;
+  /** Final sends never answer (a platform slow to acknowledge, then a crash). */
+  hangFinalSends = false;
+  /** The context of every final send and edit, in order. */
+  readonly finalContexts: { text: string; context: SendContext }[] = [];
   readonly #health = new LinkHealthTracker();
   #next = 1;
   #waiters: { check: () => boolean; resolve: () => void }[] = [];
 
   constructor(name = "test", capabilities: Partial<Capabilities> = {}) {
     this.name = name;
-    this.capabilities = { edit: true, liveEdits: true, maxMessageLength: 4096, ...capabilities };
+    this.capabilities = { streaming: "edit", maxMessageLength: 4096, ...capabilities };
   }
 
   connect(): Promise<void> {
@@ -55,8 +60,10 @@ export class RecordingAdapter implements PlatformAdapter {
     return Promise.resolve();
   }
 
-  send(to: SessionSource, message: OutboundMessage): Promise<SendResult> {
+  send(to: SessionSource, message: OutboundMessage, context: SendContext): Promise<SendResult> {
     if (this.#refuses(message)) return Promise.reject(new Error("429: Too Many Requests"));
+    if (message.final) this.finalContexts.push({ text: message.text, context });
+    if (message.final && this.hangFinalSends) return new Promise(() => {});
     const id = `m${this.#next++}`;
     this.messages.push({
       id,
@@ -67,18 +74,25 @@ export class RecordingAdapter implements PlatformAdapter {
       edits: 0,
     });
     this.#wake();
-    return Promise.resolve({ messageId: id });
+    return Promise.resolve({ status: "sent", messageId: id });
   }
 
-  edit(_to: SessionSource, messageId: string, message: OutboundMessage): Promise<SendResult> {
+  edit(
+    _to: SessionSource,
+    messageId: string,
+    message: OutboundMessage,
+    context: SendContext,
+  ): Promise<SendResult> {
     if (this.#refuses(message)) return Promise.reject(new Error("429: Too Many Requests"));
+    if (message.final) this.finalContexts.push({ text: message.text, context });
+    if (message.final && this.hangFinalSends) return new Promise(() => {});
     const existing = this.messages.find((m) => m.id === messageId);
     if (!existing) throw new Error(`edit of unknown message ${messageId}`);
     existing.text = message.text;
     existing.final = message.final;
     existing.edits++;
     this.#wake();
-    return Promise.resolve({ messageId });
+    return Promise.resolve({ status: "sent", messageId });
   }
 
   settled(event: MessageEvent, outcome: string): void {

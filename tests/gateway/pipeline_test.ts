@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { type Agent, AgentError, type AgentTurn } from "../../lib/agent/agent.ts";
 import { parseConfig } from "../../lib/config/schema.ts";
+import { Outbox } from "../../lib/gateway/outbox.ts";
 import { Pipeline } from "../../lib/gateway/pipeline.ts";
 import type { MessageEvent } from "../../lib/platforms/event.ts";
 import {
@@ -97,8 +98,16 @@ async function setup(
   const config = parseConfig({
     sessions: { busy_policy: options.busy ?? "interrupt", ...options.sessions },
   });
+  const outbox = new Outbox({
+    store,
+    adapter: (platform) => platform === adapter.name ? adapter : undefined,
+    isConnected: () => true,
+    log: quiet(),
+    onPartDone: (id) => void pipeline.partDone(id),
+  });
   const pipeline = new Pipeline({
     store,
+    outbox,
     config,
     agent,
     adapter: (platform) => platform === adapter.name ? adapter : undefined,
@@ -106,7 +115,7 @@ async function setup(
     now: options.now,
   });
   await pipeline.load();
-  return { pipeline, adapter, agent };
+  return { pipeline, adapter, agent, outbox };
 }
 
 async function waitUntil(check: () => boolean | Promise<boolean>): Promise<void> {
@@ -265,11 +274,7 @@ Deno.test("/stop ends the running turn; /new starts a fresh session; /help and /
 Deno.test("a long reply to a platform without edits is sent as final parts, no previews", async () => {
   await using dir = tempDir();
   using db = database(dir.path);
-  const adapter = new RecordingAdapter("test", {
-    edit: false,
-    liveEdits: false,
-    maxMessageLength: 20,
-  });
+  const adapter = new RecordingAdapter("test", { streaming: "final", maxMessageLength: 20 });
   const agent = new GatedAgent();
   agent.autoRelease = true;
   const { pipeline } = await setup(db, { adapter, agent });
@@ -317,28 +322,42 @@ Deno.test("after a crash mid-turn the message is answered once, continuing the m
   assert.equal(pipeline.replay(() => true), 0, "nothing is left to replay");
 });
 
-Deno.test("a reply delivered just before a crash is not sent again by the replay", async () => {
+Deno.test("a reply stored before a crash is sent from its rows with the same key; the agent is not asked again", async () => {
   await using dir = tempDir();
-  const platform = new RecordingAdapter("test", { edit: false, liveEdits: false });
+  const platform = new RecordingAdapter("test", { streaming: "final" });
+  platform.hangFinalSends = true; // it never acknowledges; then the gateway dies
   const m = message("answered");
   using db = database(dir.path);
   {
     const agent = new GatedAgent();
     agent.autoRelease = true;
-    const { pipeline } = await setup(db, { adapter: platform, agent });
+    const { pipeline, outbox } = await setup(db, { adapter: platform, agent });
     await pipeline.accept(m);
-    await platform.until(() => platform.settledLog.length === 1);
+    await waitUntil(() => platform.finalContexts.length === 1);
+    outbox.stop();
   }
-  // The crash window: the reply went out, the journal was not marked done.
-  using raw = new DatabaseSync(`${dir.path}/state.db`);
-  raw.exec("UPDATE inbound_journal SET state = 'pending'");
+  platform.hangFinalSends = false;
   const agent = new GatedAgent();
-  agent.autoRelease = true;
-  const { pipeline } = await setup(db, { adapter: platform, agent });
-  pipeline.replay(() => true);
-  await platform.until(() => platform.settledLog.length === 2);
-  assert.deepEqual(platform.repliesTo(m.messageId), ["answer to answered (done)"]);
-  assert.equal(platform.messages.length, 1);
+  const { pipeline, outbox } = await setup(db, { adapter: platform, agent });
+  assert.equal(pipeline.replay(() => true), 0, "the turn was complete: nothing to ask again");
+  outbox.kick();
+  await waitUntil(() => platform.finalContexts.length === 2);
+  assert.deepEqual(
+    platform.finalContexts.map((
+      { text, context },
+    ) => [text, context.idempotencyKey, context.attempt]),
+    [
+      ["answer to answered (done)", "inbound:1#0", 1],
+      ["answer to answered (done)", "inbound:1#0", 2],
+    ],
+  );
+  assert.equal(agent.turns.length, 0, "the model was not asked again");
+  await waitUntil(async () => (await pipeline.store.outboxCounts()).sent === 1);
+  const session = (await pipeline.store.findOpenSession("agent:main:test:dm:alice"))!;
+  assert.deepEqual((await pipeline.store.history(session.id)).map((x) => x.text), [
+    "answered",
+    "answer to answered (done)",
+  ]);
 });
 
 Deno.test("a message that failed three times suspends its session and tells the user", async () => {

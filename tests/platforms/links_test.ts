@@ -26,7 +26,7 @@ function flaky(
   const health = new LinkHealthTracker(behaviour.now);
   const adapter: PlatformAdapter = {
     name,
-    capabilities: { edit: false, liveEdits: false, maxMessageLength: 100 },
+    capabilities: { streaming: "final", maxMessageLength: 100 },
     connect() {
       attempts++;
       if (behaviour.hang && attempts === 1) return new Promise(() => {});
@@ -45,7 +45,7 @@ function flaky(
       if (!behaviour.silentStop) health.set("stopped");
       return Promise.resolve();
     },
-    send: () => Promise.resolve({ messageId: "x" }),
+    send: () => Promise.resolve({ status: "sent", messageId: "x" }),
     health: () => health.snapshot(),
   };
   return { adapter, attempts: () => attempts, disconnects: () => disconnects };
@@ -195,7 +195,7 @@ Deno.test("a platform whose slow connect finishes after disconnectAll is not cou
   const health = new LinkHealthTracker();
   const slow: PlatformAdapter = {
     name: "slow",
-    capabilities: { edit: false, liveEdits: false, maxMessageLength: 100 },
+    capabilities: { streaming: "final", maxMessageLength: 100 },
     async connect() {
       await gate.promise;
       health.set("subscribed");
@@ -205,7 +205,7 @@ Deno.test("a platform whose slow connect finishes after disconnectAll is not cou
       health.set("stopped");
       return Promise.resolve();
     },
-    send: () => Promise.resolve({ messageId: "x" }),
+    send: () => Promise.resolve({ status: "sent", messageId: "x" }),
     health: () => health.snapshot(),
   };
   const links = new PlatformLinks([slow], { log: log(), connectTimeoutMs: 5_000 });

@@ -16,6 +16,7 @@ import { tempDir } from "../_helpers.ts";
 export type OpenStore = (dir: string, now: () => Date) => StateStore | Promise<StateStore>;
 
 const NEVER: Expiry = () => undefined;
+const DEADLINE = "2026-06-02T10:00:00.000Z";
 
 /** A store on a fresh folder, with a clock the test moves; closed at the end of the scope. */
 async function fresh(open: OpenStore) {
@@ -131,6 +132,8 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
     s.advance(5_000);
     await s.store.completeTurn(entry, {
       sessionId: session.id,
+      parts: [],
+      deadline: DEADLINE,
       reply: { text: "hello!", kind: "chat" },
       state: "done",
       outcome: "replied",
@@ -150,11 +153,19 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
   test("commands and notes are for people: the agent's history leaves them out", async () => {
     await using s = await fresh(open);
     const help = (await s.store.acceptInbound(event("/help"), "k1"))!;
-    await s.store.recordExchange(help, { expired: NEVER, answer: "Commands: ..." });
+    await s.store.answer(help, {
+      parts: [{ text: "Commands: ..." }],
+      deadline: DEADLINE,
+      state: "done",
+      outcome: "command",
+      exchange: { expired: NEVER },
+    });
     const ask = (await s.store.acceptInbound(event("ask"), "k1"))!;
     const session = await s.store.beginTurn(ask, { expired: NEVER, text: "ask" });
     await s.store.completeTurn(ask, {
       sessionId: session.id,
+      parts: [],
+      deadline: DEADLINE,
       reply: { text: "⚠️ Sorry, I could not answer", kind: "note" },
       state: "failed",
       outcome: "failed",
@@ -191,6 +202,8 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
       const session = await s.store.beginTurn(entry, { expired: NEVER, text: text! });
       await s.store.completeTurn(entry, {
         sessionId: session.id,
+        parts: [],
+        deadline: DEADLINE,
         reply: { text: `re: ${text}`, kind: "chat" },
         state: "done",
         outcome: "replied",
@@ -256,6 +269,132 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
     await s.store.recordPart("inbound:1#0", { ...part, state: "sending" });
     const after = await s.reopen();
     assert.equal((await after.deliveredPart("inbound:1#0"))?.state, "sent");
+  });
+
+  test("a completed turn's parts are queued in order, each with a key that never changes", async () => {
+    await using s = await fresh(open);
+    const entry = (await s.store.acceptInbound(event("long question"), "k1"))!;
+    const session = await s.store.beginTurn(entry, { expired: NEVER, text: "long question" });
+    await s.store.completeTurn(entry, {
+      sessionId: session.id,
+      reply: { text: "part one part two", kind: "chat" },
+      parts: [{ text: "part one", editOf: "preview-1" }, { text: "part two", format: "markdown" }],
+      deadline: DEADLINE,
+      state: "done",
+      outcome: "replied",
+    });
+    const open_ = await s.store.openParts();
+    assert.deepEqual(
+      open_.map((p) => [p.part, p.text, p.idempotencyKey, p.editOf, p.format, p.state, p.replyTo]),
+      [
+        [
+          0,
+          "part one",
+          `inbound:${entry.id}#0`,
+          "preview-1",
+          "plain",
+          "queued",
+          entry.event.messageId,
+        ],
+        [1, "part two", `inbound:${entry.id}#1`, null, "markdown", "queued", entry.event.messageId],
+      ],
+    );
+    assert.deepEqual(open_[0]!.target, entry.event.source);
+    assert.equal(open_[0]!.deadline, DEADLINE);
+    assert.deepEqual(await s.store.unfinishedInbound(), [], "the entry is done: the rows carry it");
+    assert.deepEqual((await s.store.partsOf(entry.id)).map((p) => p.part), [0, 1]);
+  });
+
+  test("a part moves through sending, failed, sent; tries are counted across restarts", async () => {
+    await using s = await fresh(open);
+    const entry = (await s.store.acceptInbound(event("hi"), "k1"))!;
+    await s.store.answer(entry, {
+      parts: [{ text: "hello" }],
+      deadline: DEADLINE,
+      state: "done",
+      outcome: "command",
+    });
+    const [part] = await s.store.openParts();
+    assert.equal(await s.store.startSending(part!.id), 1);
+    await s.store.partFailed(part!.id, {
+      code: "429",
+      message: "Too Many Requests",
+      notBefore: "2026-06-01T10:00:03.000Z",
+    });
+    let after = await s.reopen();
+    const failed = (await after.openParts())[0]!;
+    assert.deepEqual([failed.state, failed.lastCode, failed.notBefore, failed.attempts], [
+      "failed",
+      "429",
+      "2026-06-01T10:00:03.000Z",
+      1,
+    ]);
+    assert.equal(await after.startSending(part!.id), 2);
+    after = await s.reopen(); // killed while sending: the part is still open, as `sending`
+    assert.equal((await after.openParts())[0]!.state, "sending");
+    await after.partSent(part!.id, "platform-9");
+    assert.deepEqual(await after.openParts(), []);
+    const sent = (await after.partsOf(entry.id))[0]!;
+    assert.deepEqual([sent.state, sent.platformMessageId, sent.attempts], [
+      "sent",
+      "platform-9",
+      2,
+    ]);
+    assert.equal((await after.outboxCounts()).sent, 1);
+  });
+
+  test("a part deferred until the chat's next message is queued again by it, with its reply context", async () => {
+    await using s = await fresh(open);
+    const group = { chatType: "group" as const, chatId: "team" };
+    const first = (await s.store.acceptInbound(
+      { ...event("hi", group), replyContext: { req_id: "r-1" } },
+      "k1",
+    ))!;
+    await s.store.answer(first, {
+      parts: [{ text: "hello" }],
+      deadline: DEADLINE,
+      state: "done",
+      outcome: "command",
+    });
+    const [part] = await s.store.openParts();
+    assert.deepEqual(await s.store.replyContext(part!.chatKey), { req_id: "r-1" });
+    await s.store.startSending(part!.id);
+    await s.store.partDeferred(part!.id, { until: "next_inbound", reason: "600039" });
+    assert.deepEqual(
+      (await s.store.openParts()).map((p) => [p.state, p.waitingForInbound]),
+      [["deferred", true]],
+    );
+    await s.store.acceptInbound({ ...event("elsewhere"), replyContext: { req_id: "dm" } }, "k2");
+    assert.equal(
+      (await s.store.openParts())[0]!.state,
+      "deferred",
+      "another chat does not wake it",
+    );
+    await s.store.acceptInbound(
+      { ...event("again", group), replyContext: { req_id: "r-2" } },
+      "k1",
+    );
+    const woken = (await s.store.openParts())[0]!;
+    assert.deepEqual([woken.state, woken.waitingForInbound], ["queued", false]);
+    assert.deepEqual(await s.store.replyContext(part!.chatKey), { req_id: "r-2" });
+    assert.equal((await s.store.outboxCounts()).queued, 1);
+  });
+
+  test("an undeliverable part is counted and no longer open", async () => {
+    await using s = await fresh(open);
+    const entry = (await s.store.acceptInbound(event("hi"), "k1"))!;
+    await s.store.answer(entry, {
+      parts: [{ text: "a" }, { text: "b" }],
+      deadline: DEADLINE,
+      state: "done",
+      outcome: "command",
+    });
+    const [a] = await s.store.openParts();
+    await s.store.partUndeliverable(a!.id, { code: "403", message: "bot was blocked" });
+    assert.deepEqual((await s.store.openParts()).map((p) => p.text), ["b"]);
+    const counts = await s.store.outboxCounts();
+    assert.deepEqual([counts.undeliverable, counts.queued], [1, 1]);
+    assert.equal((await s.store.partsOf(entry.id))[0]!.lastError, "bot was blocked");
   });
 
   test("prune forgets old finished entries, never unfinished ones", async () => {

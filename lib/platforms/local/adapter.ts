@@ -44,7 +44,8 @@ import { upgradeWebChat } from "./web_chat_socket.ts";
  */
 export class LocalAdapter implements PlatformAdapter {
   readonly name = "local";
-  readonly capabilities: Capabilities = { edit: true, liveEdits: true, maxMessageLength: 100_000 };
+  // Edits cost nothing here: no rate, so replies are shown at every delta.
+  readonly capabilities: Capabilities = { streaming: "edit", maxMessageLength: 100_000 };
   readonly #context: AdapterContext<LocalSettings>;
   readonly #rooms = new ChatRooms();
   readonly #waiters = new Map<string, ReplyWaiter>();
@@ -118,12 +119,12 @@ export class LocalAdapter implements PlatformAdapter {
   send(to: SessionSource, message: OutboundMessage): Promise<SendResult> {
     const messageId = `r-${crypto.randomUUID()}`;
     this.#deliver(to, messageId, message);
-    return Promise.resolve({ messageId });
+    return Promise.resolve({ status: "sent", messageId });
   }
 
   edit(to: SessionSource, messageId: string, message: OutboundMessage): Promise<SendResult> {
     this.#deliver(to, messageId, message);
-    return Promise.resolve({ messageId });
+    return Promise.resolve({ status: "sent", messageId });
   }
 
   settled(event: MessageEvent, outcome: string): void {

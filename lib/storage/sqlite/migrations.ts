@@ -107,4 +107,47 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX sessions_by_chat ON sessions(platform, chat_type, chat_id);
     `,
   },
+  {
+    version: 4,
+    name: "the outbox: every final reply part is a row before it is sent",
+    sql: `
+      CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        inbound_id INTEGER NOT NULL,
+        part INTEGER NOT NULL,
+        platform TEXT NOT NULL,
+        -- One chat's parts go out in order: platform, chat type, chat id, thread.
+        chat_key TEXT NOT NULL,
+        target TEXT NOT NULL,
+        reply_to TEXT,
+        text TEXT NOT NULL,
+        format TEXT NOT NULL DEFAULT 'plain',
+        idempotency_key TEXT NOT NULL UNIQUE,
+        -- The preview this part replaces (edited into the final text).
+        edit_of TEXT,
+        state TEXT NOT NULL CHECK (state IN
+          ('queued', 'sending', 'sent', 'deferred', 'failed', 'undeliverable')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before TEXT,
+        waiting_for_inbound INTEGER NOT NULL DEFAULT 0,
+        deadline TEXT NOT NULL,
+        platform_message_id TEXT,
+        last_code TEXT,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX outbox_by_state ON outbox(state);
+      CREATE INDEX outbox_by_chat ON outbox(chat_key, id);
+      CREATE INDEX outbox_by_inbound ON outbox(inbound_id);
+      CREATE INDEX outbox_by_time ON outbox(updated_at);
+
+      -- The newest reply context each chat's inbound messages carried.
+      CREATE TABLE chat_contexts (
+        chat_key TEXT PRIMARY KEY,
+        reply_context TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+    `,
+  },
 ];

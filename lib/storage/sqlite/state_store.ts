@@ -7,24 +7,29 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import type { MessageEvent, SessionSource } from "../../platforms/event.ts";
-import type {
-  Audience,
-  ChatMessage,
-  Expiry,
-  InboundEntry,
-  LedgerEntry,
-  MessageKind,
-  SearchHit,
-  SearchOptions,
-  SessionRecord,
-  StateStore,
-  StoredMessage,
+import type { Json, MessageEvent, SessionSource } from "../../platforms/event.ts";
+import {
+  type Audience,
+  chatKeyOf,
+  type ChatMessage,
+  type Expiry,
+  type InboundEntry,
+  type LedgerEntry,
+  type MessageKind,
+  type NewPart,
+  type OutboxCounts,
+  type OutboxPart,
+  type SearchHit,
+  type SearchOptions,
+  type SessionRecord,
+  type StateStore,
+  type StoredMessage,
 } from "../state_store.ts";
 import { openDatabase, transaction } from "./database.ts";
 import { InboundJournal } from "./journal.ts";
 import { STATE_MIGRATIONS } from "./migrations.ts";
 import { OutboundLedger } from "./outbound_ledger.ts";
+import { OutboxRows } from "./outbox_rows.ts";
 import { SessionStore } from "./sessions.ts";
 import { TranscriptStore } from "./transcripts.ts";
 
@@ -61,6 +66,7 @@ export class SqliteStateStore implements StateStore {
   readonly #db: DatabaseSync;
   readonly #journal: InboundJournal;
   readonly #ledger: OutboundLedger;
+  readonly #outbox: OutboxRows;
   readonly #sessions: SessionStore;
   readonly #transcripts: TranscriptStore;
 
@@ -68,12 +74,22 @@ export class SqliteStateStore implements StateStore {
     this.#db = db;
     this.#journal = new InboundJournal(db, now);
     this.#ledger = new OutboundLedger(db, now);
+    this.#outbox = new OutboxRows(db, now);
     this.#sessions = new SessionStore(db, now);
     this.#transcripts = new TranscriptStore(db);
   }
 
   acceptInbound(event: MessageEvent, sessionKey: string): Promise<InboundEntry | undefined> {
-    return this.#run(() => this.#journal.accept(event, sessionKey));
+    return this.#run(() =>
+      transaction(this.#db, () => {
+        const entry = this.#journal.accept(event, sessionKey);
+        if (!entry) return undefined;
+        const chat = chatKeyOf(event.source);
+        if (event.replyContext !== undefined) this.#outbox.saveContext(chat, event.replyContext);
+        this.#outbox.wake(chat);
+        return entry;
+      })
+    );
   }
 
   unfinishedInbound(): Promise<InboundEntry[]> {
@@ -149,16 +165,24 @@ export class SqliteStateStore implements StateStore {
     );
   }
 
-  recordExchange(
-    entry: InboundEntry,
-    exchange: { expired: Expiry; answer: string },
-  ): Promise<void> {
+  answer(entry: InboundEntry, answer: {
+    parts: readonly NewPart[];
+    deadline: string;
+    state: "done" | "failed";
+    outcome: string;
+    exchange?: { expired: Expiry };
+  }): Promise<void> {
     return this.#run(() =>
       transaction(this.#db, () => {
-        const session = this.#openSession(entry, exchange.expired);
-        this.#append(entry, session, "user", entry.event.text, "command");
-        this.#append(entry, session, "assistant", exchange.answer, "command");
-        this.#sessions.touch(session.id);
+        if (answer.exchange) {
+          const session = this.#openSession(entry, answer.exchange.expired);
+          const text = answer.parts.map((p) => p.text).join("\n\n");
+          this.#append(entry, session, "user", entry.event.text, "command");
+          this.#append(entry, session, "assistant", text, "command");
+          this.#sessions.touch(session.id);
+        }
+        this.#queue(entry, answer.parts, answer.deadline);
+        this.#journal.finish(entry.id, answer.state, answer.outcome);
       })
     );
   }
@@ -183,12 +207,15 @@ export class SqliteStateStore implements StateStore {
     completion: {
       sessionId: number;
       reply?: { text: string; kind: MessageKind };
+      parts: readonly NewPart[];
+      deadline: string;
       state: "done" | "failed";
       outcome: string;
     },
   ): Promise<void> {
     return this.#run(() =>
       transaction(this.#db, () => {
+        this.#queue(entry, completion.parts, completion.deadline);
         if (completion.reply) {
           this.#transcripts.appendInTransaction({
             sessionId: completion.sessionId,
@@ -221,11 +248,66 @@ export class SqliteStateStore implements StateStore {
     return this.#run(() => this.#ledger.record(key, part));
   }
 
+  openParts(): Promise<OutboxPart[]> {
+    return this.#run(() => this.#outbox.open());
+  }
+
+  partsOf(inboundId: number): Promise<OutboxPart[]> {
+    return this.#run(() => this.#outbox.of(inboundId));
+  }
+
+  startSending(id: number): Promise<number> {
+    return this.#run(() => this.#outbox.startSending(id));
+  }
+
+  partSent(id: number, platformMessageId: string): Promise<void> {
+    return this.#run(() => this.#outbox.set(id, "sent", { messageId: platformMessageId }));
+  }
+
+  partFailed(
+    id: number,
+    failure: { code: string; message: string; notBefore: string },
+  ): Promise<void> {
+    return this.#run(() =>
+      this.#outbox.set(id, "failed", {
+        code: failure.code,
+        error: failure.message,
+        notBefore: failure.notBefore,
+      })
+    );
+  }
+
+  partDeferred(id: number, deferral: { until: string; reason: string }): Promise<void> {
+    const waiting = deferral.until === "next_inbound";
+    return this.#run(() =>
+      this.#outbox.set(id, "deferred", {
+        error: deferral.reason,
+        notBefore: waiting ? null : deferral.until,
+        waitingForInbound: waiting,
+      })
+    );
+  }
+
+  partUndeliverable(id: number, failure: { code: string; message: string }): Promise<void> {
+    return this.#run(() =>
+      this.#outbox.set(id, "undeliverable", { code: failure.code, error: failure.message })
+    );
+  }
+
+  replyContext(chatKey: string): Promise<Json | undefined> {
+    return this.#run(() => this.#outbox.context(chatKey));
+  }
+
+  outboxCounts(): Promise<OutboxCounts> {
+    return this.#run(() => this.#outbox.counts());
+  }
+
   prune(before: Date): Promise<void> {
     return this.#run(() =>
       transaction(this.#db, () => {
         this.#journal.prune(before);
         this.#ledger.prune(before);
+        this.#outbox.prune(before);
       })
     );
   }
@@ -236,6 +318,13 @@ export class SqliteStateStore implements StateStore {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  #queue(entry: InboundEntry, parts: readonly NewPart[], deadline: string): void {
+    this.#outbox.add(
+      { inboundId: entry.id, target: entry.event.source, replyTo: entry.event.messageId, deadline },
+      parts,
+    );
   }
 
   /** The session of `entry`, ended first when it expired, opened when there is none. */

@@ -1,0 +1,247 @@
+/**
+ * The outbox: sends the reply parts the store holds, one chat at a time in
+ * order, and moves each through its states. A platform's "not now"
+ * (`deferred`) holds the part, and the chat's later parts behind it, until
+ * the chat's next inbound message (or a time); a retryable refusal or a
+ * network error is retried with backoff and jitter, never sooner than the
+ * platform's `retryAfterMs`, and slows only that chat; a permanent refusal
+ * or a passed deadline makes the part `undeliverable`, logged with the
+ * platform's code. Every try of a part carries the same idempotency key.
+ *
+ * @module
+ */
+
+import { PlatformError } from "../errors.ts";
+import type { PlatformAdapter } from "../platforms/adapter.ts";
+import type { OutboundMessage, SendContext, SendResult } from "../platforms/event.ts";
+import type { OutboxCounts, OutboxPart, StateStore } from "../storage/state_store.ts";
+import { backoffDelay, type BackoffOptions } from "../util/backoff.ts";
+import type { Logger } from "../util/log.ts";
+
+/** What the outbox needs. */
+export interface OutboxOptions {
+  readonly store: StateStore;
+  /** The adapter of a platform, if it is enabled. */
+  readonly adapter: (platform: string) => PlatformAdapter | undefined;
+  /** Whether a platform's link is up now (parts wait while it is not). */
+  readonly isConnected: (platform: string) => boolean;
+  readonly log: Logger;
+  /** Called when a part of the reply to entry `inboundId` reached an end (sent, deferred, given up). */
+  readonly onPartDone?: (inboundId: number) => void;
+  /** Registers a send as in-flight work, so a drain waits for it. */
+  readonly track?: <T>(label: string, work: Promise<T>) => Promise<T>;
+  /** Retry delays (default 1 s doubling up to 5 min, with jitter). */
+  readonly backoff?: BackoffOptions;
+  readonly now?: () => number;
+}
+
+const NO_PARTS: OutboxCounts = {
+  queued: 0,
+  sending: 0,
+  sent: 0,
+  deferred: 0,
+  failed: 0,
+  undeliverable: 0,
+};
+
+/**
+ * The gateway's outbox.
+ *
+ * @example
+ * ```ts
+ * const outbox = new Outbox({ store, adapter: (p) => links.get(p), isConnected: (p) => links.isConnected(p), log });
+ * await store.completeTurn(entry, { sessionId, parts: [{ text: "Hello" }], deadline, state: "done", outcome: "replied" });
+ * outbox.kick(); // sends "Hello", retrying as the platform asks
+ * ```
+ */
+export class Outbox {
+  readonly #options: OutboxOptions;
+  readonly #now: () => number;
+  /** Chats being worked on now. */
+  readonly #busy = new Set<string>();
+  /** Chats asked to look again while being worked on. */
+  readonly #again = new Set<string>();
+  readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
+  #counts: OutboxCounts = NO_PARTS;
+  #stopped = false;
+
+  constructor(options: OutboxOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Parts by state, as of the last change (for `gateway status`). */
+  get counts(): OutboxCounts {
+    return this.#counts;
+  }
+
+  /** Looks for parts to send now (after a turn completed, a link came up, a chat spoke). */
+  kick(): void {
+    if (this.#stopped) return;
+    void this.#scan().catch((error) => this.#options.log.error("outbox scan failed", { error }));
+  }
+
+  /** Stops sending: timers are cleared; what is left stays in the store for the next gateway. */
+  stop(): void {
+    this.#stopped = true;
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+  }
+
+  async #scan(): Promise<void> {
+    const open = await this.#options.store.openParts();
+    for (const chat of new Set(open.map((p) => p.chatKey))) this.#work(chat);
+    await this.#refreshCounts();
+  }
+
+  #work(chat: string): void {
+    if (this.#stopped) return;
+    if (this.#busy.has(chat)) {
+      this.#again.add(chat);
+      return;
+    }
+    this.#busy.add(chat);
+    void this.#drainChat(chat)
+      .catch((error) => this.#options.log.error("outbox failed", { chat, error }))
+      .finally(() => {
+        this.#busy.delete(chat);
+        if (this.#again.delete(chat)) this.#work(chat);
+      });
+  }
+
+  /** Sends the chat's parts in order until one must wait. */
+  async #drainChat(chat: string): Promise<void> {
+    const { store, log } = this.#options;
+    while (!this.#stopped) {
+      const part = (await store.openParts()).find((p) => p.chatKey === chat);
+      if (!part) break;
+      const now = this.#now();
+      if (Date.parse(part.deadline) <= now) {
+        await this.#giveUp(part, "deadline", `not delivered by ${part.deadline}`);
+        continue;
+      }
+      if (part.state === "deferred" && part.waitingForInbound) break; // held until the chat speaks
+      const due = part.notBefore ? Date.parse(part.notBefore) : 0;
+      if (due > now) {
+        this.#retryAt(chat, due);
+        break;
+      }
+      const adapter = this.#options.adapter(part.platform);
+      if (!adapter || !this.#options.isConnected(part.platform)) {
+        log.debug("outbox waits for the platform's link", { platform: part.platform, chat });
+        break; // kicked again when the link comes up
+      }
+      const send = this.#send(part, adapter);
+      const next = await (this.#options.track ? this.#options.track(`send ${chat}`, send) : send);
+      await this.#refreshCounts();
+      if (!next) break;
+    }
+  }
+
+  /** One try of `part`; resolves whether the chat's next part may go now. */
+  async #send(part: OutboxPart, adapter: PlatformAdapter): Promise<boolean> {
+    const { store, log } = this.#options;
+    const attempt = await store.startSending(part.id);
+    const context: SendContext = {
+      idempotencyKey: part.idempotencyKey,
+      attempt,
+      replyContext: await store.replyContext(part.chatKey),
+      inReplyTo: part.replyTo ?? undefined,
+    };
+    const message: OutboundMessage = {
+      text: part.text,
+      format: part.format,
+      replyTo: part.replyTo ?? undefined,
+      final: true,
+    };
+    let result: SendResult | { messageId?: string } | undefined;
+    try {
+      result = part.editOf && adapter.edit
+        ? await adapter.edit(part.target, part.editOf, message, context)
+        : await adapter.send(part.target, message, context);
+    } catch (error) {
+      return await this.#failed(part, attempt, error);
+    }
+    if (result && "status" in result && result.status === "deferred") {
+      await store.partDeferred(part.id, { until: result.until, reason: result.reason });
+      log.info("the platform deferred a reply part", {
+        platform: part.platform,
+        key: part.idempotencyKey,
+        until: result.until,
+        reason: result.reason,
+      });
+      if (result.until !== "next_inbound") this.#retryAt(part.chatKey, Date.parse(result.until));
+      this.#options.onPartDone?.(part.inboundId);
+      return false;
+    }
+    // A plugin of the first contract answers { messageId } without a status.
+    const messageId = (result as { messageId?: string } | undefined)?.messageId ?? part.editOf ??
+      "";
+    await store.partSent(part.id, messageId);
+    this.#options.onPartDone?.(part.inboundId);
+    return true;
+  }
+
+  async #failed(part: OutboxPart, attempt: number, error: unknown): Promise<boolean> {
+    const { store, log } = this.#options;
+    const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof PlatformError && !error.retryable) {
+      await this.#giveUp(part, error.platformCode, message);
+      return true; // the chat's later parts do not wait for a part that will never go
+    }
+    const code = error instanceof PlatformError ? error.platformCode : "network";
+    const retryAfter = error instanceof PlatformError ? error.retryAfterMs ?? 0 : 0;
+    const delay = Math.max(
+      backoffDelay(attempt - 1, { baseMs: 1_000, maxMs: 300_000, ...this.#options.backoff }),
+      retryAfter,
+    );
+    const at = this.#now() + delay;
+    if (at >= Date.parse(part.deadline)) {
+      await this.#giveUp(part, code, `${message} (and the deadline ${part.deadline} comes first)`);
+      return true;
+    }
+    await store.partFailed(part.id, { code, message, notBefore: new Date(at).toISOString() });
+    log.info("a reply part failed; retrying", {
+      platform: part.platform,
+      key: part.idempotencyKey,
+      attempt,
+      code,
+      retry_in_ms: delay,
+      error: message,
+    });
+    this.#retryAt(part.chatKey, at);
+    return false;
+  }
+
+  async #giveUp(part: OutboxPart, code: string, message: string): Promise<void> {
+    await this.#options.store.partUndeliverable(part.id, { code, message });
+    this.#options.log.warn("a reply part is undeliverable", {
+      platform: part.platform,
+      chat: part.target.chatId,
+      key: part.idempotencyKey,
+      code,
+      error: message,
+    });
+    this.#options.onPartDone?.(part.inboundId);
+  }
+
+  #retryAt(chat: string, at: number): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timers.get(chat));
+    this.#timers.set(
+      chat,
+      setTimeout(() => {
+        this.#timers.delete(chat);
+        this.#work(chat);
+      }, Math.max(0, at - this.#now())),
+    );
+  }
+
+  async #refreshCounts(): Promise<void> {
+    try {
+      this.#counts = await this.#options.store.outboxCounts();
+    } catch {
+      // the store is closing; the last counts stand
+    }
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * The outbox in state.db: one row per final reply part, written with the
+ * turn that produced it and moved through its states by the gateway's
+ * outbox (`lib/gateway/outbox.ts`); and the newest reply context of each
+ * chat.
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import type { Json, SessionSource } from "../../platforms/event.ts";
+import {
+  chatKeyOf,
+  type NewPart,
+  type OutboxCounts,
+  type OutboxPart,
+  type PartState,
+} from "../state_store.ts";
+import { cached } from "./database.ts";
+
+interface Row {
+  id: number;
+  inbound_id: number;
+  part: number;
+  platform: string;
+  chat_key: string;
+  target: string;
+  reply_to: string | null;
+  text: string;
+  format: "plain" | "markdown";
+  idempotency_key: string;
+  edit_of: string | null;
+  state: PartState;
+  attempts: number;
+  not_before: string | null;
+  waiting_for_inbound: number;
+  deadline: string;
+  platform_message_id: string | null;
+  last_code: string | null;
+  last_error: string | null;
+}
+
+const OPEN = "('queued', 'sending', 'deferred', 'failed')";
+
+/**
+ * Reads and writes outbox rows (the caller holds the transaction).
+ *
+ * @example
+ * ```ts
+ * const outbox = new OutboxRows(db);
+ * outbox.add({ inboundId: 7, target, replyTo: "m1", deadline }, [{ text: "Hello" }]);
+ * outbox.open(); // [{ idempotencyKey: "inbound:7#0", state: "queued", ... }]
+ * ```
+ */
+export class OutboxRows {
+  readonly #db: DatabaseSync;
+  readonly #now: () => Date;
+
+  constructor(db: DatabaseSync, now: () => Date = () => new Date()) {
+    this.#db = db;
+    this.#now = now;
+  }
+
+  /** Queues the parts of the reply to entry `inboundId`, in order. */
+  add(
+    reply: { inboundId: number; target: SessionSource; replyTo: string; deadline: string },
+    parts: readonly NewPart[],
+  ): void {
+    const at = this.#now().toISOString();
+    const insert = cached(
+      this.#db,
+      `INSERT INTO outbox (inbound_id, part, platform, chat_key, target, reply_to, text, format,
+         idempotency_key, edit_of, state, deadline, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
+       ON CONFLICT (idempotency_key) DO NOTHING`,
+    );
+    parts.forEach((part, index) =>
+      insert.run(
+        reply.inboundId,
+        index,
+        reply.target.platform,
+        chatKeyOf(reply.target),
+        JSON.stringify(reply.target),
+        reply.replyTo,
+        part.text,
+        part.format ?? "plain",
+        `inbound:${reply.inboundId}#${index}`,
+        part.editOf ?? null,
+        reply.deadline,
+        at,
+        at,
+      )
+    );
+  }
+
+  /** Parts not sent nor given up, oldest first. */
+  open(): OutboxPart[] {
+    return this.#select(`state IN ${OPEN} ORDER BY id`);
+  }
+
+  /** Every part of the reply to `inboundId`, in order. */
+  of(inboundId: number): OutboxPart[] {
+    return this.#select("inbound_id = ? ORDER BY part", inboundId);
+  }
+
+  /** Marks a try; returns the attempt number. */
+  startSending(id: number): number {
+    const row = cached(
+      this.#db,
+      `UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?
+       WHERE id = ? RETURNING attempts`,
+    ).get(this.#now().toISOString(), id) as { attempts: number } | undefined;
+    return row?.attempts ?? 0;
+  }
+
+  /** Moves a part to `state` with the given fields. */
+  set(
+    id: number,
+    state: PartState,
+    fields: {
+      messageId?: string;
+      code?: string;
+      error?: string;
+      notBefore?: string | null;
+      waitingForInbound?: boolean;
+    } = {},
+  ): void {
+    cached(
+      this.#db,
+      `UPDATE outbox SET state = ?, updated_at = ?,
+         platform_message_id = coalesce(?, platform_message_id),
+         last_code = coalesce(?, last_code), last_error = coalesce(?, last_error),
+         not_before = ?, waiting_for_inbound = ?
+       WHERE id = ?`,
+    ).run(
+      state,
+      this.#now().toISOString(),
+      fields.messageId ?? null,
+      fields.code ?? null,
+      fields.error ?? null,
+      fields.notBefore ?? null,
+      fields.waitingForInbound ? 1 : 0,
+      id,
+    );
+  }
+
+  /** Queues again the parts of `chatKey` deferred until its next inbound message. */
+  wake(chatKey: string): number {
+    return Number(
+      cached(
+        this.#db,
+        `UPDATE outbox SET state = 'queued', waiting_for_inbound = 0, updated_at = ?
+         WHERE chat_key = ? AND state = 'deferred' AND waiting_for_inbound = 1`,
+      ).run(this.#now().toISOString(), chatKey).changes,
+    );
+  }
+
+  /** Keeps `context` as the newest reply context of `chatKey`. */
+  saveContext(chatKey: string, context: Json): void {
+    cached(
+      this.#db,
+      `INSERT INTO chat_contexts (chat_key, reply_context, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (chat_key) DO UPDATE SET
+         reply_context = excluded.reply_context, updated_at = excluded.updated_at`,
+    ).run(chatKey, JSON.stringify(context), this.#now().toISOString());
+  }
+
+  /** The newest reply context of `chatKey`. */
+  context(chatKey: string): Json | undefined {
+    const row = cached(this.#db, "SELECT reply_context FROM chat_contexts WHERE chat_key = ?")
+      .get(chatKey) as { reply_context: string } | undefined;
+    return row ? JSON.parse(row.reply_context) as Json : undefined;
+  }
+
+  /** Parts by state. */
+  counts(): OutboxCounts {
+    const counts: Record<PartState, number> = {
+      queued: 0,
+      sending: 0,
+      sent: 0,
+      deferred: 0,
+      failed: 0,
+      undeliverable: 0,
+    };
+    const rows = cached(this.#db, "SELECT state, count(*) AS n FROM outbox GROUP BY state")
+      .all() as unknown as { state: PartState; n: number }[];
+    for (const row of rows) counts[row.state] = Number(row.n);
+    return counts;
+  }
+
+  /** Forgets sent and undeliverable parts last changed before `before`. */
+  prune(before: Date): number {
+    return Number(
+      cached(
+        this.#db,
+        "DELETE FROM outbox WHERE state IN ('sent', 'undeliverable') AND updated_at < ?",
+      ).run(before.toISOString()).changes,
+    );
+  }
+
+  #select(where: string, ...params: (string | number)[]): OutboxPart[] {
+    const rows = cached(this.#db, `SELECT * FROM outbox WHERE ${where}`)
+      .all(...params) as unknown as Row[];
+    return rows.map((row) => ({
+      id: row.id,
+      inboundId: row.inbound_id,
+      part: row.part,
+      platform: row.platform,
+      chatKey: row.chat_key,
+      target: JSON.parse(row.target) as SessionSource,
+      replyTo: row.reply_to,
+      text: row.text,
+      format: row.format,
+      idempotencyKey: row.idempotency_key,
+      editOf: row.edit_of,
+      state: row.state,
+      attempts: row.attempts,
+      notBefore: row.not_before,
+      waitingForInbound: row.waiting_for_inbound === 1,
+      deadline: row.deadline,
+      platformMessageId: row.platform_message_id,
+      lastCode: row.last_code,
+      lastError: row.last_error,
+    }));
+  }
+}
