@@ -28,21 +28,17 @@ export interface OutboxOptions {
   readonly log: Logger;
   /** Called when a part of the reply to entry `inboundId` reached an end (sent, deferred, given up). */
   readonly onPartDone?: (inboundId: number) => void;
-  /** Registers a send as in-flight work, so a drain waits for it. */
+  /**
+   * Registers in-flight work, so a drain waits for it: the outbox registers
+   * each stretch of time it is busy sending (not its waits for retries).
+   */
   readonly track?: <T>(label: string, work: Promise<T>) => Promise<T>;
   /** Retry delays (default 1 s doubling up to 5 min, with jitter). */
   readonly backoff?: BackoffOptions;
   readonly now?: () => number;
 }
 
-const NO_PARTS: OutboxCounts = {
-  queued: 0,
-  sending: 0,
-  sent: 0,
-  deferred: 0,
-  failed: 0,
-  undeliverable: 0,
-};
+const NO_PARTS: OutboxCounts = { queued: 0, sending: 0, deferred: 0, failed: 0, undeliverable: 0 };
 
 /**
  * The gateway's outbox.
@@ -62,7 +58,12 @@ export class Outbox {
   /** Chats asked to look again while being worked on. */
   readonly #again = new Set<string>();
   readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Resolves the tracked work of the current busy stretch, once no chat is worked on. */
+  #idle: (() => void) | undefined;
+  /** Sends in flight: a stop waits for them, so no part is left half sent. */
+  readonly #inFlight = new Set<Promise<boolean>>();
   #counts: OutboxCounts = NO_PARTS;
+  #countsTimer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
 
   constructor(options: OutboxOptions) {
@@ -75,17 +76,36 @@ export class Outbox {
     return this.#counts;
   }
 
-  /** Looks for parts to send now (after a turn completed, a link came up, a chat spoke). */
-  kick(): void {
+  /**
+   * Looks for parts to send now: those of `chatKey` (a turn of that chat
+   * completed, the chat spoke), or of every chat (at start, a link came up).
+   */
+  kick(chatKey?: string): void {
     if (this.#stopped) return;
+    if (chatKey !== undefined) return this.#work(chatKey);
     void this.#scan().catch((error) => this.#options.log.error("outbox scan failed", { error }));
   }
 
-  /** Stops sending: timers are cleared; what is left stays in the store for the next gateway. */
-  stop(): void {
+  /**
+   * Stops sending: no new try starts, timers are cleared, and the tries in
+   * flight are waited for (at most `waitMs`); what is left stays in the
+   * store for the next gateway.
+   */
+  async stop(waitMs = 5_000): Promise<void> {
     this.#stopped = true;
+    clearTimeout(this.#countsTimer);
+    this.#countsTimer = undefined;
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
+    this.#idle?.();
+    this.#idle = undefined;
+    if (this.#inFlight.size === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#inFlight]),
+      new Promise((resolve) => timer = setTimeout(resolve, waitMs)),
+    ]);
+    clearTimeout(timer);
   }
 
   async #scan(): Promise<void> {
@@ -101,11 +121,20 @@ export class Outbox {
       return;
     }
     this.#busy.add(chat);
+    if (!this.#idle) {
+      const idle = Promise.withResolvers<void>();
+      this.#idle = idle.resolve;
+      void this.#options.track?.("outbox", idle.promise);
+    }
     void this.#drainChat(chat)
       .catch((error) => this.#options.log.error("outbox failed", { chat, error }))
       .finally(() => {
         this.#busy.delete(chat);
         if (this.#again.delete(chat)) this.#work(chat);
+        if (this.#busy.size === 0) {
+          this.#idle?.();
+          this.#idle = undefined;
+        }
       });
   }
 
@@ -113,7 +142,7 @@ export class Outbox {
   async #drainChat(chat: string): Promise<void> {
     const { store, log } = this.#options;
     while (!this.#stopped) {
-      const part = (await store.openParts()).find((p) => p.chatKey === chat);
+      const part = await store.nextPart(chat);
       if (!part) break;
       const now = this.#now();
       if (Date.parse(part.deadline) <= now) {
@@ -132,10 +161,20 @@ export class Outbox {
         break; // kicked again when the link comes up
       }
       const send = this.#send(part, adapter);
-      const next = await (this.#options.track ? this.#options.track(`send ${chat}`, send) : send);
-      await this.#refreshCounts();
+      this.#inFlight.add(send);
+      const next = await send.finally(() => this.#inFlight.delete(send));
+      this.#countsLater();
       if (!next) break;
     }
+  }
+
+  /** Refreshes the counts soon: at most once per 250 ms, however many parts go out. */
+  #countsLater(): void {
+    if (this.#countsTimer !== undefined || this.#stopped) return;
+    this.#countsTimer = setTimeout(() => {
+      this.#countsTimer = undefined;
+      void this.#refreshCounts();
+    }, 250);
   }
 
   /** One try of `part`; resolves whether the chat's next part may go now. */

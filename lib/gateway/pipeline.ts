@@ -24,7 +24,12 @@ import { SLASH_COMMANDS } from "../auth/slash_commands.ts";
 import type { Outbox } from "./outbox.ts";
 import { Previews } from "./previews.ts";
 import { runTurn } from "./turn.ts";
-import type { Expiry, InboundEntry, StateStore } from "../storage/state_store.ts";
+import {
+  chatKeyOf,
+  type Expiry,
+  type InboundEntry,
+  type StateStore,
+} from "../storage/state_store.ts";
 import type { AuthorizeHook, CommandAccess, CommandRights } from "../auth/authorizer.ts";
 
 /** Lets everyone through. */
@@ -134,7 +139,7 @@ export class Pipeline {
       return "duplicate";
     }
     if (!this.#holding) this.#dispatch(entry);
-    this.#options.outbox.kick(); // the chat spoke: parts it deferred may go now
+    this.#options.outbox.kick(chatKeyOf(event.source)); // the chat spoke: parts it deferred may go
     return "accepted";
   }
 
@@ -356,7 +361,7 @@ export class Pipeline {
   /** The reply to `entry` is in the outbox: it settles when delivered. */
   #delivering(entry: InboundEntry, outcome: string): void {
     this.#awaitingDelivery.set(entry.id, { event: entry.event, outcome });
-    this.#options.outbox.kick();
+    this.#options.outbox.kick(chatKeyOf(entry.event.source));
   }
 
   #deadline(): string {

@@ -223,7 +223,8 @@ export function createServices(options: ServicesOptions): GatewayServices {
     },
     async stop() {
       clearInterval(watcher);
-      outbox?.stop(); // what is left stays in state.db for the next gateway
+      // Tries in flight finish (no part is left half sent); the rest stays for the next gateway.
+      await outbox?.stop();
       // Turns the drain gave up on end now (a command agent's program is killed,
       // SIGKILL after its grace); their messages stay journaled for the next gateway.
       if (pipeline) {

@@ -142,8 +142,8 @@ export interface OutboxPart {
   readonly lastError: string | null;
 }
 
-/** How many parts are in each state (finished ones until they are pruned). */
-export type OutboxCounts = Readonly<Record<PartState, number>>;
+/** How many parts are in each state but `sent` (undeliverable ones until they are pruned). */
+export type OutboxCounts = Readonly<Record<Exclude<PartState, "sent">, number>>;
 
 /**
  * The key of the chat `source` is in: one chat's replies go out in order,
@@ -241,6 +241,8 @@ export interface StateStore {
 
   /** Parts not yet sent nor given up, oldest first. */
   openParts(): Promise<OutboxPart[]>;
+  /** The oldest open part of the chat `chatKey` (the one the chat waits on), if any. */
+  nextPart(chatKey: string): Promise<OutboxPart | undefined>;
   /** Every part of the reply to entry `inboundId`. */
   partsOf(inboundId: number): Promise<OutboxPart[]>;
   /** A try begins: the part is `sending`; resolves with its attempt number (1 for the first). */

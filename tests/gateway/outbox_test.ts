@@ -131,7 +131,7 @@ Deno.test("a retryable refusal with retryAfterMs 300 delays each part; every par
   await using t = await setup(platform);
   const entry = await reply(t.store, "team", ["one", "two"]);
   t.outbox.kick();
-  await until("both parts sent", async () => (await t.store.outboxCounts()).sent === 2);
+  await until("both parts sent", async () => (await t.store.openParts()).length === 0);
   const byKey = (key: string) => platform.calls.filter((c) => c.context.idempotencyKey === key);
   for (const key of [`inbound:${entry.id}#0`, `inbound:${entry.id}#1`]) {
     const [first, second, ...more] = byKey(key);
@@ -173,7 +173,7 @@ Deno.test("a part deferred until the chat's next message holds the chat; the nex
     "k:team",
   );
   t.outbox.kick();
-  await until("the chat's parts sent", async () => (await t.store.outboxCounts()).sent === 3);
+  await until("the chat's parts sent", async () => (await t.store.openParts()).length === 0);
   const team = platform.calls.filter((c) => c.chat === "team");
   assert.deepEqual(team.map((c) => c.text), ["held answer", "held answer", "later answer"]);
   assert.deepEqual(team[1]!.context.replyContext, { req_id: "fresh-7" });
@@ -194,7 +194,7 @@ Deno.test("a permanent refusal is tried once and undeliverable, logged with its 
   const doomed = await reply(t.store, "team", ["doomed", "fine after"]);
   await reply(t.store, "other", ["other chat"]);
   t.outbox.kick();
-  await until("the rest sent", async () => (await t.store.outboxCounts()).sent === 2);
+  await until("the rest sent", async () => (await t.store.openParts()).length === 0);
   assert.equal(platform.calls.filter((c) => c.text === "doomed").length, 1);
   const counts = await t.store.outboxCounts();
   assert.deepEqual([counts.undeliverable, counts.queued, counts.failed], [1, 0, 0]);
@@ -212,7 +212,7 @@ Deno.test("a network error is retried with backoff until the platform takes the 
   await using t = await setup(platform);
   await reply(t.store, "team", ["eventually"]);
   t.outbox.kick();
-  await until("sent", async () => (await t.store.outboxCounts()).sent === 1);
+  await until("sent", async () => (await t.store.openParts()).length === 0);
   assert.deepEqual(platform.calls.map((c) => c.context.attempt), [1, 2, 3]);
   assert.ok(t.lines.some((l) => /"code":"network"/.test(l)));
 });
@@ -243,6 +243,6 @@ Deno.test("parts wait while the platform's link is down and go when it is back",
   assert.equal(platform.calls.length, 0);
   up = true;
   t.outbox.kick(); // what the gateway does when a link connects
-  await until("sent", async () => (await t.store.outboxCounts()).sent === 1);
+  await until("sent", async () => (await t.store.openParts()).length === 0);
   assert.equal(platform.calls.length, 1);
 });

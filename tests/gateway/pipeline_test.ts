@@ -352,7 +352,7 @@ Deno.test("a reply stored before a crash is sent from its rows with the same key
     ],
   );
   assert.equal(agent.turns.length, 0, "the model was not asked again");
-  await waitUntil(async () => (await pipeline.store.outboxCounts()).sent === 1);
+  await waitUntil(async () => (await pipeline.store.openParts()).length === 0);
   const session = (await pipeline.store.findOpenSession("agent:main:test:dm:alice"))!;
   assert.deepEqual((await pipeline.store.history(session.id)).map((x) => x.text), [
     "answered",

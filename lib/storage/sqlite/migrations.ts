@@ -138,7 +138,7 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
         updated_at TEXT NOT NULL
       );
       CREATE INDEX outbox_by_state ON outbox(state);
-      CREATE INDEX outbox_by_chat ON outbox(chat_key, id);
+      CREATE INDEX outbox_by_chat ON outbox(chat_key, state, id);
       CREATE INDEX outbox_by_inbound ON outbox(inbound_id);
       CREATE INDEX outbox_by_time ON outbox(updated_at);
 

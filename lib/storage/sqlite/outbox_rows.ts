@@ -98,6 +98,11 @@ export class OutboxRows {
     return this.#select(`state IN ${OPEN} ORDER BY id`);
   }
 
+  /** The oldest open part of `chatKey`: the one its chat waits on. */
+  next(chatKey: string): OutboxPart | undefined {
+    return this.#select(`chat_key = ? AND state IN ${OPEN} ORDER BY id LIMIT 1`, chatKey)[0];
+  }
+
   /** Every part of the reply to `inboundId`, in order. */
   of(inboundId: number): OutboxPart[] {
     return this.#select("inbound_id = ? ORDER BY part", inboundId);
@@ -172,18 +177,20 @@ export class OutboxRows {
     return row ? JSON.parse(row.reply_context) as Json : undefined;
   }
 
-  /** Parts by state. */
+  /** Parts by state, sent ones left out (the index keeps this proportional to the others). */
   counts(): OutboxCounts {
-    const counts: Record<PartState, number> = {
+    const counts: Record<Exclude<PartState, "sent">, number> = {
       queued: 0,
       sending: 0,
-      sent: 0,
       deferred: 0,
       failed: 0,
       undeliverable: 0,
     };
-    const rows = cached(this.#db, "SELECT state, count(*) AS n FROM outbox GROUP BY state")
-      .all() as unknown as { state: PartState; n: number }[];
+    const rows = cached(
+      this.#db,
+      `SELECT state, count(*) AS n FROM outbox
+       WHERE state IN ('queued', 'sending', 'deferred', 'failed', 'undeliverable') GROUP BY state`,
+    ).all() as unknown as { state: Exclude<PartState, "sent">; n: number }[];
     for (const row of rows) counts[row.state] = Number(row.n);
     return counts;
   }

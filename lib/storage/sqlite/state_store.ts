@@ -252,6 +252,10 @@ export class SqliteStateStore implements StateStore {
     return this.#run(() => this.#outbox.open());
   }
 
+  nextPart(chatKey: string): Promise<OutboxPart | undefined> {
+    return this.#run(() => this.#outbox.next(chatKey));
+  }
+
   partsOf(inboundId: number): Promise<OutboxPart[]> {
     return this.#run(() => this.#outbox.of(inboundId));
   }
