@@ -130,6 +130,7 @@ export async function runGateway(options: RunGatewayOptions): Promise<number> {
         log,
         track: (label, work) => gateway.track(label, work),
         status: () => gateway.snapshot(),
+        lockDir: options.lockDir,
       }));
       if (handoff) {
         const ms = Date.now() - handoff.servingStoppedAt;

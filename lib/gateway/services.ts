@@ -21,6 +21,7 @@ import { openSqliteStateStore } from "../storage/sqlite/state_store.ts";
 import type { OutboxCounts, StateStore } from "../storage/state_store.ts";
 import type { Logger } from "../util/log.ts";
 import { raceTimeout } from "../util/race_timeout.ts";
+import { acquireCredentialLock, describeHolder } from "../process/credential_lock.ts";
 import { checkOpenPolicies, platformAccess } from "../auth/access_settings.ts";
 import { approvalNotifier } from "../auth/approval_notices.ts";
 import { createAuthorizer } from "../auth/authorizer.ts";
@@ -59,6 +60,8 @@ export interface ServicesOptions {
   readonly track: <T>(label: string, work: Promise<T>) => Promise<T>;
   /** The gateway's live status. */
   readonly status: () => Record<string, unknown>;
+  /** Where machine-wide bot credential locks live. */
+  readonly lockDir: string;
 }
 
 const WATCH_INTERVAL_MS = 60_000;
@@ -181,6 +184,14 @@ export function createServices(options: ServicesOptions): GatewayServices {
             gatewayStatus: options.status,
             history: (source) => chatHistoryOf(kept, source, config),
             commands: SLASH_COMMANDS,
+            fetch: (input, init) => fetch(input, init),
+            credentialLock: async (scope, identity) => {
+              const claim = await acquireCredentialLock(options.lockDir, scope, identity, {
+                home: paths.home,
+                metadata: { platform: definition.name },
+              });
+              if (!claim.ok) throw new Error(describeHolder(definition.name, claim.holder));
+            },
           }),
         );
       }

@@ -22,6 +22,7 @@ import { chunkText } from "./chunk_text.ts";
 import { parseSlashCommand } from "./commands.ts";
 import { Previews } from "./previews.ts";
 import { consumeStream } from "./stream.ts";
+import { keepTyping } from "./typing.ts";
 
 /** Everything one turn touches. */
 export interface TurnContext {
@@ -84,7 +85,8 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
       store,
     })
     : undefined;
-  const deltas = filterThinkBlocks(
+  const stopTyping = keepTyping(adapter, event.source, context.log);
+  const deltas = untilFirst(stopTyping, filterThinkBlocks(
     agent.run({
       sessionKey: context.agentSource === event.source ? entry.sessionKey : sessionKey(
         context.agentSource,
@@ -94,7 +96,7 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
       history,
       signal,
     }),
-  );
+  ));
   const streamed = await consumeStream(deltas, previews, {
     live: capabilities.livePreviews,
     intervalMs: config.gateway.stream_edit_interval * 1000,
@@ -105,6 +107,7 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
         error,
       }),
   });
+  stopTyping();
   const reply = streamed.text.trim();
 
   if (signal.aborted && signal.reason === "shutdown") {
@@ -156,4 +159,16 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
     context.log.warn("agent turn failed", { session: entry.sessionKey, error: streamed.error });
   }
   return { outcome, queued: true };
+}
+
+/** Passes `deltas` through, calling `onFirst` when the first one arrives. */
+async function* untilFirst(onFirst: () => void, deltas: AsyncIterable<string>) {
+  let first = true;
+  for await (const delta of deltas) {
+    if (first) {
+      first = false;
+      onFirst();
+    }
+    yield delta;
+  }
 }

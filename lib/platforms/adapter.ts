@@ -82,6 +82,16 @@ export interface AdapterContext<S = Readonly<Record<string, unknown>>> {
   readonly history: (source: SessionSource) => Promise<ChatHistoryItem[]>;
   /** The slash commands users may type, for clients that list them. */
   readonly commands: readonly { readonly name: string; readonly summary: string }[];
+  /** The HTTP client to use (tests hand in one that reaches their simulators). */
+  readonly fetch: typeof fetch;
+  /**
+   * Claims a bot credential (`scope` names its kind, `identity` the bot, e.g.
+   * the token) for this gateway on this machine: resolves once it is ours;
+   * rejects with a one-line error naming the gateway that holds it (then the
+   * link is retried, and gets it once that gateway stops). Released when
+   * this gateway exits.
+   */
+  readonly credentialLock: (scope: string, identity: string) => Promise<void>;
 }
 
 /** One message of a chat's history, as web clients show it. */

@@ -16,6 +16,9 @@ export const platform = {
       name: "pinger",
       capabilities: { edit: false, liveEdits: false, maxMessageLength: 500 },
       async connect() {
+        if (context.settings.credential) {
+          await context.credentialLock("pinger-bot", String(context.settings.credential));
+        }
         context.health.set("subscribed");
         await context.emit({
           messageId: "p-1",
@@ -133,4 +136,39 @@ Deno.test("a user approved while no gateway runs is told when the next gateway c
   assert.deepEqual(result, { delivered: [] });
   assert.equal((await Deno.readTextFile(replies)).split("You're approved").length, 2);
   void again;
+});
+
+Deno.test("two gateways (two homes) wanting one bot credential: the second waits, naming the first, and takes over when it stops", async () => {
+  await using locks = tempDir();
+  const shared = { HERMES_GATEWAY_LOCK_DIR: locks.path };
+  await using first = await pingerHome(
+    "    greeting: hi\n    allow_from: [u1]\n    credential: token-1\n",
+  );
+  await using second = await pingerHome(
+    "    greeting: hi\n    allow_from: [u1]\n    credential: token-1\n",
+  );
+  await using one = await startGateway(first.path, shared);
+  await repliesUntil(
+    `${first.path}/platforms/pinger/replies.txt`,
+    "the first to serve",
+    (t) => t !== "",
+  );
+  await using two = await startGateway(second.path, shared);
+  await waitFor(
+    "the second to be refused the credential",
+    () => /its credential is in use by the gateway PID \d+ \(home [^)]*\)/.test(two.stderr()),
+  );
+  assert.ok(two.stderr().includes(`PID ${one.pid}`), two.stderr());
+  const status = JSON.parse(
+    (await runHermes(["gateway", "status", "--json"], { home: second.path, env: shared })).stdout,
+  );
+  assert.equal(status.platforms.pinger.connected, false);
+
+  const stopped = await runHermes(["gateway", "stop"], { home: first.path, env: shared });
+  assert.equal(stopped.code, 0, stopped.stderr);
+  await repliesUntil(
+    `${second.path}/platforms/pinger/replies.txt`,
+    "the second to serve once the first stopped",
+    (t) => t !== "",
+  );
 });

@@ -40,6 +40,8 @@ export class RecordingAdapter implements PlatformAdapter {
   refusedPreviews = 0;
   /** Final sends never answer (a platform slow to acknowledge, then a crash). */
   hangFinalSends = false;
+  /** What happened in the platform's chats, in order: `typing` and `message` events. */
+  readonly timeline: string[] = [];
   /** The context of every final send and edit, in order. */
   readonly finalContexts: { text: string; context: SendContext }[] = [];
   readonly #health = new LinkHealthTracker();
@@ -64,6 +66,7 @@ export class RecordingAdapter implements PlatformAdapter {
     if (this.#refuses(message)) return Promise.reject(new Error("429: Too Many Requests"));
     if (message.final) this.finalContexts.push({ text: message.text, context });
     if (message.final && this.hangFinalSends) return new Promise(() => {});
+    this.timeline.push("message");
     const id = `m${this.#next++}`;
     this.messages.push({
       id,
@@ -93,6 +96,11 @@ export class RecordingAdapter implements PlatformAdapter {
     existing.edits++;
     this.#wake();
     return Promise.resolve({ status: "sent", messageId });
+  }
+
+  typing(): Promise<void> {
+    this.timeline.push("typing");
+    return Promise.resolve();
   }
 
   settled(event: MessageEvent, outcome: string): void {

@@ -504,3 +504,31 @@ Deno.test("the note of a failed turn is shown to the user but never fed back to 
     ["chat", "note", "chat", "chat"],
   );
 });
+
+Deno.test("a platform that shows typing gets it while the agent thinks, and no longer once text comes", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const adapter = new RecordingAdapter("test", {
+    streaming: "edit",
+    typing: true,
+    maxMessageLength: 4096,
+  });
+  const agent: Agent = {
+    provider: "test",
+    description: "slow to start",
+    async *run() {
+      await new Promise((r) => setTimeout(r, 50));
+      yield "thought about it";
+    },
+  };
+  const { pipeline } = await setup(db, { adapter, agent });
+  await pipeline.accept(message("hard question"));
+  await adapter.until(() => adapter.settledLog.length === 1);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(adapter.timeline[0], "typing", "typing first");
+  assert.ok(adapter.timeline.includes("message"));
+  assert.ok(
+    adapter.timeline.lastIndexOf("typing") < adapter.timeline.indexOf("message"),
+    `no typing after the text: ${adapter.timeline.join(", ")}`,
+  );
+});

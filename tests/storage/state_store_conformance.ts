@@ -70,6 +70,24 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
     assert.equal(await after.acceptInbound(e, "k1"), undefined, "also after the restart");
   });
 
+  test("an edit of a message is a message of its own; the same edit twice is a repeat", async () => {
+    await using s = await fresh(open);
+    const original = event("meet at 5");
+    assert.ok(await s.store.acceptInbound(original, "k1"));
+    const edited = { ...original, kind: "edit" as const, text: "meet at 6" };
+    assert.ok(await s.store.acceptInbound(edited, "k1"), "the edit is accepted");
+    assert.equal(await s.store.acceptInbound({ ...edited }, "k1"), undefined, "its repeat is not");
+    assert.ok(await s.store.acceptInbound({ ...edited, text: "meet at 7" }, "k1"));
+    assert.deepEqual(
+      (await s.store.unfinishedInbound()).map((e) => [e.event.kind ?? "message", e.event.text]),
+      [
+        ["message", "meet at 5"],
+        ["edit", "meet at 6"],
+        ["edit", "meet at 7"],
+      ],
+    );
+  });
+
   test("finished and interrupted entries are not unfinished; interrupted ones wait per session", async () => {
     await using s = await fresh(open);
     const a = (await s.store.acceptInbound(event("a"), "k1"))!;

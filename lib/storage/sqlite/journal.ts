@@ -7,6 +7,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import type { DatabaseSync } from "node:sqlite";
 import { cached } from "./database.ts";
 import type { MessageEvent } from "../../platforms/event.ts";
@@ -40,7 +41,10 @@ export class InboundJournal {
     this.#now = now;
   }
 
-  /** Journals `event`; undefined when the platform already sent this message id. */
+  /**
+   * Journals `event`; undefined when the platform already sent this message
+   * id (an edit: this id with this text).
+   */
   accept(event: MessageEvent, sessionKey: string): InboundEntry | undefined {
     const result = cached(
       this.#db,
@@ -48,7 +52,7 @@ export class InboundJournal {
        VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, message_id) DO NOTHING`,
     ).run(
       event.source.platform,
-      event.messageId,
+      dedupId(event),
       sessionKey,
       JSON.stringify(event),
       event.receivedAt,
@@ -136,4 +140,15 @@ export class InboundJournal {
       transcriptId: row.transcript_id,
     }));
   }
+}
+
+/**
+ * What makes an inbound message a repeat: its id; for an edit, its id and
+ * its new text (each edit is a message of its own; the same edit delivered
+ * twice is a repeat).
+ */
+function dedupId(event: MessageEvent): string {
+  if (event.kind !== "edit") return event.messageId;
+  const digest = createHash("sha256").update(event.text).digest("hex").slice(0, 16);
+  return `${event.messageId}#edit:${digest}`;
 }
