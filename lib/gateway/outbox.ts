@@ -17,6 +17,7 @@ import type { OutboundMessage, SendContext, SendResult } from "../platforms/even
 import type { OutboxCounts, OutboxPart, StateStore } from "../storage/state_store.ts";
 import { backoffDelay, type BackoffOptions } from "../util/backoff.ts";
 import type { Logger } from "../util/log.ts";
+import type { RateBudgets } from "./rate_budget.ts";
 
 /** What the outbox needs. */
 export interface OutboxOptions {
@@ -33,6 +34,8 @@ export interface OutboxOptions {
    * each stretch of time it is busy sending (not its waits for retries).
    */
   readonly track?: <T>(label: string, work: Promise<T>) => Promise<T>;
+  /** The platforms' send budgets (shared with the previews). */
+  readonly budgets?: RateBudgets;
   /** Retry delays (default 1 s doubling up to 5 min, with jitter). */
   readonly backoff?: BackoffOptions;
   readonly now?: () => number;
@@ -160,6 +163,12 @@ export class Outbox {
         log.debug("outbox waits for the platform's link", { platform: part.platform, chat });
         break; // kicked again when the link comes up
       }
+      const budgetWait = this.#options.budgets?.waitMs(adapter, chat) ?? 0;
+      if (budgetWait > 0) {
+        this.#retryAt(chat, now + budgetWait);
+        break;
+      }
+      this.#options.budgets?.take(adapter, chat);
       const send = this.#send(part, adapter);
       this.#inFlight.add(send);
       const next = await send.finally(() => this.#inFlight.delete(send));
@@ -230,6 +239,10 @@ export class Outbox {
     }
     const code = error instanceof PlatformError ? error.platformCode : "network";
     const retryAfter = error instanceof PlatformError ? error.retryAfterMs ?? 0 : 0;
+    const adapter = this.#options.adapter(part.platform);
+    if (retryAfter > 0 && adapter) {
+      this.#options.budgets?.slowDown(adapter, part.chatKey, retryAfter); // previews wait too
+    }
     const delay = Math.max(
       backoffDelay(attempt - 1, { baseMs: 1_000, maxMs: 300_000, ...this.#options.backoff }),
       retryAfter,

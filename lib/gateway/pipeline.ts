@@ -22,6 +22,7 @@ import type { Logger } from "../util/log.ts";
 import { helpText, parseSlashCommand, type SlashCommand } from "./commands.ts";
 import { SLASH_COMMANDS } from "../auth/slash_commands.ts";
 import type { Outbox } from "./outbox.ts";
+import type { RateBudgets } from "./rate_budget.ts";
 import { Previews } from "./previews.ts";
 import { runTurn } from "./turn.ts";
 import {
@@ -47,6 +48,8 @@ export interface PipelineOptions {
   readonly store: StateStore;
   /** Sends the reply parts the store holds (kicked after each reply is stored). */
   readonly outbox: Outbox;
+  /** The platforms' send budgets, shared with the outbox (previews wait for room). */
+  readonly budgets?: RateBudgets;
   readonly config: Config;
   readonly agent: Agent;
   /** The adapter of a platform, if it is enabled. */
@@ -336,6 +339,7 @@ export class Pipeline {
       expired: this.#expired(entry),
       agentSource: this.#options.agentView?.(entry.event.source) ?? entry.event.source,
       deadline: this.#deadline(),
+      budgets: this.#options.budgets,
     });
     if (queued) this.#delivering(entry, outcome);
     else if (outcome !== "shutdown") this.#settled(entry, outcome);

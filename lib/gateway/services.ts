@@ -30,6 +30,7 @@ import { IdRedactor } from "../auth/redact.ts";
 import { SLASH_COMMANDS } from "../auth/slash_commands.ts";
 import type { ControlMethod } from "./control_server.ts";
 import { Outbox } from "./outbox.ts";
+import { RateBudgets } from "./rate_budget.ts";
 import { Pipeline } from "./pipeline.ts";
 
 /** What the gateway asks of its services. */
@@ -141,8 +142,10 @@ export function createServices(options: ServicesOptions): GatewayServices {
       const redactor = config.agent.redact_pii
         ? await IdRedactor.load(paths.redactionKey)
         : undefined;
+      const budgets = new RateBudgets();
       outbox = new Outbox({
         store: state,
+        budgets,
         adapter: (platform) => adapters.get(platform),
         isConnected: (platform) => links?.isConnected(platform) ?? false,
         log: log.child({ component: "outbox" }),
@@ -152,6 +155,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
       pipeline = new Pipeline({
         store: state,
         outbox,
+        budgets,
         config,
         agent,
         adapter: (platform) => adapters.get(platform),

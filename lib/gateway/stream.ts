@@ -24,6 +24,8 @@ export interface StreamPacing {
    * stream goes on, the next preview tries again, the final text decides.
    */
   readonly onPreviewError?: (error: unknown) => void;
+  /** Whether the platform's budget has room for a preview now (default: always). */
+  readonly budget?: () => boolean;
 }
 
 /** How a streamed reply ended. */
@@ -58,7 +60,7 @@ export async function consumeStream(
       text += delta;
       const due = pacing.live ||
         (now() - shownAt >= pacing.intervalMs && text.length - shownLength >= pacing.bufferChars);
-      if (previews && due && text.trim()) {
+      if (previews && due && text.trim() && (pacing.budget?.() ?? true)) {
         try {
           await previews.show(text);
         } catch (error) {

@@ -16,7 +16,14 @@ import type { PlatformAdapter } from "../platforms/adapter.ts";
 import { capabilitiesOf } from "../platforms/capabilities.ts";
 import { sessionKey } from "../sessions/key.ts";
 import type { SessionSource } from "../platforms/event.ts";
-import type { Expiry, InboundEntry, MessageKind, StateStore } from "../storage/state_store.ts";
+import {
+  chatKeyOf,
+  type Expiry,
+  type InboundEntry,
+  type MessageKind,
+  type StateStore,
+} from "../storage/state_store.ts";
+import type { RateBudgets } from "./rate_budget.ts";
 import type { Logger } from "../util/log.ts";
 import { chunkText } from "./chunk_text.ts";
 import { parseSlashCommand } from "./commands.ts";
@@ -40,6 +47,8 @@ export interface TurnContext {
   readonly agentSource: SessionSource;
   /** When the reply's parts stop being worth delivering (ISO). */
   readonly deadline: string;
+  /** The platforms' send budgets: previews go only when there is room. */
+  readonly budgets?: RateBudgets;
 }
 
 /** How a turn ended: the outcome recorded in the journal, and whether parts were queued. */
@@ -101,6 +110,8 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
     live: capabilities.livePreviews,
     intervalMs: config.gateway.stream_edit_interval * 1000,
     bufferChars: config.gateway.stream_buffer_chars,
+    budget: context.budgets &&
+      (() => context.budgets!.tryPreview(adapter, chatKeyOf(event.source))),
     onPreviewError: (error) =>
       context.log.warn("the platform refused a preview; the reply goes on", {
         session: entry.sessionKey,

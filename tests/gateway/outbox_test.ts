@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { PlatformError } from "../../lib/errors.ts";
 import { Outbox } from "../../lib/gateway/outbox.ts";
+import { RateBudgets } from "../../lib/gateway/rate_budget.ts";
 import type { PlatformAdapter } from "../../lib/platforms/adapter.ts";
 import type {
   MessageEvent,
@@ -90,7 +91,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
 
 async function setup(
   platform: { adapter: PlatformAdapter },
-  options: { connected?: () => boolean; backoffMs?: number } = {},
+  options: { connected?: () => boolean; backoffMs?: number; budgets?: RateBudgets } = {},
 ) {
   const dir = tempDir();
   const store = openSqliteStateStore(`${dir.path}/state.db`);
@@ -102,6 +103,7 @@ async function setup(
     isConnected: options.connected ?? (() => true),
     log: logger(lines),
     onPartDone: (id) => done.push(id),
+    budgets: options.budgets,
     backoff: { baseMs: options.backoffMs ?? 50, maxMs: 200 },
   });
   return {
@@ -245,4 +247,29 @@ Deno.test("parts wait while the platform's link is down and go when it is back",
   t.outbox.kick(); // what the gateway does when a link connects
   await until("sent", async () => (await t.store.openParts()).length === 0);
   assert.equal(platform.calls.length, 1);
+});
+
+Deno.test("a platform's rate paces one chat's parts and leaves other chats alone", async () => {
+  const platform = scriptedPlatform(() => SENT);
+  Object.assign(platform.adapter, {
+    capabilities: {
+      streaming: "final",
+      maxMessageLength: 1000,
+      rate: { perChatPerSecond: 5, globalPerSecond: 100 },
+    },
+  });
+  await using t = await setup(platform, { budgets: new RateBudgets() });
+  await reply(t.store, "busy", ["1", "2", "3", "4"]);
+  await reply(t.store, "quiet", ["only"]);
+  t.outbox.kick();
+  await until("all sent", async () => (await t.store.openParts()).length === 0);
+  const busy = platform.calls.filter((c) => c.chat === "busy").map((c) => c.at);
+  for (let i = 1; i < busy.length; i++) {
+    assert.ok(
+      busy[i]! - busy[i - 1]! >= 190,
+      `part ${i} followed after ${busy[i]! - busy[i - 1]!} ms`,
+    );
+  }
+  const quiet = platform.calls.find((c) => c.chat === "quiet")!;
+  assert.ok(quiet.at < busy[1]!, "the quiet chat did not wait behind the busy one");
 });
