@@ -46,6 +46,7 @@ export class Previews {
   readonly #ids: (string | undefined)[] = [];
   readonly #shown: string[] = [];
   #loaded = false;
+  #drafted = false;
 
   constructor(options: PreviewsOptions) {
     this.#options = options;
@@ -53,14 +54,25 @@ export class Previews {
 
   /** Whether any preview reached the platform (in this run or one before a crash). */
   get shown(): boolean {
-    return this.#ids.some((id) => id !== undefined);
+    return this.#drafted || this.#ids.some((id) => id !== undefined);
   }
 
-  /** Shows `text` (the reply so far), part by part; throws what the platform threw. */
+  /**
+   * Shows `text` (the reply so far): as the platform's draft where it
+   * streams by `draft`, else part by part, each part sent once and then
+   * edited. Throws what the platform threw.
+   */
   async show(text: string): Promise<void> {
     const { adapter, to, replyTo, store, key } = this.#options;
+    const capabilities = capabilitiesOf(adapter);
+    if (capabilities.streaming === "draft" && adapter.draft) {
+      // A draft is one growing bubble: the final parts are sent as new messages.
+      await adapter.draft(to, key, text.slice(0, capabilities.maxMessageLength));
+      this.#drafted = true;
+      return;
+    }
     await this.#load();
-    const parts = chunkText(text, capabilitiesOf(adapter).maxMessageLength);
+    const parts = chunkText(text, capabilities.maxMessageLength);
     for (let i = 0; i < parts.length; i++) {
       const partText = parts[i]!.text;
       if (this.#shown[i] === partText) continue;

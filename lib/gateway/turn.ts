@@ -85,7 +85,7 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
   })).map((m) => ({ role: m.role, content: m.text }));
 
   const capabilities = capabilitiesOf(adapter);
-  const previews = capabilities.streaming === "edit"
+  const previews = capabilities.streaming !== "final"
     ? new Previews({
       adapter,
       to: event.source,
@@ -95,17 +95,20 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
     })
     : undefined;
   const stopTyping = keepTyping(adapter, event.source, context.log);
-  const deltas = untilFirst(stopTyping, filterThinkBlocks(
-    agent.run({
-      sessionKey: context.agentSource === event.source ? entry.sessionKey : sessionKey(
-        context.agentSource,
-        { groupSessionsPerUser: config.sessions.group_sessions_per_user },
-      ),
-      source: context.agentSource,
-      history,
-      signal,
-    }),
-  ));
+  const deltas = untilFirst(
+    stopTyping,
+    filterThinkBlocks(
+      agent.run({
+        sessionKey: context.agentSource === event.source ? entry.sessionKey : sessionKey(
+          context.agentSource,
+          { groupSessionsPerUser: config.sessions.group_sessions_per_user },
+        ),
+        source: context.agentSource,
+        history,
+        signal,
+      }),
+    ),
+  );
   const streamed = await consumeStream(deltas, previews, {
     live: capabilities.livePreviews,
     intervalMs: config.gateway.stream_edit_interval * 1000,

@@ -25,7 +25,9 @@ export class TokenBucket {
   #pausedUntil = 0;
 
   constructor(ratePerSecond: number, burst = Math.max(1, ratePerSecond), now = Date.now) {
-    if (!(ratePerSecond > 0)) throw new RangeError(`A token bucket needs a positive rate, got ${ratePerSecond}`);
+    if (!(ratePerSecond > 0)) {
+      throw new RangeError(`A token bucket needs a positive rate, got ${ratePerSecond}`);
+    }
     this.#rate = ratePerSecond;
     this.#burst = burst;
     this.#now = now;

@@ -98,6 +98,14 @@ export class RecordingAdapter implements PlatformAdapter {
     return Promise.resolve({ status: "sent", messageId });
   }
 
+  /** Drafts shown (`streaming: "draft"`), in order. */
+  readonly drafts: { id: string; text: string }[] = [];
+
+  draft(_to: SessionSource, id: string, text: string): Promise<void> {
+    this.drafts.push({ id, text });
+    return Promise.resolve();
+  }
+
   typing(): Promise<void> {
     this.timeline.push("typing");
     return Promise.resolve();

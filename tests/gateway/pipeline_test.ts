@@ -532,3 +532,22 @@ Deno.test("a platform that shows typing gets it while the agent thinks, and no l
     `no typing after the text: ${adapter.timeline.join(", ")}`,
   );
 });
+
+Deno.test("a platform that streams by draft sees the draft grow, then the reply as a new message", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const adapter = new RecordingAdapter("test", { streaming: "draft", maxMessageLength: 4096 });
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const { pipeline } = await setup(db, { adapter, agent });
+  const m = message("draft me");
+  await pipeline.accept(m);
+  await adapter.until(() => adapter.settledLog.length === 1);
+  assert.deepEqual(adapter.drafts.map((d) => d.text), [
+    "answer to draft me",
+    "answer to draft me (done)",
+  ]);
+  assert.deepEqual(adapter.messages.map((x) => [x.text, x.final, x.edits]), [
+    ["answer to draft me (done)", true, 0],
+  ]);
+});
