@@ -6,12 +6,14 @@
  */
 
 import { HermesError } from "../errors.ts";
-import type { SessionSource } from "../platforms/event.ts";
+import type { Attachment, SessionSource } from "../platforms/event.ts";
 
 /** One message of the history an agent sees. */
 export interface AgentMessage {
   readonly role: "user" | "assistant" | "system";
   readonly content: string;
+  /** Files that came with it (their `path` is in the media cache). */
+  readonly attachments?: readonly Attachment[];
 }
 
 /** What an agent gets for one turn. */

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { openAIMessages } from "./_openai_messages.ts";
 import { backoffDelay } from "../util/backoff.ts";
 import { type Agent, AgentError, type AgentTurn } from "./agent.ts";
 import { sseData } from "./_sse.ts";
@@ -18,6 +19,8 @@ export interface OpenAIAgentOptions {
   readonly apiKey?: string;
   readonly model: string;
   readonly systemPrompt?: string;
+  /** Images go to the model as `image_url` parts (default); false: a text note each. */
+  readonly vision?: boolean;
   /** Longest wait for the response and then for each token. */
   readonly timeoutMs: number;
   /** Retries after a 429, a 5xx or a network error. */
@@ -72,9 +75,10 @@ export class OpenAIAgent implements Agent {
   async #connect(turn: AgentTurn, watchdog: Watchdog): Promise<Response> {
     const { apiKey, model, systemPrompt, maxRetries } = this.#options;
     const doFetch = this.#options.fetch ?? fetch;
+    const history = await openAIMessages(turn.history, this.#options.vision ?? true);
     const messages = systemPrompt
-      ? [{ role: "system", content: systemPrompt }, ...turn.history]
-      : turn.history;
+      ? [{ role: "system", content: systemPrompt }, ...history]
+      : history;
     const body = JSON.stringify({ model, stream: true, messages, user: turn.source.userId });
     for (let attempt = 0;; attempt++) {
       let retryable: string;

@@ -37,6 +37,9 @@ export const agentSection = defineSection({
     kill_grace_seconds: z.number().positive().default(5).describe(
       "Seconds a stopped command provider's program has after SIGTERM before its process group gets SIGKILL",
     ),
+    vision: z.boolean().default(true).describe(
+      "Send images to the openai provider as image_url parts (false: a text note naming each)",
+    ),
     timeout: z.number().positive().default(120).describe(
       "Seconds to wait for the provider's first and each further token",
     ),
@@ -56,6 +59,7 @@ export const agentSection = defineSection({
     OPENAI_BASE_URL: "base_url",
     OPENAI_API_KEY: "api_key",
     HERMES_AGENT_TIMEOUT: "timeout",
+    HERMES_AGENT_VISION: "vision",
     HERMES_REDACT_PII: "redact_pii",
   },
   secrets: ["api_key"],

@@ -47,6 +47,7 @@ export function createAgent(
         apiKey: settings.api_key,
         model: settings.model,
         systemPrompt: settings.system_prompt,
+        vision: settings.vision,
         timeoutMs: settings.timeout * 1000,
         maxRetries: settings.max_retries,
       });

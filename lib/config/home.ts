@@ -39,6 +39,8 @@ export interface HermesPaths {
   readonly pairingDir: string;
   /** `redaction.key`: the secret behind the hashes the agent sees with `agent.redact_pii`. */
   readonly redactionKey: string;
+  /** `media/`: files that came with messages or go with replies (the media cache). */
+  readonly mediaDir: string;
 }
 
 /**
@@ -89,6 +91,7 @@ export function hermesPaths(home: string): HermesPaths {
     stateDb: `${home}/state.db`,
     pairingDir: `${home}/platforms/pairing`,
     redactionKey: `${home}/redaction.key`,
+    mediaDir: `${home}/media`,
   };
 }
 

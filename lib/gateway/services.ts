@@ -30,6 +30,8 @@ import { IdRedactor } from "../auth/redact.ts";
 import { SLASH_COMMANDS } from "../auth/slash_commands.ts";
 import type { ControlMethod } from "./control_server.ts";
 import { Outbox } from "./outbox.ts";
+import { MediaCache } from "../media/cache.ts";
+import { downloadMedia } from "../media/download.ts";
 import { RateBudgets } from "./rate_budget.ts";
 import { Pipeline } from "./pipeline.ts";
 
@@ -115,6 +117,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
   let watcher: ReturnType<typeof setInterval> | undefined;
   const adapters = new Map<string, PlatformAdapter>();
   const pairing = new PairingStore(paths.pairingDir, { log });
+  const media = new MediaCache(paths.mediaDir);
   const notify = approvalNotifier({
     store: pairing,
     connectedAdapter: (platform) =>
@@ -189,6 +192,10 @@ export function createServices(options: ServicesOptions): GatewayServices {
             history: (source) => chatHistoryOf(kept, source, config),
             commands: SLASH_COMMANDS,
             fetch: (input, init) => fetch(input, init),
+            media: {
+              store: (bytes, meta) => media.store(bytes, meta),
+              download: (url, more) => downloadMedia(url, { cache: media, ...more }),
+            },
             credentialLock: async (scope, identity) => {
               const claim = await acquireCredentialLock(options.lockDir, scope, identity, {
                 home: paths.home,
@@ -220,6 +227,8 @@ export function createServices(options: ServicesOptions): GatewayServices {
           const ended = await store.sweepSessions();
           if (ended > 0) log.info("sessions reset by policy", { count: ended });
           await kept.prune(new Date(Date.now() - KEEP_FINISHED_MS));
+          const gone = await media.cleanup();
+          if (gone > 0) log.info("old media removed", { count: gone });
         } catch (error) {
           log.warn("session watcher failed", { error });
         }

@@ -82,7 +82,11 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
   const session = await store.beginTurn(entry, { expired: context.expired, text });
   const history: AgentMessage[] = (await store.history(session.id, {
     limit: config.agent.history_limit,
-  })).map((m) => ({ role: m.role, content: m.text }));
+  })).map((m) => ({
+    role: m.role,
+    content: m.text,
+    ...(m.attachments.length ? { attachments: m.attachments } : {}),
+  }));
 
   const capabilities = capabilitiesOf(adapter);
   const previews = capabilities.streaming !== "final"

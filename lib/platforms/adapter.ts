@@ -52,6 +52,21 @@ export interface Capabilities {
  */
 export type ConfigData = Readonly<Record<string, unknown>>;
 
+/** The media cache and its downloader, for the files that come with messages. */
+export interface MediaStore {
+  /** Keeps `bytes` in the media cache; the type is sniffed from them, never taken on trust. */
+  store(bytes: Uint8Array, meta?: { readonly name?: string }): Promise<Attachment>;
+  /**
+   * Downloads `url` into the cache through the SSRF guard (http/https, no
+   * private or loopback addresses, redirects re-checked, size and time
+   * limits), optionally only from `allowHosts` (and their subdomains).
+   */
+  download(
+    url: string,
+    options?: { readonly allowHosts?: readonly string[]; readonly name?: string },
+  ): Promise<Attachment>;
+}
+
 /** Everything an adapter gets from the gateway; `S` is the type of its settings. */
 export interface AdapterContext<S = Readonly<Record<string, unknown>>> {
   /** The process environment (secrets such as API keys live here). */
@@ -82,6 +97,8 @@ export interface AdapterContext<S = Readonly<Record<string, unknown>>> {
   readonly history: (source: SessionSource) => Promise<ChatHistoryItem[]>;
   /** The slash commands users may type, for clients that list them. */
   readonly commands: readonly { readonly name: string; readonly summary: string }[];
+  /** Where files that come with messages are kept. */
+  readonly media: MediaStore;
   /** The HTTP client to use (tests hand in one that reaches their simulators). */
   readonly fetch: typeof fetch;
   /**

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Json, MessageEvent, SessionSource } from "../platforms/event.ts";
+import type { Attachment, Json, MessageEvent, SessionSource } from "../platforms/event.ts";
 
 /** Where an inbound message is in its life. */
 export type InboundState = "pending" | "interrupted" | "done" | "failed";
@@ -65,6 +65,8 @@ export interface StoredMessage {
   readonly text: string;
   readonly created_at: string;
   readonly kind: MessageKind;
+  /** Files that came with it. */
+  readonly attachments: readonly Attachment[];
 }
 
 /** A message of a chat's shared history, with the user whose session holds it. */

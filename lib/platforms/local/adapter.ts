@@ -15,7 +15,13 @@
 import { ConfigError } from "../../errors.ts";
 import type { AdapterContext, Capabilities, PlatformAdapter } from "../adapter.ts";
 import type { LocalSettings } from "./section.ts";
-import type { MessageEvent, OutboundMessage, SendResult, SessionSource } from "../event.ts";
+import type {
+  Attachment,
+  MessageEvent,
+  OutboundMessage,
+  SendResult,
+  SessionSource,
+} from "../event.ts";
 import type { LinkHealth } from "../health.ts";
 import { apiError, type ApiProtocol } from "./api_protocol.ts";
 import { chatCompletions } from "./chat_completions.ts";
@@ -243,6 +249,20 @@ export class LocalAdapter implements PlatformAdapter {
     );
   }
 
+  /** An image of an API request, in the media cache: a data URL's bytes, or downloaded (guarded). */
+  async #image(url: string): Promise<Attachment> {
+    if (!url.startsWith("data:")) return await this.#context.media.download(url);
+    const match = /^data:[^,;]*(?:;[^,;=]+=[^,;]*)*;base64,(.*)$/s.exec(url);
+    if (!match) throw new Error("a data URL must be base64 (data:image/png;base64,...)");
+    let bytes: Uint8Array;
+    try {
+      bytes = Uint8Array.from(atob(match[1]!.replace(/\s+/g, "")), (c) => c.charCodeAt(0));
+    } catch {
+      throw new Error("the data URL is not valid base64");
+    }
+    return await this.#context.media.store(bytes);
+  }
+
   /** One API request answered as one inbound message, whole or streamed. */
   async #apiTurn(request: Request, protocol: ApiProtocol): Promise<Response> {
     const refused = this.#authorized(request) ?? this.#serving();
@@ -251,6 +271,12 @@ export class LocalAdapter implements PlatformAdapter {
     if ("status" in body) return json(body.status, body.body);
     const parsed = protocol.parse(body.value);
     if ("status" in parsed) return json(parsed.status, parsed.body);
+    let attachments: Attachment[];
+    try {
+      attachments = await Promise.all(parsed.images.map((url) => this.#image(url)));
+    } catch (error) {
+      return json(400, apiError(400, `Invalid image: ${(error as Error).message}`, "messages").body);
+    }
 
     const uuid = crypto.randomUUID();
     const messageId = `api-${uuid}`;
@@ -267,6 +293,7 @@ export class LocalAdapter implements PlatformAdapter {
       source,
       text: parsed.text,
       receivedAt: this.#context.now().toISOString(),
+      ...(attachments.length ? { attachments } : {}),
     };
     try {
       await this.#context.emit(event);

@@ -21,6 +21,8 @@ export interface ApiTurnRequest {
   readonly model: string;
   /** The client asked for usage in the stream (`stream_options.include_usage`). */
   readonly includeUsage: boolean;
+  /** URLs of the images of the answered message (data URLs or http/https), in order. */
+  readonly images: readonly string[];
 }
 
 /** An error answered in OpenAI's shape. */

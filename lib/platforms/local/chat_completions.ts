@@ -22,7 +22,11 @@ import {
   sseEvent,
 } from "./api_protocol.ts";
 
-const contentPart = z.object({ type: z.string(), text: z.string().optional() }).loose();
+const contentPart = z.object({
+  type: z.string(),
+  text: z.string().optional(),
+  image_url: z.union([z.string(), z.object({ url: z.string() }).loose()]).optional(),
+}).loose();
 const message = z.object({
   role: z.enum(["system", "developer", "user", "assistant", "tool"]),
   content: z.union([z.string(), z.array(contentPart), z.null()], {
@@ -54,10 +58,11 @@ export const chatCompletions: ApiProtocol = {
     const { messages } = parsed.data;
     const last = messages.findLast((m) => m.role === "user");
     const text = last ? textOf(last.content) : "";
-    if (!text.trim()) {
+    const images = last ? imagesOf(last.content) : [];
+    if (!text.trim() && images.length === 0) {
       return apiError(
         400,
-        "Invalid request: messages must end with a user message that has text",
+        "Invalid request: messages must end with a user message that has text or an image",
         "messages",
       );
     }
@@ -68,6 +73,7 @@ export const chatCompletions: ApiProtocol = {
       user: parsed.data.user ?? DEFAULT_API_USER,
       model: parsed.data.model ?? "hermes",
       includeUsage: parsed.data.stream_options?.include_usage === true,
+      images,
     };
   },
 
@@ -128,4 +134,10 @@ function textOf(content: z.infer<typeof message>["content"]): string {
   if (!content) return "";
   return content.filter((p) => p.type === "text" && typeof p.text === "string")
     .map((p) => p.text).join("\n");
+}
+
+function imagesOf(content: z.infer<typeof message>["content"]): string[] {
+  if (!Array.isArray(content)) return [];
+  return content.filter((p) => p.type === "image_url" && p.image_url !== undefined)
+    .map((p) => typeof p.image_url === "string" ? p.image_url : p.image_url!.url);
 }

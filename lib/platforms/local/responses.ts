@@ -25,7 +25,11 @@ import {
   sseEvent,
 } from "./api_protocol.ts";
 
-const contentPart = z.object({ type: z.string(), text: z.string().optional() }).loose();
+const contentPart = z.object({
+  type: z.string(),
+  text: z.string().optional(),
+  image_url: z.string().optional(),
+}).loose();
 const message = z.object({
   role: z.enum(["user", "assistant", "system", "developer"]),
   content: z.union([z.string(), z.array(contentPart)], {
@@ -69,10 +73,13 @@ export const responsesApi: ApiProtocol = {
     if ("status" in messages) return messages;
     const last = messages.findLast((m) => m.role === "user");
     const text = last ? textOf(last.content) : "";
-    if (!text.trim()) {
+    const images = last && typeof last.content !== "string"
+      ? last.content.filter((p) => p.type === "input_image" && p.image_url).map((p) => p.image_url!)
+      : [];
+    if (!text.trim() && images.length === 0) {
       return apiError(
         400,
-        "Invalid request: input must contain a user message that has text",
+        "Invalid request: input must contain a user message that has text or an image",
         "input",
       );
     }
@@ -85,6 +92,7 @@ export const responsesApi: ApiProtocol = {
       model: parsed.data.model ?? "hermes",
       // The Responses API always reports usage (in `response.completed`); there is nothing to ask.
       includeUsage: false,
+      images,
     };
   },
 

@@ -150,4 +150,12 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: "files that came with messages",
+    sql: `
+      -- A JSON array of attachments (kind, mime, name, size, path in the media cache), or NULL.
+      ALTER TABLE messages ADD COLUMN attachments TEXT;
+    `,
+  },
 ];

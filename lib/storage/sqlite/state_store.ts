@@ -357,6 +357,7 @@ export class SqliteStateStore implements StateStore {
       text,
       at: role === "user" ? new Date(entry.event.receivedAt) : undefined,
       kind,
+      attachments: role === "user" ? entry.event.attachments : undefined,
     });
   }
 

@@ -11,6 +11,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { cached, transaction } from "./database.ts";
 import { cjkBigrams, hasCjk } from "./_cjk.ts";
+import type { Attachment } from "../../platforms/event.ts";
 import type {
   Audience,
   ChatMessage,
@@ -31,6 +32,7 @@ export interface NewMessage {
   readonly at?: Date;
   /** Default `chat`. */
   readonly kind?: MessageKind;
+  readonly attachments?: readonly Attachment[];
 }
 
 const HIT_COLUMNS = "m.*, s.key AS session_key";
@@ -62,7 +64,7 @@ export class TranscriptStore {
     const at = (message.at ?? new Date()).toISOString();
     const { lastInsertRowid } = cached(
       this.#db,
-      "INSERT INTO messages (session_id, platform, role, sender, text, created_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO messages (session_id, platform, role, sender, text, created_at, kind, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     ).run(
       message.sessionId,
       message.platform,
@@ -71,6 +73,7 @@ export class TranscriptStore {
       message.text,
       at,
       message.kind ?? "chat",
+      message.attachments?.length ? JSON.stringify(message.attachments) : null,
     );
     const id = Number(lastInsertRowid);
     cached(this.#db, "INSERT INTO messages_words (rowid, text) VALUES (?, ?)").run(
@@ -99,8 +102,8 @@ export class TranscriptStore {
       options.audience === "people"
         ? "SELECT * FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?"
         : "SELECT * FROM messages WHERE session_id = ? AND kind = 'chat' ORDER BY id DESC LIMIT ?",
-    ).all(sessionId, limit) as unknown as StoredMessage[];
-    return rows.reverse();
+    ).all(sessionId, limit) as unknown as RawRow<StoredMessage>[];
+    return rows.reverse().map(withAttachments);
   }
 
   /**
@@ -117,8 +120,8 @@ export class TranscriptStore {
       this.#db,
       `SELECT m.*, s.user_id AS session_user FROM messages m JOIN sessions s ON s.id = m.session_id
        WHERE s.platform = ? AND s.chat_type = ? AND s.chat_id = ? ORDER BY m.id DESC LIMIT ?`,
-    ).all(chat.platform, chat.chatType, chat.chatId, limit) as unknown as ChatMessage[];
-    return rows.reverse();
+    ).all(chat.platform, chat.chatType, chat.chatId, limit) as unknown as RawRow<ChatMessage>[];
+    return rows.reverse().map(withAttachments);
   }
 
   /**
@@ -135,14 +138,15 @@ export class TranscriptStore {
     const filter = "AND (? IS NULL OR m.platform = ?)";
     const phrase = terms.map((t) => `"${t.replaceAll('"', '""')}"`).join(" ");
 
-    const indexed = (table: string, snippet: string) =>
-      cached(
+    const indexed = (table: string, snippet: string): SearchHit[] =>
+      (cached(
         this.#db,
         `SELECT ${HIT_COLUMNS}, ${snippet} AS snippet
          FROM ${table} JOIN messages m ON m.id = ${table}.rowid
          JOIN sessions s ON s.id = m.session_id
          WHERE ${table} MATCH ? ${filter} ORDER BY bm25(${table}) LIMIT ?`,
-      ).all(phrase, platform, platform, limit) as unknown as SearchHit[];
+      ).all(phrase, platform, platform, limit) as unknown as RawRow<SearchHit>[])
+        .map(withAttachments);
 
     if (!terms.some(hasCjk)) {
       return indexed("messages_words", "snippet(messages_words, 0, '[', ']', '…', 12)");
@@ -163,8 +167,13 @@ export class TranscriptStore {
       this.#db,
       `SELECT ${HIT_COLUMNS} FROM messages m JOIN sessions s ON s.id = m.session_id
        WHERE ${likes} ${filter} ORDER BY m.id DESC LIMIT ?`,
-    ).all(...patterns, platform, platform, limit) as unknown as Omit<SearchHit, "snippet">[];
-    return rows.map((row) => ({ ...row, snippet: highlight(row.text, terms) }));
+    ).all(...patterns, platform, platform, limit) as unknown as RawRow<
+      Omit<SearchHit, "snippet">
+    >[];
+    return rows.map((row) => ({
+      ...withAttachments(row),
+      snippet: highlight(row.text, terms),
+    })) as SearchHit[];
   }
 }
 
@@ -182,4 +191,11 @@ function highlight(text: string, terms: readonly string[], radius = 24): string 
     window = window.replace(new RegExp(escaped, "gi"), (m) => `[${m}]`);
   }
   return `${start > 0 ? "…" : ""}${window}${end < text.length ? "…" : ""}`;
+}
+
+/** A row as SQLite holds it: attachments as JSON text (or NULL). */
+type RawRow<T> = Omit<T, "attachments"> & { attachments: string | null };
+
+function withAttachments<T>(row: RawRow<T>): T {
+  return { ...row, attachments: row.attachments ? JSON.parse(row.attachments) : [] } as T;
 }

@@ -33,6 +33,7 @@ Deno.test("parse() answers a string input as the user's text, with defaults", ()
     user: "api",
     model: "hermes",
     includeUsage: false,
+    images: [],
   });
   const named = parsed({ input: "hi", model: "gpt-x", user: "carol", stream: true });
   assert.equal(named.model, "gpt-x");
@@ -78,8 +79,8 @@ Deno.test("parse() refuses a request without a user message with a 400 naming th
     ["no input", {}],
     ["an empty string", { input: "  " }],
     ["only an assistant message", { input: [{ role: "assistant", content: "x" }] }],
-    ["a user message without text", {
-      input: [{ role: "user", content: [{ type: "input_image", image_url: "x" }] }],
+    ["a user message with neither text nor an image", {
+      input: [{ role: "user", content: [{ type: "input_file", file_id: "f-1" }] }],
     }],
   ];
   for (const [name, body] of cases) {
@@ -213,4 +214,19 @@ Deno.test("stream() numbers each writer's events on its own", () => {
   first.open();
   const second = events(responsesApi.stream("resp_2", request).open());
   assert.equal(second[0]!.data.sequence_number, 0);
+});
+
+Deno.test("parse() takes the answered message's input_image URLs, in order", () => {
+  const request = parsed({
+    input: [{
+      role: "user",
+      content: [
+        { type: "input_text", text: "compare" },
+        { type: "input_image", image_url: "data:image/png;base64,AAAA" },
+        { type: "input_image", image_url: "https://cdn.example/b.png" },
+      ],
+    }],
+  });
+  assert.equal(request.text, "compare");
+  assert.deepEqual(request.images, ["data:image/png;base64,AAAA", "https://cdn.example/b.png"]);
 });
