@@ -37,6 +37,9 @@ export const agentSection = defineSection({
     kill_grace_seconds: z.number().positive().default(5).describe(
       "Seconds a stopped command provider's program has after SIGTERM before its process group gets SIGKILL",
     ),
+    media_dirs: z.array(z.string().min(1)).default([]).describe(
+      "Folders a reply's MEDIA:<path> lines may send files from, besides the media cache",
+    ),
     vision: z.boolean().default(true).describe(
       "Send images to the openai provider as image_url parts (false: a text note naming each)",
     ),

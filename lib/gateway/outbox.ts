@@ -201,6 +201,7 @@ export class Outbox {
       format: part.format,
       replyTo: part.replyTo ?? undefined,
       final: true,
+      ...(part.attachments.length ? { attachments: part.attachments } : {}),
     };
     let result: SendResult | { messageId?: string } | undefined;
     try {

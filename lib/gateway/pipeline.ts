@@ -50,6 +50,8 @@ export interface PipelineOptions {
   readonly outbox: Outbox;
   /** The platforms' send budgets, shared with the outbox (previews wait for room). */
   readonly budgets?: RateBudgets;
+  /** Folders a reply's `MEDIA:` lines may send files from. */
+  readonly mediaFolders?: readonly string[];
   readonly config: Config;
   readonly agent: Agent;
   /** The adapter of a platform, if it is enabled. */
@@ -340,6 +342,7 @@ export class Pipeline {
       agentSource: this.#options.agentView?.(entry.event.source) ?? entry.event.source,
       deadline: this.#deadline(),
       budgets: this.#options.budgets,
+      mediaFolders: this.#options.mediaFolders,
     });
     if (queued) this.#delivering(entry, outcome);
     else if (outcome !== "shutdown") this.#settled(entry, outcome);

@@ -159,6 +159,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
         store: state,
         outbox,
         budgets,
+        mediaFolders: [paths.mediaDir, ...config.agent.media_dirs],
         config,
         agent,
         adapter: (platform) => adapters.get(platform),

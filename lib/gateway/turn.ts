@@ -15,18 +15,20 @@ import type { Config } from "../config/schema.ts";
 import type { PlatformAdapter } from "../platforms/adapter.ts";
 import { capabilitiesOf } from "../platforms/capabilities.ts";
 import { sessionKey } from "../sessions/key.ts";
-import type { SessionSource } from "../platforms/event.ts";
+import type { Attachment, SessionSource } from "../platforms/event.ts";
 import {
   chatKeyOf,
   type Expiry,
   type InboundEntry,
   type MessageKind,
+  type NewPart,
   type StateStore,
 } from "../storage/state_store.ts";
 import type { RateBudgets } from "./rate_budget.ts";
 import type { Logger } from "../util/log.ts";
 import { chunkText } from "./chunk_text.ts";
 import { parseSlashCommand } from "./commands.ts";
+import { outboundMedia } from "./outbound_media.ts";
 import { Previews } from "./previews.ts";
 import { consumeStream } from "./stream.ts";
 import { keepTyping } from "./typing.ts";
@@ -49,6 +51,8 @@ export interface TurnContext {
   readonly deadline: string;
   /** The platforms' send budgets: previews go only when there is room. */
   readonly budgets?: RateBudgets;
+  /** Folders a reply's `MEDIA:` lines may send files from (the media cache, `agent.media_dirs`). */
+  readonly mediaFolders?: readonly string[];
 }
 
 /** How a turn ended: the outcome recorded in the journal, and whether parts were queued. */
@@ -161,14 +165,19 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
     finalText = reply || "(the agent sent an empty reply)";
     outcome = "replied";
   }
+  const { text: shownText, files } = await filesOf(finalText, context, capabilities.mediaOut);
+  finalText = shownText;
   // A failure note is for the user; fed back, the model would read it as its own words.
   const kind: MessageKind = state === "failed" ? "note" : "chat";
   await store.completeTurn(entry, {
     sessionId: session.id,
     reply: { text: finalText, kind },
-    parts: previews
-      ? await previews.finalParts(finalText)
-      : chunkText(finalText, capabilities.maxMessageLength).map((c) => ({ text: c.text })),
+    parts: withFiles(
+      previews
+        ? await previews.finalParts(finalText)
+        : chunkText(finalText, capabilities.maxMessageLength).map((c) => ({ text: c.text })),
+      files,
+    ),
     deadline: context.deadline,
     state,
     outcome,
@@ -189,4 +198,36 @@ async function* untilFirst(onFirst: () => void, deltas: AsyncIterable<string>) {
     }
     yield delta;
   }
+}
+
+/**
+ * The files a reply's `MEDIA:` lines send: those the platform takes go with
+ * the reply, the others are named in a note; paths outside the allowed
+ * folders are refused (logged, and said so in the reply).
+ */
+async function filesOf(
+  text: string,
+  context: TurnContext,
+  mediaOut: readonly Attachment["kind"][],
+): Promise<{ text: string; files: Attachment[] }> {
+  const media = await outboundMedia(text, context.mediaFolders ?? []);
+  if (media.files.length === 0 && media.refused.length === 0) return { text, files: [] };
+  const notes: string[] = [];
+  const files: Attachment[] = [];
+  for (const file of media.files) {
+    if (mediaOut.includes(file.kind)) files.push(file);
+    else notes.push(`[file: ${file.name} (${file.mime}, ${file.size} bytes)]`);
+  }
+  for (const { path, why } of media.refused) {
+    context.log.warn("refused to send a file a reply named", { path, why });
+    notes.push(`[not sent: ${path.split("/").pop()}]`);
+  }
+  return { text: [media.text, ...notes].filter(Boolean).join("\n"), files };
+}
+
+/** The reply's parts, its files going with the last one. */
+function withFiles(parts: NewPart[], files: readonly Attachment[]): NewPart[] {
+  if (files.length === 0 || parts.length === 0) return parts;
+  const last = parts.length - 1;
+  return parts.map((part, i) => (i === last ? { ...part, attachments: files } : part));
 }

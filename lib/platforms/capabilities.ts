@@ -8,6 +8,7 @@
  */
 
 import type { Capabilities, PlatformAdapter } from "./adapter.ts";
+import type { Attachment } from "./event.ts";
 
 /** The capabilities with every default applied. */
 export interface EffectiveCapabilities {
@@ -16,6 +17,8 @@ export interface EffectiveCapabilities {
   readonly lengthUnit: "utf16" | "bytes";
   /** Previews cost nothing: show the reply at every delta (else paced). */
   readonly livePreviews: boolean;
+  /** Kinds of file the platform sends. */
+  readonly mediaOut: readonly Attachment["kind"][];
 }
 
 /** The first contract's capabilities. */
@@ -46,5 +49,6 @@ export function capabilitiesOf(
     maxMessageLength: given.maxMessageLength,
     lengthUnit: given.lengthUnit ?? "utf16",
     livePreviews,
+    mediaOut: given.media?.out ?? [],
   };
 }

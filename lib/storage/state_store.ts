@@ -111,6 +111,8 @@ export interface NewPart {
   readonly format?: "plain" | "markdown";
   /** The platform id of a preview this part replaces (edited into it). */
   readonly editOf?: string;
+  /** Files that go with it. */
+  readonly attachments?: readonly Attachment[];
 }
 
 /** A reply part in the outbox. */
@@ -142,6 +144,8 @@ export interface OutboxPart {
   readonly platformMessageId: string | null;
   readonly lastCode: string | null;
   readonly lastError: string | null;
+  /** Files that go with it. */
+  readonly attachments: readonly Attachment[];
 }
 
 /** How many parts are in each state but `sent` (undeliverable ones until they are pruned). */

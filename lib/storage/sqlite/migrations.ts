@@ -154,8 +154,9 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
     version: 5,
     name: "files that came with messages",
     sql: `
-      -- A JSON array of attachments (kind, mime, name, size, path in the media cache), or NULL.
+      -- JSON arrays of attachments (kind, mime, name, size, path), or NULL.
       ALTER TABLE messages ADD COLUMN attachments TEXT;
+      ALTER TABLE outbox ADD COLUMN attachments TEXT;
     `,
   },
 ];

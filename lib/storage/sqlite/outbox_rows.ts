@@ -38,6 +38,7 @@ interface Row {
   platform_message_id: string | null;
   last_code: string | null;
   last_error: string | null;
+  attachments: string | null;
 }
 
 const OPEN = "('queued', 'sending', 'deferred', 'failed')";
@@ -70,8 +71,8 @@ export class OutboxRows {
     const insert = cached(
       this.#db,
       `INSERT INTO outbox (inbound_id, part, platform, chat_key, target, reply_to, text, format,
-         idempotency_key, edit_of, state, deadline, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
+         idempotency_key, edit_of, state, deadline, created_at, updated_at, attachments)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)
        ON CONFLICT (idempotency_key) DO NOTHING`,
     );
     parts.forEach((part, index) =>
@@ -89,6 +90,7 @@ export class OutboxRows {
         reply.deadline,
         at,
         at,
+        part.attachments?.length ? JSON.stringify(part.attachments) : null,
       )
     );
   }
@@ -228,6 +230,7 @@ export class OutboxRows {
       platformMessageId: row.platform_message_id,
       lastCode: row.last_code,
       lastError: row.last_error,
+      attachments: row.attachments ? JSON.parse(row.attachments) : [],
     }));
   }
 }
