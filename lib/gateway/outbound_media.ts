@@ -63,7 +63,13 @@ export async function outboundMedia(
     }
     const head = await readHead(real);
     const mime = sniffMime(head);
-    files.push({ kind: kindOf(mime), mime, name: real.split("/").pop(), size: info.size, path: real });
+    files.push({
+      kind: kindOf(mime),
+      mime,
+      name: real.split("/").pop(),
+      size: info.size,
+      path: real,
+    });
   }
   const rest = text.split("\n").filter((line) => !/^MEDIA:[ \t]*\S/.test(line)).join("\n").trim();
   return { text: rest, files, refused };

@@ -188,7 +188,10 @@ export function createServices(options: ServicesOptions): GatewayServices {
             log: log.child({ platform: definition.name }),
             now: () => new Date(),
             stateDir,
-            health: new LinkHealthTracker(),
+            // A link that comes back by itself (the adapter reconnected) gets its waiting parts.
+            health: new LinkHealthTracker(undefined, (state) => {
+              if (state === "subscribed") outbox?.kick();
+            }),
             gatewayStatus: options.status,
             history: (source) => chatHistoryOf(kept, source, config),
             commands: SLASH_COMMANDS,

@@ -64,8 +64,12 @@ export class LinkHealthTracker {
   #details: Record<string, unknown> = {};
   readonly #now: () => Date;
 
-  constructor(now: () => Date = () => new Date()) {
+  readonly #onChange: ((state: LinkState) => void) | undefined;
+
+  /** `onChange` hears every change of state (the gateway flushes its outbox when a link is up again). */
+  constructor(now: () => Date = () => new Date(), onChange?: (state: LinkState) => void) {
     this.#now = now;
+    this.#onChange = onChange;
   }
 
   /** The current state. */
@@ -96,7 +100,9 @@ export class LinkHealthTracker {
     else if (this.#state !== "stopped" || this.#stoppedAt === null) {
       this.#stoppedAt = at.toISOString();
     }
+    const changed = this.#state !== state;
     this.#state = state;
+    if (changed) this.#onChange?.(state);
   }
 
   /** Records an inbound message on `route`. */

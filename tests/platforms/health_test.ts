@@ -50,3 +50,15 @@ Deno.test("before the first connect nothing counts as dead", () => {
   assert.equal(health.snapshot().longest_dead_window_ms, 0);
   assert.equal(health.snapshot().down_since, null);
 });
+
+Deno.test("every change of state is heard; setting the same state again is not a change", () => {
+  const heard: string[] = [];
+  const health = new LinkHealthTracker(undefined, (state) => heard.push(state));
+  health.set("connecting");
+  health.set("subscribed");
+  health.set("subscribed");
+  health.inbound("dm");
+  health.set("retrying");
+  health.set("subscribed");
+  assert.deepEqual(heard, ["subscribed", "receiving", "retrying", "subscribed"]);
+});

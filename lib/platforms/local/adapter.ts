@@ -275,7 +275,10 @@ export class LocalAdapter implements PlatformAdapter {
     try {
       attachments = await Promise.all(parsed.images.map((url) => this.#image(url)));
     } catch (error) {
-      return json(400, apiError(400, `Invalid image: ${(error as Error).message}`, "messages").body);
+      return json(
+        400,
+        apiError(400, `Invalid image: ${(error as Error).message}`, "messages").body,
+      );
     }
 
     const uuid = crypto.randomUUID();
