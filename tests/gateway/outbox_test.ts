@@ -89,7 +89,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
   }
 }
 
-async function setup(
+function setup(
   platform: { adapter: PlatformAdapter },
   options: { connected?: () => boolean; backoffMs?: number; budgets?: RateBudgets } = {},
 ) {
@@ -130,7 +130,7 @@ Deno.test("a retryable refusal with retryAfterMs 300 delays each part; every par
       })
       : SENT
   );
-  await using t = await setup(platform);
+  await using t = setup(platform);
   const entry = await reply(t.store, "team", ["one", "two"]);
   t.outbox.kick();
   await until("both parts sent", async () => (await t.store.openParts()).length === 0);
@@ -156,7 +156,7 @@ Deno.test("a part deferred until the chat's next message holds the chat; the nex
       ? { status: "deferred", until: "next_inbound", reason: "600039: no usable req_id" }
       : SENT
   );
-  await using t = await setup(platform);
+  await using t = setup(platform);
   await reply(t.store, "team", ["held answer"]);
   await reply(t.store, "team", ["later answer"]);
   await reply(t.store, "other", ["other chat's answer"]);
@@ -192,7 +192,7 @@ Deno.test("a permanent refusal is tried once and undeliverable, logged with its 
       })
       : SENT
   );
-  await using t = await setup(platform);
+  await using t = setup(platform);
   const doomed = await reply(t.store, "team", ["doomed", "fine after"]);
   await reply(t.store, "other", ["other chat"]);
   t.outbox.kick();
@@ -211,7 +211,7 @@ Deno.test("a network error is retried with backoff until the platform takes the 
   const platform = scriptedPlatform((_call, calls) =>
     calls.length < 3 ? new TypeError("error sending request: connection reset") : SENT
   );
-  await using t = await setup(platform);
+  await using t = setup(platform);
   await reply(t.store, "team", ["eventually"]);
   t.outbox.kick();
   await until("sent", async () => (await t.store.openParts()).length === 0);
@@ -228,7 +228,7 @@ Deno.test("a part whose retries would pass its deadline is undeliverable instead
       retryAfterMs: 10_000,
     })
   );
-  await using t = await setup(platform);
+  await using t = setup(platform);
   await reply(t.store, "team", ["too late"], 2_000);
   t.outbox.kick();
   await until("given up", async () => (await t.store.outboxCounts()).undeliverable === 1);
@@ -238,7 +238,7 @@ Deno.test("a part whose retries would pass its deadline is undeliverable instead
 Deno.test("parts wait while the platform's link is down and go when it is back", async () => {
   let up = false;
   const platform = scriptedPlatform(() => SENT);
-  await using t = await setup(platform, { connected: () => up });
+  await using t = setup(platform, { connected: () => up });
   await reply(t.store, "team", ["after the outage"]);
   t.outbox.kick();
   await new Promise((r) => setTimeout(r, 100));
@@ -258,7 +258,7 @@ Deno.test("a platform's rate paces one chat's parts and leaves other chats alone
       rate: { perChatPerSecond: 5, globalPerSecond: 100 },
     },
   });
-  await using t = await setup(platform, { budgets: new RateBudgets() });
+  await using t = setup(platform, { budgets: new RateBudgets() });
   await reply(t.store, "busy", ["1", "2", "3", "4"]);
   await reply(t.store, "quiet", ["only"]);
   t.outbox.kick();
