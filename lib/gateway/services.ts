@@ -199,6 +199,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
             media: {
               store: (bytes, meta) => media.store(bytes, meta),
               download: (url, more) => downloadMedia(url, { cache: media, ...more }),
+              open: (name) => media.open(name),
             },
             credentialLock: async (scope, identity) => {
               const claim = await acquireCredentialLock(options.lockDir, scope, identity, {
@@ -294,6 +295,7 @@ async function chatHistoryOf(
       at: m.created_at,
       sender: m.role === "user" ? m.sender : null,
       to: m.role === "user" ? null : m.session_user,
+      ...(m.attachments.length ? { attachments: m.attachments } : {}),
     }));
   }
   const open = await store.findOpenSession(
@@ -308,6 +310,7 @@ async function chatHistoryOf(
     at: m.created_at,
     sender: m.role === "user" ? m.sender : null,
     to: null,
+    ...(m.attachments.length ? { attachments: m.attachments } : {}),
   }));
 }
 

@@ -78,6 +78,20 @@ export class MediaCache {
     };
   }
 
+  /**
+   * The bytes and type of the cache's file `name` (as in an attachment's
+   * path), or undefined: only names the cache gives, never a path.
+   */
+  async open(name: string): Promise<{ bytes: Uint8Array; mime: string } | undefined> {
+    if (!/^[0-9a-f]{64}\.[a-z0-9]{1,5}$/.test(name)) return undefined;
+    try {
+      const bytes = await Deno.readFile(`${this.dir}/${name}`);
+      return { bytes, mime: sniffMime(bytes) };
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Whether `path` is a file of this cache. */
   holds(path: string): boolean {
     return path.startsWith(`${this.dir}/`) && !path.slice(this.dir.length + 1).includes("/");

@@ -65,6 +65,8 @@ export interface MediaStore {
     url: string,
     options?: { readonly allowHosts?: readonly string[]; readonly name?: string },
   ): Promise<Attachment>;
+  /** A cached file by its name (the last part of an attachment's path), for serving it back. */
+  open(name: string): Promise<{ bytes: Uint8Array; mime: string } | undefined>;
 }
 
 /** Everything an adapter gets from the gateway; `S` is the type of its settings. */
@@ -121,6 +123,8 @@ export interface ChatHistoryItem {
   readonly sender: string | null;
   /** Whom the bot answered, in a group (null otherwise). */
   readonly to: string | null;
+  /** Files that came with it. */
+  readonly attachments?: readonly Attachment[];
 }
 
 /** A connected (or connecting) platform. */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import type { Page } from "playwright-core";
 import { tempDir } from "../_helpers.ts";
 import { launchBrowser } from "./_browser.ts";
@@ -195,4 +196,52 @@ Deno.test("a refused connection says why on the page instead of reconnecting for
   await page.goto(local.url);
   await page.getByText("connected as local").waitFor();
   assert.deepEqual(answers, [], "asked twice: once with no key, once after the wrong one");
+});
+
+/** A valid 1×1 PNG. */
+const PIXEL = Uint8Array.from(
+  atob(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+  ),
+  (c) => c.charCodeAt(0),
+);
+
+Deno.test("a picked image shows in the bubble, is kept with the message and shows again after a reload; other files are downloads", async () => {
+  await using home = tempDir();
+  await using local = await startLocalGateway(home.path);
+  await using browser = await launchBrowser();
+  const { page, problems } = await browser.page();
+  await page.goto(local.url);
+  await page.getByText("connected as local").waitFor();
+  await page.locator("#file").setInputFiles([
+    { name: "pixel.png", mimeType: "image/png", buffer: Buffer.from(PIXEL) },
+    {
+      name: "notes.html",
+      mimeType: "text/html",
+      buffer: Buffer.from("<script>alert(1)</script>"),
+    },
+  ]);
+  await page.locator("#chips .chip", { hasText: "notes.html" }).waitFor();
+  await say(page, "look at these");
+  await page.locator(".msg.assistant", { hasText: "look at these" }).waitFor();
+  await page.reload();
+  await page.locator(".msg.assistant", { hasText: "look at these" }).waitFor();
+  const image = page.locator(".msg.user .files img");
+  await image.waitFor();
+  await page.waitForFunction(() => {
+    const img = (globalThis as unknown as {
+      document: { querySelector(s: string): { complete: boolean; naturalWidth: number } | null };
+    }).document.querySelector(".msg.user .files img");
+    return img !== null && img.complete && img.naturalWidth === 1;
+  });
+  assert.match((await image.getAttribute("src")) ?? "", /\/media\/[0-9a-f]{64}\.png$/);
+  const link = page.locator(".msg.user .files a");
+  assert.match((await link.textContent()) ?? "", /notes\.html/);
+  // What a user sent is never served as a page: the HTML file is plain text, and a download.
+  const served = await fetch(new URL((await link.getAttribute("href"))!, local.url));
+  assert.equal(served.headers.get("content-type"), "text/plain");
+  assert.equal(served.headers.get("content-disposition"), "attachment");
+  assert.equal(await served.text(), "<script>alert(1)</script>");
+  assert.equal((await fetch(new URL("media/..%2Fstate.db", local.url))).status, 404);
+  assert.deepEqual(problems, []);
 });

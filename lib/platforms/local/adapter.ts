@@ -28,6 +28,7 @@ import { chatCompletions } from "./chat_completions.ts";
 import { responsesApi } from "./responses.ts";
 import { json, only, readJsonBody, timingSafeEqual } from "./_http.ts";
 import { CHAT_PAGE, CHAT_PAGE_HEADERS, CHAT_SCRIPT, MARKDOWN_SCRIPT } from "./page.ts";
+import { decodeDataUrl } from "./_data_url.ts";
 import { isLoopback } from "./_loopback.ts";
 import { portHolder } from "./_port_holder.ts";
 import { ReplyWaiter } from "./reply_waiter.ts";
@@ -173,6 +174,9 @@ export class LocalAdapter implements PlatformAdapter {
       const type = refusal.status === 403 ? "permission_error" : "invalid_request_error";
       return json(refusal.status, apiError(refusal.status, refusal.reason, null, type).body);
     }
+    if (url.pathname.startsWith("/media/")) {
+      return only(request, "GET", () => this.#mediaFile(request, url));
+    }
     switch (url.pathname) {
       case "/":
         return only(request, "GET", () => page(CHAT_PAGE, "text/html; charset=utf-8"));
@@ -208,6 +212,27 @@ export class LocalAdapter implements PlatformAdapter {
       default:
         return json(404, apiError(404, `Not found: ${url.pathname}`).body);
     }
+  }
+
+  /**
+   * `GET /media/<name>`: a file of the media cache (what the page shows in a
+   * bubble). Images are shown inline; anything else is a download, and the
+   * type is the sniffed one, so nothing a user sent renders as a page here.
+   */
+  async #mediaFile(request: Request, url: URL): Promise<Response> {
+    const refused = this.#authorized(request, url.searchParams.get("token"));
+    if (refused) return refused;
+    const file = await this.#context.media.open(decodeURIComponent(url.pathname.slice(7)));
+    if (!file) return json(404, apiError(404, `Not found: ${url.pathname}`).body);
+    const inline = file.mime.startsWith("image/");
+    return new Response(file.bytes as Uint8Array<ArrayBuffer>, {
+      headers: {
+        ...CHAT_PAGE_HEADERS,
+        "content-type": file.mime,
+        "content-disposition": inline ? "inline" : "attachment",
+        "cache-control": "private, max-age=86400",
+      },
+    });
   }
 
   #healthBody(): Record<string, unknown> {
@@ -252,15 +277,7 @@ export class LocalAdapter implements PlatformAdapter {
   /** An image of an API request, in the media cache: a data URL's bytes, or downloaded (guarded). */
   async #image(url: string): Promise<Attachment> {
     if (!url.startsWith("data:")) return await this.#context.media.download(url);
-    const match = /^data:[^,;]*(?:;[^,;=]+=[^,;]*)*;base64,(.*)$/s.exec(url);
-    if (!match) throw new Error("a data URL must be base64 (data:image/png;base64,...)");
-    let bytes: Uint8Array;
-    try {
-      bytes = Uint8Array.from(atob(match[1]!.replace(/\s+/g, "")), (c) => c.charCodeAt(0));
-    } catch {
-      throw new Error("the data URL is not valid base64");
-    }
-    return await this.#context.media.store(bytes);
+    return await this.#context.media.store(decodeDataUrl(url));
   }
 
   /** One API request answered as one inbound message, whole or streamed. */

@@ -28,11 +28,15 @@ const input = document.getElementById("input");
 const form = document.getElementById("form");
 const state = document.getElementById("state");
 const menu = document.getElementById("commands");
+const chips = document.getElementById("chips");
+const picker = document.getElementById("file");
 const params = new URLSearchParams(location.search);
 const user = params.get("user") || "local";
 const group = params.get("group");
 let commands = [];
 let maxChars = 100000;
+let maxFiles = 4;
+let picked = []; // files chosen or pasted for the next message: { name, data (a data URL) }
 let socket;
 let ready = false;
 let retry = 500;
@@ -46,8 +50,38 @@ function nearBottom(slack) {
   return log.scrollHeight - log.scrollTop - log.clientHeight < slack;
 }
 
+function mediaUrl(file) {
+  const url = new URL("media/" + encodeURIComponent(file), location.href);
+  const token = localStorage.getItem("hermes-token");
+  if (token) url.searchParams.set("token", token);
+  return url.toString();
+}
+
+/** Shows the files of a message in its bubble: images inline, the rest as downloads. */
+function showFiles(el, files) {
+  if (!files || !files.length) return;
+  const box = document.createElement("div");
+  box.className = "files";
+  for (const f of files) {
+    const src = f.data || mediaUrl(f.file);
+    if (f.kind === "image") {
+      const img = document.createElement("img");
+      img.src = src;
+      img.alt = f.name || "image";
+      box.appendChild(img);
+    } else {
+      const link = document.createElement("a");
+      link.href = src;
+      link.download = f.name || "file";
+      link.textContent = "Download " + (f.name || "file") + (f.size ? " (" + f.size.toLocaleString("en") + " bytes)" : "");
+      box.appendChild(link);
+    }
+  }
+  el.appendChild(box);
+}
+
 /** Adds a message bubble: role user or assistant; who is shown in group rooms. */
-function bubble(role, text, who, mine) {
+function bubble(role, text, who, mine, files) {
   const el = document.createElement("div");
   el.className = "msg " + role + (role === "user" && !mine ? " other" : "");
   if (who) {
@@ -61,6 +95,7 @@ function bubble(role, text, who, mine) {
   el.appendChild(body);
   if (role === "assistant") renderInto(body, text);
   else body.textContent = text;
+  showFiles(el, files);
   const atBottom = nearBottom(40);
   log.appendChild(el);
   if (atBottom || mine) log.scrollTop = log.scrollHeight;
@@ -103,7 +138,7 @@ function showHistory(history) {
   replies.clear();
   for (const m of history || []) {
     bubble(m.role === "assistant" ? "assistant" : "user", m.text, whoOf(m.sender, m.role, m.to),
-      m.role !== "assistant" && m.sender === user);
+      m.role !== "assistant" && m.sender === user, m.attachments);
   }
 }
 
@@ -180,14 +215,15 @@ function connect() {
       ready = true;
       commands = f.commands || [];
       if (f.limits && f.limits.max_message_chars) maxChars = f.limits.max_message_chars;
+      if (f.limits && f.limits.max_files) maxFiles = f.limits.max_files;
       showHistory(f.history);
       // Messages typed while disconnected: shown again after the history, then sent.
-      for (const m of unsent) bubble("user", m.text, group ? "you" : "", true);
+      for (const m of unsent) bubble("user", m.text, group ? "you" : "", true, m.files);
       while (unsent.length) socket.send(unsent.shift().data);
     } else if (f.type === "message") {
       onReply(f);
     } else if (f.type === "user_message") {
-      bubble("user", f.text, whoOf(f.sender, "user"), f.sender === user);
+      bubble("user", f.text, whoOf(f.sender, "user"), f.sender === user, f.attachments);
     } else if (f.type === "error") {
       note(f.error, true);
     }
@@ -210,11 +246,44 @@ function send(text) {
     return false;
   }
   const id = crypto.randomUUID();
-  bubble("user", text, group ? "you" : "", true);
-  const data = JSON.stringify({ type: "message", id, text });
+  const files = picked.map((f) => ({ kind: f.data.startsWith("data:image/") ? "image" : "file", name: f.name, data: f.data }));
+  bubble("user", text, group ? "you" : "", true, files);
+  const attachments = picked.map((f) => ({ name: f.name, data: f.data }));
+  const data = JSON.stringify(attachments.length ? { type: "message", id, text, attachments } : { type: "message", id, text });
   if (socket && socket.readyState === WebSocket.OPEN && ready) socket.send(data);
-  else unsent.push({ text, data });
+  else unsent.push({ text, data, files });
+  picked = [];
+  showPicked();
   return true;
+}
+
+function showPicked() {
+  chips.replaceChildren(...picked.map((f, i) => {
+    const chip = document.createElement("span");
+    chip.className = "chip";
+    chip.textContent = f.name;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "×";
+    remove.title = "Remove";
+    remove.onclick = () => { picked.splice(i, 1); showPicked(); };
+    chip.appendChild(remove);
+    return chip;
+  }));
+  chips.hidden = picked.length === 0;
+}
+
+/** Adds files to the next message (read as data URLs). */
+function pick(fileList) {
+  for (const file of fileList) {
+    if (picked.length >= maxFiles) {
+      note("At most " + maxFiles + " files a message", true);
+      break;
+    }
+    const reader = new FileReader();
+    reader.onload = () => { picked.push({ name: file.name, data: reader.result }); showPicked(); };
+    reader.readAsDataURL(file);
+  }
 }
 
 function showCommands() {
@@ -244,7 +313,7 @@ function showCommands() {
 form.onsubmit = (e) => {
   e.preventDefault();
   const text = input.value.trim();
-  if (!text || stopped) return;
+  if ((!text && picked.length === 0) || stopped) return;
   if (!send(text)) return; // kept in the box to shorten
   input.value = "";
   menu.hidden = true;
@@ -256,6 +325,13 @@ input.onkeydown = (e) => {
     form.requestSubmit();
   }
   if (e.key === "Escape") menu.hidden = true;
+};
+picker.onchange = () => { pick(picker.files); picker.value = ""; };
+input.onpaste = (e) => {
+  if (e.clipboardData && e.clipboardData.files.length) {
+    e.preventDefault();
+    pick(e.clipboardData.files);
+  }
 };
 input.oninput = () => {
   input.style.height = "";

@@ -91,6 +91,14 @@ export const CHAT_PAGE = `<!doctype html>
   #commands li b { margin-right: 8px; }
   #commands li span { color: var(--muted); }
   #commands[hidden] { display: none; }
+  #attach { align-self: center; cursor: pointer; color: var(--muted); padding: 0 4px; display: flex; }
+  #chips { display: flex; gap: 6px; flex-wrap: wrap; margin: 0 0 8px; }
+  #chips[hidden] { display: none; }
+  .chip { font-size: 13px; padding: 2px 8px; border: 1px solid var(--border); border-radius: 10px; }
+  .chip button { background: none; color: var(--muted); padding: 0 0 0 6px; }
+  .files { display: flex; flex-direction: column; align-items: flex-start; gap: 6px; margin-top: 6px; }
+  .files img { max-width: 260px; max-height: 200px; border-radius: 8px; display: block; }
+  .files a { color: inherit; }
 </style>
 <script type="module" src="chat.js"></script>
 </head>
@@ -99,7 +107,9 @@ export const CHAT_PAGE = `<!doctype html>
 <main id="log" aria-live="polite"></main>
 <footer>
   <ul id="commands" hidden></ul>
+  <div id="chips" hidden></div>
   <form id="form">
+    <label id="attach" title="Attach files (or paste them)" aria-label="Attach files"><svg width="22" height="22" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M21.4 11.6 12.2 20.8a5.5 5.5 0 0 1-7.8-7.8l9.2-9.2a3.7 3.7 0 0 1 5.2 5.2l-9.2 9.2a1.8 1.8 0 0 1-2.6-2.6l8.5-8.5"/></svg><input id="file" type="file" multiple hidden></label>
     <textarea id="input" rows="1" placeholder="Message (type / for commands)" autofocus></textarea>
     <button id="send" type="submit">Send</button>
   </form>

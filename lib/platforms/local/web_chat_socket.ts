@@ -13,14 +13,18 @@
 
 import type { AdapterContext } from "../adapter.ts";
 import type { LocalSettings } from "./section.ts";
-import type { MessageEvent, SessionSource } from "../event.ts";
+import type { Attachment, MessageEvent, SessionSource } from "../event.ts";
 import { apiError } from "./api_protocol.ts";
 import { json } from "./_http.ts";
+import { decodeDataUrl } from "./_data_url.ts";
 import { isValidUser, USER_RULE } from "./_user.ts";
 import type { ChatRooms } from "./rooms.ts";
 
 /** Longest message the page may send, in characters (UTF-16 code units). */
 export const MAX_MESSAGE_CHARS = 100_000;
+
+/** Most files one message may carry. */
+export const MAX_FILES = 4;
 
 /** What the socket handler needs from the adapter. */
 export interface WebChatDeps {
@@ -78,6 +82,9 @@ export function upgradeWebChat(request: Request, url: URL, deps: WebChatDeps): R
       return;
     }
     if (socket.readyState !== WebSocket.OPEN) return;
+    history = history.map((m) =>
+      m.attachments ? { ...m, attachments: m.attachments.map(shownFile) } : m
+    );
     rooms.join(source, socket);
     socket.send(JSON.stringify({
       type: "ready",
@@ -85,7 +92,7 @@ export function upgradeWebChat(request: Request, url: URL, deps: WebChatDeps): R
       group,
       commands: context.commands,
       history,
-      limits: { max_message_chars: MAX_MESSAGE_CHARS },
+      limits: { max_message_chars: MAX_MESSAGE_CHARS, max_files: MAX_FILES },
     }));
   };
   socket.onclose = () => rooms.leave(source, socket);
@@ -102,7 +109,7 @@ async function onFrame(
   const reply = (frame: Record<string, unknown>) => {
     if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
   };
-  let frame: { type?: unknown; text?: unknown; id?: unknown };
+  let frame: { type?: unknown; text?: unknown; id?: unknown; attachments?: unknown };
   try {
     if (typeof data !== "string") throw new Error("binary frames are not read");
     frame = JSON.parse(data);
@@ -118,7 +125,15 @@ async function onFrame(
     return;
   }
   const id = frame.id as string | undefined;
-  if (frame.type !== "message" || typeof frame.text !== "string" || !frame.text.trim()) {
+  const files = filesOf(frame.attachments);
+  if (typeof files === "string") {
+    reply({ type: "error", id, error: files });
+    return;
+  }
+  if (
+    frame.type !== "message" || typeof frame.text !== "string" ||
+    (!frame.text.trim() && files.length === 0)
+  ) {
     reply({ type: "error", id, error: 'Expected {"type":"message","text":"..."}' });
     return;
   }
@@ -132,6 +147,15 @@ async function onFrame(
     return;
   }
   const clientId = id ?? crypto.randomUUID();
+  let attachments: Attachment[];
+  try {
+    attachments = await Promise.all(
+      files.map((f) => context.media.store(decodeDataUrl(f.data), { name: f.name })),
+    );
+  } catch (error) {
+    reply({ type: "error", id: clientId, error: `File not sent: ${(error as Error).message}` });
+    return;
+  }
   const event: MessageEvent = {
     messageId: source.chatType === "dm"
       ? `ws-${source.userId}-${clientId}`
@@ -139,6 +163,7 @@ async function onFrame(
     source,
     text: frame.text,
     receivedAt: context.now().toISOString(),
+    ...(attachments.length ? { attachments } : {}),
   };
   let outcome: "accepted" | "duplicate";
   try {
@@ -161,5 +186,31 @@ async function onFrame(
     sender: source.userId,
     text: event.text,
     at: event.receivedAt,
+    attachments: attachments.map(shownFile),
   }, socket);
+}
+
+/** The files of a frame (`[{ name, data: "data:...;base64,..." }]`), or why they are refused. */
+function filesOf(value: unknown): { name?: string; data: string }[] | string {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) return "attachments must be a list of { name, data } objects";
+  if (value.length > MAX_FILES) return `File not sent: at most ${MAX_FILES} files a message`;
+  const files: { name?: string; data: string }[] = [];
+  for (const item of value) {
+    const { name, data } = (item ?? {}) as { name?: unknown; data?: unknown };
+    if (typeof data !== "string") return "each attachment needs data (a base64 data URL)";
+    files.push({ data, ...(typeof name === "string" ? { name: name.slice(0, 200) } : {}) });
+  }
+  return files;
+}
+
+/** What the page learns of a file: no server path, only the name it fetches it by (`media/<file>`). */
+function shownFile(file: Attachment) {
+  return {
+    kind: file.kind,
+    mime: file.mime,
+    name: file.name ?? null,
+    size: file.size,
+    file: file.path.split("/").pop(),
+  };
 }
