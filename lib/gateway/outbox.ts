@@ -195,6 +195,7 @@ export class Outbox {
       attempt,
       replyContext: await store.replyContext(part.chatKey),
       inReplyTo: part.replyTo ?? undefined,
+      ...(part.editOf && part.shownText !== null ? { shownText: part.shownText } : {}),
     };
     const message: OutboundMessage = {
       text: part.text,

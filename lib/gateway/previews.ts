@@ -105,10 +105,15 @@ export class Previews {
   async finalParts(text: string): Promise<NewPart[]> {
     await this.#load();
     const chunks = chunkText(text, capabilitiesOf(this.#options.adapter).maxMessageLength);
-    const parts: NewPart[] = chunks.map((chunk, i) => ({ text: chunk.text, editOf: this.#ids[i] }));
+    const parts: NewPart[] = chunks.map((chunk, i) => ({
+      text: chunk.text,
+      editOf: this.#ids[i],
+      // Known only for what this run showed (a preview from before a crash is replaced anyway).
+      shownText: this.#ids[i] ? this.#shown[i] : undefined,
+    }));
     for (let i = chunks.length; i < this.#ids.length; i++) {
       const editOf = this.#ids[i];
-      if (editOf) parts.push({ text: REPLACED_PREVIEW, editOf });
+      if (editOf) parts.push({ text: REPLACED_PREVIEW, editOf, shownText: this.#shown[i] });
     }
     return parts;
   }

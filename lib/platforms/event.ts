@@ -80,6 +80,12 @@ export interface SendContext {
   readonly replyContext?: Json;
   /** The platform's id of the inbound message answered. */
   readonly inReplyTo?: string;
+  /**
+   * For an edit: the text the message shows now (its last preview). A
+   * platform that refuses an edit that changes nothing (Telegram's "message
+   * is not modified") can answer `sent` without calling it.
+   */
+  readonly shownText?: string;
 }
 
 /**

@@ -111,6 +111,8 @@ export interface NewPart {
   readonly format?: "plain" | "markdown";
   /** The platform id of a preview this part replaces (edited into it). */
   readonly editOf?: string;
+  /** What that preview shows now. */
+  readonly shownText?: string;
   /** Files that go with it. */
   readonly attachments?: readonly Attachment[];
 }
@@ -146,6 +148,8 @@ export interface OutboxPart {
   readonly lastError: string | null;
   /** Files that go with it. */
   readonly attachments: readonly Attachment[];
+  /** What the preview it replaces shows now, when known. */
+  readonly shownText: string | null;
 }
 
 /** How many parts are in each state but `sent` (undeliverable ones until they are pruned). */

@@ -551,3 +551,17 @@ Deno.test("a platform that streams by draft sees the draft grow, then the reply 
     ["answer to draft me (done)", true, 0],
   ]);
 });
+
+Deno.test("the final edit tells the platform what the preview shows, so it can skip an edit that changes nothing", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const adapter = new RecordingAdapter();
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const { pipeline } = await setup(db, { adapter, agent });
+  await pipeline.accept(message("same"));
+  await adapter.until(() => adapter.settledLog.length === 1);
+  const [final] = adapter.finalContexts;
+  assert.equal(final!.text, "answer to same (done)");
+  assert.equal(final!.context.shownText, "answer to same (done)", "the preview already showed it");
+});

@@ -157,6 +157,8 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       -- JSON arrays of attachments (kind, mime, name, size, path), or NULL.
       ALTER TABLE messages ADD COLUMN attachments TEXT;
       ALTER TABLE outbox ADD COLUMN attachments TEXT;
+      -- What the preview a part replaces shows (so a platform can skip an edit that changes nothing).
+      ALTER TABLE outbox ADD COLUMN shown_text TEXT;
     `,
   },
 ];

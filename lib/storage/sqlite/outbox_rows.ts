@@ -39,6 +39,7 @@ interface Row {
   last_code: string | null;
   last_error: string | null;
   attachments: string | null;
+  shown_text: string | null;
 }
 
 const OPEN = "('queued', 'sending', 'deferred', 'failed')";
@@ -71,8 +72,9 @@ export class OutboxRows {
     const insert = cached(
       this.#db,
       `INSERT INTO outbox (inbound_id, part, platform, chat_key, target, reply_to, text, format,
-         idempotency_key, edit_of, state, deadline, created_at, updated_at, attachments)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)
+         idempotency_key, edit_of, state, deadline, created_at, updated_at, attachments,
+         shown_text)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)
        ON CONFLICT (idempotency_key) DO NOTHING`,
     );
     parts.forEach((part, index) =>
@@ -91,6 +93,7 @@ export class OutboxRows {
         at,
         at,
         part.attachments?.length ? JSON.stringify(part.attachments) : null,
+        part.shownText ?? null,
       )
     );
   }
@@ -231,6 +234,7 @@ export class OutboxRows {
       lastCode: row.last_code,
       lastError: row.last_error,
       attachments: row.attachments ? JSON.parse(row.attachments) : [],
+      shownText: row.shown_text,
     }));
   }
 }
