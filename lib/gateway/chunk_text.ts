@@ -19,15 +19,26 @@ export interface TextChunk {
 const FENCE_CLOSE = "\n```";
 
 /**
- * Splits `text` into parts of at most `maxLength` code units.
+ * Splits `text` into parts of at most `maxLength` UTF-16 code units, or
+ * UTF-8 bytes with `unit: "bytes"` (platforms that count bytes).
  *
  * @example
  * ```ts
  * chunkText("first\n\nsecond\n\nthird", 12).map((c) => c.text); // ["first", "second", "third"]
+ * chunkText("中".repeat(1000), 2048, "bytes").length; // 2 (682 characters, 2046 bytes, then the rest)
  * ```
  */
-export function chunkText(text: string, maxLength: number): TextChunk[] {
-  if (text.length <= maxLength) return [{ text, end: text.length }];
+export function chunkText(
+  text: string,
+  maxLength: number,
+  unit: "utf16" | "bytes" = "utf16",
+): TextChunk[] {
+  const size = unit === "bytes" ? byteLength : (s: string) => s.length;
+  // How many UTF-16 units of `s` fit in `budget` (of the platform's unit).
+  const fit = unit === "bytes"
+    ? unitsWithinBytes
+    : (s: string, budget: number) => Math.min(s.length, budget);
+  if (size(text) <= maxLength) return [{ text, end: text.length }];
   const chunks: TextChunk[] = [];
   let pos = 0;
   let reopen = ""; // the fence line to repeat when the previous part ended inside a fence
@@ -37,15 +48,15 @@ export function chunkText(text: string, maxLength: number): TextChunk[] {
     if (pos >= text.length) break;
     const prefix = reopen ? reopen + "\n" : "";
     const rest = text.slice(pos);
-    if (prefix.length + rest.length <= maxLength) {
+    if (size(prefix) + size(rest) <= maxLength) {
       pushChunk(chunks, prefix + rest, text.length);
       break;
     }
     // Room for a closing fence is kept only when the part would end inside one.
-    let cut = cutAt(rest, Math.max(1, maxLength - prefix.length));
+    let cut = cutAt(rest, Math.max(1, fit(rest, maxLength - size(prefix))));
     let openFence = fenceOpenAtEnd(rest.slice(0, cut), reopen);
     if (openFence) {
-      cut = cutAt(rest, Math.max(1, maxLength - prefix.length - FENCE_CLOSE.length));
+      cut = cutAt(rest, Math.max(1, fit(rest, maxLength - size(prefix) - FENCE_CLOSE.length)));
       openFence = fenceOpenAtEnd(rest.slice(0, cut), reopen);
     }
     const piece = rest.slice(0, cut);
@@ -95,4 +106,24 @@ function fenceOpenAtEnd(piece: string, alreadyOpen: string): string | undefined 
 
 function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
+}
+
+const encoder = new TextEncoder();
+
+function byteLength(text: string): number {
+  return encoder.encode(text).length;
+}
+
+/** How many UTF-16 units of `text`, from its start, take at most `budget` UTF-8 bytes. */
+function unitsWithinBytes(text: string, budget: number): number {
+  let bytes = 0;
+  let units = 0;
+  for (const char of text) {
+    const code = char.codePointAt(0)!;
+    const size = code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+    if (bytes + size > budget) break;
+    bytes += size;
+    units += char.length;
+  }
+  return units;
 }

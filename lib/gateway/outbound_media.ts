@@ -4,6 +4,8 @@
  * `agent.media_dirs` go (after resolving links, so neither `..` nor a
  * symlink leads out); any other path is refused and logged, so a user
  * cannot talk the agent into sending `/etc/passwd` or the home's secrets.
+ * What is sent is a copy taken now into the media cache, so a file swapped
+ * for something else before the send goes out is not what goes.
  *
  * @module
  */
@@ -37,6 +39,7 @@ const MEDIA_LINE = /^MEDIA:[ \t]*(\S.*?)[ \t]*$/gm;
 export async function outboundMedia(
   text: string,
   folders: readonly string[],
+  keep?: (bytes: Uint8Array, name: string) => Promise<Attachment>,
 ): Promise<OutboundMedia> {
   const paths = [...text.matchAll(MEDIA_LINE)].map((m) => m[1]!);
   if (paths.length === 0) return { text, files: [], refused: [] };
@@ -56,20 +59,22 @@ export async function outboundMedia(
       refused.push({ path, why: "outside the media cache and agent.media_dirs" });
       continue;
     }
-    const info = await Deno.stat(real);
-    if (!info.isFile) {
-      refused.push({ path, why: "not a file" });
-      continue;
+    const name = real.split("/").pop()!;
+    try {
+      const info = await Deno.stat(real);
+      if (!info.isFile) {
+        refused.push({ path, why: "not a file" });
+        continue;
+      }
+      if (keep) {
+        files.push(await keep(await Deno.readFile(real), name));
+        continue;
+      }
+      const mime = sniffMime(await readHead(real));
+      files.push({ kind: kindOf(mime), mime, name, size: info.size, path: real });
+    } catch (error) {
+      refused.push({ path, why: `cannot read it: ${(error as Error).message}` });
     }
-    const head = await readHead(real);
-    const mime = sniffMime(head);
-    files.push({
-      kind: kindOf(mime),
-      mime,
-      name: real.split("/").pop(),
-      size: info.size,
-      path: real,
-    });
   }
   const rest = text.split("\n").filter((line) => !/^MEDIA:[ \t]*\S/.test(line)).join("\n").trim();
   return { text: rest, files, refused };

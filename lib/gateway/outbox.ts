@@ -74,6 +74,15 @@ export class Outbox {
     this.#now = options.now ?? Date.now;
   }
 
+  /**
+   * Whether the chat has parts going out or waiting (a retry, a deferral, a
+   * link, its budget): a new reply's previews then wait, so they never show
+   * between the parts of an earlier reply.
+   */
+  holds(chatKey: string): boolean {
+    return this.#busy.has(chatKey) || this.#timers.has(chatKey);
+  }
+
   /** Parts by state, as of the last change (for `gateway status`). */
   get counts(): OutboxCounts {
     return this.#counts;
@@ -130,7 +139,11 @@ export class Outbox {
       void this.#options.track?.("outbox", idle.promise);
     }
     void this.#drainChat(chat)
-      .catch((error) => this.#options.log.error("outbox failed", { chat, error }))
+      .catch((error) => {
+        // The store failed (busy, closing): look again later rather than leave the chat idle.
+        this.#options.log.error("outbox failed; trying the chat again shortly", { chat, error });
+        this.#retryAt(chat, this.#now() + backoffDelay(2, this.#backoff()));
+      })
       .finally(() => {
         this.#busy.delete(chat);
         if (this.#again.delete(chat)) this.#work(chat);
@@ -146,13 +159,22 @@ export class Outbox {
     const { store, log } = this.#options;
     while (!this.#stopped) {
       const part = await store.nextPart(chat);
-      if (!part) break;
+      if (!part) {
+        // Nothing left: no timer for this chat (it would hold the chat's previews back).
+        clearTimeout(this.#timers.get(chat));
+        this.#timers.delete(chat);
+        break;
+      }
       const now = this.#now();
       if (Date.parse(part.deadline) <= now) {
         await this.#giveUp(part, "deadline", `not delivered by ${part.deadline}`);
         continue;
       }
-      if (part.state === "deferred" && part.waitingForInbound) break; // held until the chat speaks
+      const deadline = Date.parse(part.deadline);
+      if (part.state === "deferred" && part.waitingForInbound) {
+        this.#retryAt(chat, deadline); // held until the chat speaks, or given up at the deadline
+        break;
+      }
       const due = part.notBefore ? Date.parse(part.notBefore) : 0;
       if (due > now) {
         this.#retryAt(chat, due);
@@ -161,7 +183,8 @@ export class Outbox {
       const adapter = this.#options.adapter(part.platform);
       if (!adapter || !this.#options.isConnected(part.platform)) {
         log.debug("outbox waits for the platform's link", { platform: part.platform, chat });
-        break; // kicked again when the link comes up
+        this.#retryAt(chat, deadline); // kicked again when the link comes up
+        break;
       }
       const budgetWait = this.#options.budgets?.waitMs(adapter, chat) ?? 0;
       if (budgetWait > 0) {
@@ -207,12 +230,21 @@ export class Outbox {
     let result: SendResult | { messageId?: string } | undefined;
     try {
       result = part.editOf && adapter.edit
-        ? await adapter.edit(part.target, part.editOf, message, context)
+        ? await this.#editOrSend(part, adapter, message, context)
         : await adapter.send(part.target, message, context);
     } catch (error) {
       return await this.#failed(part, attempt, error);
     }
     if (result && "status" in result && result.status === "deferred") {
+      // A time in the past or no time at all is not a reason to try again at once.
+      const at = result.until === "next_inbound" ? NaN : Date.parse(result.until);
+      const until = result.until === "next_inbound" ? "next_inbound" : new Date(
+        Math.max(
+          Number.isFinite(at) ? at : 0,
+          this.#now() + backoffDelay(attempt - 1, this.#backoff()),
+        ),
+      ).toISOString();
+      result = { ...result, until };
       await store.partDeferred(part.id, { until: result.until, reason: result.reason });
       log.info("the platform deferred a reply part", {
         platform: part.platform,
@@ -220,7 +252,11 @@ export class Outbox {
         until: result.until,
         reason: result.reason,
       });
-      if (result.until !== "next_inbound") this.#retryAt(part.chatKey, Date.parse(result.until));
+      // Looked at again at its time, or at the deadline when it waits for the chat to speak.
+      this.#retryAt(
+        part.chatKey,
+        Date.parse(result.until === "next_inbound" ? part.deadline : result.until),
+      );
       this.#options.onPartDone?.(part.inboundId);
       return false;
     }
@@ -245,10 +281,7 @@ export class Outbox {
     if (retryAfter > 0 && adapter) {
       this.#options.budgets?.slowDown(adapter, part.chatKey, retryAfter); // previews wait too
     }
-    const delay = Math.max(
-      backoffDelay(attempt - 1, { baseMs: 1_000, maxMs: 300_000, ...this.#options.backoff }),
-      retryAfter,
-    );
+    const delay = Math.max(backoffDelay(attempt - 1, this.#backoff()), retryAfter);
     const at = this.#now() + delay;
     if (at >= Date.parse(part.deadline)) {
       await this.#giveUp(part, code, `${message} (and the deadline ${part.deadline} comes first)`);
@@ -267,6 +300,35 @@ export class Outbox {
     return false;
   }
 
+  #backoff(): BackoffOptions {
+    return { baseMs: 1_000, maxMs: 300_000, ...this.#options.backoff };
+  }
+
+  /**
+   * A final part edited into its preview; when the platform refuses that
+   * edit for good (the preview is gone, too old to edit), it is sent as a
+   * new message instead, so the answer is never lost to a stale preview.
+   */
+  async #editOrSend(
+    part: OutboxPart,
+    adapter: PlatformAdapter,
+    message: OutboundMessage,
+    context: SendContext,
+  ): Promise<SendResult> {
+    try {
+      return await adapter.edit!(part.target, part.editOf!, message, context);
+    } catch (error) {
+      if (!(error instanceof PlatformError) || error.retryable) throw error;
+      this.#options.log.info("the platform refused to edit a preview; sending the part anew", {
+        platform: part.platform,
+        key: part.idempotencyKey,
+        code: error.platformCode,
+      });
+      const { shownText: _shown, ...fresh } = context;
+      return await adapter.send(part.target, message, fresh);
+    }
+  }
+
   async #giveUp(part: OutboxPart, code: string, message: string): Promise<void> {
     await this.#options.store.partUndeliverable(part.id, { code, message });
     this.#options.log.warn("a reply part is undeliverable", {
@@ -282,12 +344,14 @@ export class Outbox {
   #retryAt(chat: string, at: number): void {
     if (this.#stopped) return;
     clearTimeout(this.#timers.get(chat));
+    // Timers are capped at an hour: a far deadline is looked at again, never overflowed.
+    const delay = Math.min(Math.max(0, at - this.#now()), 3_600_000);
     this.#timers.set(
       chat,
       setTimeout(() => {
         this.#timers.delete(chat);
         this.#work(chat);
-      }, Math.max(0, at - this.#now())),
+      }, Number.isFinite(delay) ? delay : 1_000),
     );
   }
 

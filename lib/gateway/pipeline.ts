@@ -14,7 +14,7 @@
 import type { Agent } from "../agent/agent.ts";
 import type { Config } from "../config/schema.ts";
 import type { PlatformAdapter } from "../platforms/adapter.ts";
-import type { MessageEvent } from "../platforms/event.ts";
+import type { Attachment, MessageEvent } from "../platforms/event.ts";
 import { sessionKey } from "../sessions/key.ts";
 import type { SessionSource } from "../platforms/event.ts";
 import { expiry, resetPolicyFor } from "../sessions/reset.ts";
@@ -52,6 +52,8 @@ export interface PipelineOptions {
   readonly budgets?: RateBudgets;
   /** Folders a reply's `MEDIA:` lines may send files from. */
   readonly mediaFolders?: readonly string[];
+  /** Keeps a copy of a file a reply sends (the media cache). */
+  readonly keepFile?: (bytes: Uint8Array, name: string) => Promise<Attachment>;
   readonly config: Config;
   readonly agent: Agent;
   /** The adapter of a platform, if it is enabled. */
@@ -109,6 +111,8 @@ export class Pipeline {
   #holding = false;
   /** Replies in the outbox whose inbound message settles once they are delivered. */
   readonly #awaitingDelivery = new Map<number, { event: MessageEvent; outcome: string }>();
+  /** Entries whose parts ended before their reply was claimed here (the newest 1,000). */
+  readonly #doneEarly = new Set<number>();
   /** What a crash left unfinished, taken before this gateway accepts anything new. */
   #leftovers = new Set<InboundEntry>();
 
@@ -343,6 +347,8 @@ export class Pipeline {
       deadline: this.#deadline(),
       budgets: this.#options.budgets,
       mediaFolders: this.#options.mediaFolders,
+      keepFile: this.#options.keepFile,
+      chatHeld: (chatKey) => this.#options.outbox.holds(chatKey),
     });
     if (queued) this.#delivering(entry, outcome);
     else if (outcome !== "shutdown") this.#settled(entry, outcome);
@@ -354,7 +360,14 @@ export class Pipeline {
    */
   async partDone(inboundId: number): Promise<void> {
     const waiting = this.#awaitingDelivery.get(inboundId);
-    if (!waiting) return; // answered by an earlier gateway: nobody waits here
+    if (!waiting) {
+      // Its reply was stored but not yet claimed (or by an earlier gateway): keep a note.
+      this.#doneEarly.add(inboundId);
+      if (this.#doneEarly.size > 1_000) {
+        this.#doneEarly.delete(this.#doneEarly.values().next().value!);
+      }
+      return;
+    }
     const parts = await this.store.partsOf(inboundId);
     const ended = parts.every((p) => ["sent", "undeliverable", "deferred"].includes(p.state));
     if (!ended || !this.#awaitingDelivery.delete(inboundId)) return;
@@ -368,6 +381,7 @@ export class Pipeline {
   /** The reply to `entry` is in the outbox: it settles when delivered. */
   #delivering(entry: InboundEntry, outcome: string): void {
     this.#awaitingDelivery.set(entry.id, { event: entry.event, outcome });
+    if (this.#doneEarly.delete(entry.id)) void this.partDone(entry.id);
     this.#options.outbox.kick(chatKeyOf(entry.event.source));
   }
 

@@ -72,7 +72,7 @@ export class Previews {
       return;
     }
     await this.#load();
-    const parts = chunkText(text, capabilities.maxMessageLength);
+    const parts = chunkText(text, capabilities.maxMessageLength, capabilities.lengthUnit);
     for (let i = 0; i < parts.length; i++) {
       const partText = parts[i]!.text;
       if (this.#shown[i] === partText) continue;
@@ -104,7 +104,8 @@ export class Previews {
    */
   async finalParts(text: string): Promise<NewPart[]> {
     await this.#load();
-    const chunks = chunkText(text, capabilitiesOf(this.#options.adapter).maxMessageLength);
+    const { maxMessageLength, lengthUnit } = capabilitiesOf(this.#options.adapter);
+    const chunks = chunkText(text, maxMessageLength, lengthUnit);
     const parts: NewPart[] = chunks.map((chunk, i) => ({
       text: chunk.text,
       editOf: this.#ids[i],

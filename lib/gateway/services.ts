@@ -160,6 +160,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
         outbox,
         budgets,
         mediaFolders: [paths.mediaDir, ...config.agent.media_dirs],
+        keepFile: (bytes, name) => media.store(bytes, { name }),
         config,
         agent,
         adapter: (platform) => adapters.get(platform),

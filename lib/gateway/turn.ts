@@ -53,6 +53,10 @@ export interface TurnContext {
   readonly budgets?: RateBudgets;
   /** Folders a reply's `MEDIA:` lines may send files from (the media cache, `agent.media_dirs`). */
   readonly mediaFolders?: readonly string[];
+  /** Whether the chat has earlier parts still going out (previews wait for them). */
+  readonly chatHeld?: (chatKey: string) => boolean;
+  /** Keeps a copy of a file a reply sends (in the media cache). */
+  readonly keepFile?: (bytes: Uint8Array, name: string) => Promise<Attachment>;
 }
 
 /** How a turn ended: the outcome recorded in the journal, and whether parts were queued. */
@@ -121,8 +125,9 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
     live: capabilities.livePreviews,
     intervalMs: config.gateway.stream_edit_interval * 1000,
     bufferChars: config.gateway.stream_buffer_chars,
-    budget: context.budgets &&
-      (() => context.budgets!.tryPreview(adapter, chatKeyOf(event.source))),
+    budget: () =>
+      !(context.chatHeld?.(chatKeyOf(event.source)) ?? false) &&
+      (context.budgets?.tryPreview(adapter, chatKeyOf(event.source)) ?? true),
     onPreviewError: (error) =>
       context.log.warn("the platform refused a preview; the reply goes on", {
         session: entry.sessionKey,
@@ -175,7 +180,8 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
     parts: withFiles(
       previews
         ? await previews.finalParts(finalText)
-        : chunkText(finalText, capabilities.maxMessageLength).map((c) => ({ text: c.text })),
+        : chunkText(finalText, capabilities.maxMessageLength, capabilities.lengthUnit)
+          .map((c) => ({ text: c.text })),
       files,
     ),
     deadline: context.deadline,
@@ -210,7 +216,7 @@ async function filesOf(
   context: TurnContext,
   mediaOut: readonly Attachment["kind"][],
 ): Promise<{ text: string; files: Attachment[] }> {
-  const media = await outboundMedia(text, context.mediaFolders ?? []);
+  const media = await outboundMedia(text, context.mediaFolders ?? [], context.keepFile);
   if (media.files.length === 0 && media.refused.length === 0) return { text, files: [] };
   const notes: string[] = [];
   const files: Attachment[] = [];

@@ -63,6 +63,17 @@ export function blockedReason(address: string): string | undefined {
   if (v6.slice(0, 10).every((b) => b === 0) && v6[10] === 0xff && v6[11] === 0xff) {
     return blockedV4(v6.slice(12)); // ::ffff:a.b.c.d
   }
+  // Addresses that carry an IPv4 one: NAT64 (64:ff9b::a.b.c.d) and 6to4 (2002:aabb:ccdd::).
+  if (
+    [0x00, 0x64, 0xff, 0x9b].every((b, i) => v6[i] === b) && v6.slice(4, 12).every((b) => b === 0)
+  ) {
+    const why = blockedV4(v6.slice(12));
+    if (why) return `${why}, through NAT64`;
+  }
+  if (v6[0] === 0x20 && v6[1] === 0x02) {
+    const why = blockedV4(v6.slice(2, 6));
+    if (why) return `${why}, through 6to4`;
+  }
   if (v6.every((b, i) => (i < 15 ? b === 0 : b <= 1))) return v6[15] ? "loopback" : "unspecified";
   if (v6[0] === 0xfe && (v6[1]! & 0xc0) === 0x80) return "link-local";
   if ((v6[0]! & 0xfe) === 0xfc) return "unique local (private)";
@@ -75,6 +86,7 @@ function blockedV4([a, b]: number[]): string | undefined {
   if (a === 10 || (a === 172 && b! >= 16 && b! <= 31) || (a === 192 && b === 168)) return "private";
   if (a === 169 && b === 254) return "link-local (cloud metadata)";
   if (a === 100 && b! >= 64 && b! <= 127) return "carrier-grade NAT (private)";
+  if (a === 198 && (b === 18 || b === 19)) return "benchmarking (private)";
   if (a === 0) return "unspecified";
   if (a! >= 224) return "multicast or reserved";
   return undefined;

@@ -40,6 +40,8 @@ export class RecordingAdapter implements PlatformAdapter {
   refusedPreviews = 0;
   /** Final sends never answer (a platform slow to acknowledge, then a crash). */
   hangFinalSends = false;
+  /** The next this many final sends fail as if the connection broke. */
+  failFinalSends = 0;
   /** What happened in the platform's chats, in order: `typing` and `message` events. */
   readonly timeline: string[] = [];
   /** The context of every final send and edit, in order. */
@@ -66,6 +68,10 @@ export class RecordingAdapter implements PlatformAdapter {
     if (this.#refuses(message)) return Promise.reject(new Error("429: Too Many Requests"));
     if (message.final) this.finalContexts.push({ text: message.text, context });
     if (message.final && this.hangFinalSends) return new Promise(() => {});
+    if (message.final && this.failFinalSends > 0) {
+      this.failFinalSends--;
+      return Promise.reject(new TypeError("error sending request: connection reset"));
+    }
     this.timeline.push("message");
     const id = `m${this.#next++}`;
     this.messages.push({

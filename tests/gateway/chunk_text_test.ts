@@ -59,3 +59,17 @@ Deno.test("the end offsets cover the whole source", () => {
   assert.equal(chunks.at(-1)!.end, text.length);
   for (let i = 1; i < chunks.length; i++) assert.ok(chunks[i]!.end > chunks[i - 1]!.end);
 });
+
+Deno.test("platforms that count bytes get parts of at most that many UTF-8 bytes", () => {
+  const text = "中文".repeat(1000) + " and some English words to finish";
+  const parts = chunkText(text, 2048, "bytes");
+  const bytes = (s: string) => new TextEncoder().encode(s).length;
+  assert.ok(parts.length >= 3);
+  for (const part of parts) assert.ok(bytes(part.text) <= 2048, `${bytes(part.text)} bytes`);
+  const squeeze = (s: string) => s.replace(/\s+/g, "");
+  assert.equal(squeeze(parts.map((p) => p.text).join("")), squeeze(text), "nothing is lost");
+  assert.equal(
+    chunkText("😀".repeat(600), 2048, "bytes").every((p) => bytes(p.text) <= 2048),
+    true,
+  );
+});

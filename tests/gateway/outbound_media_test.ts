@@ -37,3 +37,35 @@ Deno.test("a reply without MEDIA: lines is left as it is", async () => {
   const text = "MEDIA is a word\n  MEDIA:indented is not a line of its own";
   assert.deepEqual(await outboundMedia(text, []), { text, files: [], refused: [] });
 });
+
+Deno.test("a file that cannot be read is refused, not the reply's end; with a cache, a copy is what goes", async () => {
+  await using dir = tempDir();
+  const folder = `${dir.path}/out`;
+  await Deno.mkdir(folder);
+  await Deno.writeTextFile(`${folder}/locked.txt`, "secret");
+  await Deno.writeTextFile(`${folder}/fine.txt`, "fine");
+  const kept: string[] = [];
+  const media = await outboundMedia(
+    `a\nMEDIA:${folder}/locked.txt\nMEDIA:${folder}/fine.txt`,
+    [folder],
+    (bytes, name) => {
+      if (name === "locked.txt") throw new Deno.errors.PermissionDenied("Permission denied");
+      kept.push(new TextDecoder().decode(bytes));
+      return Promise.resolve({
+        kind: "file",
+        mime: "text/plain",
+        name,
+        size: bytes.length,
+        path: `/cache/${name}`,
+      });
+    },
+  );
+  assert.deepEqual(
+    media.files.map((f) => f.path),
+    ["/cache/fine.txt"],
+    "the copy, not the original",
+  );
+  assert.deepEqual(kept, ["fine"]);
+  assert.deepEqual(media.refused.map((r) => r.why), ["cannot read it: Permission denied"]);
+  assert.equal(media.text, "a");
+});

@@ -273,3 +273,85 @@ Deno.test("a platform's rate paces one chat's parts and leaves other chats alone
   const quiet = platform.calls.find((c) => c.chat === "quiet")!;
   assert.ok(quiet.at < busy[1]!, "the quiet chat did not wait behind the busy one");
 });
+
+Deno.test("a part deferred until the next message is given up at its deadline, and counted", async () => {
+  const platform = scriptedPlatform(() => ({
+    status: "deferred",
+    until: "next_inbound",
+    reason: "no req_id",
+  }));
+  await using t = setup(platform);
+  await reply(t.store, "team", ["held"], 300);
+  t.outbox.kick();
+  await until("given up", async () => (await t.store.outboxCounts()).undeliverable === 1);
+  assert.equal(platform.calls.length, 1);
+  assert.ok(t.lines.some((l) => /undeliverable/.test(l) && /"code":"deadline"/.test(l)));
+});
+
+Deno.test("a deferral until a time already past (or no time) waits a backoff, never loops", async () => {
+  const platform = scriptedPlatform((_call, calls) =>
+    calls.length <= 2
+      ? {
+        status: "deferred",
+        until: calls.length === 1 ? "2020-01-01T00:00:00Z" : "soon",
+        reason: "busy",
+      }
+      : SENT
+  );
+  await using t = setup(platform);
+  await reply(t.store, "team", ["patient"]);
+  t.outbox.kick();
+  await until("sent", async () => (await t.store.openParts()).length === 0);
+  assert.equal(platform.calls.length, 3, "one try per deferral, then the send");
+  assert.ok(platform.calls[1]!.at - platform.calls[0]!.at >= 20, "waited before trying again");
+});
+
+Deno.test("a preview that can no longer be edited does not swallow the answer: it is sent anew", async () => {
+  const platform = scriptedPlatform(() => SENT);
+  const edits: string[] = [];
+  Object.assign(platform.adapter, {
+    capabilities: { streaming: "edit", maxMessageLength: 1000 },
+    edit(_to: SessionSource, messageId: string) {
+      edits.push(messageId);
+      return Promise.reject(
+        new PlatformError("Bad Request: message to edit not found", {
+          platform: "test",
+          code: 400,
+          retryable: false,
+        }),
+      );
+    },
+  });
+  await using t = setup(platform);
+  const entry = (await t.store.acceptInbound(inbound("team", "q"), "k:team"))!;
+  await t.store.answer(entry, {
+    parts: [{ text: "the whole answer", editOf: "preview-7", shownText: "the who" }],
+    deadline: new Date(Date.now() + 60_000).toISOString(),
+    state: "done",
+    outcome: "replied",
+  });
+  t.outbox.kick();
+  await until("sent", async () => (await t.store.openParts()).length === 0);
+  assert.deepEqual(edits, ["preview-7"]);
+  assert.deepEqual(platform.calls.map((c) => [c.text, c.context.shownText]), [[
+    "the whole answer",
+    undefined,
+  ]]);
+  assert.equal((await t.store.partsOf(entry.id))[0]!.state, "sent");
+});
+
+Deno.test("a store that fails for a moment leaves no chat stuck: it is looked at again", async () => {
+  const platform = scriptedPlatform(() => SENT);
+  await using t = setup(platform);
+  await reply(t.store, "team", ["despite a hiccup"]);
+  const real = t.store.nextPart.bind(t.store);
+  let failures = 1;
+  t.store.nextPart = (chat: string) => {
+    if (failures-- > 0) return Promise.reject(new Error("database is locked"));
+    return real(chat);
+  };
+  t.outbox.kick('["test","group","team",""]');
+  await until("sent", async () => (await t.store.openParts()).length === 0);
+  assert.equal(platform.calls.length, 1);
+  assert.ok(t.lines.some((l) => /trying the chat again shortly/.test(l)));
+});

@@ -565,3 +565,29 @@ Deno.test("the final edit tells the platform what the preview shows, so it can s
   assert.equal(final!.text, "answer to same (done)");
   assert.equal(final!.context.shownText, "answer to same (done)", "the preview already showed it");
 });
+
+Deno.test("while an earlier reply's part waits for a retry, the next reply shows no preview in between", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const adapter = new RecordingAdapter("test", { streaming: "final", maxMessageLength: 4096 });
+  adapter.failFinalSends = 1; // the first reply's first try breaks
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const { pipeline } = await setup(db, { adapter, agent, busy: "queue" });
+  const first = message("first");
+  await pipeline.accept(first);
+  await waitUntil(() => adapter.finalContexts.length === 1);
+  // The platform now streams by edit: the second reply would show previews at once.
+  Object.assign(adapter, { capabilities: { streaming: "edit", maxMessageLength: 4096 } });
+  const second = message("second");
+  await pipeline.accept(second);
+  await adapter.until(() => adapter.settledLog.length === 2, 10_000);
+  assert.deepEqual(
+    adapter.messages.map((m) => [m.replyTo, m.text]),
+    [
+      [first.messageId, "answer to first (done)"],
+      [second.messageId, "answer to second (done)"],
+    ],
+    "the first reply came first; no preview of the second slipped in before it",
+  );
+});

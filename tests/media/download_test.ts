@@ -38,6 +38,10 @@ Deno.test("addresses: loopback, private, link-local, metadata, unique-local are 
       "fd00:ec2::254",
       "::ffff:127.0.0.1",
       "::ffff:169.254.169.254",
+      "64:ff9b::7f00:1",
+      "2002:7f00:1::",
+      "2002:a9fe:a9fe::1",
+      "198.18.0.1",
     ]
   ) assert.ok(blockedReason(address), address);
   for (const address of ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "172.32.0.1"]) {

@@ -106,6 +106,27 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
     );
   });
 
+  test("an entry's id is never given again, even after every old entry was pruned", async () => {
+    await using s = await fresh(open);
+    const old = (await s.store.acceptInbound(event("long ago"), "k1"))!;
+    await s.store.answer(old, {
+      parts: [{ text: "a" }],
+      deadline: DEADLINE,
+      state: "done",
+      outcome: "x",
+    });
+    await s.store.prune(new Date("2027-01-01T00:00:00Z"));
+    const next = (await s.store.acceptInbound(event("today"), "k1"))!;
+    assert.ok(next.id > old.id, `${next.id} after ${old.id}`);
+    await s.store.answer(next, {
+      parts: [{ text: "b" }],
+      deadline: DEADLINE,
+      state: "done",
+      outcome: "x",
+    });
+    assert.deepEqual((await s.store.partsOf(next.id)).map((p) => p.text), ["b"]);
+  });
+
   test("attempts are counted durably", async () => {
     await using s = await fresh(open);
     const entry = (await s.store.acceptInbound(event("poison"), "k1"))!;

@@ -120,7 +120,10 @@ export class InboundJournal {
     return Number(
       cached(
         this.#db,
-        "DELETE FROM inbound_journal WHERE state IN ('done', 'failed') AND received_at < ?",
+        // The newest row stays: SQLite numbers a new row after the highest id left, and an
+        // id used again would give a new reply the keys (inbound:<id>#<part>) of an old one.
+        `DELETE FROM inbound_journal WHERE state IN ('done', 'failed') AND received_at < ?
+           AND id < (SELECT max(id) FROM inbound_journal)`,
       ).run(before.toISOString()).changes,
     );
   }

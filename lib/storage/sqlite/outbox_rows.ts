@@ -74,8 +74,7 @@ export class OutboxRows {
       `INSERT INTO outbox (inbound_id, part, platform, chat_key, target, reply_to, text, format,
          idempotency_key, edit_of, state, deadline, created_at, updated_at, attachments,
          shown_text)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)
-       ON CONFLICT (idempotency_key) DO NOTHING`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)`,
     );
     parts.forEach((part, index) =>
       insert.run(
