@@ -157,16 +157,18 @@ export type OutboxCounts = Readonly<Record<Exclude<PartState, "sent">, number>>;
 
 /**
  * The key of the chat `source` is in: one chat's replies go out in order,
- * and its newest reply context serves them all.
+ * and its newest reply context serves them all. The chat type is not part of
+ * it (a platform's chat ids are unique across types), so a message addressed
+ * to a chat whose type the sender guessed wrong still waits on that chat.
  *
  * @example
  * ```ts
  * chatKeyOf({ platform: "wecom", chatType: "group", chatId: "g1", userId: "alice" });
- * // '["wecom","group","g1",""]'
+ * // '["wecom","g1",""]'
  * ```
  */
 export function chatKeyOf(source: SessionSource): string {
-  return JSON.stringify([source.platform, source.chatType, source.chatId, source.threadId ?? ""]);
+  return JSON.stringify([source.platform, source.chatId, source.threadId ?? ""]);
 }
 
 /** The gateway's state. */

@@ -350,7 +350,7 @@ Deno.test("a store that fails for a moment leaves no chat stuck: it is looked at
     if (failures-- > 0) return Promise.reject(new Error("database is locked"));
     return real(chat);
   };
-  t.outbox.kick('["test","group","team",""]');
+  t.outbox.kick('["test","team",""]');
   await until("sent", async () => (await t.store.openParts()).length === 0);
   assert.equal(platform.calls.length, 1);
   assert.ok(t.lines.some((l) => /trying the chat again shortly/.test(l)));

@@ -161,4 +161,27 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE outbox ADD COLUMN shown_text TEXT;
     `,
   },
+  {
+    version: 6,
+    name: "chat keys without the chat type",
+    sql: `
+      -- [platform, chatType, chatId, threadId] becomes [platform, chatId, threadId].
+      UPDATE outbox SET chat_key = json_array(
+        json_extract(chat_key, '$[0]'), json_extract(chat_key, '$[2]'), json_extract(chat_key, '$[3]'))
+        WHERE json_array_length(chat_key) = 4;
+      CREATE TABLE chat_contexts_v6 (
+        chat_key TEXT PRIMARY KEY,
+        reply_context TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      -- Where two types shared an id, the newest context wins.
+      INSERT OR REPLACE INTO chat_contexts_v6 (chat_key, reply_context, updated_at)
+        SELECT CASE WHEN json_array_length(chat_key) = 4 THEN json_array(
+            json_extract(chat_key, '$[0]'), json_extract(chat_key, '$[2]'), json_extract(chat_key, '$[3]'))
+          ELSE chat_key END, reply_context, updated_at
+        FROM chat_contexts ORDER BY updated_at;
+      DROP TABLE chat_contexts;
+      ALTER TABLE chat_contexts_v6 RENAME TO chat_contexts;
+    `,
+  },
 ];
