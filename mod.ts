@@ -32,8 +32,8 @@ export {
 export type { Config } from "./lib/config/schema.ts";
 export { defineSection } from "./lib/config/section.ts";
 export type { ConfigSection } from "./lib/config/section.ts";
-export { writeFileAtomic, writeJsonAtomic } from "./lib/storage/atomic.ts";
-export type { AtomicWriteOptions } from "./lib/storage/atomic.ts";
+export { writeFileAtomic, writeJsonAtomic } from "./lib/util/atomic_file.ts";
+export type { AtomicWriteOptions } from "./lib/util/atomic_file.ts";
 export { lineSink, Logger } from "./lib/util/log.ts";
 export type { LogFormat, LoggerOptions, LogLevel, LogRecord, LogSink } from "./lib/util/log.ts";
 export { rotatingFileSink } from "./lib/util/log_file.ts";

@@ -7,7 +7,7 @@
  */
 
 import { HermesError } from "../errors.ts";
-import { writeJsonAtomic } from "../storage/atomic.ts";
+import { writeJsonAtomic } from "../util/atomic_file.ts";
 import type { Logger } from "../util/log.ts";
 
 /** Runs `change` holding the exclusive lock of `dir` (waits for other processes). */

@@ -13,7 +13,7 @@
 
 import { createHmac } from "node:crypto";
 import type { SessionSource } from "../platforms/event.ts";
-import { writeFileAtomic } from "../storage/atomic.ts";
+import { writeFileAtomic } from "../util/atomic_file.ts";
 
 /** Replaces ids with their hashes. */
 export class IdRedactor {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { writeFileAtomic } from "../storage/atomic.ts";
+import { writeFileAtomic } from "../util/atomic_file.ts";
 import type { Attachment } from "../platforms/event.ts";
 import { extensionOf, kindOf, sniffMime } from "./sniff.ts";
 

@@ -12,7 +12,7 @@
 
 import { isGatewayCommand, readIdentity } from "./identity.ts";
 import { currentPidRecord, parsePidRecord, type PidRecord } from "./pid_record.ts";
-import { writeJsonAtomic } from "../storage/atomic.ts";
+import { writeJsonAtomic } from "../util/atomic_file.ts";
 import { writeAllSync } from "../util/write_all.ts";
 
 /** The record stored in a credential lock file. */

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { writeJsonAtomic } from "../storage/atomic.ts";
+import { writeJsonAtomic } from "../util/atomic_file.ts";
 
 /** How long a marker stays valid after it was written. */
 export const MARKER_TTL_MS = 60_000;

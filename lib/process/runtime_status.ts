@@ -6,7 +6,7 @@
  * @module
  */
 
-import { writeFileAtomic } from "../storage/atomic.ts";
+import { writeFileAtomic } from "../util/atomic_file.ts";
 import { currentPidRecord, parsePidRecord, type PidRecord } from "./pid_record.ts";
 import { VERSION } from "../version.ts";
 

@@ -7,7 +7,7 @@
  */
 
 import { HermesError } from "../errors.ts";
-import { writeFileAtomic } from "../storage/atomic.ts";
+import { writeFileAtomic } from "../util/atomic_file.ts";
 import {
   renderLaunchdPlist,
   renderSystemdUnit,

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { writeFileAtomic } from "../storage/atomic.ts";
+import { writeFileAtomic } from "../util/atomic_file.ts";
 
 /** One line of the ledger. */
 export interface StartEntry {

@@ -1,6 +1,6 @@
 // Test helper: rewrites the file named by the first argument forever,
 // alternating two large contents with writeFileAtomic, until it is killed.
-import { writeFileAtomic } from "../../lib/storage/atomic.ts";
+import { writeFileAtomic } from "../../lib/util/atomic_file.ts";
 
 const [path] = Deno.args;
 const size = 1 << 20;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { writeFileAtomic, writeJsonAtomic } from "../../lib/storage/atomic.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../../lib/util/atomic_file.ts";
 import { ROOT, tempDir } from "../_helpers.ts";
 
 Deno.test("writeFileAtomic() replaces the file and leaves no temporary file", async () => {
@@ -37,7 +37,7 @@ Deno.test("kill -9 during atomic writes leaves the old or the new file, never a 
   const seen = new Set<string>();
   for (let round = 0; round < 25; round++) {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${ROOT}tests/storage/_atomic_writer.ts`, path],
+      args: ["run", "-A", `${ROOT}tests/util/_atomic_writer.ts`, path],
       stdout: "null",
       stderr: "null",
     }).spawn();
