@@ -245,6 +245,7 @@ export function describeStatus(report: GatewayStatusReport): string {
       ? ` (last error ${health.last_error.code}: ${health.last_error.message})`
       : "";
     lines.push(`  ${name}: ${String(health.state ?? "unknown")}${where}${error}`);
+    lines.push(...describeLink(health).map((line) => `    ${line}`));
   }
   if (report.stale_record_removed !== null) {
     lines.push(
@@ -252,6 +253,33 @@ export function describeStatus(report: GatewayStatusReport): string {
     );
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** The facts of a link's health worth a line: traffic, reconnects, dead windows, what the adapter adds. */
+function describeLink(health: Partial<LinkHealth>): string[] {
+  const lines: string[] = [];
+  const inbound = Object.entries(health.last_inbound_at ?? {});
+  if (inbound.length > 0) {
+    lines.push(`last inbound: ${inbound.map(([route, at]) => `${route} ${at}`).join(", ")}`);
+  }
+  if (health.last_send_ok_at) lines.push(`last send ok: ${health.last_send_ok_at}`);
+  if (health.reconnects || health.longest_dead_window_ms) {
+    const dead = Math.round((health.longest_dead_window_ms ?? 0) / 100) / 10;
+    lines.push(`reconnects: ${health.reconnects ?? 0}, longest dead window ${dead} s`);
+  }
+  if (health.down_since) lines.push(`down since: ${health.down_since}`);
+  for (const [key, value] of Object.entries(health.details ?? {})) {
+    if (key === "url") continue; // on the state line
+    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
+      lines.push(`${key.replaceAll("_", " ")}: ${value}`);
+    } else if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+      const parts = Object.entries(value).map(([k, v]) =>
+        `${k} ${typeof v === "object" ? JSON.stringify(v) : v}`
+      );
+      if (parts.length > 0) lines.push(`${key.replaceAll("_", " ")}: ${parts.join(", ")}`);
+    }
+  }
+  return lines;
 }
 
 function formatDuration(totalSeconds: number): string {

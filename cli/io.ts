@@ -20,6 +20,8 @@ export interface CliIo {
   readonly masker: SecretMasker;
   /** Whether standard error is a terminal (human log lines, colour). */
   readonly stderrIsTerminal: boolean;
+  /** Reads standard input to its end (`hermes send TARGET -`). */
+  readStdin(): Promise<string>;
   /** The exit code `main()` returns when no error ends the command. */
   exitCode: number;
 }
@@ -34,6 +36,7 @@ export function processIo(): CliIo {
     env: Deno.env.toObject(),
     masker,
     stderrIsTerminal: Deno.stderr.isTerminal(),
+    readStdin: () => new Response(Deno.stdin.readable).text(),
     exitCode: 0,
   };
 }

@@ -12,6 +12,7 @@ import { VERSION } from "../lib/version.ts";
 import { registerConfigCommands } from "./config.ts";
 import { registerGatewayCommands } from "./gateway.ts";
 import { registerPairCommands } from "./pair.ts";
+import { registerSendCommand } from "./send.ts";
 import { registerSessionCommands } from "./sessions.ts";
 import { reportError } from "./error_boundary.ts";
 import { type CliIo, processIo } from "./io.ts";
@@ -50,6 +51,7 @@ export function buildProgram(io: CliIo) {
   registerGatewayCommands(program, io);
   registerPairCommands(program, io);
   registerSessionCommands(program, io);
+  registerSendCommand(program, io);
   registerConfigCommands(program, io);
   // tab is typed against plain commander; extra-typings only narrows the types.
   tab(program as unknown as PlainCommand, { completionCommandName: "completion" });

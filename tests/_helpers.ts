@@ -38,6 +38,8 @@ export interface RunOptions {
   cwd?: string;
   /** The program to run instead of `cli/main.ts`, e.g. the bundle. */
   entry?: string;
+  /** What the program reads on standard input (default: nothing, stdin closed). */
+  stdin?: string;
 }
 
 /**
@@ -50,15 +52,21 @@ export async function runHermes(args: string[], options: RunOptions): Promise<Cl
     const value = Deno.env.get(name);
     if (value !== undefined && !(name in env)) env[name] = value;
   }
-  const output = await new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...cliPermissionFlags(), options.entry ?? `${ROOT}cli/main.ts`, ...args],
     cwd: options.cwd ?? ROOT,
     env,
     clearEnv: true,
-    stdin: "null",
+    stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const output = await child.output();
   const decoder = new TextDecoder();
   return {
     code: output.code,

@@ -10,10 +10,36 @@ import { HermesError } from "../errors.ts";
 import { writeAll } from "../util/write_all.ts";
 
 /**
+ * The gateway answered a request with a refusal: its own `reason` code
+ * (`usage` when the request asked for something impossible, `unknown_method`,
+ * `failed`, ...), its message and hint. Its `code` is `control_error`.
+ */
+export class ControlRefusal extends HermesError {
+  /** The gateway's code for the refusal. */
+  readonly reason: string;
+  /** The gateway's message, without the "The gateway refused" prefix. */
+  readonly detail: string;
+  /** What to do instead, when the gateway said. */
+  readonly hint: string | undefined;
+
+  constructor(method: string, error: { code?: string; message?: string; hint?: string }) {
+    const detail = error.message ?? "no reason given";
+    super("control_error", `The gateway refused "${method}": ${detail}`, {
+      hints: error.hint ? [error.hint] : [],
+    });
+    this.name = "ControlRefusal";
+    this.reason = error.code ?? "failed";
+    this.detail = detail;
+    this.hint = error.hint;
+  }
+}
+
+/**
  * Sends one request and returns its result. Throws a HermesError with code
  * `control_unavailable` when nothing answers within `timeoutMs` (no socket,
- * a dead gateway, a hung one), or `control_error` with the gateway's own
- * code and message when it refuses the request.
+ * a dead gateway, a hung one), or a {@linkcode ControlRefusal} (code
+ * `control_error`) with the gateway's own code and message when it refuses
+ * the request.
  *
  * @example
  * ```ts
@@ -44,13 +70,10 @@ export async function callControl(
     const answer = JSON.parse(line) as {
       ok?: boolean;
       result?: unknown;
-      error?: { code?: string; message?: string };
+      error?: { code?: string; message?: string; hint?: string };
     };
     if (answer.ok) return answer.result;
-    throw new HermesError(
-      "control_error",
-      `The gateway refused "${method}": ${answer.error?.message ?? "no reason given"}`,
-    );
+    throw new ControlRefusal(method, answer.error ?? {});
   } catch (error) {
     if (error instanceof HermesError) throw error;
     throw new HermesError(

@@ -6,13 +6,16 @@
  * Protocol: newline-delimited JSON. A request is
  * `{"id": 1, "method": "status", "params": {}}`; the answer carries the same
  * id and either `{"ok": true, "result": ...}` or
- * `{"ok": false, "error": {"code": "unknown_method", "message": "..."}}`.
+ * `{"ok": false, "error": {"code": "unknown_method", "message": "..."}}`
+ * (a method's deliberate refusal carries its own code, such as `usage`, and
+ * may add a `hint`).
  * A connection may send several requests. Lines over 64 KiB are refused and
  * the connection closed; malformed lines get a `bad_request` answer.
  *
  * @module
  */
 
+import { HermesError, UsageError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
 import { writeAll } from "../util/write_all.ts";
 
@@ -149,13 +152,19 @@ async function answerLine(
   try {
     return { id, ok: true, result: await methods[name]!(params) ?? null };
   } catch (error) {
+    // A deliberate refusal keeps its code (`usage`: the caller asked for something impossible).
+    if (error instanceof HermesError) {
+      log.debug("control method refused", { method: name, code: error.code, error });
+      const hint = error instanceof UsageError ? error.hint : error.hints[0];
+      return failure(id, error.code, error.message, hint);
+    }
     log.warn("control method failed", { method: name, error });
     return failure(id, "failed", error instanceof Error ? error.message : String(error));
   }
 }
 
-function failure(id: unknown, code: string, message: string) {
-  return { id, ok: false, error: { code, message } };
+function failure(id: unknown, code: string, message: string, hint?: string) {
+  return { id, ok: false, error: { code, message, ...(hint ? { hint } : {}) } };
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -65,6 +65,8 @@ export class Outbox {
   #idle: (() => void) | undefined;
   /** Sends in flight: a stop waits for them, so no part is left half sent. */
   readonly #inFlight = new Set<Promise<boolean>>();
+  /** Who waits for the next try of a part to end, by part id ({@linkcode Outbox.whenTried}). */
+  readonly #watchers = new Map<number, Set<(tried: boolean) => void>>();
   #counts: OutboxCounts = NO_PARTS;
   #countsTimer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
@@ -99,6 +101,37 @@ export class Outbox {
   }
 
   /**
+   * Resolves `true` once the next try of part `partId` has ended (it was
+   * sent, deferred, failed with a retry due, or given up), or `false` when
+   * `timeoutMs` passed first or the outbox stopped. Call it before the kick
+   * that may try the part.
+   *
+   * @example
+   * ```ts
+   * const tried = outbox.whenTried(part.id, 10_000);
+   * outbox.kick(part.chatKey);
+   * if (await tried) console.log((await store.partsOf(part.inboundId))[0]?.state);
+   * ```
+   */
+  whenTried(partId: number, timeoutMs: number): Promise<boolean> {
+    if (this.#stopped) return Promise.resolve(false);
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    let watchers = this.#watchers.get(partId);
+    if (!watchers) this.#watchers.set(partId, watchers = new Set());
+    const settle = (tried: boolean) => {
+      clearTimeout(timer);
+      watchers.delete(settle);
+      if (watchers.size === 0 && this.#watchers.get(partId) === watchers) {
+        this.#watchers.delete(partId);
+      }
+      resolve(tried);
+    };
+    const timer = setTimeout(() => settle(false), timeoutMs);
+    watchers.add(settle);
+    return promise;
+  }
+
+  /**
    * Stops sending: no new try starts, timers are cleared, and the tries in
    * flight are waited for (at most `waitMs`); what is left stays in the
    * store for the next gateway.
@@ -111,6 +144,9 @@ export class Outbox {
     this.#timers.clear();
     this.#idle?.();
     this.#idle = undefined;
+    for (const watchers of [...this.#watchers.values()]) {
+      for (const settle of [...watchers]) settle(false);
+    }
     if (this.#inFlight.size === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
@@ -258,6 +294,7 @@ export class Outbox {
         Date.parse(result.until === "next_inbound" ? part.deadline : result.until),
       );
       this.#options.onPartDone?.(part.inboundId);
+      this.#tried(part.id);
       return false;
     }
     // A plugin of the first contract answers { messageId } without a status.
@@ -265,6 +302,7 @@ export class Outbox {
       "";
     await store.partSent(part.id, messageId);
     this.#options.onPartDone?.(part.inboundId);
+    this.#tried(part.id);
     return true;
   }
 
@@ -281,22 +319,31 @@ export class Outbox {
     if (retryAfter > 0 && adapter) {
       this.#options.budgets?.slowDown(adapter, part.chatKey, retryAfter); // previews wait too
     }
-    const delay = Math.max(backoffDelay(attempt - 1, this.#backoff()), retryAfter);
+    // The link went down under the send: the part waits for the link, not for a backoff that
+    // grows with every drop (it goes the moment the link is back and the outbox is kicked).
+    const linkDown = retryAfter === 0 && !this.#options.isConnected(part.platform);
+    const delay = linkDown ? 0 : Math.max(backoffDelay(attempt - 1, this.#backoff()), retryAfter);
     const at = this.#now() + delay;
     if (at >= Date.parse(part.deadline)) {
       await this.#giveUp(part, code, `${message} (and the deadline ${part.deadline} comes first)`);
       return true;
     }
     await store.partFailed(part.id, { code, message, notBefore: new Date(at).toISOString() });
-    log.info("a reply part failed; retrying", {
-      platform: part.platform,
-      key: part.idempotencyKey,
-      attempt,
-      code,
-      retry_in_ms: delay,
-      error: message,
-    });
-    this.#retryAt(part.chatKey, at);
+    log.info(
+      linkDown
+        ? "a reply part failed; retrying when the link is back"
+        : "a reply part failed; retrying",
+      {
+        platform: part.platform,
+        key: part.idempotencyKey,
+        attempt,
+        code,
+        retry_in_ms: delay,
+        error: message,
+      },
+    );
+    this.#retryAt(part.chatKey, linkDown ? Date.parse(part.deadline) : at);
+    this.#tried(part.id);
     return false;
   }
 
@@ -339,6 +386,12 @@ export class Outbox {
       error: message,
     });
     this.#options.onPartDone?.(part.inboundId);
+    this.#tried(part.id);
+  }
+
+  /** A try of part `id` ended: its watchers hear so. */
+  #tried(id: number): void {
+    for (const settle of [...this.#watchers.get(id) ?? []]) settle(true);
   }
 
   #retryAt(chat: string, at: number): void {

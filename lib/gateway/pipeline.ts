@@ -344,7 +344,7 @@ export class Pipeline {
       log,
       expired: this.#expired(entry),
       agentSource: this.#options.agentView?.(entry.event.source) ?? entry.event.source,
-      deadline: this.#deadline(),
+      deadline: this.deliveryDeadline(),
       budgets: this.#options.budgets,
       mediaFolders: this.#options.mediaFolders,
       keepFile: this.#options.keepFile,
@@ -385,7 +385,11 @@ export class Pipeline {
     this.#options.outbox.kick(chatKeyOf(entry.event.source));
   }
 
-  #deadline(): string {
+  /**
+   * When a part stored now is given up if still not delivered:
+   * `gateway.delivery_deadline` from now (replies, answers and `hermes send`).
+   */
+  deliveryDeadline(): string {
     return new Date(
       this.#now().getTime() + this.#options.config.gateway.delivery_deadline * 1000,
     ).toISOString();
@@ -493,7 +497,7 @@ export class Pipeline {
       : [];
     await this.store.answer(entry, {
       parts,
-      deadline: this.#deadline(),
+      deadline: this.deliveryDeadline(),
       state: options.state ?? "done",
       outcome,
       exchange: options.exchange ? { expired: this.#expired(entry) } : undefined,

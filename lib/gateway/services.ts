@@ -14,7 +14,7 @@ import type { ChatHistoryItem, PlatformAdapter, PlatformDefinition } from "../pl
 import "../platforms/builtin.ts";
 import { LinkHealthTracker } from "../platforms/health.ts";
 import { PlatformLinks } from "../platforms/links.ts";
-import { enabledPlatforms, loadPlugins } from "../platforms/registry.ts";
+import { enabledPlatforms, loadPlugins, registeredPlatforms } from "../platforms/registry.ts";
 import { sessionKey } from "../sessions/key.ts";
 import type { SessionSource } from "../platforms/event.ts";
 import { openSqliteStateStore } from "../storage/sqlite/state_store.ts";
@@ -29,6 +29,8 @@ import { PairingStore } from "../auth/pairing.ts";
 import { IdRedactor } from "../auth/redact.ts";
 import { SLASH_COMMANDS } from "../auth/slash_commands.ts";
 import type { ControlMethod } from "./control_server.ts";
+import { HermesError } from "../errors.ts";
+import { sendMessage } from "./operator_send.ts";
 import { Outbox } from "./outbox.ts";
 import { MediaCache } from "../media/cache.ts";
 import { downloadMedia } from "../media/download.ts";
@@ -116,6 +118,8 @@ export function createServices(options: ServicesOptions): GatewayServices {
   let agent: Agent | undefined;
   let watcher: ReturnType<typeof setInterval> | undefined;
   const adapters = new Map<string, PlatformAdapter>();
+  /** Enabled platforms, once every adapter is created (`send` waits for that). */
+  let enabled: string[] | undefined;
   const pairing = new PairingStore(paths.pairingDir, { log });
   const media = new MediaCache(paths.mediaDir);
   const notify = approvalNotifier({
@@ -213,6 +217,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
         );
       }
       if (adapters.size === 0) log.warn("no platform is enabled; nothing will reach the agent");
+      enabled = definitions.map((d) => d.name);
       let initial = true;
       links = new PlatformLinks([...adapters.values()], {
         log,
@@ -276,6 +281,26 @@ export function createServices(options: ServicesOptions): GatewayServices {
     methods: {
       /** `hermes pair approve` asks the gateway to tell the approved user now. */
       pairing_notify: async () => ({ delivered: await notifyTracked() }),
+      /** `hermes send`: an operator's message into the outbox, and what became of it. */
+      send: (params) => {
+        if (!state || !outbox || !pipeline || !enabled) {
+          throw new HermesError(
+            "not_ready",
+            "The gateway is starting or stopping: try again shortly",
+          );
+        }
+        const queue = pipeline;
+        return sendMessage(params, {
+          store: state,
+          outbox,
+          adapter: (platform) => adapters.get(platform),
+          isConnected: (platform) => links?.isConnected(platform) ?? false,
+          enabled,
+          registered: registeredPlatforms().map((p) => p.name),
+          deadline: () => queue.deliveryDeadline(),
+          log: log.child({ component: "send" }),
+        });
+      },
     },
   };
 }

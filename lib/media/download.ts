@@ -42,6 +42,8 @@ export interface DownloadOptions {
   /** Default 5. */
   readonly maxRedirects?: number;
   readonly name?: string;
+  /** Turns the bytes fetched into the file (a platform's decryption); its errors fail the download. */
+  readonly decode?: (bytes: Uint8Array) => Uint8Array;
 }
 
 /**
@@ -75,8 +77,11 @@ export async function downloadMedia(url: string, options: DownloadOptions): Prom
       await response.body?.cancel();
       throw new Error(`Cannot download ${target}: HTTP ${response.status}`);
     }
-    const bytes = await readLimited(response, options.maxBytes);
-    return await options.cache.store(bytes, { name: options.name ?? nameOf(target) });
+    const fetched = await readLimited(response, options.maxBytes);
+    const bytes = options.decode ? options.decode(fetched) : fetched;
+    const name = options.name ?? dispositionName(response.headers.get("content-disposition")) ??
+      nameOf(target);
+    return await options.cache.store(bytes, { name });
   }
 }
 
@@ -141,6 +146,22 @@ async function readLimited(response: Response, maxBytes = Infinity): Promise<Uin
     offset += chunk.byteLength;
   }
   return bytes;
+}
+
+/** The file name a Content-Disposition header gives (RFC 6266 `filename*` first). */
+function dispositionName(header: string | null): string | undefined {
+  if (!header) return undefined;
+  const extended = /filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)/.exec(header)?.[1];
+  if (extended) {
+    try {
+      return decodeURIComponent(extended.trim());
+    } catch {
+      // not percent-encoded properly: try the plain form
+    }
+  }
+  const plain = /filename\s*=\s*(?:"([^"]*)"|([^;]+))/.exec(header);
+  const value = (plain?.[1] ?? plain?.[2])?.trim().split(/[\\/]/).pop();
+  return value ? value : undefined;
 }
 
 function nameOf(url: string): string | undefined {

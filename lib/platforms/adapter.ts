@@ -63,7 +63,17 @@ export interface MediaStore {
    */
   download(
     url: string,
-    options?: { readonly allowHosts?: readonly string[]; readonly name?: string },
+    options?: {
+      readonly allowHosts?: readonly string[];
+      readonly name?: string;
+      /**
+       * Private addresses this platform may fetch from when a URL names them
+       * directly (an operator's intranet proxy, a simulator in tests).
+       */
+      readonly allowAddresses?: readonly string[];
+      /** Turns the bytes fetched into the file (a platform's decryption). */
+      readonly decode?: (bytes: Uint8Array) => Uint8Array;
+    },
   ): Promise<Attachment>;
   /** A cached file by its name (the last part of an attachment's path), for serving it back. */
   open(name: string): Promise<{ bytes: Uint8Array; mime: string } | undefined>;

@@ -5,3 +5,4 @@
  */
 
 import "./local/platform.ts";
+import "./wecom/platform.ts";

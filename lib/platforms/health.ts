@@ -84,7 +84,8 @@ export class LinkHealthTracker {
   set(state: LinkState): void {
     const at = this.#now();
     const now = at.getTime();
-    const up = state === "subscribed" || state === "receiving";
+    // A degraded link (a ping went unanswered) still delivers: no dead window yet.
+    const up = state === "subscribed" || state === "receiving" || state === "degraded";
     // A stop ends a dead window too: a stopped link is not dead, it is stopped.
     if (up || state === "stopped") {
       if (this.#downSince !== null) {

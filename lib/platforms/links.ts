@@ -14,6 +14,9 @@ import { raceTimeout, TIMED_OUT } from "../util/race_timeout.ts";
 import type { PlatformAdapter } from "./adapter.ts";
 import type { LinkHealth } from "./health.ts";
 
+/** States in which a link cannot deliver, whatever else it reports. */
+const DOWN_STATES: ReadonlySet<string> = new Set(["retrying", "superseded", "fatal", "stopped"]);
+
 /** What {@linkcode PlatformLinks} needs. */
 export interface PlatformLinksOptions {
   readonly log: Logger;
@@ -74,9 +77,17 @@ export class PlatformLinks {
     return this.#adapters.get(platform);
   }
 
-  /** Whether `platform` is connected now. */
+  /**
+   * Whether `platform` is connected now: its connect succeeded and its link
+   * has not gone down since (an adapter that reconnects by itself reports
+   * `retrying`, `superseded`, ... meanwhile; parts wait for it instead of
+   * failing against a dead link).
+   */
   isConnected(platform: string): boolean {
-    return this.#connected.has(platform);
+    if (!this.#connected.has(platform)) return false;
+    const health = this.#adapters.get(platform)?.health();
+    return health !== undefined && health.down_since === null &&
+      !DOWN_STATES.has(health.state);
   }
 
   /**
@@ -108,7 +119,7 @@ export class PlatformLinks {
           connected: false,
         };
       } else {
-        out[name] = { ...health, connected: this.#connected.has(name) };
+        out[name] = { ...health, connected: this.isConnected(name) };
       }
     }
     return out;

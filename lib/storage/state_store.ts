@@ -251,6 +251,27 @@ export interface StateStore {
     },
   ): Promise<void>;
 
+  /**
+   * Stores a message no inbound message asked for (an operator's, `hermes
+   * send`) as outbox rows, in one unit: a journal entry of its own (message
+   * id `send:<uuid>`, finished at once with an outcome naming `origin`, so it
+   * is never replayed, answered or shown in a transcript, and it wakes no
+   * deferred part) and its parts, keyed `inbound:<that id>#<part>` and
+   * answering no message (`replyTo` null). From here on they are sent,
+   * deferred, retried and given up like any reply's. Resolves with the parts.
+   */
+  enqueueMessage(
+    target: SessionSource,
+    parts: readonly NewPart[],
+    options: { deadline: string; origin: string },
+  ): Promise<OutboxPart[]>;
+  /**
+   * What the store knows of chat `chatId` of `platform`: the source of its
+   * newest journaled inbound message (operators' messages left out), else of
+   * its most recently active session; undefined for a chat never heard from.
+   */
+  knownChat(platform: string, chatId: string): Promise<SessionSource | undefined>;
+
   /** Parts not yet sent nor given up, oldest first. */
   openParts(): Promise<OutboxPart[]>;
   /** The oldest open part of the chat `chatKey` (the one the chat waits on), if any. */

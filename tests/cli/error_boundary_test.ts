@@ -14,6 +14,7 @@ function fakeIo(): CliIo & { errText: () => string } {
     env: {},
     masker,
     stderrIsTerminal: false,
+    readStdin: () => Promise.resolve(""),
     exitCode: 0,
     errText: () => chunks.join(""),
   };

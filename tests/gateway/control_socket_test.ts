@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { callControl } from "../../lib/gateway/control_client.ts";
+import { callControl, ControlRefusal } from "../../lib/gateway/control_client.ts";
 import { MAX_REQUEST_BYTES, serveControl } from "../../lib/gateway/control_server.ts";
-import { HermesError } from "../../lib/errors.ts";
+import { HermesError, UsageError } from "../../lib/errors.ts";
 import { Logger } from "../../lib/util/log.ts";
 import { SecretMasker } from "../../lib/util/secret_mask.ts";
 import { tempDir } from "../_helpers.ts";
@@ -77,6 +77,34 @@ Deno.test("a method that throws is reported to the caller as a refusal", async (
       error instanceof HermesError && error.code === "control_error" &&
       error.message.includes("Cannot drain twice"),
   );
+});
+
+Deno.test("a deliberate refusal keeps its code and hint; anything else is `failed`", async () => {
+  await using dir = tempDir();
+  const path = `${dir.path}/gateway.sock`;
+  const methods = {
+    send: () => {
+      throw new UsageError('Cannot send to "x:y": there is no platform "x"', "hermes send local:y");
+    },
+    crash: () => {
+      throw new TypeError("undefined is not a function");
+    },
+  };
+  await using _server = await serveControl(path, methods, quiet());
+  const refusal = await callControl(path, "send").catch((error) => error);
+  assert.ok(refusal instanceof ControlRefusal);
+  assert.deepEqual(
+    [refusal.code, refusal.reason, refusal.detail, refusal.hint],
+    [
+      "control_error",
+      "usage",
+      'Cannot send to "x:y": there is no platform "x"',
+      "hermes send local:y",
+    ],
+  );
+  const crash = await callControl(path, "crash").catch((error) => error);
+  assert.ok(crash instanceof ControlRefusal);
+  assert.deepEqual([crash.reason, crash.hint], ["failed", undefined]);
 });
 
 Deno.test("callControl() without a listening gateway fails as control_unavailable", async () => {

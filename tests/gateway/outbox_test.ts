@@ -355,3 +355,62 @@ Deno.test("a store that fails for a moment leaves no chat stuck: it is looked at
   assert.equal(platform.calls.length, 1);
   assert.ok(t.lines.some((l) => /trying the chat again shortly/.test(l)));
 });
+
+Deno.test("whenTried() resolves once a part's try ended, false when time runs out or the outbox stops", async () => {
+  let refuse = true;
+  const platform = scriptedPlatform(() =>
+    refuse
+      ? new PlatformError("Too Many Requests", { platform: "test", code: 429, retryable: true })
+      : SENT
+  );
+  let up = true;
+  await using t = setup(platform, { connected: () => up, backoffMs: 10_000 });
+  const entry = await reply(t.store, "team", ["first", "second"]);
+  const [first] = await t.store.partsOf(entry.id);
+  const failed = t.outbox.whenTried(first!.id, 5_000);
+  t.outbox.kick(first!.chatKey);
+  assert.equal(await failed, true);
+  assert.equal((await t.store.partsOf(entry.id))[0]!.state, "failed", "a retry is due");
+
+  up = false;
+  refuse = false;
+  const waiting = t.outbox.whenTried(first!.id, 50);
+  t.outbox.kick(first!.chatKey);
+  assert.equal(await waiting, false, "no try while the link is down");
+
+  const stopped = t.outbox.whenTried(first!.id, 5_000);
+  await t.outbox.stop();
+  assert.equal(await stopped, false, "a stop ends the wait");
+  assert.equal(await t.outbox.whenTried(first!.id, 5_000), false, "and none begins after it");
+});
+
+Deno.test("a part whose link went down under it waits for the link, not for a growing backoff", async () => {
+  let linkUp = true;
+  const platform = scriptedPlatform((_call, calls) => {
+    if (calls.length <= 3) {
+      linkUp = false; // the link drops while the part is on its way
+      return new PlatformError("WeCom connection interrupted", {
+        platform: "test",
+        code: "interrupted",
+        retryable: true,
+      });
+    }
+    return SENT;
+  });
+  await using t = setup(platform, { connected: () => linkUp, backoffMs: 60_000 });
+  await reply(t.store, "team", ["through the drops"]);
+  t.outbox.kick();
+  for (let drop = 1; drop <= 3; drop++) {
+    await until(`try ${drop}`, () => platform.calls.length === drop);
+    await until(
+      "the failure recorded",
+      async () => (await t.store.openParts())[0]?.state === "failed",
+    );
+    assert.equal(platform.calls.length, drop, "no try while the link is down");
+    linkUp = true;
+    t.outbox.kick(); // the link is back
+  }
+  await until("sent once the link held", async () => (await t.store.openParts()).length === 0);
+  assert.equal(platform.calls.length, 4, "each return of the link brought one try, at once");
+  assert.deepEqual(platform.calls.map((c) => c.context.attempt), [1, 2, 3, 4]);
+});

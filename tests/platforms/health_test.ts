@@ -29,7 +29,7 @@ Deno.test("the dead window still open counts in the snapshot, with the time it b
 Deno.test("a shorter window later does not replace the longest; a stop ends a window", () => {
   const { health, advance } = trackerAt();
   health.set("subscribed");
-  health.set("degraded");
+  health.set("retrying");
   advance(30_000);
   health.set("receiving");
   health.set("retrying");
@@ -41,6 +41,16 @@ Deno.test("a shorter window later does not replace the longest; a stop ends a wi
   assert.equal(stopped.longest_dead_window_ms, 30_000, "stopped time is not dead time");
   assert.equal(stopped.down_since, null);
   assert.equal(stopped.stopped_at, "2026-12-01T10:00:35.000Z");
+});
+
+Deno.test("a degraded link (a ping unanswered) still delivers: it opens no dead window", () => {
+  const { health, advance } = trackerAt();
+  health.set("subscribed");
+  health.set("degraded");
+  advance(10_000);
+  assert.equal(health.snapshot().longest_dead_window_ms, 0);
+  assert.equal(health.snapshot().down_since, null);
+  assert.equal(health.snapshot().reconnects, 0);
 });
 
 Deno.test("before the first connect nothing counts as dead", () => {

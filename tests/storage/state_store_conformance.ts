@@ -442,6 +442,108 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
     assert.equal((await s.store.partsOf(entry.id))[0]!.lastError, "bot was blocked");
   });
 
+  test("an operator's message is queued as parts of its own: never replayed, answered or transcribed", async () => {
+    await using s = await fresh(open);
+    const target: SessionSource = { platform: "test", chatType: "group", chatId: "team:1" };
+    const parts = await s.store.enqueueMessage(
+      target,
+      [{ text: "heads up" }, { text: "part two", format: "markdown" }],
+      { deadline: DEADLINE, origin: "hermes send" },
+    );
+    const id = parts[0]!.inboundId;
+    assert.deepEqual(
+      parts.map((p) => [p.inboundId, p.part, p.text, p.format, p.idempotencyKey, p.state]),
+      [
+        [id, 0, "heads up", "plain", `inbound:${id}#0`, "queued"],
+        [id, 1, "part two", "markdown", `inbound:${id}#1`, "queued"],
+      ],
+    );
+    assert.deepEqual(parts[0]!.target, target);
+    assert.deepEqual([parts[0]!.replyTo, parts[0]!.deadline], [null, DEADLINE]);
+    const after = await s.reopen();
+    assert.deepEqual((await after.openParts()).map((p) => p.id), parts.map((p) => p.id));
+    assert.deepEqual(await after.unfinishedInbound(), [], "nothing to replay at start");
+    assert.deepEqual(await after.listSessions({ includeEnded: true }), [], "no session opened");
+    assert.deepEqual(await after.chatHistory(target, 10), [], "no transcript row");
+    assert.equal(
+      await after.knownChat("test", "team:1"),
+      undefined,
+      "it tells nothing of the chat",
+    );
+    assert.equal((await after.outboxCounts()).queued, 2);
+    const next = (await after.acceptInbound(event("hi", { chatId: "team:1" }), "k1"))!;
+    assert.ok(next.id > id, "journal ids go on after it");
+  });
+
+  test("an operator's message deferred until the chat's next message is woken by it and goes first", async () => {
+    await using s = await fresh(open);
+    const [part] = await s.store.enqueueMessage(
+      { platform: "test", chatType: "dm", chatId: "alice", userId: "alice" },
+      [{ text: "heads up" }],
+      { deadline: DEADLINE, origin: "hermes send" },
+    );
+    await s.store.startSending(part!.id);
+    await s.store.partDeferred(part!.id, { until: "next_inbound", reason: "no context" });
+    await s.store.enqueueMessage(
+      { platform: "test", chatType: "dm", chatId: "alice" },
+      [{ text: "another" }],
+      { deadline: DEADLINE, origin: "hermes send" },
+    );
+    assert.equal(
+      (await s.store.openParts())[0]!.state,
+      "deferred",
+      "a message of the operator's wakes nothing",
+    );
+    const entry = (await s.store.acceptInbound(
+      { ...event("hello"), source: { platform: "test", chatType: "group", chatId: "alice" } },
+      "k1",
+    ))!;
+    await s.store.answer(entry, {
+      parts: [{ text: "reply" }],
+      deadline: DEADLINE,
+      state: "done",
+      outcome: "replied",
+    });
+    const next = (await s.store.nextPart(part!.chatKey))!;
+    assert.deepEqual([next.id, next.state, next.waitingForInbound], [part!.id, "queued", false]);
+    assert.deepEqual((await s.store.openParts()).map((p) => p.text), [
+      "heads up",
+      "another",
+      "reply",
+    ]);
+  });
+
+  test("knownChat() is the chat's newest inbound source, else its newest session", async () => {
+    await using s = await fresh(open);
+    assert.equal(await s.store.knownChat("test", "team"), undefined);
+    const room = { chatType: "group" as const, chatId: "team", threadId: "t-1" };
+    const first = (await s.store.acceptInbound(event("a", { ...room, userId: "bob" }), "k1"))!;
+    await s.store.beginTurn(first, { expired: NEVER, text: "a" });
+    await s.store.finishInbound(first.id, "done", "replied");
+    s.advance(1_000);
+    await s.store.acceptInbound(event("b", { ...room, threadId: "t-2", userId: "carol" }), "k2");
+    await s.store.acceptInbound(event("c", { chatId: "other" }), "k3");
+    await s.store.enqueueMessage({ platform: "test", chatType: "dm", chatId: "team" }, [{
+      text: "a guess",
+    }], { deadline: DEADLINE, origin: "hermes send" });
+    assert.deepEqual(await s.store.knownChat("test", "team"), {
+      platform: "test",
+      chatType: "group",
+      chatId: "team",
+      threadId: "t-2",
+      userId: "carol",
+    });
+    assert.equal(await s.store.knownChat("other-platform", "team"), undefined);
+    const pending = await s.store.unfinishedInbound();
+    for (const entry of pending) await s.store.finishInbound(entry.id, "done", "replied");
+    await s.store.prune(new Date("2027-01-01T00:00:00Z"));
+    assert.deepEqual(
+      await s.store.knownChat("test", "team"),
+      { platform: "test", chatType: "group", chatId: "team", threadId: "t-1", userId: "bob" },
+      "after the journal is pruned, the session tells",
+    );
+  });
+
   test("prune forgets old finished entries, never unfinished ones", async () => {
     await using s = await fresh(open);
     const done = (await s.store.acceptInbound(event("done"), "k1"))!;

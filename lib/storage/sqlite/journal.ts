@@ -10,8 +10,14 @@
 import { createHash } from "node:crypto";
 import type { DatabaseSync } from "node:sqlite";
 import { cached } from "./database.ts";
-import type { MessageEvent } from "../../platforms/event.ts";
+import type { MessageEvent, SessionSource } from "../../platforms/event.ts";
 import type { InboundEntry, InboundState } from "../state_store.ts";
+
+/**
+ * The message ids of entries no platform sent (`hermes send`): journaled
+ * only so their parts follow the outbox's rules, never taken for what a chat said.
+ */
+export const OPERATOR_MESSAGE_PREFIX = "send:";
 
 interface Row {
   id: number;
@@ -66,6 +72,45 @@ export class InboundJournal {
       attempts: 0,
       transcriptId: null,
     };
+  }
+
+  /**
+   * Journals an entry that is finished at once: a message no platform sent
+   * (an operator's, `hermes send`), so it is never replayed nor answered.
+   * Returns its id.
+   */
+  recordFinished(event: MessageEvent, sessionKey: string, outcome: string): number {
+    const at = this.#now().toISOString();
+    const result = cached(
+      this.#db,
+      `INSERT INTO inbound_journal
+         (platform, message_id, session_key, event, received_at, state, outcome, finished_at)
+       VALUES (?, ?, ?, ?, ?, 'done', ?, ?)`,
+    ).run(
+      event.source.platform,
+      event.messageId,
+      sessionKey,
+      JSON.stringify(event),
+      event.receivedAt,
+      outcome,
+      at,
+    );
+    return Number(result.lastInsertRowid);
+  }
+
+  /**
+   * The source of the newest message journaled from chat `chatId` of
+   * `platform` (operators' messages left out: they only repeat a guess).
+   */
+  newestSource(platform: string, chatId: string): SessionSource | undefined {
+    const row = cached(
+      this.#db,
+      `SELECT event FROM inbound_journal
+       WHERE platform = ? AND json_extract(event, '$.source.chatId') = ?
+         AND substr(message_id, 1, ${OPERATOR_MESSAGE_PREFIX.length}) <> ?
+       ORDER BY id DESC LIMIT 1`,
+    ).get(platform, chatId, OPERATOR_MESSAGE_PREFIX) as { event: string } | undefined;
+    return row ? (JSON.parse(row.event) as MessageEvent).source : undefined;
   }
 
   /** Counts one more turn for the entry; returns the new count. */

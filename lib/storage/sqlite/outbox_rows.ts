@@ -63,9 +63,12 @@ export class OutboxRows {
     this.#now = now;
   }
 
-  /** Queues the parts of the reply to entry `inboundId`, in order. */
+  /**
+   * Queues the parts of the reply to entry `inboundId`, in order (`replyTo`
+   * null: a message that answers none, `hermes send`).
+   */
   add(
-    reply: { inboundId: number; target: SessionSource; replyTo: string; deadline: string },
+    reply: { inboundId: number; target: SessionSource; replyTo: string | null; deadline: string },
     parts: readonly NewPart[],
   ): void {
     const at = this.#now().toISOString();

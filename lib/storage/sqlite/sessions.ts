@@ -84,6 +84,14 @@ export class SessionStore {
       .all(options.limit ?? 100) as unknown as SessionRecord[];
   }
 
+  /** The most recently active session of chat `chatId` of `platform`, open or ended. */
+  newestOfChat(platform: string, chatId: string): SessionRecord | undefined {
+    return cached(
+      this.#db,
+      `${SELECT} WHERE s.platform = ? AND s.chat_id = ? ORDER BY s.updated_at DESC, s.id DESC LIMIT 1`,
+    ).get(platform, chatId) as SessionRecord | undefined;
+  }
+
   /** Every session that had `key`, newest first. */
   history(key: string): SessionRecord[] {
     return cached(this.#db, `${SELECT} WHERE s.key = ? ORDER BY s.id DESC`)

@@ -7,7 +7,7 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import type { Json, MessageEvent, SessionSource } from "../../platforms/event.ts";
+import type { ChatType, Json, MessageEvent, SessionSource } from "../../platforms/event.ts";
 import {
   type Audience,
   chatKeyOf,
@@ -26,7 +26,7 @@ import {
   type StoredMessage,
 } from "../state_store.ts";
 import { openDatabase, transaction } from "./database.ts";
-import { InboundJournal } from "./journal.ts";
+import { InboundJournal, OPERATOR_MESSAGE_PREFIX } from "./journal.ts";
 import { STATE_MIGRATIONS } from "./migrations.ts";
 import { OutboundLedger } from "./outbound_ledger.ts";
 import { OutboxRows } from "./outbox_rows.ts";
@@ -69,9 +69,11 @@ export class SqliteStateStore implements StateStore {
   readonly #outbox: OutboxRows;
   readonly #sessions: SessionStore;
   readonly #transcripts: TranscriptStore;
+  readonly #now: () => Date;
 
   constructor(db: DatabaseSync, now: () => Date = () => new Date()) {
     this.#db = db;
+    this.#now = now;
     this.#journal = new InboundJournal(db, now);
     this.#ledger = new OutboundLedger(db, now);
     this.#outbox = new OutboxRows(db, now);
@@ -246,6 +248,53 @@ export class SqliteStateStore implements StateStore {
     },
   ): Promise<void> {
     return this.#run(() => this.#ledger.record(key, part));
+  }
+
+  enqueueMessage(
+    target: SessionSource,
+    parts: readonly NewPart[],
+    options: { deadline: string; origin: string },
+  ): Promise<OutboxPart[]> {
+    if (parts.length === 0) {
+      return Promise.reject(new TypeError("Cannot enqueue a message: it has no parts"));
+    }
+    return this.#run(() =>
+      transaction(this.#db, () => {
+        const event: MessageEvent = {
+          messageId: `${OPERATOR_MESSAGE_PREFIX}${crypto.randomUUID()}`,
+          source: target,
+          text: parts.map((p) => p.text).join("\n\n"),
+          receivedAt: this.#now().toISOString(),
+        };
+        const chat = chatKeyOf(target);
+        const id = this.#journal.recordFinished(
+          event,
+          `${OPERATOR_MESSAGE_PREFIX}${chat}`,
+          `message from ${options.origin}`,
+        );
+        this.#outbox.add(
+          { inboundId: id, target, replyTo: null, deadline: options.deadline },
+          parts,
+        );
+        return this.#outbox.of(id);
+      })
+    );
+  }
+
+  knownChat(platform: string, chatId: string): Promise<SessionSource | undefined> {
+    return this.#run(() => {
+      const heard = this.#journal.newestSource(platform, chatId);
+      if (heard) return heard;
+      const session = this.#sessions.newestOfChat(platform, chatId);
+      if (!session) return undefined;
+      return {
+        platform,
+        chatType: session.chat_type as ChatType,
+        chatId,
+        ...(session.thread_id !== null ? { threadId: session.thread_id } : {}),
+        ...(session.user_id !== null ? { userId: session.user_id } : {}),
+      };
+    });
   }
 
   openParts(): Promise<OutboxPart[]> {
