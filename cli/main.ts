@@ -14,6 +14,7 @@ import { registerGatewayCommands } from "./gateway.ts";
 import { registerPairCommands } from "./pair.ts";
 import { registerSendCommand } from "./send.ts";
 import { registerSessionCommands } from "./sessions.ts";
+import { registerWecomCommands } from "./wecom.ts";
 import { reportError } from "./error_boundary.ts";
 import { type CliIo, processIo } from "./io.ts";
 
@@ -52,6 +53,7 @@ export function buildProgram(io: CliIo) {
   registerPairCommands(program, io);
   registerSessionCommands(program, io);
   registerSendCommand(program, io);
+  registerWecomCommands(program, io);
   registerConfigCommands(program, io);
   // tab is typed against plain commander; extra-typings only narrows the types.
   tab(program as unknown as PlainCommand, { completionCommandName: "completion" });

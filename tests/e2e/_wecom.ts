@@ -41,9 +41,20 @@ export interface WecomSetup extends AsyncDisposable {
 
 /** Starts the simulator and a gateway subscribed to it. */
 export async function startWecomGateway(
-  options: { env?: Record<string, string>; server?: WecomServerOptions } = {},
+  options: {
+    env?: Record<string, string>;
+    server?: WecomServerOptions;
+    /** config.yaml of the home (`HOME` in it is replaced by the home's path). */
+    config?: string;
+  } = {},
 ): Promise<WecomSetup> {
   const dir = tempDir();
+  if (options.config) {
+    await Deno.writeTextFile(
+      `${dir.path}/config.yaml`,
+      options.config.replaceAll("HOME", dir.path),
+    );
+  }
   const wecom = await WecomServer.start(options.server ?? {});
   const env = wecomEnv(wecom.url, options.env);
   let gateway: BackgroundHermes;

@@ -60,6 +60,7 @@ export const wecomSection = defineSection({
     WECOM_HEARTBEAT_INTERVAL_SECONDS: "heartbeat_interval_seconds",
     WECOM_HEARTBEAT_TIMEOUT_SECONDS: "heartbeat_timeout_seconds",
     WECOM_IDLE_RESUBSCRIBE_SECONDS: "idle_resubscribe_seconds",
+    WECOM_MEDIA_ALLOW_ADDRESSES: "media_allow_addresses",
     WECOM_SUPERSEDED_RETRY_SECONDS: "superseded_retry_seconds",
     HERMES_WECOM_TEXT_BATCH_DELAY_SECONDS: "text_batch_delay_seconds",
     HERMES_WECOM_TEXT_BATCH_SPLIT_DELAY_SECONDS: "text_batch_split_delay_seconds",
