@@ -7,8 +7,8 @@ import {
   waitForReply,
   wecomHealth,
 } from "./_wecom.ts";
-import { runHermes } from "../_helpers.ts";
-import { startHermes } from "../gateway/_gateway.ts";
+import { runHermes, tempDir } from "../_helpers.ts";
+import { startGateway, startHermes, waitFor } from "../gateway/_gateway.ts";
 
 Deno.test("DM and group messages are answered in markdown on their own req_id, never by stream or proactive group send", async () => {
   await using setup = await startWecomGateway();
@@ -223,4 +223,53 @@ Deno.test("hermes send: a chat never heard from is tried as a DM; a group answer
   const delivered = wecom.frames.filter((r) => replyText(r) === "hello group");
   assert.equal(delivered.at(-1)?.frame?.cmd, "aibot_respond_msg");
   assert.equal(delivered.at(-1)?.frame?.headers?.req_id, next.reqId);
+});
+
+Deno.test("a second gateway on this machine with the same bot waits for the credential lock instead of kicking the first off", async () => {
+  await using setup = await startWecomGateway();
+  const { wecom } = setup;
+  await using other = tempDir();
+  const env = { ...setup.env, HERMES_GATEWAY_LOCK_DIR: `${setup.home}/locks` };
+  await using second = await startGateway(other.path, env);
+  await waitFor(
+    "the second gateway to try the bot",
+    () => /credential is in use/.test(second.stderr()),
+  );
+  assert.equal(wecom.subscribes(BOT), 1, "only the first gateway subscribed");
+  assert.equal(wecom.framesOf("aibot_event_callback").length, 0, "no one was kicked");
+  const status = await runHermes(["gateway", "status", "--json"], { home: other.path, env });
+  const health = JSON.parse(status.stdout).platforms.wecom;
+  assert.equal(health.connected, false);
+  assert.match(health.last_error.message, /in use by the gateway PID \d+/);
+  await runHermes(["gateway", "stop"], { home: setup.home, env });
+  await wecom.waitForSubscribe(BOT, 2, 30_000);
+  wecom.callback(BOT, { chatType: "dm", userId: "zhangsan", text: "who answers now?" });
+  await waitForReply(wecom, "who answers now?");
+});
+
+Deno.test("gateway status names the link's device_id, traffic per route, reconnects and error counts", async () => {
+  await using setup = await startWecomGateway();
+  const { wecom, home } = setup;
+  const { deviceId } = await wecom.waitForSubscribe(BOT, 1);
+  wecom.callback(BOT, { chatType: "dm", userId: "zhangsan", text: "one" });
+  wecom.callback(BOT, { chatType: "group", chatId: "wrkG1", userId: "lisi", text: "@Bot two" });
+  await waitForReply(wecom, "one");
+  await waitForReply(wecom, "two");
+  wecom.drop(BOT, "reset");
+  await wecom.waitForSubscribe(BOT, 2, 15_000);
+  const env = { ...setup.env, HERMES_GATEWAY_LOCK_DIR: `${home}/locks` };
+  const human = await runHermes(["gateway", "status"], { home, env });
+  assert.match(human.stdout, /wecom: (subscribed|receiving)/);
+  assert.match(human.stdout, new RegExp(`device id: ${deviceId}`));
+  assert.match(
+    human.stdout,
+    /last inbound: dm \d{4}-.*group \d{4}-|last inbound: group \d{4}-.*dm \d{4}-/,
+  );
+  assert.match(human.stdout, /reconnects: 1, longest dead window [\d.]+ s/);
+  const json = JSON.parse((await runHermes(["gateway", "status", "--json"], { home, env })).stdout);
+  const wecomJson = json.platforms.wecom;
+  assert.equal(wecomJson.details.device_id, deviceId);
+  assert.deepEqual(Object.keys(wecomJson.last_inbound_at).sort(), ["dm", "group"]);
+  assert.equal(wecomJson.reconnects, 1);
+  assert.ok(["subscribed", "receiving"].includes(wecomJson.state));
 });

@@ -98,7 +98,12 @@ export class WecomAdapter implements PlatformAdapter {
     }
     this.#stopping = false;
     this.#link?.stop();
-    await this.#context.credentialLock(WECOM_LOCK_SCOPE, botId);
+    try {
+      await this.#context.credentialLock(WECOM_LOCK_SCOPE, botId);
+    } catch (error) {
+      health.error("credential_in_use", (error as Error).message); // status says who has the bot
+      throw error;
+    }
     const deviceId = await deviceIdFor(stateDir, botId, (why) => log.warn(why));
     const link = new WecomLink({
       url: settings.websocket_url,
