@@ -5,8 +5,10 @@ import {
   replyText,
   startWecomGateway,
   waitForReply,
+  wecomEnv,
   wecomHealth,
 } from "./_wecom.ts";
+import { WecomServer } from "../fakes/wecom_server.ts";
 import { runHermes, tempDir } from "../_helpers.ts";
 import { startGateway, startHermes, waitFor } from "../gateway/_gateway.ts";
 
@@ -272,4 +274,35 @@ Deno.test("gateway status names the link's device_id, traffic per route, reconne
   assert.deepEqual(Object.keys(wecomJson.last_inbound_at).sort(), ["dm", "group"]);
   assert.equal(wecomJson.reconnects, 1);
   assert.ok(["subscribed", "receiving"].includes(wecomJson.state));
+});
+
+Deno.test("a wrong secret or a missing one ends the start with exit 78 and a line naming the fix", async () => {
+  await using wecom = await WecomServer.start();
+  await using home = tempDir();
+  const wrong = startHermes(
+    home.path,
+    ["gateway", "run"],
+    wecomEnv(wecom.url, { WECOM_SECRET: "not-it" }),
+  );
+  assert.equal(await wrong.exited, 78);
+  assert.match(wrong.stderr(), /40013/);
+  assert.match(wrong.stderr(), /check WECOM_BOT_ID and WECOM_SECRET/);
+  const env = wecomEnv(wecom.url);
+  delete env.WECOM_SECRET;
+  const missing = startHermes(home.path, ["gateway", "run"], env);
+  assert.equal(await missing.exited, 78);
+  assert.match(missing.stderr(), /WECOM_SECRET is not set/);
+  assert.equal(wecom.subscribes(BOT), 0);
+});
+
+Deno.test("the pieces of a long message the client split are answered as one message", async () => {
+  await using setup = await startWecomGateway({
+    env: { HERMES_WECOM_TEXT_BATCH_DELAY_SECONDS: "0.6" },
+  });
+  const { wecom } = setup;
+  wecom.callback(BOT, { chatType: "dm", userId: "zhangsan", text: "first half," });
+  wecom.callback(BOT, { chatType: "dm", userId: "zhangsan", text: "second half." });
+  await waitForReply(wecom, "first half,\nsecond half.");
+  await new Promise((r) => setTimeout(r, 800));
+  assert.equal(repliesOf(wecom).length, 1, "one answer for the two pieces");
 });
