@@ -20,9 +20,15 @@ export function registerConfigCommands(program: Command, io: CliIo): void {
   );
 
   config.command("check")
-    .description("Validate config.yaml, .env and the environment; exit 0 when valid, 78 when not")
+    .description(
+      "Validate config.yaml, .env, the environment and what each enabled platform needs; exit 0 when valid, 78 when not",
+    )
     .action(async (_options, command) => {
       const { paths, loaded } = await openContext(io, command);
+      // What a start would refuse (a platform without its credentials, an open policy without
+      // its confirmation, an agent that cannot be made) is refused here too.
+      const { preparePlatforms } = await import("../lib/gateway/services.ts");
+      await preparePlatforms(loaded.config, io.env, paths.home);
       const where = loaded.found.configFile
         ? paths.configFile
         : `no config file at ${paths.configFile}, defaults apply`;

@@ -115,6 +115,16 @@ Deno.test("hermes config check exits 78 naming file, line and column of a YAML e
   );
 });
 
+Deno.test("hermes config check refuses what a start would refuse: an enabled platform without its secret", async () => {
+  await using home = tempDir();
+  const result = await runHermes(["config", "check"], {
+    home: home.path,
+    env: { WECOM_BOT_ID: "bot-1" },
+  });
+  assert.equal(result.code, 78, result.stdout);
+  assert.match(result.stderr, /WECOM_SECRET is not set: set WECOM_BOT_ID and WECOM_SECRET/);
+});
+
 Deno.test("hermes config check exits 78 naming the key path of a wrong type", async () => {
   await using home = tempDir();
   const file = `${home.path}/config.yaml`;
