@@ -252,7 +252,7 @@ export class Outbox {
     const context: SendContext = {
       idempotencyKey: part.idempotencyKey,
       attempt,
-      replyContext: await store.replyContext(part.chatKey),
+      ...await replyContexts(store, part),
       inReplyTo: part.replyTo ?? undefined,
       ...(part.editOf && part.shownText !== null ? { shownText: part.shownText } : {}),
     };
@@ -415,4 +415,16 @@ export class Outbox {
       // the store is closing; the last counts stand
     }
   }
+}
+
+/** The reply contexts a part is sent with: the chat's newest, and its own message's besides. */
+async function replyContexts(
+  store: StateStore,
+  part: OutboxPart,
+): Promise<Pick<SendContext, "replyContext" | "inReplyToContext">> {
+  const own = part.replyTo !== null ? await store.inboundReplyContext(part.inboundId) : undefined;
+  const latest = await store.replyContext(part.chatKey);
+  if (latest === undefined) return own === undefined ? {} : { replyContext: own };
+  const differs = own !== undefined && JSON.stringify(latest) !== JSON.stringify(own);
+  return { replyContext: latest, ...(differs ? { inReplyToContext: own } : {}) };
 }

@@ -148,7 +148,6 @@ export class Pipeline {
       return "duplicate";
     }
     if (!this.#holding) this.#dispatch(entry);
-    this.#options.outbox.kick(chatKeyOf(event.source)); // the chat spoke: parts it deferred may go
     return "accepted";
   }
 
@@ -250,6 +249,9 @@ export class Pipeline {
       else await this.#finish(entry, "done", "refused");
       return;
     }
+    // An admitted message's reply context serves its chat; parts the chat deferred may go now.
+    await this.store.admitInbound(entry);
+    this.#options.outbox.kick(chatKeyOf(entry.event.source));
     const command = parseSlashCommand(entry.event.text);
     const rights = command ? this.#rights(entry.event.source) : EVERY_COMMAND;
     if (command && !rights.allowed.has(command.name)) {

@@ -76,8 +76,17 @@ export interface SendContext {
   readonly idempotencyKey: string;
   /** 1 for the first try of a part, one more for each retry, restarts included. */
   readonly attempt: number;
-  /** The newest reply context the chat's inbound messages carried, if any. */
+  /**
+   * The newest reply context of the chat's admitted messages (else, for a
+   * message refused with an answer, its own).
+   */
   readonly replyContext?: Json;
+  /**
+   * The reply context of the message answered, when it is not
+   * `replyContext` (a newer message came since): platforms that answer a
+   * message on its own handle (WeCom's req_id) try it first.
+   */
+  readonly inReplyToContext?: Json;
   /** The platform's id of the inbound message answered. */
   readonly inReplyTo?: string;
   /**

@@ -49,6 +49,8 @@ export class PlatformLinks {
   readonly #retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
   /** Platforms whose first connect failed with a configuration error. */
   readonly #fatal = new Map<string, { error: ConfigError; at: string }>();
+  /** Platforms whose connect failed and is retried, with the failure. */
+  readonly #retrying = new Map<string, { message: string; at: string }>();
   readonly #options: PlatformLinksOptions;
   #closing = false;
   /** When disconnectAll finished (ISO), once it has. */
@@ -109,6 +111,19 @@ export class PlatformLinks {
           stopped_at: null, // it never ran
           connected: false,
         };
+      } else if (this.#retrying.has(name) && this.#stoppedAt === undefined) {
+        // Not connected yet, whatever the adapter left behind when its attempt failed.
+        const failure = this.#retrying.get(name)!;
+        const own = health.last_error;
+        out[name] = {
+          ...health,
+          state: "retrying",
+          last_error: own && own.at >= failure.at
+            ? own
+            : { code: "connect_failed", message: failure.message, at: failure.at },
+          stopped_at: null,
+          connected: false,
+        };
       } else if (this.#stoppedAt !== undefined) {
         out[name] = {
           ...health,
@@ -159,6 +174,7 @@ export class PlatformLinks {
         return;
       }
       if (outcome !== TIMED_OUT) {
+        this.#retrying.delete(adapter.name);
         this.#connected.add(adapter.name);
         log.info("platform connected", { platform: adapter.name, attempt: attempt + 1 });
         this.#options.onConnected?.(adapter.name);
@@ -179,6 +195,10 @@ export class PlatformLinks {
       return failure;
     }
     if (this.#closing) return;
+    this.#retrying.set(adapter.name, {
+      message: failure instanceof Error ? failure.message : String(failure),
+      at: this.#now().toISOString(),
+    });
     const delay = backoffDelay(attempt, this.#options.backoff);
     log.warn("platform failed to connect; retrying in the background", {
       platform: adapter.name,

@@ -175,11 +175,20 @@ export function chatKeyOf(source: SessionSource): string {
 export interface StateStore {
   /**
    * Journals `event` (durable when this resolves); undefined for a repeat of
-   * a message id. In the same unit, the event's reply context becomes its
-   * chat's newest, and the chat's parts deferred until its next inbound
-   * message are queued again.
+   * a message id. Its reply context serves the chat only once the message is
+   * admitted ({@linkcode StateStore.admitInbound}).
    */
   acceptInbound(event: MessageEvent, sessionKey: string): Promise<InboundEntry | undefined>;
+  /**
+   * The message passed authorization: in one unit, its reply context becomes
+   * its chat's newest (unless the chat has a newer one: a replayed entry),
+   * and the chat's parts deferred until its next message are queued again.
+   * A refused message (a stranger, a blocked group member) never lends its
+   * reply context to the chat's other answers.
+   */
+  admitInbound(entry: InboundEntry): Promise<void>;
+  /** The reply context the message of entry `inboundId` carried, while the journal keeps it. */
+  inboundReplyContext(inboundId: number): Promise<Json | undefined>;
   /** Entries never finished nor interrupted (a crash left them), oldest first. */
   unfinishedInbound(): Promise<InboundEntry[]>;
   /** Entries of `sessionKey` cut off by a drain, oldest first. */
@@ -294,7 +303,7 @@ export interface StateStore {
   ): Promise<void>;
   /** Given up: a permanent refusal, or the deadline passed. */
   partUndeliverable(id: number, failure: { code: string; message: string }): Promise<void>;
-  /** The newest reply context of the chat (see {@linkcode chatKeyOf}). */
+  /** The newest reply context of the chat's admitted messages (see {@linkcode chatKeyOf}). */
   replyContext(chatKey: string): Promise<Json | undefined>;
   /** Parts by state. */
   outboxCounts(): Promise<OutboxCounts>;

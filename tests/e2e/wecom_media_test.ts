@@ -42,7 +42,10 @@ const PNG = Uint8Array.from([
 async function cachedFiles(home: string): Promise<Map<string, Uint8Array>> {
   const files = new Map<string, Uint8Array>();
   for await (const entry of Deno.readDir(`${home}/media`)) {
-    if (entry.isFile) files.set(entry.name, await Deno.readFile(`${home}/media/${entry.name}`));
+    // A file being written (its temporary name) is not kept yet.
+    if (entry.isFile && !entry.name.startsWith(".")) {
+      files.set(entry.name, await Deno.readFile(`${home}/media/${entry.name}`));
+    }
   }
   return files;
 }

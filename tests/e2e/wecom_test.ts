@@ -306,3 +306,38 @@ Deno.test("the pieces of a long message the client split are answered as one mes
   await new Promise((r) => setTimeout(r, 800));
   assert.equal(repliesOf(wecom).length, 1, "one answer for the two pieces");
 });
+
+Deno.test("two members' messages in one group are each answered on their own req_id; a blocked member's req_id is never used", async () => {
+  await using setup = await startWecomGateway({
+    env: { WECOM_GROUP_POLICY: "allowlist" },
+    config:
+      "wecom:\n  group_allow_from: [wrkG1]\n  groups:\n    wrkG1:\n      allow_from: [alice, bob]\n",
+  });
+  const { wecom } = setup;
+  const alice = wecom.callback(BOT, {
+    chatType: "group",
+    chatId: "wrkG1",
+    userId: "alice",
+    text: "@Bot from alice",
+  });
+  const bob = wecom.callback(BOT, {
+    chatType: "group",
+    chatId: "wrkG1",
+    userId: "bob",
+    text: "@Bot from bob",
+  });
+  const eve = wecom.callback(BOT, {
+    chatType: "group",
+    chatId: "wrkG1",
+    userId: "eve",
+    text: "@Bot from eve",
+  });
+  const toAlice = await waitForReply(wecom, "from alice");
+  const toBob = await waitForReply(wecom, "from bob");
+  assert.equal(toAlice.frame?.headers?.req_id, alice.reqId);
+  assert.equal(toBob.frame?.headers?.req_id, bob.reqId);
+  await new Promise((r) => setTimeout(r, 500));
+  const used = new Set(repliesOf(wecom).map((r) => r.frame?.headers?.req_id));
+  assert.equal(used.has(eve.reqId), false, "eve is not allowed here: nothing rides her message");
+  assert.equal(repliesOf(wecom).length, 2);
+});

@@ -167,7 +167,9 @@ Deno.test("sendMessage() answers at once when nothing can go: the link is down, 
     assert.equal(second.heldBy?.id, first.parts[0]!.id);
 
     test.state.hold.clear();
-    await s.store.acceptInbound(inbound({ chatId: "team" }), "k:team");
+    await s.store.admitInbound(
+      (await s.store.acceptInbound(inbound({ chatId: "team" }), "k:team"))!,
+    );
     const sent = s.outbox.whenTried(second.parts[0]!.id, 5_000);
     s.outbox.kick(second.parts[0]!.chatKey);
     assert.equal(await sent, true);

@@ -170,10 +170,11 @@ Deno.test("a part deferred until the chat's next message holds the chat; the nex
   );
 
   blocked = false;
-  await t.store.acceptInbound(
+  const spoke = await t.store.acceptInbound(
     inbound("team", "anyone?", { replyContext: { req_id: "fresh-7" } }),
     "k:team",
   );
+  await t.store.admitInbound(spoke!); // as the pipeline does once the message is authorized
   t.outbox.kick();
   await until("the chat's parts sent", async () => (await t.store.openParts()).length === 0);
   const team = platform.calls.filter((c) => c.chat === "team");

@@ -218,3 +218,22 @@ Deno.test("a platform whose slow connect finishes after disconnectAll is not cou
   assert.equal(disconnects, 2, "disconnected again once its connect finished");
   assert.equal(health.state, "stopped");
 });
+
+Deno.test("a platform whose connect fails and is retried reads retrying with the failure, not stopped", async () => {
+  const platform = flaky("wecom", { failures: 2 });
+  const links = new PlatformLinks([platform.adapter], {
+    log: log(),
+    connectTimeoutMs: 1000,
+    backoff: { baseMs: 30, maxMs: 30 },
+  });
+  await links.connectAll();
+  const retrying = links.snapshot().wecom!;
+  assert.equal(retrying.state, "retrying", "its disconnect said stopped; it is being retried");
+  assert.equal(retrying.connected, false);
+  assert.equal(retrying.last_error?.code, "connect_failed");
+  assert.match(retrying.last_error?.message ?? "", /refused \(attempt 1\)/);
+  await until(() => links.isConnected("wecom"));
+  assert.equal(links.snapshot().wecom!.state, "subscribed");
+  await links.disconnectAll("done");
+  assert.equal(links.snapshot().wecom!.state, "stopped");
+});

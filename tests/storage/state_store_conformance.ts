@@ -388,13 +388,15 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
     });
   });
 
-  test("a part deferred until the chat's next message is queued again by it, with its reply context", async () => {
+  test("a part deferred until the chat's next message is queued again by its next admitted one, with its reply context", async () => {
     await using s = await fresh(open);
     const group = { chatType: "group" as const, chatId: "team" };
     const first = (await s.store.acceptInbound(
       { ...event("hi", group), replyContext: { req_id: "r-1" } },
       "k1",
     ))!;
+    assert.equal(await s.store.replyContext(JSON.stringify(["test", "team", ""])), undefined);
+    await s.store.admitInbound(first);
     await s.store.answer(first, {
       parts: [{ text: "hello" }],
       deadline: DEADLINE,
@@ -403,26 +405,49 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
     });
     const [part] = await s.store.openParts();
     assert.deepEqual(await s.store.replyContext(part!.chatKey), { req_id: "r-1" });
+    assert.deepEqual(await s.store.inboundReplyContext(first.id), { req_id: "r-1" });
     await s.store.startSending(part!.id);
     await s.store.partDeferred(part!.id, { until: "next_inbound", reason: "600039" });
     assert.deepEqual(
       (await s.store.openParts()).map((p) => [p.state, p.waitingForInbound]),
       [["deferred", true]],
     );
-    await s.store.acceptInbound({ ...event("elsewhere"), replyContext: { req_id: "dm" } }, "k2");
+    const elsewhere = (await s.store.acceptInbound(
+      { ...event("elsewhere"), replyContext: { req_id: "dm" } },
+      "k2",
+    ))!;
+    await s.store.admitInbound(elsewhere);
     assert.equal(
       (await s.store.openParts())[0]!.state,
       "deferred",
       "another chat does not wake it",
     );
-    await s.store.acceptInbound(
-      { ...event("again", group), replyContext: { req_id: "r-2" } },
+    const refused = (await s.store.acceptInbound(
+      { ...event("a stranger", group), replyContext: { req_id: "r-stranger" } },
+      "k3",
+    ))!;
+    assert.equal((await s.store.openParts())[0]!.state, "deferred", "journaled is not admitted");
+    assert.deepEqual(await s.store.replyContext(part!.chatKey), { req_id: "r-1" });
+    assert.deepEqual(await s.store.inboundReplyContext(refused.id), { req_id: "r-stranger" });
+    const again = (await s.store.acceptInbound(
+      {
+        ...event("again", group),
+        replyContext: { req_id: "r-2" },
+        receivedAt: "2026-06-01T10:05:00.000Z",
+      },
       "k1",
-    );
+    ))!;
+    await s.store.admitInbound(again);
     const woken = (await s.store.openParts())[0]!;
     assert.deepEqual([woken.state, woken.waitingForInbound], ["queued", false]);
     assert.deepEqual(await s.store.replyContext(part!.chatKey), { req_id: "r-2" });
     assert.equal((await s.store.outboxCounts()).queued, 1);
+    await s.store.admitInbound(first); // a replay of the older message
+    assert.deepEqual(
+      await s.store.replyContext(part!.chatKey),
+      { req_id: "r-2" },
+      "an older message does not take the newer one's place",
+    );
   });
 
   test("an undeliverable part is counted and no longer open", async () => {
@@ -498,6 +523,7 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
       { ...event("hello"), source: { platform: "test", chatType: "group", chatId: "alice" } },
       "k1",
     ))!;
+    await s.store.admitInbound(entry);
     await s.store.answer(entry, {
       parts: [{ text: "reply" }],
       deadline: DEADLINE,

@@ -76,6 +76,12 @@ export class WecomAdapter implements PlatformAdapter {
   /** Per chat, the hand-over of its messages in order (media downloads take time). */
   readonly #chains = new Map<string, Promise<void>>();
   readonly #errors: Record<string, number> = {};
+  /** Messages handed to the gateway and not yet journaled (a stop waits for them). */
+  readonly #emitting = new Set<Promise<void>>();
+  /** Per reply part (idempotency key), how many of its messages went out: a retry skips them. */
+  readonly #progress = new Map<string, number>();
+  /** Req_ids WeCom said are too old to answer on. */
+  readonly #expired = new Map<string, true>();
   #stopping = false;
 
   constructor(context: AdapterContext<WecomSettings>) {
@@ -105,6 +111,8 @@ export class WecomAdapter implements PlatformAdapter {
       throw error;
     }
     const deviceId = await deviceIdFor(stateDir, botId, (why) => log.warn(why));
+    // Stopped while waiting for the lock or the device_id: start nothing no one will stop.
+    if (this.#stopping) throw new Error("WeCom was disconnected while connecting");
     const link = new WecomLink({
       url: settings.websocket_url,
       botId,
@@ -135,52 +143,82 @@ export class WecomAdapter implements PlatformAdapter {
     }
   }
 
+  /**
+   * Stops the link (no new callbacks), then hands on what is still held
+   * (messages whose files are being fetched, pieces waiting to be joined) and
+   * waits until it is journaled, so nothing received is lost at a stop.
+   */
   async disconnect(_reason: string): Promise<void> {
     this.#stopping = true;
-    this.#batcher.flushAll();
-    await Promise.allSettled([...this.#chains.values()]);
     this.#link?.stop();
+    await Promise.allSettled([...this.#chains.values()]);
+    this.#batcher.flushAll();
+    await Promise.allSettled([...this.#emitting]);
     this.#context.health.set("stopped");
   }
 
+  /**
+   * Sends a reply part: its files (uploaded, then sent), then its text. It
+   * rides the answered message's req_id, or the chat's newest once that one
+   * expired; a DM without one is written to proactively, a group waits for
+   * its next message. A retry of a part skips what of it already went out.
+   */
   async send(
     to: SessionSource,
     message: OutboundMessage,
     context: SendContext,
   ): Promise<SendResult> {
-    const reqId = replyReqId(context.replyContext);
-    if (!reqId && to.chatType === "group") return noReqIdInGroup();
+    const reqIds = this.#usableReqIds(context);
+    if (reqIds.length === 0 && to.chatType === "group") return noReqIdInGroup();
     const notes: string[] = [];
-    let sent: SendResult | undefined;
+    const steps: (() => Promise<Record<string, unknown>>)[] = [];
     for (const file of message.attachments ?? []) {
       const kind = outboundKind(file);
       if (kind.note) notes.push(`ℹ️ ${kind.note}`);
-      const mediaId = await this.#withResubscribe(() => this.#upload(file, kind.type));
-      sent = await this.#deliver(
-        to,
-        { msgtype: kind.type, [kind.type]: { media_id: mediaId } },
-        reqId,
-      );
-      if (sent.status === "deferred") return sent;
+      steps.push(async () => {
+        const mediaId = await this.#withResubscribe(() => this.#upload(file, kind.type));
+        return { msgtype: kind.type, [kind.type]: { media_id: mediaId } };
+      });
     }
     const text = [message.text, ...notes].filter((t) => t.trim() !== "").join("\n");
     if (text !== "") {
-      sent = await this.#deliver(to, { msgtype: "markdown", markdown: { content: text } }, reqId);
+      steps.push(() => Promise.resolve({ msgtype: "markdown", markdown: { content: text } }));
     }
-    return sent ?? { status: "sent", messageId: reqId ?? randomId() };
+    const key = context.idempotencyKey;
+    let sent: SendResult = { status: "sent", messageId: reqIds[0] ?? randomId() };
+    for (let step = this.#progress.get(key) ?? 0; step < steps.length; step++) {
+      sent = await this.#deliver(to, await steps[step]!(), reqIds);
+      if (sent.status === "deferred") return sent;
+      remember(this.#progress, key, step + 1); // a retry of this part starts after it
+    }
+    this.#progress.delete(key);
+    return sent;
   }
 
   health(): LinkHealth {
     return this.#context.health.snapshot();
   }
 
-  /** Sends one message body: on the req_id when there is one, else proactively (DMs only). */
+  /** The req_ids a send may ride, best first: the answered message's, then the chat's newest. */
+  #usableReqIds(context: SendContext): string[] {
+    const ids = [replyReqId(context.inReplyToContext), replyReqId(context.replyContext)];
+    return [...new Set(ids)].filter((id): id is string =>
+      id !== undefined && !this.#expired.has(id)
+    );
+  }
+
+  /**
+   * Sends one message body on the first req_id WeCom still takes, else
+   * proactively in a DM; a group without one waits for its next message.
+   */
   async #deliver(
     to: SessionSource,
     body: Record<string, unknown>,
-    reqId: string | undefined,
+    reqIds: readonly string[],
   ): Promise<SendResult> {
-    if (reqId) {
+    let expired: WecomRequestError | undefined;
+    for (const reqId of reqIds) {
+      if (this.#expired.has(reqId)) continue;
       try {
         await this.#withResubscribe(() => this.#request("aibot_respond_msg", body, reqId));
         return this.#sent(reqId);
@@ -188,11 +226,11 @@ export class WecomAdapter implements PlatformAdapter {
         if (!(error instanceof WecomRequestError)) throw error;
         if (error.action === "defer_until_inbound") return waitForNext(error);
         if (error.action !== "reply_window_expired") throw error;
-        if (to.chatType === "group") return waitForNext(error);
-        // A DM whose req_id is too old is written to anew.
+        remember(this.#expired, reqId, true);
+        expired = error;
       }
     }
-    if (to.chatType === "group") return noReqIdInGroup();
+    if (to.chatType === "group") return expired ? waitForNext(expired) : noReqIdInGroup();
     try {
       const ack = await this.#withResubscribe(() =>
         this.#request("aibot_send_msg", { chatid: to.chatId, ...body })
@@ -264,7 +302,7 @@ export class WecomAdapter implements PlatformAdapter {
     const next = before.then(async () => {
       const event = await this.#event(message);
       const key = `${message.chatId}\u0000${message.userId}`;
-      if (event.attachments?.length || event.text.startsWith("/")) {
+      if (this.#stopping || event.attachments?.length || event.text.startsWith("/")) {
         this.#batcher.flush(key);
         this.#emit(event);
       } else {
@@ -326,13 +364,24 @@ export class WecomAdapter implements PlatformAdapter {
   }
 
   #emit(event: MessageEvent): void {
-    this.#context.emit(event).catch((error) =>
-      this.#context.log.error("a WeCom message could not be journaled", {
-        msgid: event.messageId,
-        error,
-      })
+    const emitting = this.#context.emit(event).then(
+      () => {},
+      (error) =>
+        this.#context.log.error("a WeCom message could not be journaled", {
+          msgid: event.messageId,
+          error,
+        }),
     );
+    this.#emitting.add(emitting);
+    void emitting.finally(() => this.#emitting.delete(emitting));
   }
+}
+
+/** Sets `key` in a map kept to the newest 1,000 keys. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > 1000) map.delete(map.keys().next().value!);
 }
 
 /** Pieces of one long message, joined: the first id, the newest reply context. */

@@ -120,8 +120,8 @@ export interface WecomSocketOptions {
   readonly onFrame: (frame: WecomFrame) => void;
   /** Text that is not a frame (logged and skipped by the caller). */
   readonly onMalformed?: (data: string) => void;
-  /** The link ended (by either side); called once. */
-  readonly onClose?: (reason: string) => void;
+  /** The link ended; called once. `byPeer`: the server closed it or the network failed (not us). */
+  readonly onClose?: (reason: string, byPeer: boolean) => void;
 }
 
 interface Pending {
@@ -151,8 +151,8 @@ export class WecomSocket {
     this.#ws = ws;
     this.#options = options;
     ws.onmessage = (message) => this.#receive(message.data);
-    ws.onclose = (event) => this.#ended(`closed by the server (code ${event.code})`);
-    ws.onerror = () => this.#ended("the connection failed");
+    ws.onclose = (event) => this.#ended(`closed by the server (code ${event.code})`, true);
+    ws.onerror = () => this.#ended("the connection failed", true);
   }
 
   /** Opens the WebSocket; rejects when the handshake fails or takes too long. */
@@ -209,7 +209,7 @@ export class WecomSocket {
     const reqId = options.reqId ?? newReqId(options.prefix ?? cmd);
     const before = this.#queues.get(reqId) ?? Promise.resolve();
     const run = before.catch(() => {}).then(() =>
-      this.#request(cmd, body, reqId, options.timeoutMs)
+      this.#request(cmd, body, reqId, options.timeoutMs, options.reqId !== undefined)
     );
     const tail = run.catch(() => {});
     this.#queues.set(reqId, tail);
@@ -231,6 +231,7 @@ export class WecomSocket {
     body: Record<string, unknown>,
     reqId: string,
     timeoutMs = 10_000,
+    shared = false,
   ): Promise<WecomFrame> {
     if (this.#closed !== undefined) {
       return Promise.reject(
@@ -243,6 +244,9 @@ export class WecomSocket {
         reject(
           new WecomLinkError(`WeCom did not answer ${cmd} within ${timeoutMs / 1000} s`, "timeout"),
         );
+        // Its ack may still come, and would be taken for the next request on this req_id:
+        // a socket that lost track of its acks is given up.
+        if (shared) this.close(`no answer to ${cmd} on ${reqId} in time`);
       }, timeoutMs);
       const settle = <T>(finish: (value: T) => void) => (value: T) => {
         clearTimeout(timer);
@@ -280,7 +284,7 @@ export class WecomSocket {
     this.#options.onFrame(frame);
   }
 
-  #ended(reason: string): void {
+  #ended(reason: string, byPeer = false): void {
     if (this.#closed !== undefined) return;
     this.#closed = reason;
     this.#ws.onmessage = this.#ws.onclose = this.#ws.onerror = null;
@@ -288,7 +292,7 @@ export class WecomSocket {
       pending.reject(new WecomLinkError(`WeCom connection interrupted: ${reason}`, "interrupted"));
     }
     this.#pending.clear();
-    this.#options.onClose?.(reason);
+    this.#options.onClose?.(reason, byPeer);
   }
 }
 

@@ -49,9 +49,10 @@ export function readCallback(
 ): InboundMessage | undefined {
   const from = isObject(body.from) ? body.from : {};
   const userId = str(from.userid);
-  const chatId = str(body.chatid) || userId;
-  if (!userId || !chatId) return undefined;
   const group = str(body.chattype).toLowerCase() === "group";
+  // A DM's chat is its sender; a group message without its group cannot be answered there.
+  const chatId = group ? str(body.chatid) : str(body.chatid) || userId;
+  if (!userId || !chatId) return undefined;
   const msgtype = str(body.msgtype);
   let text = textOf(body, msgtype);
   if (group) text = text.replace(/^@\S+\s*/, "");

@@ -39,6 +39,8 @@ export interface WecomLinkOptions {
 
 /** How long the handshake and the subscribe ack may take. */
 const SUBSCRIBE_TIMEOUT_MS = 20_000;
+/** A link the server closes sooner than this after its subscribe was (probably) taken over. */
+const QUICK_CLOSE_MS = 5_000;
 
 /**
  * One bot's link.
@@ -65,6 +67,9 @@ export class WecomLink {
   #resubscribing: Promise<void> | undefined;
   readonly #counts = { resubscribes: 0, idle_resubscribes: 0, missed_acks: 0, malformed_frames: 0 };
   #malformedMinute = 0;
+  #subscribedAt = 0;
+  /** Links in a row the server closed right after their subscribe. */
+  #quickCloses = 0;
   #malformedLogged = 0;
 
   constructor(options: WecomLinkOptions) {
@@ -107,6 +112,11 @@ export class WecomLink {
     }
     return socket.request(cmd, body, options).catch((error) => {
       if (error instanceof WecomRequestError) this.#o.onErrcode(error.errcode, cmd);
+      // No ack in time: a late one could be taken for the next request's on the same req_id,
+      // and a link that leaves requests unanswered is not one to keep.
+      if (error instanceof WecomLinkError && error.platformCode === "timeout") {
+        this.#lost(socket, `no answer to ${cmd} in time`);
+      }
       throw error;
     });
   }
@@ -140,7 +150,7 @@ export class WecomLink {
       connectTimeoutMs: SUBSCRIBE_TIMEOUT_MS,
       onFrame: (frame) => this.#frame(socket, frame),
       onMalformed: (data) => this.#malformed(data),
-      onClose: (reason) => this.#closed(socket, reason),
+      onClose: (reason, byPeer) => this.#closed(socket, reason, byPeer),
     });
     this.#open.add(socket);
     if (this.#stopped) return socket.close("hermes is stopping");
@@ -152,7 +162,9 @@ export class WecomLink {
     }
     if (this.#stopped) return socket.close("hermes is stopping");
     this.#socket = socket;
-    this.#failures = 0;
+    this.#subscribedAt = performance.now();
+    // A link the server keeps closing right after subscribing does not earn a fresh backoff.
+    if (this.#quickCloses === 0) this.#failures = 0;
     this.#missed = 0;
     this.#o.health.set("subscribed");
     this.#o.health.detail("subscribed_at", new Date().toISOString());
@@ -213,25 +225,43 @@ export class WecomLink {
 
   /** Another client subscribed with this bot: believe it, and step back for a while. */
   #superseded(socket: WecomSocket): void {
-    if (this.#stopped) return;
     const at = new Date().toISOString();
-    const message = `another client subscribed with this bot id at ${at}; retrying in ${
-      this.#o.supersededRetryMs / 1000
-    } s`;
+    this.#stepBack(
+      socket,
+      "disconnected_event",
+      `another client subscribed with this bot id at ${at}`,
+    );
+  }
+
+  /** Another client holds the bot: read `superseded`, say why, and try again only after a while. */
+  #stepBack(socket: WecomSocket, code: string, cause: string): void {
+    if (this.#stopped) return;
+    const message = `${cause}; retrying in ${this.#o.supersededRetryMs / 1000} s`;
     this.#o.log.error("WeCom link taken over by another client", {
-      cause: "disconnected_event",
+      cause: code,
+      message,
       fix: "stop the other gateway or probe that uses this bot (or give it its own bot)",
     });
-    this.#o.health.error("disconnected_event", message);
-    this.#o.health.detail("superseded_at", at);
-    this.#drop(socket, "disconnected_event");
+    this.#o.health.error(code, message);
+    this.#o.health.detail("superseded_at", new Date().toISOString());
+    this.#drop(socket, code);
     this.#o.health.set("superseded");
     this.#reconnectLater(this.#o.supersededRetryMs);
   }
 
-  #closed(socket: WecomSocket, reason: string): void {
+  #closed(socket: WecomSocket, reason: string, byPeer: boolean): void {
     this.#open.delete(socket);
-    if (socket === this.#socket) this.#lost(socket, reason);
+    if (socket !== this.#socket) return;
+    const quick = byPeer && performance.now() - this.#subscribedAt < QUICK_CLOSE_MS;
+    this.#quickCloses = quick ? this.#quickCloses + 1 : 0;
+    if (this.#quickCloses < 2) return this.#lost(socket, reason);
+    // The server ends every link of ours as soon as it is subscribed: someone else holds the bot
+    // under our device_id (a copy of this home elsewhere, a probe with --force). Step back.
+    this.#stepBack(
+      socket,
+      "closed_after_subscribe",
+      `the server closed the link right after each of the last ${this.#quickCloses} subscribes: another client probably uses this bot with the same device_id (a copy of this home on another machine?)`,
+    );
   }
 
   /** The subscribed socket is gone: reconnect after a backoff. */
@@ -270,7 +300,8 @@ export class WecomLink {
     try {
       await this.#connect();
     } catch (error) {
-      if (this.#stopped) return;
+      // Told meanwhile that another client holds the bot: its slow retry stands.
+      if (this.#stopped || this.#o.health.state === "superseded") return;
       const fatal = error instanceof WecomRequestError && error.action === "fatal";
       this.#o.log.warn("WeCom reconnect failed", { error, fatal });
       if (error instanceof WecomRequestError) {
@@ -304,6 +335,15 @@ export class WecomLink {
     } catch (error) {
       if (socket !== this.#socket) return;
       if (error instanceof WecomLinkError && error.platformCode === "interrupted") return;
+      if (error instanceof WecomRequestError) {
+        // Answered, so the link is alive; an errcode on a ping (846609) says what is wrong.
+        this.#o.onErrcode(error.errcode, "ping");
+        this.#missed = 0;
+        if (error.action === "resubscribe") {
+          this.resubscribe(`errcode ${error.errcode} on a ping`).catch(() => {});
+        }
+        return this.#scheduleHeartbeat(this.#o.heartbeatMs);
+      }
       this.#missed++;
       this.#counts.missed_acks++;
       this.#publishCounts();

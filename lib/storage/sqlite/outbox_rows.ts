@@ -167,14 +167,18 @@ export class OutboxRows {
     );
   }
 
-  /** Keeps `context` as the newest reply context of `chatKey`. */
-  saveContext(chatKey: string, context: Json): void {
+  /**
+   * Keeps `context`, of a message received at `receivedAt` (ISO), as the
+   * newest reply context of `chatKey`, unless the chat has one of a later message.
+   */
+  saveContext(chatKey: string, context: Json, receivedAt: string): void {
     cached(
       this.#db,
       `INSERT INTO chat_contexts (chat_key, reply_context, updated_at) VALUES (?, ?, ?)
        ON CONFLICT (chat_key) DO UPDATE SET
-         reply_context = excluded.reply_context, updated_at = excluded.updated_at`,
-    ).run(chatKey, JSON.stringify(context), this.#now().toISOString());
+         reply_context = excluded.reply_context, updated_at = excluded.updated_at
+       WHERE excluded.updated_at >= chat_contexts.updated_at`,
+    ).run(chatKey, JSON.stringify(context), receivedAt);
   }
 
   /** The newest reply context of `chatKey`. */

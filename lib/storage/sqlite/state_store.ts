@@ -84,14 +84,26 @@ export class SqliteStateStore implements StateStore {
   acceptInbound(event: MessageEvent, sessionKey: string): Promise<InboundEntry | undefined> {
     return this.#run(() =>
       transaction(this.#db, () => {
-        const entry = this.#journal.accept(event, sessionKey);
-        if (!entry) return undefined;
-        const chat = chatKeyOf(event.source);
-        if (event.replyContext !== undefined) this.#outbox.saveContext(chat, event.replyContext);
-        this.#outbox.wake(chat);
-        return entry;
+        return this.#journal.accept(event, sessionKey);
       })
     );
+  }
+
+  admitInbound(entry: InboundEntry): Promise<void> {
+    return this.#run(() =>
+      transaction(this.#db, () => {
+        const { event } = entry;
+        const chat = chatKeyOf(event.source);
+        if (event.replyContext !== undefined) {
+          this.#outbox.saveContext(chat, event.replyContext, event.receivedAt);
+        }
+        this.#outbox.wake(chat);
+      })
+    );
+  }
+
+  inboundReplyContext(inboundId: number): Promise<Json | undefined> {
+    return this.#run(() => this.#journal.get(inboundId)?.event.replyContext);
   }
 
   unfinishedInbound(): Promise<InboundEntry[]> {
