@@ -95,8 +95,10 @@ export class LinkHealthTracker {
       if (up) this.#everUp = true;
     } else if (this.#everUp && this.#downSince === null) {
       this.#downSince = now;
-      if (state === "retrying" || state === "connecting") this.#reconnects++;
     }
+    // One reconnect per way back: after a loss, and after a step back (superseded) too.
+    const back = (s: string) => s === "retrying" || s === "connecting";
+    if (this.#everUp && back(state) && !back(this.#state)) this.#reconnects++;
     if (state !== "stopped") this.#stoppedAt = null;
     else if (this.#state !== "stopped" || this.#stoppedAt === null) {
       this.#stoppedAt = at.toISOString();

@@ -726,6 +726,9 @@ export class WecomServer implements AsyncDisposable {
       } catch {
         return;
       }
+      // Like a real server: a callback written right after an ack must not
+      // wait for the client's delayed ACK (Nagle), about 40 ms a round trip.
+      tcp.setNoDelay(true);
       const task: Promise<void> = this.#handleSocket(tcp)
         .catch(() => {})
         .finally(() => this.#tasks.delete(task));

@@ -53,6 +53,22 @@ Deno.test("a degraded link (a ping unanswered) still delivers: it opens no dead 
   assert.equal(health.snapshot().reconnects, 0);
 });
 
+Deno.test("each way back counts one reconnect: after a loss, and after a step back", () => {
+  const { health } = trackerAt();
+  health.set("connecting");
+  health.set("subscribed");
+  health.set("retrying"); // lost
+  health.set("connecting");
+  health.set("retrying"); // that attempt failed: still the same way back
+  health.set("connecting");
+  health.set("subscribed");
+  assert.equal(health.snapshot().reconnects, 1);
+  health.set("superseded"); // another client took the bot
+  health.set("connecting"); // the slow retry
+  health.set("subscribed");
+  assert.equal(health.snapshot().reconnects, 2);
+});
+
 Deno.test("before the first connect nothing counts as dead", () => {
   const { health, advance } = trackerAt();
   health.set("connecting");

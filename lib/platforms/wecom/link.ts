@@ -47,7 +47,7 @@ const QUICK_CLOSE_MS = 5_000;
  *
  * @example
  * ```ts
- * const link = new WecomLink({ url, botId, secret, deviceId, heartbeatMs: 30_000, ... });
+ * const link = new WecomLink(options); // url, bot id, secret, device_id, heartbeat, health, log
  * await link.start(); // subscribed
  * await link.request("aibot_send_msg", { chatid: "zs", msgtype: "markdown", markdown: { content: "hi" } });
  * ```
