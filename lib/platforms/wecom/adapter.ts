@@ -27,8 +27,8 @@ import { type InboundMessage, readCallback } from "./inbound.ts";
 import { WecomLink } from "./link.ts";
 import { decryptMedia, fromBase64, outboundKind, uploadMedia } from "./media.ts";
 import type { WecomSettings } from "./section.ts";
-import { TextBatcher } from "./text_batcher.ts";
-import { SeenIds } from "./seen_ids.ts";
+import { TextBatcher } from "../text_batcher.ts";
+import { SeenIds } from "../seen_ids.ts";
 
 /** The credential lock scope of a bot id. */
 export const WECOM_LOCK_SCOPE = "wecom-bot";

@@ -1,5 +1,5 @@
 /**
- * The message ids seen lately, so a callback the server sends twice is
+ * The message ids seen lately, so a message a platform delivers twice is
  * answered once: at most `max` ids, each for `ttlMs`.
  *
  * @module

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
-import { TextBatcher } from "../../../lib/platforms/wecom/text_batcher.ts";
+import { TextBatcher } from "../../lib/platforms/text_batcher.ts";
 
 function batcher(delayMs = 600, splitDelayMs = 2000) {
   const delivered: string[] = [];

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { SeenIds } from "../../../lib/platforms/wecom/seen_ids.ts";
+import { SeenIds } from "../../lib/platforms/seen_ids.ts";
 
 Deno.test("a repeated message id is refused for five minutes, then taken again", () => {
   const seen = new SeenIds(1000, 300_000);

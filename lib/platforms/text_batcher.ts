@@ -1,9 +1,9 @@
 /**
- * Joins the pieces of a long message: the WeCom client splits input of
- * more than about 4,000 characters into several messages, sent moments
- * apart. Texts of one sender in one chat are held while more keep coming
- * (0.6 s of quiet, 2 s after a piece of 3,900 characters or more) and handed
- * on as one.
+ * Joins the pieces of a long message: clients split long input into
+ * several messages sent moments apart (WeCom at about 4,000 characters,
+ * Weixin at about 2,000). Texts of one sender in one chat are held while
+ * more keep coming (a platform's quiet time, longer after a piece near its
+ * client's split length) and handed on as one.
  *
  * @module
  */
@@ -14,6 +14,7 @@ export interface TextBatcherOptions<T> {
   readonly delayMs: number;
   /** Quiet time after a piece of `splitThreshold` characters or more. */
   readonly splitDelayMs: number;
+  /** Length from which a piece reads as split off a longer one (default 3,900). */
   readonly splitThreshold?: number;
   /** Joins the held pieces into one (oldest first). */
   readonly merge: (pieces: readonly T[]) => T;
