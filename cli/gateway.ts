@@ -228,7 +228,13 @@ export function describeStatus(report: GatewayStatusReport): string {
   }
   lines.push(`  home: ${report.home}`);
   const platforms = Object.entries(report.platforms);
-  if (platforms.length === 0) lines.push("  platforms: none configured");
+  if (platforms.length === 0) {
+    lines.push(
+      report.running
+        ? "  platforms: none configured"
+        : "  platforms: none seen yet (start it with `hermes gateway run`)",
+    );
+  }
   for (const [name, value] of platforms) {
     const health = value as Partial<LinkHealth> & { last_seen_at?: string | null };
     // A stopped platform's address serves no one: say when it stopped instead.

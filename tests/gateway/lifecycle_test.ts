@@ -25,6 +25,14 @@ function platformsOf(report: { platforms: Record<string, Record<string, unknown>
   return platforms;
 }
 
+Deno.test("status of a home that never ran says so and how to start it, not that nothing is configured", async () => {
+  await using dir = tempDir();
+  const human = await hermes(dir.path, ["gateway", "status"]);
+  assert.equal(human.code, 3);
+  assert.match(human.stdout, /^Gateway not running$/m);
+  assert.match(human.stdout, /platforms: none seen yet \(start it with `hermes gateway run`\)/);
+});
+
 Deno.test("a second run in the same home exits 1 naming the first PID; status shows it running", async () => {
   await using dir = tempDir();
   await using gateway = await startGateway(dir.path);
