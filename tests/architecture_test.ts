@@ -100,15 +100,19 @@ Deno.test("nothing in lib/ imports cli/ or scripts/", () => {
 /**
  * What a platform's folder may import besides its own files and packages:
  * the contract and the registry it registers with, small shared pieces, the
- * tool its settings section is declared with, and the access fields every
- * platform's section carries.
+ * tool its settings section is declared with, the access fields every
+ * platform's section carries, the helpers platforms share (recent ids, text
+ * batching) and where the home is (for a platform's own files).
  */
 const PLATFORM_ROOM_MAY_IMPORT = new Set([
   "lib/platforms/adapter.ts",
   "lib/platforms/event.ts",
   "lib/platforms/health.ts",
   "lib/platforms/registry.ts",
+  "lib/platforms/seen_ids.ts",
+  "lib/platforms/text_batcher.ts",
   "lib/errors.ts",
+  "lib/config/home.ts",
   "lib/config/section.ts",
   "lib/auth/access_settings.ts",
 ]);
