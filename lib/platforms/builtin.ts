@@ -6,3 +6,4 @@
 
 import "./local/platform.ts";
 import "./wecom/platform.ts";
+import "./weixin/platform.ts";

@@ -141,14 +141,14 @@ Deno.test("hermes config check warns about unknown keys but passes", async () =>
   await using home = tempDir();
   await Deno.writeTextFile(
     `${home.path}/config.yaml`,
-    "gateway:\n  drain_timeout: 30\nweixin:\n  x: 1\n",
+    "gateway:\n  drain_timeout: 30\ntelegramm:\n  x: 1\n",
   );
   const result = await runHermes(["--log-format", "json", "config", "check"], { home: home.path });
   assert.equal(result.code, 0);
   assert.match(result.stdout, /Config OK: .*config\.yaml \(1 warning\)/);
   const record = JSON.parse(result.stderr.trim());
   assert.equal(record.level, "warn");
-  assert.match(record.msg, /unknown key "weixin" is ignored/);
+  assert.match(record.msg, /unknown key "telegramm" is ignored/);
 });
 
 Deno.test("a secret set in .env never appears in config show or in log lines", async (t) => {

@@ -1,0 +1,198 @@
+/**
+ * What a Weixin account keeps on disk, in `<home>/platforms/weixin/accounts/`
+ * (each file written atomically, mode 0600; a failed write keeps the old one):
+ * - `<account>.json`: the login (`token`, `base_url`, `user_id`, `saved_at`);
+ * - `<account>.sync.json`: the poll cursor (`get_updates_buf`) and when it was saved;
+ * - `<account>.context-tokens.json`: the newest context token of each peer.
+ *
+ * @module
+ */
+
+import { ConfigError } from "../../errors.ts";
+import { writeJsonAtomic } from "../../util/atomic_file.ts";
+
+/** The login `hermes weixin login` saves. */
+export interface WeixinAccount {
+  readonly token: string;
+  readonly base_url: string;
+  readonly user_id?: string;
+  /** `YYYY-MM-DDTHH:MM:SSZ`. */
+  readonly saved_at: string;
+}
+
+/** The saved poll cursor. */
+export interface SavedCursor {
+  readonly cursor: string;
+  /** ISO time it was saved (absent in files another tool wrote). */
+  readonly savedAt?: string;
+}
+
+/**
+ * The Weixin state folder of a hermes home (the gateway's `stateDir`).
+ *
+ * @example
+ * ```ts
+ * weixinStateDir("/srv/hermes"); // "/srv/hermes/platforms/weixin"
+ * ```
+ */
+export function weixinStateDir(home: string): string {
+  return `${home}/platforms/weixin`;
+}
+
+/**
+ * The path of one of an account's files.
+ *
+ * @example
+ * ```ts
+ * accountFile("/srv/hermes/platforms/weixin", "b0f5@im.bot", "sync"); // ".../accounts/b0f5@im.bot.sync.json"
+ * ```
+ */
+export function accountFile(
+  stateDir: string,
+  accountId: string,
+  kind: "account" | "sync" | "context-tokens" = "account",
+): string {
+  if (!/^[A-Za-z0-9@._-]+$/.test(accountId) || accountId.startsWith(".")) {
+    throw new ConfigError(
+      `Cannot use the Weixin account id "${accountId}": expected letters, digits and @ . _ - (the ilink_bot_id login printed)`,
+    );
+  }
+  const suffix = kind === "account" ? "" : `.${kind}`;
+  return `${stateDir}/accounts/${accountId}${suffix}.json`;
+}
+
+/** The saved login of `accountId`, or undefined when there is none. */
+export async function readAccount(
+  stateDir: string,
+  accountId: string,
+): Promise<WeixinAccount | undefined> {
+  const value = await readJson(accountFile(stateDir, accountId));
+  if (value === undefined) return undefined;
+  if (typeof value.token !== "string" || value.token === "") {
+    throw new ConfigError(
+      `The Weixin account file ${
+        accountFile(stateDir, accountId)
+      } has no token: run \`hermes weixin login\` again`,
+    );
+  }
+  return {
+    token: value.token,
+    base_url: typeof value.base_url === "string" ? value.base_url : "",
+    ...(typeof value.user_id === "string" ? { user_id: value.user_id } : {}),
+    saved_at: typeof value.saved_at === "string" ? value.saved_at : "",
+  };
+}
+
+/** Saves a login (0600). */
+export async function saveAccount(
+  stateDir: string,
+  accountId: string,
+  account: Omit<WeixinAccount, "saved_at">,
+): Promise<string> {
+  const path = accountFile(stateDir, accountId);
+  await Deno.mkdir(`${stateDir}/accounts`, { recursive: true, mode: 0o700 });
+  const savedAt = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+  await writeJsonAtomic(path, { ...account, saved_at: savedAt }, { mode: 0o600 });
+  return path;
+}
+
+/** Removes an account and its cursor and tokens; false when there was nothing to remove. */
+export async function removeAccount(stateDir: string, accountId: string): Promise<boolean> {
+  let removed = false;
+  for (const kind of ["account", "sync", "context-tokens"] as const) {
+    try {
+      await Deno.remove(accountFile(stateDir, accountId, kind));
+      removed = true;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  return removed;
+}
+
+/** The account ids with a saved login, sorted. */
+export async function listAccounts(stateDir: string): Promise<string[]> {
+  const ids: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(`${stateDir}/accounts`)) {
+      const match = /^(.+?)\.json$/.exec(entry.name);
+      if (entry.isFile && match && !/\.(sync|context-tokens)$/.test(match[1]!)) ids.push(match[1]!);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return ids.sort();
+}
+
+/** The saved poll cursor, or undefined (the first poll starts from the server's default). */
+export async function readCursor(
+  stateDir: string,
+  accountId: string,
+): Promise<SavedCursor | undefined> {
+  const value = await readJson(accountFile(stateDir, accountId, "sync"));
+  const cursor = value?.get_updates_buf;
+  if (typeof cursor !== "string") return undefined;
+  return { cursor, ...(typeof value?.saved_at === "string" ? { savedAt: value.saved_at } : {}) };
+}
+
+/** Saves the poll cursor (0600). */
+export async function saveCursor(stateDir: string, accountId: string, cursor: string) {
+  await Deno.mkdir(`${stateDir}/accounts`, { recursive: true, mode: 0o700 });
+  await writeJsonAtomic(
+    accountFile(stateDir, accountId, "sync"),
+    { get_updates_buf: cursor, saved_at: new Date().toISOString() },
+    { mode: 0o600 },
+  );
+}
+
+/** The saved context token of each peer. */
+export async function readContextTokens(
+  stateDir: string,
+  accountId: string,
+): Promise<Map<string, string>> {
+  const value = await readJson(accountFile(stateDir, accountId, "context-tokens"));
+  const tokens = new Map<string, string>();
+  for (const [peer, token] of Object.entries(value ?? {})) {
+    if (typeof token === "string" && token !== "") tokens.set(peer, token);
+  }
+  return tokens;
+}
+
+/** Saves the context token of each peer (0600). */
+export async function saveContextTokens(
+  stateDir: string,
+  accountId: string,
+  tokens: ReadonlyMap<string, string>,
+): Promise<void> {
+  await Deno.mkdir(`${stateDir}/accounts`, { recursive: true, mode: 0o700 });
+  await writeJsonAtomic(
+    accountFile(stateDir, accountId, "context-tokens"),
+    Object.fromEntries(tokens),
+    { mode: 0o600 },
+  );
+}
+
+/** A JSON object file; undefined when it does not exist; throws naming the file when it is not JSON. */
+async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(
+      `Cannot read ${path}: it is not JSON (${
+        (error as Error).message
+      }); remove it or run \`hermes weixin login\` again`,
+    );
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigError(`Cannot read ${path}: it is not a JSON object; remove it`);
+  }
+  return value as Record<string, unknown>;
+}

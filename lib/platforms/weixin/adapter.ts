@@ -1,0 +1,497 @@
+/**
+ * The Weixin adapter: one iLink bot account. Messages come from the long
+ * poll (`poller.ts`), each carrying its peer's context token as the reply
+ * context; the cursor and the tokens are saved only once their batch is
+ * journaled. Replies go out formatted for Weixin (`format.ts`), one
+ * `sendmessage` at a time (`sender.ts`), files first, through the CDN.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { ConfigError } from "../../errors.ts";
+import type { AdapterContext, Capabilities, PlatformAdapter } from "../adapter.ts";
+import type {
+  Attachment,
+  Json,
+  MessageEvent,
+  OutboundMessage,
+  SendContext,
+  SendResult,
+  SessionSource,
+} from "../event.ts";
+import type { LinkHealth } from "../health.ts";
+import { SeenIds } from "../seen_ids.ts";
+import { TextBatcher } from "../text_batcher.ts";
+import {
+  readAccount,
+  readContextTokens,
+  readCursor,
+  saveContextTokens,
+  saveCursor,
+} from "./accounts.ts";
+import { ILINK_TIMEOUTS, IlinkClient } from "./api.ts";
+import { RateLimitBreaker } from "./breaker.ts";
+import { weixinChunks } from "./format.ts";
+import { readInbound, type WeixinInbound } from "./inbound.ts";
+import { decryptEcb, downloadUrl, mediaKey, uploadMedia, WEIXIN_MEDIA_HOSTS } from "./media.ts";
+import { WeixinPoller } from "./poller.ts";
+import { DEFAULT_WEIXIN_BASE_URL, type WeixinSettings } from "./section.ts";
+import { type SendOutcome, WeixinSender } from "./sender.ts";
+
+/** The credential lock scope of a bot token. */
+export const WEIXIN_LOCK_SCOPE = "weixin-bot-token";
+
+/** What a Weixin bot can do. */
+export const WEIXIN_CAPABILITIES: Capabilities = {
+  streaming: "final", // no editing
+  maxMessageLength: 2000,
+  lengthUnit: "utf16",
+  typing: true,
+  proactive: { dm: true, group: false },
+  media: { in: ["image", "file", "voice", "video"], out: ["image", "file", "voice", "video"] },
+};
+
+/** How long a typing ticket is good for. */
+const TICKET_TTL_MS = 600_000;
+
+/**
+ * The context token a reply context carries.
+ *
+ * @example
+ * ```ts
+ * replyToken({ context_token: "c1", at: "2026-12-01T10:00:00.000Z" }); // "c1"
+ * ```
+ */
+export function replyToken(context: Json | undefined): string | undefined {
+  if (typeof context !== "object" || context === null || Array.isArray(context)) return undefined;
+  const token = context.context_token;
+  return typeof token === "string" && token !== "" ? token : undefined;
+}
+
+/** A message held by the text batcher, with whoever waits for it to be journaled. */
+interface Held {
+  readonly event: MessageEvent;
+  readonly settled: ((error?: unknown) => void)[];
+}
+
+/**
+ * One Weixin bot account.
+ *
+ * @example
+ * ```ts
+ * const adapter = new WeixinAdapter(context);
+ * await adapter.connect(); // polling
+ * ```
+ */
+export class WeixinAdapter implements PlatformAdapter {
+  readonly name = "weixin";
+  readonly capabilities = WEIXIN_CAPABILITIES;
+  readonly #context: AdapterContext<WeixinSettings>;
+  readonly #seen = new SeenIds(2000, 5 * 60_000);
+  readonly #batcher: TextBatcher<Held>;
+  readonly #breaker: RateLimitBreaker;
+  readonly #sender: WeixinSender;
+  /** Per chat, the hand-over of its messages in order (media downloads take time). */
+  readonly #chains = new Map<string, Promise<void>>();
+  /** Newest context token per peer; tokens iLink called stale. */
+  #tokens = new Map<string, string>();
+  readonly #stale = new Set<string>();
+  #tokensChanged = false;
+  readonly #tickets = new Map<string, { ticket: string; until: number }>();
+  /** Per reply part (idempotency key), how many of its messages went out: a retry skips them. */
+  readonly #progress = new Map<string, number>();
+  #api: IlinkClient | undefined;
+  #poller: WeixinPoller | undefined;
+  #accountId = "";
+  #stopping = false;
+
+  constructor(context: AdapterContext<WeixinSettings>) {
+    this.#context = context;
+    const s = context.settings;
+    this.#batcher = new TextBatcher<Held>({
+      delayMs: s.text_batch_delay_seconds * 1000,
+      splitDelayMs: s.text_batch_split_delay_seconds * 1000,
+      splitThreshold: 1900,
+      merge: mergeHeld,
+      deliver: (held) => this.#emit(held),
+    });
+    this.#breaker = new RateLimitBreaker({
+      threshold: s.rate_limit_circuit_threshold,
+      windowMs: s.rate_limit_circuit_window_seconds * 1000,
+      openMs: s.rate_limit_circuit_open_seconds * 1000,
+    });
+    this.#sender = new WeixinSender({
+      breaker: this.#breaker,
+      log: context.log,
+      retries: s.send_chunk_retries,
+      retryDelayMs: s.send_chunk_retry_delay_seconds * 1000,
+      onStaleToken: (token) => this.#forget(token),
+    });
+  }
+
+  /** Claims the token, restores the cursor and tokens, and starts polling. */
+  async connect(): Promise<void> {
+    const { settings, stateDir, health, log } = this.#context;
+    const accountId = settings.account_id;
+    if (!accountId) {
+      throw new ConfigError(
+        "Weixin needs an account: run `hermes weixin login` and set WEIXIN_ACCOUNT_ID (weixin.account_id) to the id it printed",
+      );
+    }
+    const account = settings.token ? undefined : await readAccount(stateDir, accountId);
+    const token = settings.token ?? account?.token;
+    if (!token) {
+      throw new ConfigError(
+        `Weixin has no token for ${accountId}: run \`hermes weixin login\` (or set WEIXIN_TOKEN)`,
+      );
+    }
+    const baseUrl = settings.base_url ?? (account?.base_url || DEFAULT_WEIXIN_BASE_URL);
+    this.#stopping = false;
+    await this.#poller?.stop();
+    try {
+      await this.#context.credentialLock(WEIXIN_LOCK_SCOPE, token);
+    } catch (error) {
+      health.error("credential_in_use", (error as Error).message);
+      throw error;
+    }
+    if (settings.group_policy && settings.group_policy !== "disabled") {
+      log.warn("iLink bot accounts rarely receive group messages", {
+        group_policy: settings.group_policy,
+      });
+    }
+    this.#accountId = accountId;
+    this.#api = new IlinkClient({ baseUrl, token, fetch: this.#context.fetch });
+    this.#tokens = await readContextTokens(stateDir, accountId);
+    const saved = await readCursor(stateDir, accountId);
+    health.detail("account_id", accountId);
+    health.detail("base_url", baseUrl);
+    health.detail("cursor_saved_at", saved?.savedAt ?? null);
+    if (this.#stopping) throw new Error("Weixin was disconnected while connecting");
+    const poller = new WeixinPoller({
+      api: this.#api,
+      cursor: saved?.cursor ?? "",
+      health,
+      log,
+      sessionPauseMs: settings.session_expired_pause_seconds * 1000,
+      onBatch: (messages) => this.#take(messages),
+      saveCursor: (cursor) => this.#save(cursor),
+    });
+    this.#poller = poller;
+    await poller.start();
+  }
+
+  /**
+   * Stops polling, hands on what is still held and waits until it is
+   * journaled and the cursor that covers it saved.
+   */
+  async disconnect(_reason: string): Promise<void> {
+    this.#stopping = true;
+    const stopped = this.#poller?.stop();
+    await Promise.allSettled([...this.#chains.values()]);
+    this.#batcher.flushAll();
+    await stopped;
+    this.#context.health.set("stopped");
+  }
+
+  /**
+   * Sends a reply part: its files (each uploaded to the CDN), then its text
+   * as Weixin bubbles, a pause between them. A retry of the part skips what
+   * of it already went out; a peer whose session is not ready gets it once
+   * they write again.
+   */
+  async send(
+    to: SessionSource,
+    message: OutboundMessage,
+    context: SendContext,
+  ): Promise<SendResult> {
+    const api = this.#api;
+    if (!api) throw new Error("Weixin is not connected");
+    const { settings } = this.#context;
+    const steps: (() => Promise<Record<string, unknown>[]>)[] = [];
+    for (const file of message.attachments ?? []) {
+      steps.push(async () => [await this.#upload(api, to, file)]);
+    }
+    const chunks = weixinChunks(message.text, {
+      splitMultiline: settings.split_multiline_messages,
+      plainText: settings.plain_text,
+    });
+    for (const chunk of chunks) {
+      steps.push(() => Promise.resolve([{ type: 1, text_item: { text: chunk } }]));
+    }
+    const key = context.idempotencyKey;
+    let clientId = clientIdOf(key, 0);
+    for (let step = this.#progress.get(key) ?? 0; step < steps.length; step++) {
+      if (step > 0 && step > (message.attachments?.length ?? 0)) {
+        await sleep(settings.send_chunk_delay_seconds * 1000);
+      }
+      clientId = clientIdOf(key, step);
+      const outcome: SendOutcome = await this.#sender.send(api, {
+        toUserId: to.chatId,
+        clientId,
+        items: await steps[step]!(),
+        ...this.#tokenFor(to, context),
+      });
+      if (!outcome.sent) {
+        return { status: "deferred", until: "next_inbound", reason: outcome.reason };
+      }
+      remember(this.#progress, key, step + 1);
+      this.#context.health.sendOk();
+    }
+    this.#progress.delete(key);
+    return { status: "sent", messageId: clientId };
+  }
+
+  /** Shows "typing…" to a peer (a ticket from getconfig, kept 10 minutes); failures are ignored. */
+  async typing(to: SessionSource): Promise<void> {
+    const api = this.#api;
+    if (!api || to.chatType !== "dm") return;
+    try {
+      let cached = this.#tickets.get(to.chatId);
+      if (!cached || cached.until < Date.now()) {
+        const token = this.#tokenFor(to, {}).contextToken;
+        const answer = await api.post("getconfig", {
+          ilink_user_id: to.chatId,
+          ...(token ? { context_token: token } : {}),
+        }, ILINK_TIMEOUTS.config);
+        if (typeof answer.typing_ticket !== "string") return;
+        cached = { ticket: answer.typing_ticket, until: Date.now() + TICKET_TTL_MS };
+        this.#tickets.set(to.chatId, cached);
+      }
+      await api.post("sendtyping", {
+        ilink_user_id: to.chatId,
+        typing_ticket: cached.ticket,
+        status: 1,
+      }, ILINK_TIMEOUTS.config);
+    } catch (error) {
+      this.#tickets.delete(to.chatId); // a refused ticket is fetched again next time
+      this.#context.log.debug("Weixin typing failed", { error });
+    }
+  }
+
+  health(): LinkHealth {
+    return this.#context.health.snapshot();
+  }
+
+  /** The context token to send with: the peer's newest, unless iLink called it stale. */
+  #tokenFor(to: SessionSource, context: Partial<SendContext>): { contextToken?: string } {
+    const candidates = [
+      to.chatType === "dm" ? this.#tokens.get(to.chatId) : undefined,
+      replyToken(context.replyContext),
+      replyToken(context.inReplyToContext),
+    ];
+    const token = candidates.find((t) => t !== undefined && !this.#stale.has(t));
+    return token ? { contextToken: token } : {};
+  }
+
+  #forget(token: string): void {
+    this.#stale.add(token);
+    if (this.#stale.size > 1000) this.#stale.delete(this.#stale.values().next().value!);
+    for (const [peer, known] of this.#tokens) {
+      if (known === token) {
+        this.#tokens.delete(peer);
+        this.#tokensChanged = true;
+      }
+    }
+  }
+
+  async #upload(api: IlinkClient, to: SessionSource, file: Attachment) {
+    const { settings, fetch } = this.#context;
+    return await uploadMedia(file, {
+      api,
+      cdnBaseUrl: settings.cdn_base_url,
+      fetch,
+      toUserId: to.chatId,
+      allowed: (url) =>
+        this.#allowedHosts().some((h) => hostOf(url) === h || hostOf(url).endsWith(`.${h}`)),
+    });
+  }
+
+  /** The hosts media may come from or go to: Tencent's, and the configured API and CDN. */
+  #allowedHosts(): string[] {
+    const { settings } = this.#context;
+    return [...WEIXIN_MEDIA_HOSTS, hostOf(settings.cdn_base_url), hostOf(this.#api?.baseUrl ?? "")]
+      .filter((h) => h !== "");
+  }
+
+  /** A batch from the poll: each message read, deduplicated and handed on in chat order. */
+  #take(messages: readonly unknown[]): Promise<void> {
+    const { log, health } = this.#context;
+    const journaled: Promise<void>[] = [];
+    for (const raw of messages) {
+      const message = readInbound(raw, this.#accountId);
+      if (!message) {
+        log.debug("skipped a Weixin message with no sender or id (or the bot's own)");
+        continue;
+      }
+      const now = Date.now();
+      if (!this.#seen.add(`id\u0000${message.messageId}`, now)) {
+        log.debug("skipped a repeated Weixin message", { message_id: message.messageId });
+        continue;
+      }
+      if (message.text !== "") {
+        const digest = createHash("md5").update(message.text).digest("hex");
+        if (!this.#seen.add(`content\u0000${message.from}\u0000${digest}`, now)) {
+          log.debug("skipped a Weixin message repeated under a new id", {
+            message_id: message.messageId,
+          });
+          continue;
+        }
+      }
+      health.inbound(message.chatType);
+      if (message.contextToken && this.#tokens.get(message.from) !== message.contextToken) {
+        this.#tokens.set(message.from, message.contextToken);
+        this.#tokensChanged = true;
+      }
+      journaled.push(this.#handOn(message));
+    }
+    return Promise.all(journaled).then(() => {});
+  }
+
+  /** Hands one message on after the chat's earlier ones; resolves once it is journaled. */
+  #handOn(message: WeixinInbound): Promise<void> {
+    const chat = message.chatId;
+    const before = this.#chains.get(chat) ?? Promise.resolve();
+    let journaled!: Promise<void>;
+    const handed = new Promise<void>((resolveHanded) => {
+      journaled = new Promise<void>((resolve, reject) => {
+        void before.then(async () => {
+          const event = await this.#event(message);
+          const held: Held = {
+            event,
+            settled: [(error) => (error === undefined ? resolve() : reject(error))],
+          };
+          const key = `${chat}\u0000${message.from}`;
+          if (this.#stopping || event.attachments?.length || event.text.startsWith("/")) {
+            this.#batcher.flush(key);
+            this.#emit(held);
+          } else {
+            this.#batcher.add(key, held, event.text);
+          }
+        }).catch(reject).finally(resolveHanded);
+      });
+    });
+    this.#chains.set(chat, handed);
+    void handed.then(() => {
+      if (this.#chains.get(chat) === handed) this.#chains.delete(chat);
+    });
+    return journaled;
+  }
+
+  async #event(message: WeixinInbound): Promise<MessageEvent> {
+    const receivedAt = this.#context.now().toISOString();
+    return {
+      messageId: message.messageId,
+      source: {
+        platform: "weixin",
+        chatType: message.chatType,
+        chatId: message.chatId,
+        userId: message.from,
+      },
+      text: message.text,
+      receivedAt,
+      senderName: message.from,
+      ...(message.contextToken
+        ? { replyContext: { context_token: message.contextToken, at: receivedAt } }
+        : {}),
+      attachments: await this.#files(message),
+    };
+  }
+
+  /** The files a message refers to, fetched and decrypted; one that cannot be is logged and left out. */
+  async #files(message: WeixinInbound): Promise<Attachment[]> {
+    const { media, settings, log } = this.#context;
+    const files: Attachment[] = [];
+    for (const ref of message.media) {
+      const url = downloadUrl(settings.cdn_base_url, ref.media);
+      if (!url) continue;
+      try {
+        const keyText = ref.hexKey ?? ref.media.aes_key;
+        const key = keyText ? mediaKey(keyText) : undefined;
+        files.push(
+          await media.download(url, {
+            allowHosts: this.#allowedHosts(),
+            allowAddresses: settings.media_allow_addresses,
+            ...(ref.name ? { name: ref.name } : {}),
+            ...(key ? { decode: (bytes: Uint8Array) => decryptEcb(bytes, key) } : {}),
+          }),
+        );
+      } catch (error) {
+        log.warn("left out a file of a Weixin message", {
+          message_id: message.messageId,
+          kind: ref.kind,
+          error,
+        });
+      }
+    }
+    return files;
+  }
+
+  #emit(held: Held): void {
+    this.#context.emit(held.event).then(
+      () => held.settled.forEach((settle) => settle()),
+      (error) => {
+        this.#context.log.error("a Weixin message could not be journaled", {
+          message_id: held.event.messageId,
+          error,
+        });
+        held.settled.forEach((settle) => settle(error));
+      },
+    );
+  }
+
+  /** Saves the tokens (when they changed), then the cursor: both cover only journaled messages. */
+  async #save(cursor: string): Promise<void> {
+    const { stateDir } = this.#context;
+    if (this.#tokensChanged) {
+      this.#tokensChanged = false;
+      try {
+        await saveContextTokens(stateDir, this.#accountId, this.#tokens);
+      } catch (error) {
+        this.#tokensChanged = true;
+        throw error;
+      }
+    }
+    await saveCursor(stateDir, this.#accountId, cursor);
+  }
+}
+
+/** Pieces of one long message, joined: the first id, the newest reply context, everyone waiting. */
+function mergeHeld(pieces: readonly Held[]): Held {
+  const first = pieces[0]!.event;
+  const last = pieces[pieces.length - 1]!.event;
+  return {
+    event: {
+      ...first,
+      text: pieces.map((p) => p.event.text).join("\n"),
+      ...(last.replyContext !== undefined ? { replyContext: last.replyContext } : {}),
+      attachments: pieces.flatMap((p) => p.event.attachments ?? []),
+    },
+    settled: pieces.flatMap((p) => p.settled),
+  };
+}
+
+/** The client_id of one message of a reply part: the same on every try and after a restart. */
+function clientIdOf(idempotencyKey: string, step: number): string {
+  const digest = createHash("sha256").update(`${idempotencyKey}\u0000${step}`).digest("hex");
+  return `hermes-weixin-${digest.slice(0, 32)}`;
+}
+
+/** Sets `key` in a map kept to the newest 1,000 keys. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > 1000) map.delete(map.keys().next().value!);
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  } catch {
+    return "";
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

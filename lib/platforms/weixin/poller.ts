@@ -1,0 +1,192 @@
+/**
+ * The Weixin long-poll loop: `getupdates` with the cursor, each batch handed
+ * on, and the cursor saved only once every message of its batch is
+ * journaled, so a crash replays (the journal drops what it already holds)
+ * and never skips. An expired session (−14) pauses polling; other failures
+ * wait 2 s, and after 3 in a row 30 s.
+ *
+ * @module
+ */
+
+import type { Logger } from "../../util/log.ts";
+import type { LinkHealthTracker } from "../health.ts";
+import { ILINK_TIMEOUTS, type IlinkClient, IlinkError } from "./api.ts";
+
+/** Failures in a row that make the loop wait longer. */
+const STREAK = 3;
+/** How long a first poll may hold before it counts as a link that listens. */
+const HELD_MS = 1_500;
+
+/** What a {@linkcode WeixinPoller} needs. */
+export interface PollerOptions {
+  readonly api: IlinkClient;
+  /** The saved cursor ("" for none). */
+  readonly cursor: string;
+  readonly health: LinkHealthTracker;
+  readonly log: Logger;
+  /** Pause after an expired session. */
+  readonly sessionPauseMs: number;
+  /** Wait after a failure, and after a streak of them. */
+  readonly failureDelayMs?: number;
+  readonly streakDelayMs?: number;
+  /** Takes a batch; resolves once each message is journaled (or dropped), rejects when one could not be. */
+  readonly onBatch: (messages: readonly unknown[]) => Promise<void>;
+  /** Saves a cursor; called in order, each after its batch was taken. */
+  readonly saveCursor: (cursor: string) => Promise<void>;
+}
+
+/**
+ * Polls one account.
+ *
+ * @example
+ * ```ts
+ * const poller = new WeixinPoller({ api, cursor: "", health, log, sessionPauseMs: 600_000, onBatch, saveCursor });
+ * await poller.start(); // the first poll was answered, or is being held
+ * await poller.stop(); // the last cursor is saved
+ * ```
+ */
+export class WeixinPoller {
+  readonly #o: PollerOptions;
+  readonly #abort = new AbortController();
+  #cursor: string;
+  #savedCursor: string;
+  #pollTimeoutMs: number = ILINK_TIMEOUTS.poll;
+  #saving: Promise<void> = Promise.resolve();
+  /** A batch could not be journaled: later cursors would skip it, so none is saved. */
+  #blocked = false;
+  #loop: Promise<void> = Promise.resolve();
+
+  constructor(options: PollerOptions) {
+    this.#o = options;
+    this.#cursor = options.cursor;
+    this.#savedCursor = options.cursor;
+  }
+
+  /**
+   * Makes the first poll and starts the loop; resolves once iLink answered
+   * it or held it (a long poll waiting for messages), rejects when iLink
+   * refused it.
+   */
+  async start(): Promise<void> {
+    const first = this.#poll();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const held = new Promise<"held">((resolve) =>
+      timer = setTimeout(() => resolve("held"), HELD_MS)
+    );
+    try {
+      const outcome = await Promise.race([first.then(() => "answered" as const), held]);
+      if (outcome === "held") this.#o.health.set("subscribed");
+      const pending = outcome === "held"
+        ? first.then(() => undefined, (error: unknown) => error)
+        : Promise.resolve(undefined);
+      this.#loop = pending.then((error) => this.#run(error));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stops polling and waits until the cursor of everything taken is saved. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await this.#loop;
+    await this.#saving;
+  }
+
+  async #run(pending?: unknown): Promise<void> {
+    let failures = 0;
+    let error = pending;
+    while (!this.#abort.signal.aborted) {
+      if (error === undefined) {
+        try {
+          await this.#poll();
+          failures = 0;
+          continue;
+        } catch (caught) {
+          error = caught;
+        }
+      }
+      if (this.#abort.signal.aborted) return;
+      const why = error instanceof Error ? error.message : String(error);
+      const expired = error instanceof IlinkError && error.kind === "session_expired";
+      const code = error instanceof IlinkError ? String(error.ret ?? error.kind) : "poll_failed";
+      error = undefined;
+      this.#o.health.error(expired ? "session_expired" : code, why);
+      this.#o.health.set("retrying");
+      failures++;
+      const delay = expired
+        ? this.#o.sessionPauseMs
+        : failures >= STREAK
+        ? this.#o.streakDelayMs ?? 30_000
+        : this.#o.failureDelayMs ?? 2_000;
+      if (expired || failures >= STREAK) failures = 0;
+      const until = new Date(Date.now() + delay).toISOString();
+      this.#o.health.detail("poll_paused_until", until);
+      if (expired) {
+        this.#o.log.warn(`Session expired; pausing for ${delay / 1000} s`, { until, error: why });
+      } else this.#o.log.warn("Weixin poll failed; trying again", { wait_ms: delay, error: why });
+      await this.#sleep(delay);
+      this.#o.health.detail("poll_paused_until", null);
+    }
+  }
+
+  /** One getupdates: the batch handed on, its cursor queued for saving. */
+  async #poll(): Promise<void> {
+    let answer: Record<string, unknown>;
+    try {
+      answer = await this.#o.api.post(
+        "getupdates",
+        { get_updates_buf: this.#cursor },
+        this.#pollTimeoutMs,
+        this.#abort.signal,
+      );
+    } catch (error) {
+      if (error instanceof IlinkError && error.timedOut) answer = { msgs: [] }; // nothing came
+      else throw error;
+    }
+    const health = this.#o.health;
+    if (health.state !== "subscribed" && health.state !== "receiving") health.set("subscribed");
+    const timeout = answer.longpolling_timeout_ms;
+    if (typeof timeout === "number" && Number.isInteger(timeout) && timeout > 0) {
+      this.#pollTimeoutMs = timeout;
+    }
+    const next = typeof answer.get_updates_buf === "string" && answer.get_updates_buf !== ""
+      ? answer.get_updates_buf
+      : this.#cursor;
+    const messages = Array.isArray(answer.msgs) ? answer.msgs : [];
+    const taken = messages.length > 0 ? this.#o.onBatch(messages) : Promise.resolve();
+    this.#cursor = next;
+    this.#saving = this.#saving.then(() => taken).then(
+      () => this.#save(next),
+      (error) => {
+        this.#blocked = true;
+        this.#o.log.error(
+          "a Weixin batch could not be journaled: its cursor is not saved, so a restart polls it again",
+          { error },
+        );
+      },
+    );
+  }
+
+  async #save(cursor: string): Promise<void> {
+    if (this.#blocked || cursor === this.#savedCursor) return;
+    try {
+      await this.#o.saveCursor(cursor);
+      this.#savedCursor = cursor;
+      this.#o.health.detail("cursor_saved_at", new Date().toISOString());
+    } catch (error) {
+      this.#o.log.warn("the Weixin poll cursor could not be saved; the next batch tries again", {
+        error,
+      });
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#abort.signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+  }
+}
