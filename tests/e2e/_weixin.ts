@@ -7,7 +7,7 @@
  */
 
 import { IlinkServer, type IlinkServerOptions, type SentMessage } from "../fakes/ilink_server.ts";
-import { type BackgroundHermes, startGateway } from "../gateway/_gateway.ts";
+import { type BackgroundHermes, startGateway, waitFor } from "../gateway/_gateway.ts";
 import { runHermes, tempDir } from "../_helpers.ts";
 
 /** The gateway's environment for the simulator. */
@@ -44,16 +44,27 @@ export interface WeixinSetup extends AsyncDisposable {
 
 /** Starts the simulator and a gateway polling it. */
 export async function startWeixinGateway(
-  options: { env?: Record<string, string>; server?: IlinkServerOptions } = {},
+  options: {
+    env?: Record<string, string>;
+    server?: IlinkServerOptions;
+    /** config.yaml of the home (`HOME` in it is replaced by the home's path). */
+    config?: string;
+  } = {},
 ): Promise<WeixinSetup> {
   const dir = tempDir();
+  if (options.config) {
+    await Deno.writeTextFile(
+      `${dir.path}/config.yaml`,
+      options.config.replaceAll("HOME", dir.path),
+    );
+  }
   const ilink = await IlinkServer.start({ longPollMs: 500, ...options.server });
   const env = weixinEnv(ilink, options.env);
   const polls = () => ilink.requestsTo("getupdates").length;
   const start = async () => {
     const before = polls();
     const gateway = await startGateway(dir.path, env);
-    await waitUntil(() => polls() > before, 20_000, "the gateway's first getupdates");
+    await waitFor("the gateway's first getupdates", () => polls() > before);
     return gateway;
   };
   let gateway: BackgroundHermes;
@@ -82,28 +93,13 @@ export async function startWeixinGateway(
   return setup;
 }
 
-/** Waits until `done()` holds, polling every 20 ms; throws naming `what` after `timeoutMs`. */
-export async function waitUntil(
-  done: () => boolean,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** Waits for an accepted sendmessage whose text is `text`. */
 export async function waitForSent(
   ilink: IlinkServer,
   text: string,
   timeoutMs = 15_000,
 ): Promise<SentMessage> {
-  await waitUntil(() => ilink.sent.some((s) => s.text === text), timeoutMs, `a reply "${text}"`);
+  await waitFor(`a reply "${text}"`, () => ilink.sent.some((s) => s.text === text), timeoutMs);
   return ilink.sent.find((s) => s.text === text)!;
 }
 

@@ -237,6 +237,8 @@ export class IlinkServer implements AsyncDisposable {
   readonly #batchSize: number;
   readonly #abort = new AbortController();
   readonly #conns = new Set<Deno.Conn>();
+  readonly #inFlight = new Map<string, number>();
+  readonly #peakInFlight = new Map<string, number>();
   readonly #tasks = new Set<Promise<void>>();
   readonly #watchers = new Set<() => void>();
   readonly #tokens: Set<string>;
@@ -412,6 +414,11 @@ export class IlinkServer implements AsyncDisposable {
 
   // ---- observing -----------------------------------------------------------
 
+  /** The most requests of `endpoint` the simulator was answering at one time. */
+  peakInFlight(endpoint: string): number {
+    return this.#peakInFlight.get(endpoint) ?? 0;
+  }
+
   /** Requests to `endpoint` ("sendmessage", "getupdates", "download", "upload", "get_qrcode_status", ...). */
   requestsTo(endpoint: string): RequestRecord[] {
     return this.requests.filter((r) => r.endpoint === endpoint);
@@ -501,7 +508,15 @@ export class IlinkServer implements AsyncDisposable {
       };
       this.requests.push(record);
       this.#notify();
-      const outcome = await this.#route(record);
+      const open = (this.#inFlight.get(record.endpoint) ?? 0) + 1;
+      this.#inFlight.set(record.endpoint, open);
+      this.#peakInFlight.set(record.endpoint, Math.max(open, this.peakInFlight(record.endpoint)));
+      let outcome: Outcome | "drop";
+      try {
+        outcome = await this.#route(record);
+      } finally {
+        this.#inFlight.set(record.endpoint, (this.#inFlight.get(record.endpoint) ?? 1) - 1);
+      }
       if (outcome === "drop" || this.#abort.signal.aborted) return;
       record.status = outcome.status;
       await writeResponse(conn, outcome);
