@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { RequestRecord } from "../fakes/ilink_server.ts";
-import { waitFor } from "../gateway/_gateway.ts";
+import { runHermes, tempDir } from "../_helpers.ts";
+import { startGateway, waitFor } from "../gateway/_gateway.ts";
 import { startWeixinGateway, waitForSent, weixinHealth } from "./_weixin.ts";
 
 const POST_HEADERS = [
@@ -45,7 +46,10 @@ Deno.test("a restart between two batches resumes from the saved cursor: nothing 
   const { ilink } = setup;
   ilink.inbound({ from: "alice@im.wechat", text: "first batch" });
   await waitForSent(ilink, "first batch");
-  await setup.gateway[Symbol.asyncDispose](); // a planned stop: the cursor is saved
+  const env = { ...setup.env, HERMES_GATEWAY_LOCK_DIR: `${setup.home}/locks` };
+  const stop = await runHermes(["gateway", "stop"], { home: setup.home, env }); // a planned stop
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.equal(await setup.gateway.exited, 0);
   const polls = ilink.requestsTo("getupdates");
   const cursorAtStop = pollCursor(polls.at(-1)!);
   assert.notEqual(cursorAtStop, "", "the cursor moved past the first batch");
@@ -91,3 +95,49 @@ function sentText(request: RequestRecord): string {
 function clientIdOf(request: RequestRecord): string {
   return String((request.body as { msg?: { client_id?: string } }).msg?.client_id);
 }
+
+Deno.test("the cursor and the context tokens are kept in the account's files, mode 0600", async () => {
+  await using setup = await startWeixinGateway();
+  const { ilink, home } = setup;
+  const { contextToken } = ilink.inbound({ from: "nina@im.wechat", text: "keep my token" });
+  await waitForSent(ilink, "keep my token");
+  const dir = `${home}/platforms/weixin/accounts`;
+  const tokensFile = `${dir}/${ilink.accountId}.context-tokens.json`;
+  const syncFile = `${dir}/${ilink.accountId}.sync.json`;
+  await waitFor("both files", async () => {
+    const tokens = await Deno.readTextFile(tokensFile).catch(() => "{}");
+    return JSON.parse(tokens)["nina@im.wechat"] === contextToken;
+  });
+  for (const file of [tokensFile, syncFile]) {
+    assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600, file);
+  }
+  const sync = JSON.parse(await Deno.readTextFile(syncFile));
+  assert.equal(typeof sync.get_updates_buf, "string");
+  const health = await weixinHealth(setup);
+  assert.equal((health.details as Record<string, unknown>).account_id, ilink.accountId);
+  assert.ok((health.details as Record<string, unknown>).cursor_saved_at);
+});
+
+Deno.test("a second gateway on this machine with the same token waits for the credential lock instead of polling too", async () => {
+  await using setup = await startWeixinGateway();
+  const { ilink } = setup;
+  await using other = tempDir();
+  const env = { ...setup.env, HERMES_GATEWAY_LOCK_DIR: `${setup.home}/locks` };
+  await using second = await startGateway(other.path, env);
+  await waitFor(
+    "the second gateway to try the token",
+    () => /credential is in use/.test(second.stderr()),
+  );
+  const pollers = new Set(ilink.requestsTo("getupdates").map((r) => r.headers.get("x-wechat-uin")));
+  assert.ok(pollers.size > 0);
+  const status = await runHermes(["gateway", "status", "--json"], { home: other.path, env });
+  const health = JSON.parse(status.stdout).platforms.weixin;
+  assert.equal(health.connected, false);
+  assert.match(health.last_error.message, /in use by the gateway PID \d+/);
+  ilink.inbound({ from: "olga@im.wechat", text: "only one answer" });
+  await waitForSent(ilink, "only one answer");
+  await runHermes(["gateway", "stop"], { home: setup.home, env });
+  ilink.inbound({ from: "olga@im.wechat", text: "the second takes over" });
+  await waitForSent(ilink, "the second takes over", 40_000);
+  assert.equal(ilink.sent.filter((s) => s.text === "only one answer").length, 1);
+});

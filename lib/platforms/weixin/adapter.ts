@@ -30,7 +30,7 @@ import {
   saveContextTokens,
   saveCursor,
 } from "./accounts.ts";
-import { ILINK_TIMEOUTS, IlinkClient } from "./api.ts";
+import { ILINK_TIMEOUTS, IlinkClient, IlinkError } from "./api.ts";
 import { RateLimitBreaker } from "./breaker.ts";
 import { weixinChunks } from "./format.ts";
 import { readInbound, type WeixinInbound } from "./inbound.ts";
@@ -165,7 +165,7 @@ export class WeixinAdapter implements PlatformAdapter {
     this.#tokens = await readContextTokens(stateDir, accountId);
     const saved = await readCursor(stateDir, accountId);
     health.detail("account_id", accountId);
-    health.detail("base_url", baseUrl);
+    health.detail("url", baseUrl);
     health.detail("cursor_saved_at", saved?.savedAt ?? null);
     if (this.#stopping) throw new Error("Weixin was disconnected while connecting");
     const poller = new WeixinPoller({
@@ -226,12 +226,20 @@ export class WeixinAdapter implements PlatformAdapter {
         await sleep(settings.send_chunk_delay_seconds * 1000);
       }
       clientId = clientIdOf(key, step);
-      const outcome: SendOutcome = await this.#sender.send(api, {
-        toUserId: to.chatId,
-        clientId,
-        items: await steps[step]!(),
-        ...this.#tokenFor(to, context),
-      });
+      let outcome: SendOutcome;
+      try {
+        outcome = await this.#sender.send(api, {
+          toUserId: to.chatId,
+          clientId,
+          items: await steps[step]!(),
+          ...this.#tokenFor(to, context),
+        });
+      } catch (error) {
+        if (error instanceof IlinkError) {
+          this.#context.health.error(`${error.endpoint}:${error.platformCode}`, error.message);
+        }
+        throw error;
+      }
       if (!outcome.sent) {
         return { status: "deferred", until: "next_inbound", reason: outcome.reason };
       }
