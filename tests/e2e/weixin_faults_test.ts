@@ -66,3 +66,16 @@ Deno.test("20 replies under a rate-limit storm: the circuit opens, sends fail fa
   assert.equal(ilink.peakInFlight("sendmessage"), 1, "sends never overlap");
   assert.match(setup.gateway.stderr(), /cooldown active for \d+\.\ds/);
 });
+
+Deno.test("a token iLink refuses at start is not a crash: status says retrying and names `hermes weixin login`", async () => {
+  await using setup = await startWeixinGateway({ env: { WEIXIN_TOKEN: "revoked-token" } });
+  await waitFor("the refusal in status", async () => {
+    const health = await weixinHealth(setup);
+    return /hermes weixin login/.test(String((health.last_error as { message?: string })?.message));
+  });
+  const health = await weixinHealth(setup);
+  assert.equal(health.connected, false);
+  assert.equal(health.state, "retrying");
+  const state = await Promise.race([setup.gateway.exited.then(() => "exited"), "running"]);
+  assert.equal(state, "running");
+});

@@ -109,6 +109,11 @@ export class WeixinAdapter implements PlatformAdapter {
   constructor(context: AdapterContext<WeixinSettings>) {
     this.#context = context;
     const s = context.settings;
+    if (s.group_policy && s.group_policy !== "disabled") {
+      context.log.warn("iLink bot accounts rarely receive group messages", {
+        group_policy: s.group_policy,
+      });
+    }
     this.#batcher = new TextBatcher<Held>({
       delayMs: s.text_batch_delay_seconds * 1000,
       splitDelayMs: s.text_batch_split_delay_seconds * 1000,
@@ -155,11 +160,6 @@ export class WeixinAdapter implements PlatformAdapter {
       health.error("credential_in_use", (error as Error).message);
       throw error;
     }
-    if (settings.group_policy && settings.group_policy !== "disabled") {
-      log.warn("iLink bot accounts rarely receive group messages", {
-        group_policy: settings.group_policy,
-      });
-    }
     this.#accountId = accountId;
     this.#api = new IlinkClient({ baseUrl, token, fetch: this.#context.fetch });
     this.#tokens = await readContextTokens(stateDir, accountId);
@@ -178,7 +178,19 @@ export class WeixinAdapter implements PlatformAdapter {
       saveCursor: (cursor) => this.#save(cursor),
     });
     this.#poller = poller;
-    await poller.start();
+    try {
+      await poller.start();
+    } catch (error) {
+      if (error instanceof IlinkError && error.kind === "session_expired") {
+        throw new IlinkError(
+          "getupdates",
+          "session_expired",
+          `iLink refused the session of ${accountId} (${error.message}): if it persists, run \`hermes weixin login\` again; it is tried again meanwhile`,
+          { ...(error.ret !== undefined ? { ret: error.ret } : {}), cause: error },
+        );
+      }
+      throw error;
+    }
   }
 
   /**
