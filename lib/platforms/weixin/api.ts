@@ -95,9 +95,10 @@ export function ilinkRefusal(
   const ret = numberOr(answer.ret);
   const errcode = numberOr(answer.errcode);
   if ((ret ?? 0) === 0 && (errcode ?? 0) === 0) return undefined;
-  const errmsg = String(answer.errmsg ?? answer.msg ?? "");
+  const wording = [answer.errmsg, answer.msg].filter((m): m is string => typeof m === "string");
+  const errmsg = wording.filter((m) => m !== "").join("; ");
   const codes = [ret, errcode];
-  const staleWording = /unknown error|prepare failed/i.test(errmsg);
+  const staleWording = wording.some((m) => /unknown error|prepare failed/i.test(m));
   const kind: IlinkErrorKind = codes.includes(-14) || (codes.includes(-2) && staleWording)
     ? "session_expired"
     : codes.includes(-2)

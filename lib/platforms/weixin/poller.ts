@@ -122,7 +122,10 @@ export class WeixinPoller {
       const until = new Date(Date.now() + delay).toISOString();
       this.#o.health.detail("poll_paused_until", until);
       if (expired) {
-        this.#o.log.warn(`Session expired; pausing for ${delay / 1000} s`, { until, error: why });
+        const span = delay >= 60_000 && delay % 60_000 === 0
+          ? `${delay / 60_000} minutes`
+          : `${delay / 1000} s`;
+        this.#o.log.warn(`Session expired; pausing for ${span}`, { until, error: why });
       } else this.#o.log.warn("Weixin poll failed; trying again", { wait_ms: delay, error: why });
       await this.#sleep(delay);
       this.#o.health.detail("poll_paused_until", null);
@@ -131,6 +134,12 @@ export class WeixinPoller {
 
   /** One getupdates: the batch handed on, its cursor queued for saving. */
   async #poll(): Promise<void> {
+    const health = this.#o.health;
+    const up = () => {
+      if (health.state !== "subscribed" && health.state !== "receiving") health.set("subscribed");
+    };
+    // A poll iLink holds is a link that listens: up again without waiting for a message.
+    const held = setTimeout(up, HELD_MS);
     let answer: Record<string, unknown>;
     try {
       answer = await this.#o.api.post(
@@ -142,9 +151,10 @@ export class WeixinPoller {
     } catch (error) {
       if (error instanceof IlinkError && error.timedOut) answer = { msgs: [] }; // nothing came
       else throw error;
+    } finally {
+      clearTimeout(held);
     }
-    const health = this.#o.health;
-    if (health.state !== "subscribed" && health.state !== "receiving") health.set("subscribed");
+    up();
     const timeout = answer.longpolling_timeout_ms;
     if (typeof timeout === "number" && Number.isInteger(timeout) && timeout > 0) {
       this.#pollTimeoutMs = timeout;
@@ -154,6 +164,7 @@ export class WeixinPoller {
       : this.#cursor;
     const messages = Array.isArray(answer.msgs) ? answer.msgs : [];
     const taken = messages.length > 0 ? this.#o.onBatch(messages) : Promise.resolve();
+    taken.catch(() => {}); // seen in order below; never an unhandled rejection meanwhile
     this.#cursor = next;
     this.#saving = this.#saving.then(() => taken).then(
       () => this.#save(next),

@@ -94,13 +94,12 @@ export class WeixinSender {
               `iLink sendmessage session not ready (${error.message}): the user must send the bot a message first (or re-pair); waiting for their next message`,
           };
         }
-        if (attempt > this.#o.retries || (!error.retryable && error.kind !== "rate_limited")) {
-          throw error;
-        }
         if (error.kind === "rate_limited") {
           if (this.#o.breaker.record()) throw coolingDown(this.#o.breaker.remainingMs(), error);
+          if (attempt > this.#o.retries) throw error;
           await sleep(3 * this.#o.retryDelayMs);
         } else {
+          if (attempt > this.#o.retries || !error.retryable) throw error;
           this.#o.log.warn("a Weixin send failed; trying again with the same client_id", {
             attempt,
             error: error.message,
