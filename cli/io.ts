@@ -20,6 +20,8 @@ export interface CliIo {
   readonly masker: SecretMasker;
   /** Whether standard error is a terminal (human log lines, colour). */
   readonly stderrIsTerminal: boolean;
+  /** Whether standard output is a terminal (a QR code to scan); unset means no. */
+  readonly stdoutIsTerminal?: boolean;
   /** Reads standard input to its end (`hermes send TARGET -`). */
   readStdin(): Promise<string>;
   /** The exit code `main()` returns when no error ends the command. */
@@ -36,6 +38,7 @@ export function processIo(): CliIo {
     env: Deno.env.toObject(),
     masker,
     stderrIsTerminal: Deno.stderr.isTerminal(),
+    stdoutIsTerminal: Deno.stdout.isTerminal(),
     readStdin: () => new Response(Deno.stdin.readable).text(),
     exitCode: 0,
   };

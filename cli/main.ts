@@ -15,6 +15,7 @@ import { registerPairCommands } from "./pair.ts";
 import { registerSendCommand } from "./send.ts";
 import { registerSessionCommands } from "./sessions.ts";
 import { registerWecomCommands } from "./wecom.ts";
+import { registerWeixinCommands } from "./weixin.ts";
 import { reportError } from "./error_boundary.ts";
 import { type CliIo, processIo } from "./io.ts";
 
@@ -54,6 +55,7 @@ export function buildProgram(io: CliIo) {
   registerSessionCommands(program, io);
   registerSendCommand(program, io);
   registerWecomCommands(program, io);
+  registerWeixinCommands(program, io);
   registerConfigCommands(program, io);
   // tab is typed against plain commander; extra-typings only narrows the types.
   tab(program as unknown as PlainCommand, { completionCommandName: "completion" });

@@ -3,7 +3,9 @@
  * every test. When no Chromium or Chrome is found and `apt-get` can be used
  * (as root, or with sudo that needs no password), Debian's `chromium` is
  * installed first; elsewhere it stops with one line naming what to install.
- * Arguments are passed on to `deno test`.
+ * tmux (the terminal of `hermes weixin login`'s test) is installed the same
+ * way when missing, or the run stops naming it. Arguments are passed on to
+ * `deno test`.
  *
  * @module
  */
@@ -31,8 +33,8 @@ async function aptPrefix(): Promise<string[] | undefined> {
   return (await run("sudo", ["-n", "true"])).code === 0 ? ["sudo", "-n"] : undefined;
 }
 
-async function installChromium(prefix: string[]): Promise<void> {
-  console.error("No Chromium or Chrome found: installing Debian's chromium for the browser test");
+/** Installs a Debian package (after `apt-get update`); says why not when it cannot. */
+async function aptInstall(prefix: string[], name: string): Promise<void> {
   const env = { DEBIAN_FRONTEND: "noninteractive" };
   const apt = (args: string[]) => {
     const [program, ...rest] = [...prefix, "apt-get", ...args];
@@ -40,12 +42,17 @@ async function installChromium(prefix: string[]): Promise<void> {
   };
   const update = await apt(["update", "-qq"]);
   const install = update.code === 0
-    ? await apt(["install", "-y", "-qq", "--no-install-recommends", "chromium"])
+    ? await apt(["install", "-y", "-qq", "--no-install-recommends", name])
     : update;
   if (install.code !== 0) {
     const tail = install.text.trim().split("\n").slice(-3).join(" | ");
-    console.error(`Cannot install chromium with apt-get (exit ${install.code}): ${tail}`);
+    console.error(`Cannot install ${name} with apt-get (exit ${install.code}): ${tail}`);
   }
+}
+
+async function installChromium(prefix: string[]): Promise<void> {
+  console.error("No Chromium or Chrome found: installing Debian's chromium for the browser test");
+  await aptInstall(prefix, "chromium");
 }
 
 let browser = findBrowser();
@@ -59,6 +66,20 @@ if (!browser) {
 if (!browser) {
   console.error(`Cannot run the browser test: no Chromium or Chrome was found; ${INSTALL_HINT}`);
   Deno.exit(1);
+}
+
+if ((await run("tmux", ["-V"])).code !== 0) {
+  const prefix = await aptPrefix();
+  if (prefix) {
+    console.error("No tmux found: installing Debian's tmux for the real-terminal login test");
+    await aptInstall(prefix, "tmux");
+  }
+  if ((await run("tmux", ["-V"])).code !== 0) {
+    console.error(
+      "Cannot run the terminal test of hermes weixin login: no tmux was found; install it (apt-get install tmux)",
+    );
+    Deno.exit(1);
+  }
 }
 
 const tests = new Deno.Command(Deno.execPath(), {

@@ -24,6 +24,8 @@ export const ExitCode = {
   Restart: 75,
   /** EX_CONFIG: the configuration is invalid; restarting will not help. */
   Config: 78,
+  /** 128 + SIGINT: a command the user stopped with Ctrl-C before it was done. */
+  Interrupted: 130,
 } as const;
 
 /** One of the values of {@linkcode ExitCode}. */

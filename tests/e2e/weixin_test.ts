@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import type { RequestRecord } from "../fakes/ilink_server.ts";
+import { IlinkServer, type RequestRecord } from "../fakes/ilink_server.ts";
 import { runHermes, tempDir } from "../_helpers.ts";
 import { startGateway, waitFor } from "../gateway/_gateway.ts";
-import { startWeixinGateway, waitForSent, weixinHealth } from "./_weixin.ts";
+import { startWeixinGateway, waitForSent, weixinEnv, weixinHealth } from "./_weixin.ts";
 
 const POST_HEADERS = [
   "content-type",
@@ -140,4 +140,19 @@ Deno.test("a second gateway on this machine with the same token waits for the cr
   ilink.inbound({ from: "olga@im.wechat", text: "the second takes over" });
   await waitForSent(ilink, "the second takes over", 40_000);
   assert.equal(ilink.sent.filter((s) => s.text === "only one answer").length, 1);
+});
+
+Deno.test("after hermes weixin login the gateway needs only the account id: token and base URL come from the account file", async () => {
+  await using ilink = await IlinkServer.start({ longPollMs: 500 });
+  await using home = tempDir();
+  ilink.qrScript([{ status: "scaned" }, { status: "confirmed" }]);
+  const login = await runHermes(["weixin", "login", "--base-url", ilink.url, "--json"], {
+    home: home.path,
+  });
+  assert.equal(login.code, 0, login.stderr);
+  assert.equal(JSON.parse(login.stdout).account_id, ilink.accountId);
+  const env = { ...weixinEnv(ilink), WEIXIN_TOKEN: "", WEIXIN_BASE_URL: "" };
+  await using _gateway = await startGateway(home.path, env);
+  ilink.inbound({ from: "pia@im.wechat", text: "logged in by QR" });
+  await waitForSent(ilink, "logged in by QR");
 });
