@@ -31,6 +31,11 @@ export class SeenIds {
     return this.#ids.size;
   }
 
+  /** Forgets `id` (a message that could not be kept must not read as a repeat when it comes again). */
+  forget(id: string): void {
+    this.#ids.delete(id);
+  }
+
   /** Records `id`; false when it was seen within the time to live. */
   add(id: string, now: number): boolean {
     const seen = this.#ids.get(id);

@@ -11,10 +11,12 @@
 export class Tmux implements AsyncDisposable {
   readonly #socket = `hermes-test-${crypto.randomUUID().slice(0, 8)}`;
   readonly #config: string;
+  readonly #dir: string;
   readonly #env: Record<string, string>;
 
   /** `dir` holds the configuration file; `env` is the whole environment of the programs run. */
   constructor(dir: string, env: Record<string, string>) {
+    this.#dir = dir;
     this.#config = `${dir}/tmux.conf`;
     Deno.writeTextFileSync(this.#config, "set -g remain-on-exit on\nset -g history-limit 10000\n");
     this.#env = env;
@@ -22,8 +24,9 @@ export class Tmux implements AsyncDisposable {
 
   /** Starts `argv` in a new detached session `name` of `width` × `height` characters. */
   async run(name: string, argv: string[], size = { width: 80, height: 50 }): Promise<void> {
-    // exec: the pane's process is the program itself, so Ctrl-C and the exit code are its own.
-    const command = `exec ${argv.map(quote).join(" ")}`;
+    // The shell writes the program's exit code to a file when it ends (tmux's own
+    // pane_dead_status is sometimes empty for a moment, or for good, after the pane dies).
+    const command = `${argv.map(quote).join(" ")}; echo $? > ${quote(this.#statusFile(name))}`;
     await this.#tmux([
       "new-session",
       "-d",
@@ -35,6 +38,10 @@ export class Tmux implements AsyncDisposable {
       String(size.height),
       command,
     ]);
+  }
+
+  #statusFile(name: string): string {
+    return `${this.#dir}/${name}.exit`;
   }
 
   /** The pane's text, history included: wrapped lines joined, or with colours (`-e`) and trailing spaces. */
@@ -50,14 +57,8 @@ export class Tmux implements AsyncDisposable {
 
   /** The program's exit code once it exited; undefined while it runs. */
   async exitCode(name: string): Promise<number | undefined> {
-    const [dead, status] = (await this.#tmux([
-      "display-message",
-      "-p",
-      "-t",
-      name,
-      "#{pane_dead} #{pane_dead_status}",
-    ])).trim().split(" ");
-    return dead === "1" ? Number(status) : undefined;
+    const text = await Deno.readTextFile(this.#statusFile(name)).catch(() => "");
+    return /^\d+\s*$/.test(text) ? Number(text.trim()) : undefined;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

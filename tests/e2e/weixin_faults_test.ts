@@ -79,3 +79,23 @@ Deno.test("a token iLink refuses at start is not a crash: status says retrying a
   const state = await Promise.race([setup.gateway.exited.then(() => "exited"), "running"]);
   assert.equal(state, "running");
 });
+
+Deno.test("polls iLink never answers leave the link degraded, then retrying, never healthy", async () => {
+  await using setup = await startWeixinGateway();
+  const { ilink } = setup;
+  ilink.failAlways("getupdates", { delayMs: 60_000 });
+  await waitFor("an unanswered poll in status", async () => {
+    const health = await weixinHealth(setup);
+    return (health.last_error as { code?: string } | null)?.code === "poll_unanswered";
+  }, 20_000);
+  const health = await weixinHealth(setup);
+  assert.ok(["degraded", "retrying"].includes(String(health.state)), String(health.state));
+  assert.match(
+    String((health.last_error as { message: string }).message),
+    /did not answer getupdates/,
+  );
+  ilink.failAlways("getupdates", null);
+  ilink.inbound({ from: "sam@im.wechat", text: "back?" });
+  await waitForSent(ilink, "back?", 20_000);
+  assert.equal((await weixinHealth(setup)).state, "receiving");
+});

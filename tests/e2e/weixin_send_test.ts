@@ -94,3 +94,31 @@ Deno.test("hermes send weixin:<peer> goes out at once on the peer's newest conte
   const sent = await waitForSent(ilink, "the build is green");
   assert.equal(sent.contextToken, ilink.contextToken("mia@im.wechat"));
 });
+
+Deno.test("kill -9 in the middle of a reply of several bubbles: after the restart only the bubbles not yet sent go out", async () => {
+  // No client_id dedup in the simulator: a bubble sent twice would show twice.
+  await using setup = await startWeixinGateway({
+    server: { dedupClientIds: false },
+    env: { WEIXIN_SEND_CHUNK_DELAY_SECONDS: "1" },
+  });
+  const { ilink } = setup;
+  ilink.inbound({ from: "quinn@im.wechat", text: "first line\nsecond line\nthird line" });
+  await waitFor("the first bubble", () => ilink.sent.length === 1);
+  await new Promise((resolve) => setTimeout(resolve, 300)); // its progress is on disk
+  setup.gateway.child.kill("SIGKILL");
+  await setup.gateway.exited;
+  await setup.restart();
+  await waitFor("the other bubbles", () => ilink.sent.length >= 3, 20_000);
+  await new Promise((resolve) => setTimeout(resolve, 1_500)); // a repeat would show now
+  assert.deepEqual(ilink.sent.map((s) => s.text), ["first line", "second line", "third line"]);
+});
+
+Deno.test("groups are off unless group_policy says otherwise, even with GATEWAY_ALLOW_ALL_USERS", async () => {
+  await using setup = await startWeixinGateway({ env: { WEIXIN_GROUP_POLICY: "" } });
+  const { ilink } = setup;
+  ilink.inbound({ from: "rose@im.wechat", roomId: "team@chatroom", text: "anyone in the room?" });
+  ilink.inbound({ from: "rose@im.wechat", text: "and in private?" });
+  await waitForSent(ilink, "and in private?");
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.deepEqual(ilink.sent.map((s) => s.text), ["and in private?"]);
+});

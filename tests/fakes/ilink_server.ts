@@ -43,6 +43,11 @@ export interface IlinkServerOptions {
   longPollMs?: number;
   /** Messages per getupdates answer, default 20. */
   batchSize?: number;
+  /**
+   * Whether a repeated client_id is recorded once (default true: our
+   * assumption of iLink; false shows every resend as a second message).
+   */
+  dedupClientIds?: boolean;
 }
 
 /**
@@ -246,6 +251,7 @@ export class IlinkServer implements AsyncDisposable {
   readonly #contexts = new Map<string, string>();
   readonly #contextGen = new Map<string, number>();
   readonly #clientIds = new Set<string>();
+  readonly #dedupClientIds: boolean;
   readonly #tickets = new Map<string, string>();
   readonly #once = new Map<string, { fault: Fault; count: number }[]>();
   readonly #always = new Map<string, Fault>();
@@ -271,6 +277,7 @@ export class IlinkServer implements AsyncDisposable {
     this.#tokens = new Set([this.token]);
     this.#longPollMs = options.longPollMs ?? 35_000;
     this.#batchSize = options.batchSize ?? 20;
+    this.#dedupClientIds = options.dedupClientIds ?? true;
   }
 
   /**
@@ -617,7 +624,7 @@ export class IlinkServer implements AsyncDisposable {
     ], "field msg.") ?? this.#checkItems(msg.item_list as unknown[]);
     if (invalid) return text(400, invalid);
     const clientId = msg.client_id as string;
-    if (this.#clientIds.has(clientId)) return json({ ret: 0 });
+    if (this.#dedupClientIds && this.#clientIds.has(clientId)) return json({ ret: 0 });
     const token = msg.context_token;
     const to = msg.to_user_id as string;
     if (token !== undefined && token !== null && token !== this.#contexts.get(to)) {

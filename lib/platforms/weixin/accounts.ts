@@ -3,7 +3,8 @@
  * (each file written atomically, mode 0600; a failed write keeps the old one):
  * - `<account>.json`: the login (`token`, `base_url`, `user_id`, `saved_at`);
  * - `<account>.sync.json`: the poll cursor (`get_updates_buf`) and when it was saved;
- * - `<account>.context-tokens.json`: the newest context token of each peer.
+ * - `<account>.context-tokens.json`: the newest context token of each peer;
+ * - `<account>.send-progress.json`: how many bubbles of a half-sent reply part went out.
  *
  * @module
  */
@@ -19,6 +20,9 @@ export interface WeixinAccount {
   /** `YYYY-MM-DDTHH:MM:SSZ`. */
   readonly saved_at: string;
 }
+
+/** The files of an account. */
+export type AccountFileKind = "account" | "sync" | "context-tokens" | "send-progress";
 
 /** The saved poll cursor. */
 export interface SavedCursor {
@@ -50,7 +54,7 @@ export function weixinStateDir(home: string): string {
 export function accountFile(
   stateDir: string,
   accountId: string,
-  kind: "account" | "sync" | "context-tokens" = "account",
+  kind: AccountFileKind = "account",
 ): string {
   if (!/^[A-Za-z0-9@._-]+$/.test(accountId) || accountId.startsWith(".")) {
     throw new ConfigError(
@@ -99,7 +103,7 @@ export async function saveAccount(
 /** Removes an account and its cursor and tokens; false when there was nothing to remove. */
 export async function removeAccount(stateDir: string, accountId: string): Promise<boolean> {
   let removed = false;
-  for (const kind of ["account", "sync", "context-tokens"] as const) {
+  for (const kind of ["account", "sync", "context-tokens", "send-progress"] as const) {
     try {
       await Deno.remove(accountFile(stateDir, accountId, kind));
       removed = true;
@@ -116,7 +120,9 @@ export async function listAccounts(stateDir: string): Promise<string[]> {
   try {
     for await (const entry of Deno.readDir(`${stateDir}/accounts`)) {
       const match = /^(.+?)\.json$/.exec(entry.name);
-      if (entry.isFile && match && !/\.(sync|context-tokens)$/.test(match[1]!)) ids.push(match[1]!);
+      if (entry.isFile && match && !/\.(sync|context-tokens|send-progress)$/.test(match[1]!)) {
+        ids.push(match[1]!);
+      }
     }
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
@@ -168,6 +174,33 @@ export async function saveContextTokens(
   await writeJsonAtomic(
     accountFile(stateDir, accountId, "context-tokens"),
     Object.fromEntries(tokens),
+    { mode: 0o600 },
+  );
+}
+
+/** How many bubbles of each half-sent reply part (by idempotency key) went out. */
+export async function readSendProgress(
+  stateDir: string,
+  accountId: string,
+): Promise<Map<string, number>> {
+  const value = await readJson(accountFile(stateDir, accountId, "send-progress"));
+  const progress = new Map<string, number>();
+  for (const [key, step] of Object.entries(value ?? {})) {
+    if (typeof step === "number" && Number.isInteger(step) && step > 0) progress.set(key, step);
+  }
+  return progress;
+}
+
+/** Saves the progress of half-sent reply parts (0600). */
+export async function saveSendProgress(
+  stateDir: string,
+  accountId: string,
+  progress: ReadonlyMap<string, number>,
+): Promise<void> {
+  await Deno.mkdir(`${stateDir}/accounts`, { recursive: true, mode: 0o700 });
+  await writeJsonAtomic(
+    accountFile(stateDir, accountId, "send-progress"),
+    Object.fromEntries(progress),
     { mode: 0o600 },
   );
 }

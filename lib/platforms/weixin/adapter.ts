@@ -9,7 +9,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { ConfigError } from "../../errors.ts";
+import { ConfigError, PlatformError } from "../../errors.ts";
 import type { AdapterContext, Capabilities, PlatformAdapter } from "../adapter.ts";
 import type {
   Attachment,
@@ -27,14 +27,23 @@ import {
   readAccount,
   readContextTokens,
   readCursor,
+  readSendProgress,
   saveContextTokens,
   saveCursor,
+  saveSendProgress,
 } from "./accounts.ts";
 import { ILINK_TIMEOUTS, IlinkClient, IlinkError } from "./api.ts";
 import { RateLimitBreaker } from "./breaker.ts";
 import { weixinChunks } from "./format.ts";
 import { readInbound, type WeixinInbound } from "./inbound.ts";
-import { decryptEcb, downloadUrl, mediaKey, uploadMedia, WEIXIN_MEDIA_HOSTS } from "./media.ts";
+import {
+  decryptEcb,
+  downloadUrl,
+  isSilk,
+  mediaKey,
+  uploadMedia,
+  WEIXIN_MEDIA_HOSTS,
+} from "./media.ts";
 import { WeixinPoller } from "./poller.ts";
 import { DEFAULT_WEIXIN_BASE_URL, type WeixinSettings } from "./section.ts";
 import { type SendOutcome, WeixinSender } from "./sender.ts";
@@ -94,13 +103,16 @@ export class WeixinAdapter implements PlatformAdapter {
   readonly #sender: WeixinSender;
   /** Per chat, the hand-over of its messages in order (media downloads take time). */
   readonly #chains = new Map<string, Promise<void>>();
-  /** Newest context token per peer; tokens iLink called stale. */
+  /** Newest context token per peer (live), and those whose messages are journaled (saved). */
   #tokens = new Map<string, string>();
+  #durableTokens = new Map<string, string>();
   readonly #stale = new Set<string>();
   #tokensChanged = false;
   readonly #tickets = new Map<string, { ticket: string; until: number }>();
   /** Per reply part (idempotency key), how many of its messages went out: a retry skips them. */
-  readonly #progress = new Map<string, number>();
+  #progress = new Map<string, number>();
+  /** Saves of `#progress`, one after another. */
+  #progressSaving: Promise<void> = Promise.resolve();
   #api: IlinkClient | undefined;
   #poller: WeixinPoller | undefined;
   #accountId = "";
@@ -162,7 +174,9 @@ export class WeixinAdapter implements PlatformAdapter {
     }
     this.#accountId = accountId;
     this.#api = new IlinkClient({ baseUrl, token, fetch: this.#context.fetch });
-    this.#tokens = await readContextTokens(stateDir, accountId);
+    this.#durableTokens = await readContextTokens(stateDir, accountId);
+    this.#tokens = new Map(this.#durableTokens);
+    this.#progress = await readSendProgress(stateDir, accountId);
     const saved = await readCursor(stateDir, accountId);
     health.detail("account_id", accountId);
     health.detail("url", baseUrl);
@@ -203,6 +217,8 @@ export class WeixinAdapter implements PlatformAdapter {
     await Promise.allSettled([...this.#chains.values()]);
     this.#batcher.flushAll();
     await stopped;
+    await this.#progressSaving;
+    this.#api = undefined; // a stopped link sends nothing
     this.#context.health.set("stopped");
   }
 
@@ -218,25 +234,35 @@ export class WeixinAdapter implements PlatformAdapter {
     context: SendContext,
   ): Promise<SendResult> {
     const api = this.#api;
-    if (!api) throw new Error("Weixin is not connected");
-    const { settings } = this.#context;
+    if (!api) {
+      throw new PlatformError("Weixin is not connected", {
+        platform: "weixin",
+        code: "not_connected",
+        retryable: true,
+      });
+    }
+    const { settings, health } = this.#context;
     const steps: (() => Promise<Record<string, unknown>[]>)[] = [];
-    for (const file of message.attachments ?? []) {
+    const text = (items: string) => () =>
+      Promise.resolve([{ type: 1, text_item: { text: items } }]);
+    const files = message.attachments ?? [];
+    for (const file of files) {
+      // Weixin plays only SILK voice: other audio goes as a file, said so (as the reference does).
+      if (file.kind === "voice" && !isSilk(file)) steps.push(text("[voice message as attachment]"));
       steps.push(async () => [await this.#upload(api, to, file)]);
     }
-    const chunks = weixinChunks(message.text, {
-      splitMultiline: settings.split_multiline_messages,
-      plainText: settings.plain_text,
-    });
-    for (const chunk of chunks) {
-      steps.push(() => Promise.resolve([{ type: 1, text_item: { text: chunk } }]));
-    }
+    const mediaSteps = steps.length;
+    for (
+      const chunk of weixinChunks(message.text, {
+        splitMultiline: settings.split_multiline_messages,
+        plainText: settings.plain_text,
+      })
+    ) steps.push(text(chunk));
+    if (steps.length === 0) return { status: "sent", messageId: "" }; // nothing to say: no call
     const key = context.idempotencyKey;
     let clientId = clientIdOf(key, 0);
     for (let step = this.#progress.get(key) ?? 0; step < steps.length; step++) {
-      if (step > 0 && step > (message.attachments?.length ?? 0)) {
-        await sleep(settings.send_chunk_delay_seconds * 1000);
-      }
+      if (step > mediaSteps) await sleep(settings.send_chunk_delay_seconds * 1000);
       clientId = clientIdOf(key, step);
       let outcome: SendOutcome;
       try {
@@ -248,17 +274,25 @@ export class WeixinAdapter implements PlatformAdapter {
         });
       } catch (error) {
         if (error instanceof IlinkError) {
-          this.#context.health.error(`${error.endpoint}:${error.platformCode}`, error.message);
+          health.error(`${error.endpoint}:${error.platformCode}`, error.message);
         }
+        const cooldown = this.#breaker.remainingMs();
+        health.detail(
+          "send_cooldown_until",
+          cooldown > 0 ? new Date(Date.now() + cooldown).toISOString() : null,
+        );
         throw error;
       }
+      health.detail("send_cooldown_until", null);
       if (!outcome.sent) {
+        health.error("session_not_ready", outcome.reason);
         return { status: "deferred", until: "next_inbound", reason: outcome.reason };
       }
-      remember(this.#progress, key, step + 1);
-      this.#context.health.sendOk();
+      health.sendOk();
+      // Kept on disk while a part is half sent, so a restart does not send its first bubbles again.
+      if (step + 1 < steps.length) this.#saveProgress(key, step + 1);
     }
-    this.#progress.delete(key);
+    if (this.#progress.has(key)) this.#saveProgress(key, undefined);
     return { status: "sent", messageId: clientId };
   }
 
@@ -307,9 +341,10 @@ export class WeixinAdapter implements PlatformAdapter {
   #forget(token: string): void {
     this.#stale.add(token);
     if (this.#stale.size > 1000) this.#stale.delete(this.#stale.values().next().value!);
-    for (const [peer, known] of this.#tokens) {
-      if (known === token) {
-        this.#tokens.delete(peer);
+    for (const tokens of [this.#tokens, this.#durableTokens]) {
+      for (const [peer, known] of tokens) {
+        if (known !== token) continue;
+        tokens.delete(peer);
         this.#tokensChanged = true;
       }
     }
@@ -322,36 +357,48 @@ export class WeixinAdapter implements PlatformAdapter {
       cdnBaseUrl: settings.cdn_base_url,
       fetch,
       toUserId: to.chatId,
-      allowed: (url) =>
-        this.#allowedHosts().some((h) => hostOf(url) === h || hostOf(url).endsWith(`.${h}`)),
+      allowed: (url) => this.#allowedHosts().includes(hostOf(url)),
     });
   }
 
-  /** The hosts media may come from or go to: Tencent's, and the configured API and CDN. */
+  /** The hosts media may come from or go to: Tencent's (exactly), and the configured CDN. */
   #allowedHosts(): string[] {
-    const { settings } = this.#context;
-    return [...WEIXIN_MEDIA_HOSTS, hostOf(settings.cdn_base_url), hostOf(this.#api?.baseUrl ?? "")]
-      .filter((h) => h !== "");
+    return [...WEIXIN_MEDIA_HOSTS, hostOf(this.#context.settings.cdn_base_url)].filter((h) => h);
+  }
+
+  /** Records how far a part got (undefined: done) and saves it, one save after another. */
+  #saveProgress(key: string, step: number | undefined): void {
+    if (step === undefined) this.#progress.delete(key);
+    else remember(this.#progress, key, step);
+    const snapshot = new Map(this.#progress);
+    const { stateDir, log } = this.#context;
+    this.#progressSaving = this.#progressSaving
+      .then(() => saveSendProgress(stateDir, this.#accountId, snapshot))
+      .catch((error) => log.warn("Weixin send progress could not be saved", { error }));
   }
 
   /** A batch from the poll: each message read, deduplicated and handed on in chat order. */
   #take(messages: readonly unknown[]): Promise<void> {
     const { log, health } = this.#context;
     const journaled: Promise<void>[] = [];
+    const tokens = new Map<string, string>();
     for (const raw of messages) {
       const message = readInbound(raw, this.#accountId);
-      if (!message) {
-        log.debug("skipped a Weixin message with no sender or id (or the bot's own)");
+      if (!message || (message.text === "" && message.media.length === 0)) {
+        log.debug("skipped a Weixin message with no sender or nothing in it (or the bot's own)");
         continue;
       }
       const now = Date.now();
-      if (!this.#seen.add(`id\u0000${message.messageId}`, now)) {
+      const keys = [`id\u0000${message.messageId}`];
+      if (!this.#seen.add(keys[0]!, now)) {
         log.debug("skipped a repeated Weixin message", { message_id: message.messageId });
         continue;
       }
       if (message.text !== "") {
         const digest = createHash("md5").update(message.text).digest("hex");
-        if (!this.#seen.add(`content\u0000${message.from}\u0000${digest}`, now)) {
+        keys.push(`content\u0000${message.from}\u0000${digest}`);
+        if (!this.#seen.add(keys[1]!, now)) {
+          this.#seen.forget(keys[0]!);
           log.debug("skipped a Weixin message repeated under a new id", {
             message_id: message.messageId,
           });
@@ -359,13 +406,25 @@ export class WeixinAdapter implements PlatformAdapter {
         }
       }
       health.inbound(message.chatType);
-      if (message.contextToken && this.#tokens.get(message.from) !== message.contextToken) {
+      if (message.contextToken) {
         this.#tokens.set(message.from, message.contextToken);
+        tokens.set(message.from, message.contextToken);
+      }
+      // Not kept: it must not read as a repeat when the batch is polled again.
+      journaled.push(
+        this.#handOn(message).catch((error) => {
+          for (const key of keys) this.#seen.forget(key);
+          throw error;
+        }),
+      );
+    }
+    return Promise.all(journaled).then(() => {
+      for (const [peer, token] of tokens) {
+        if (this.#durableTokens.get(peer) === token || this.#stale.has(token)) continue;
+        this.#durableTokens.set(peer, token);
         this.#tokensChanged = true;
       }
-      journaled.push(this.#handOn(message));
-    }
-    return Promise.all(journaled).then(() => {});
+    });
   }
 
   /** Hands one message on after the chat's earlier ones; resolves once it is journaled. */
@@ -466,7 +525,7 @@ export class WeixinAdapter implements PlatformAdapter {
     if (this.#tokensChanged) {
       this.#tokensChanged = false;
       try {
-        await saveContextTokens(stateDir, this.#accountId, this.#tokens);
+        await saveContextTokens(stateDir, this.#accountId, this.#durableTokens);
       } catch (error) {
         this.#tokensChanged = true;
         throw error;

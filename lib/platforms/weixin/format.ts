@@ -319,14 +319,13 @@ function hardSplit(line: string, max: number, exact: boolean): string[] {
  * outside, so snake_case survives; `*x*` no ASCII word character, so `中文*强调*`
  * is flattened and `2*3*4` is not), inline code backticks, heading markers,
  * lines of only `---`, `***` or `___`, fence lines (the code between is kept
- * verbatim). A link `[text](url)` (or image) becomes `text (url)`, so the plain
- * text still says where it points; just `url` when the text is empty or the url
- * itself, scheme or not. Blank runs collapse. Never longer than the input.
+ * verbatim). A link `[text](url)` (or image) becomes its text (3.8), or its
+ * url when it has no text. Blank runs collapse. Never longer than the input.
  *
  * @example
  * ```ts
  * flattenMarkdown("## Result\n**ok**: see [docs](https://example.com), `my_var`");
- * // "Result\nok: see docs (https://example.com), my_var"
+ * // "Result\nok: see docs, my_var"
  * ```
  */
 export function flattenMarkdown(chunk: string): string {
@@ -360,9 +359,7 @@ function flattenInline(text: string): string {
 }
 
 function linkText(text: string, url: string): string {
-  const bare = url.replace(/^(?:https?:\/\/|mailto:)/, "").replace(/\/$/, "");
-  if (url === "") return text;
-  return text === "" || text === url || text === bare ? url : `${text} (${url})`;
+  return text === "" ? url : text;
 }
 
 function emphasis(text: string): string {

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import type { ChatType } from "../event.ts";
 import type { CdnMedia } from "./media.ts";
 
@@ -39,7 +40,7 @@ const ITEM_KINDS: Record<number, { kind: MediaRef["kind"]; field: string }> = {
 };
 
 /**
- * Reads a message; undefined when it has no sender or id, or is the bot's own.
+ * Reads a message; undefined when it has no sender or is the bot's own.
  *
  * @example
  * ```ts
@@ -51,8 +52,10 @@ const ITEM_KINDS: Record<number, { kind: MediaRef["kind"]; field: string }> = {
 export function readInbound(raw: unknown, accountId: string): WeixinInbound | undefined {
   if (!isObject(raw)) return undefined;
   const from = text(raw.from_user_id);
-  const messageId = text(raw.message_id) ?? idOf(raw.message_id) ?? idOf(raw.seq);
-  if (!from || !messageId || from === accountId) return undefined;
+  if (!from || from === accountId) return undefined;
+  // Without an id of its own, one made of what it says: a repeat still reads as one.
+  const messageId = text(raw.message_id) ?? idOf(raw.message_id) ?? idOf(raw.seq) ??
+    `h-${createHash("sha256").update(JSON.stringify(raw)).digest("hex").slice(0, 24)}`;
   const to = text(raw.to_user_id);
   const room = text(raw.room_id) ?? text(raw.chat_room_id);
   const msgType = typeof raw.msg_type === "number" ? raw.msg_type : undefined;

@@ -110,11 +110,15 @@ export interface OutboundMedia {
  * ```
  */
 export function outboundMedia(file: Attachment): OutboundMedia {
-  const name = (file.name ?? file.path).toLowerCase();
   if (file.mime.startsWith("image/")) return { mediaType: 1, itemType: 2, field: "image_item" };
   if (file.mime.startsWith("video/")) return { mediaType: 2, itemType: 5, field: "video_item" };
-  if (name.endsWith(".silk")) return { mediaType: 4, itemType: 3, field: "voice_item" };
+  if (isSilk(file)) return { mediaType: 4, itemType: 3, field: "voice_item" };
   return { mediaType: 3, itemType: 4, field: "file_item" };
+}
+
+/** Whether a file is SILK audio, the only voice Weixin plays. */
+export function isSilk(file: Attachment): boolean {
+  return file.mime === "audio/silk" || (file.name ?? file.path).toLowerCase().endsWith(".silk");
 }
 
 /** What {@linkcode uploadMedia} needs. */
@@ -157,11 +161,16 @@ export async function uploadMedia(
     no_need_thumb: true,
     aeskey: hexKey,
   }, ILINK_TIMEOUTS.api);
+  const fullUrl = typeof slot.upload_full_url === "string" ? slot.upload_full_url : "";
+  const uploadParam = typeof slot.upload_param === "string" ? slot.upload_param : "";
+  if (fullUrl === "" && uploadParam === "") {
+    throw new IlinkError("getuploadurl", "error", "iLink getuploadurl gave no upload_param");
+  }
   const cipher = encryptEcb(plain, key);
-  const target = typeof slot.upload_full_url === "string" && slot.upload_full_url !== ""
-    ? slot.upload_full_url
+  const target = fullUrl !== ""
+    ? fullUrl
     : `${options.cdnBaseUrl.replace(/\/+$/, "")}/upload?encrypted_query_param=${
-      encodeURIComponent(String(slot.upload_param ?? ""))
+      encodeURIComponent(uploadParam)
     }&filekey=${encodeURIComponent(filekey)}`;
   if (!options.allowed(target)) {
     throw new IlinkError(

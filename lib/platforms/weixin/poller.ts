@@ -2,8 +2,11 @@
  * The Weixin long-poll loop: `getupdates` with the cursor, each batch handed
  * on, and the cursor saved only once every message of its batch is
  * journaled, so a crash replays (the journal drops what it already holds)
- * and never skips. An expired session (−14) pauses polling; other failures
- * wait 2 s, and after 3 in a row 30 s.
+ * and never skips; a batch that could not be journaled is polled again from
+ * the saved cursor. An expired session (−14) pauses polling; other failures
+ * wait 2 s, and after 3 in a row 30 s. A poll iLink does not answer in time
+ * is an empty answer, but the link then reads `degraded` (`retrying` after
+ * 3 in a row), never healthy.
  *
  * @module
  */
@@ -12,10 +15,12 @@ import type { Logger } from "../../util/log.ts";
 import type { LinkHealthTracker } from "../health.ts";
 import { ILINK_TIMEOUTS, type IlinkClient, IlinkError } from "./api.ts";
 
-/** Failures in a row that make the loop wait longer. */
+/** Failures (or unanswered polls) in a row that make it worse. */
 const STREAK = 3;
-/** How long a first poll may hold before it counts as a link that listens. */
+/** How long a poll may hold before it counts as a link that listens. */
 const HELD_MS = 1_500;
+/** How much longer than iLink's own long-poll time we wait for its answer. */
+const POLL_MARGIN_MS = 5_000;
 
 /** What a {@linkcode WeixinPoller} needs. */
 export interface PollerOptions {
@@ -29,7 +34,10 @@ export interface PollerOptions {
   /** Wait after a failure, and after a streak of them. */
   readonly failureDelayMs?: number;
   readonly streakDelayMs?: number;
-  /** Takes a batch; resolves once each message is journaled (or dropped), rejects when one could not be. */
+  /**
+   * Takes a batch; resolves once each message is journaled (or dropped),
+   * rejects when one could not be (the batch is then polled again).
+   */
   readonly onBatch: (messages: readonly unknown[]) => Promise<void>;
   /** Saves a cursor; called in order, each after its batch was taken. */
   readonly saveCursor: (cursor: string) => Promise<void>;
@@ -39,7 +47,7 @@ export interface PollerOptions {
  * Polls one account.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const poller = new WeixinPoller({ api, cursor: "", health, log, sessionPauseMs: 600_000, onBatch, saveCursor });
  * await poller.start(); // the first poll was answered, or is being held
  * await poller.stop(); // the last cursor is saved
@@ -52,8 +60,12 @@ export class WeixinPoller {
   #savedCursor: string;
   #pollTimeoutMs: number = ILINK_TIMEOUTS.poll;
   #saving: Promise<void> = Promise.resolve();
-  /** A batch could not be journaled: later cursors would skip it, so none is saved. */
-  #blocked = false;
+  /** Bumped when a batch failed: cursors polled before that are not saved. */
+  #epoch = 0;
+  /** A batch failed: poll again from the saved cursor, after a pause. */
+  #rewind = false;
+  /** Polls in a row that got no answer in time. */
+  #silent = 0;
   #loop: Promise<void> = Promise.resolve();
 
   constructor(options: PollerOptions) {
@@ -64,8 +76,9 @@ export class WeixinPoller {
 
   /**
    * Makes the first poll and starts the loop; resolves once iLink answered
-   * it or held it (a long poll waiting for messages), rejects when iLink
-   * refused it.
+   * it or held it (a long poll waiting for messages), or said the session
+   * expired (the loop then pauses); rejects when the first poll failed
+   * otherwise.
    */
   async start(): Promise<void> {
     const first = this.#poll();
@@ -75,11 +88,13 @@ export class WeixinPoller {
     );
     try {
       const outcome = await Promise.race([first.then(() => "answered" as const), held]);
-      if (outcome === "held") this.#o.health.set("subscribed");
       const pending = outcome === "held"
         ? first.then(() => undefined, (error: unknown) => error)
         : Promise.resolve(undefined);
       this.#loop = pending.then((error) => this.#run(error));
+    } catch (error) {
+      if (!(error instanceof IlinkError) || error.kind !== "session_expired") throw error;
+      this.#loop = this.#run(error);
     } finally {
       clearTimeout(timer);
     }
@@ -96,6 +111,12 @@ export class WeixinPoller {
     let failures = 0;
     let error = pending;
     while (!this.#abort.signal.aborted) {
+      if (error === undefined && this.#rewind) {
+        this.#rewind = false;
+        this.#cursor = this.#savedCursor;
+        await this.#sleep(this.#o.failureDelayMs ?? 2_000);
+        continue;
+      }
       if (error === undefined) {
         try {
           await this.#poll();
@@ -110,8 +131,6 @@ export class WeixinPoller {
       const expired = error instanceof IlinkError && error.kind === "session_expired";
       const code = error instanceof IlinkError ? String(error.ret ?? error.kind) : "poll_failed";
       error = undefined;
-      this.#o.health.error(expired ? "session_expired" : code, why);
-      this.#o.health.set("retrying");
       failures++;
       const delay = expired
         ? this.#o.sessionPauseMs
@@ -119,14 +138,20 @@ export class WeixinPoller {
         ? this.#o.streakDelayMs ?? 30_000
         : this.#o.failureDelayMs ?? 2_000;
       if (expired || failures >= STREAK) failures = 0;
+      const span = delay >= 60_000 && delay % 60_000 === 0
+        ? `${delay / 60_000} minutes`
+        : `${delay / 1000} s`;
       const until = new Date(Date.now() + delay).toISOString();
+      this.#o.health.error(
+        expired ? "session_expired" : code,
+        expired
+          ? `${why}: polling pauses for ${span}; if it persists, run \`hermes weixin login\` again`
+          : why,
+      );
+      this.#o.health.set("retrying");
       this.#o.health.detail("poll_paused_until", until);
-      if (expired) {
-        const span = delay >= 60_000 && delay % 60_000 === 0
-          ? `${delay / 60_000} minutes`
-          : `${delay / 1000} s`;
-        this.#o.log.warn(`Session expired; pausing for ${span}`, { until, error: why });
-      } else this.#o.log.warn("Weixin poll failed; trying again", { wait_ms: delay, error: why });
+      if (expired) this.#o.log.warn(`Session expired; pausing for ${span}`, { until, error: why });
+      else this.#o.log.warn("Weixin poll failed; trying again", { wait_ms: delay, error: why });
       await this.#sleep(delay);
       this.#o.health.detail("poll_paused_until", null);
     }
@@ -135,25 +160,35 @@ export class WeixinPoller {
   /** One getupdates: the batch handed on, its cursor queued for saving. */
   async #poll(): Promise<void> {
     const health = this.#o.health;
+    const epoch = this.#epoch; // a batch failing while this poll is out voids its cursor
     const up = () => {
       if (health.state !== "subscribed" && health.state !== "receiving") health.set("subscribed");
     };
-    // A poll iLink holds is a link that listens: up again without waiting for a message.
-    const held = setTimeout(up, HELD_MS);
+    // A poll iLink holds is a link that listens (unless the last ones were never answered).
+    const held = setTimeout(() => this.#silent === 0 && up(), HELD_MS);
+    const timeoutMs = this.#pollTimeoutMs + POLL_MARGIN_MS;
     let answer: Record<string, unknown>;
     try {
       answer = await this.#o.api.post(
         "getupdates",
         { get_updates_buf: this.#cursor },
-        this.#pollTimeoutMs,
+        timeoutMs,
         this.#abort.signal,
       );
     } catch (error) {
-      if (error instanceof IlinkError && error.timedOut) answer = { msgs: [] }; // nothing came
-      else throw error;
+      if (!(error instanceof IlinkError) || !error.timedOut) throw error;
+      // Nothing came, but iLink should have answered by now: not healthy.
+      this.#silent++;
+      health.error(
+        "poll_unanswered",
+        `iLink did not answer getupdates within ${timeoutMs / 1000} s (${this.#silent} in a row)`,
+      );
+      health.set(this.#silent >= STREAK ? "retrying" : "degraded");
+      return;
     } finally {
       clearTimeout(held);
     }
+    this.#silent = 0;
     up();
     const timeout = answer.longpolling_timeout_ms;
     if (typeof timeout === "number" && Number.isInteger(timeout) && timeout > 0) {
@@ -167,19 +202,22 @@ export class WeixinPoller {
     taken.catch(() => {}); // seen in order below; never an unhandled rejection meanwhile
     this.#cursor = next;
     this.#saving = this.#saving.then(() => taken).then(
-      () => this.#save(next),
+      () => this.#save(next, epoch),
       (error) => {
-        this.#blocked = true;
+        if (epoch !== this.#epoch) return; // a batch before it failed: polled again anyway
+        this.#epoch++;
+        this.#rewind = true;
+        this.#o.health.error("journal_failed", `a batch could not be journaled: ${error}`);
         this.#o.log.error(
-          "a Weixin batch could not be journaled: its cursor is not saved, so a restart polls it again",
+          "a Weixin batch could not be journaled; it is polled again from the saved cursor",
           { error },
         );
       },
     );
   }
 
-  async #save(cursor: string): Promise<void> {
-    if (this.#blocked || cursor === this.#savedCursor) return;
+  async #save(cursor: string, epoch: number): Promise<void> {
+    if (epoch !== this.#epoch || cursor === this.#savedCursor) return;
     try {
       await this.#o.saveCursor(cursor);
       this.#savedCursor = cursor;

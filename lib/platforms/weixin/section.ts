@@ -60,18 +60,22 @@ export const weixinSection = defineSection({
       600,
       "Polling pause after iLink says the session expired (-14)",
     ),
+    // An invalid or negative delay means the default, as in the reference gateway.
     text_batch_delay_seconds: seconds(
       3,
-      "Quiet time after a text before it is handed on, so a message the client split arrives whole (0 = off)",
-    ),
+      "Quiet time after a text before it is handed on, so a message the client split arrives whole (0 = off; invalid: 3)",
+    ).catch(3),
     text_batch_split_delay_seconds: seconds(
       5,
-      "The same wait after a piece near the client's split length (1,900 characters or more)",
-    ),
+      "The same wait after a piece near the client's split length (1,900 characters or more; invalid: 5)",
+    ).catch(5),
     media_allow_addresses: z.array(z.string().min(1)).default([]).describe(
       "IP addresses media may be fetched from although they are private (a URL must name them directly: an intranet proxy, a simulator)",
     ),
     ...accessFields,
+    group_policy: accessFields.group_policy.unwrap().default("disabled").describe(
+      "Who may talk in groups (open, allowlist, pairing, disabled); default disabled: iLink bots rarely get group messages",
+    ),
   }),
   env: {
     WEIXIN_ENABLED: "enabled",

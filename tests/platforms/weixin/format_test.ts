@@ -279,12 +279,12 @@ Deno.test("plain_text flattens each bubble", async (t) => {
   await t.step("heading markers go", () => {
     assert.equal(flat("# Title\n### Sub ###\n#hashtag"), "Title\nSub\n#hashtag");
   });
-  await t.step("links stay readable", () => {
-    assert.equal(flat("[docs](https://example.com/d)"), "docs (https://example.com/d)");
-    assert.equal(flat("[https://a.io](https://a.io)"), "https://a.io");
-    assert.equal(flat("[a.io](https://a.io/)"), "https://a.io/");
-    assert.equal(flat("[**bold** link](https://a.io)"), "bold link (https://a.io)");
-    assert.equal(flat('![chart](https://a.io/c.png "Chart")'), "chart (https://a.io/c.png)");
+  await t.step("links become their text (3.8), or their url when they have none", () => {
+    assert.equal(flat("[docs](https://example.com/d)"), "docs");
+    assert.equal(flat("[**bold** link](https://a.io)"), "bold link");
+    assert.equal(flat('![chart](https://a.io/c.png "Chart")'), "chart");
+    assert.equal(flat("[](https://a.io)"), "https://a.io");
+    assert.equal(flat("see https://a.io/x"), "see https://a.io/x", "a bare url stays");
   });
   await t.step("fence markers go, code lines are kept verbatim", () => {
     assert.equal(
