@@ -17,18 +17,27 @@ import type { CliIo } from "./io.ts";
 
 /** `hermes weixin login --json`. */
 export interface LoginOutput {
+  /** The bot's `ilink_bot_id`: what `WEIXIN_ACCOUNT_ID` is set to. */
   readonly account_id: string;
+  /** The WeChat user who confirmed the login (null when iLink did not say). */
   readonly user_id: string | null;
+  /** The API base saved with the account. */
   readonly base_url: string;
+  /** The saved account file (mode 0600). */
   readonly account_file: string;
 }
 
 /** One account of `hermes weixin status --json`. */
 export interface AccountStatus {
+  /** The account id (the account file's name). */
   readonly account_id: string;
+  /** The WeChat user who confirmed the login (null when unknown). */
   readonly user_id: string | null;
+  /** The API base saved with the account (null when unknown). */
   readonly base_url: string | null;
+  /** When the login was saved (null when unknown). */
   readonly saved_at: string | null;
+  /** The account file's path. */
   readonly account_file: string;
   /** The poll cursor: null when the gateway never polled with this account. */
   readonly cursor: { readonly saved_at: string | null; readonly age_seconds: number | null } | null;
@@ -36,7 +45,19 @@ export interface AccountStatus {
   readonly error?: string;
 }
 
-/** Adds the `weixin` command group to `program`. */
+/**
+ * Adds the `weixin` command group to `program`.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "@commander-js/extra-typings";
+ * import { processIo } from "./io.ts";
+ *
+ * const program = new Command("hermes");
+ * registerWeixinCommands(program, processIo());
+ * await program.parseAsync(["weixin", "status", "--json"], { from: "user" });
+ * ```
+ */
 export function registerWeixinCommands(program: Command, io: CliIo): void {
   const weixin = program.command("weixin").description(
     "Log the Weixin (personal WeChat) bot in and out, and show its saved accounts",
@@ -253,7 +274,21 @@ async function accountStatuses(stateDir: string, now: number): Promise<AccountSt
   }));
 }
 
-/** Human text for `hermes weixin status`. */
+/**
+ * Human text for `hermes weixin status`.
+ *
+ * @example
+ * ```ts
+ * describeAccounts("/srv/hermes/platforms/weixin/accounts", [{
+ *   account_id: "b0f5@im.bot",
+ *   user_id: "u@im.wechat",
+ *   base_url: "https://ilinkai.weixin.qq.com",
+ *   saved_at: "2026-12-01T10:00:00Z",
+ *   account_file: "/srv/hermes/platforms/weixin/accounts/b0f5@im.bot.json",
+ *   cursor: { saved_at: "2026-12-01T10:05:00.000Z", age_seconds: 300 },
+ * }]); // "Weixin accounts in …:\nb0f5@im.bot\n  user:        u@im.wechat\n…  poll cursor: saved 5 min ago (…)\n"
+ * ```
+ */
 export function describeAccounts(dir: string, accounts: readonly AccountStatus[]): string {
   if (accounts.length === 0) {
     return `No Weixin account is saved in ${dir}: run \`hermes weixin login\` to add one\n`;

@@ -71,8 +71,12 @@ export interface AuthorizerOptions {
  *
  * @example
  * ```ts
- * const auth = createAuthorizer({ config, env, store: new PairingStore(paths.pairingDir), log });
- * new Pipeline({ ..., authorize: auth.authorize, commandAccess: auth.commandRights });
+ * import type { Config } from "../config/schema.ts";
+ * import type { Logger } from "../util/log.ts";
+ * import { PairingStore } from "./pairing.ts";
+ * declare const config: Config, log: Logger;
+ * const auth = createAuthorizer({ config, env: {}, store: new PairingStore("/srv/hermes/platforms/pairing"), log });
+ * // the pipeline's stages: { authorize: auth.authorize, commandAccess: auth.commandRights }
  * ```
  */
 export function createAuthorizer(options: AuthorizerOptions): {

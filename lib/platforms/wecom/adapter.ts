@@ -62,6 +62,10 @@ export function replyReqId(context: Json | undefined): string | undefined {
  *
  * @example
  * ```ts
+ * import type { AdapterContext } from "../adapter.ts";
+ * import type { WecomSettings } from "./section.ts";
+ * declare const context: AdapterContext<WecomSettings>; // what the gateway hands the adapter
+ *
  * const adapter = new WecomAdapter(context);
  * await adapter.connect(); // subscribed with the bot's device_id
  * ```

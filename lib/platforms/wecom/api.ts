@@ -135,8 +135,14 @@ interface Pending {
  *
  * @example
  * ```ts
- * const socket = await WecomSocket.open("wss://openws.work.weixin.qq.com", { onFrame });
- * await socket.request("aibot_subscribe", { bot_id, secret, device_id }, { prefix: "subscribe" });
+ * const socket = await WecomSocket.open("wss://openws.work.weixin.qq.com", {
+ *   onFrame: (frame) => console.log(frame.cmd), // callbacks and events
+ * });
+ * await socket.request(
+ *   "aibot_subscribe",
+ *   { bot_id: "bot-1", secret: "bot-secret", device_id: "9f1c0d2e4b6a48c7a1e3f5b7d9c2e4a6" },
+ *   { prefix: "subscribe" },
+ * );
  * ```
  */
 export class WecomSocket {

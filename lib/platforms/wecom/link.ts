@@ -47,7 +47,24 @@ const QUICK_CLOSE_MS = 5_000;
  *
  * @example
  * ```ts
- * const link = new WecomLink(options); // url, bot id, secret, device_id, heartbeat, health, log
+ * import type { Logger } from "../../util/log.ts";
+ * import { LinkHealthTracker } from "../health.ts";
+ * declare const log: Logger;
+ *
+ * const link = new WecomLink({
+ *   url: "wss://openws.work.weixin.qq.com",
+ *   botId: "bot-1",
+ *   secret: "bot-secret",
+ *   deviceId: "9f1c0d2e4b6a48c7a1e3f5b7d9c2e4a6",
+ *   heartbeatMs: 30_000,
+ *   heartbeatTimeoutMs: 10_000,
+ *   idleResubscribeMs: 1_800_000,
+ *   supersededRetryMs: 300_000,
+ *   health: new LinkHealthTracker(),
+ *   log,
+ *   onMessage: (frame) => console.log(frame.body),
+ *   onErrcode: (errcode, cmd) => console.log(cmd, errcode),
+ * });
  * await link.start(); // subscribed
  * await link.request("aibot_send_msg", { chatid: "zs", msgtype: "markdown", markdown: { content: "hi" } });
  * ```

@@ -24,7 +24,9 @@ const MiB = 1024 * 1024;
  *
  * @example
  * ```ts
- * const plain = decryptMedia(cipherBytes, "q83v…="); // Uint8Array
+ * declare const downloaded: Uint8Array; // the file as fetched from the callback's URL
+ *
+ * const plain = decryptMedia(downloaded, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"); // Uint8Array
  * ```
  */
 export function decryptMedia(bytes: Uint8Array, aeskey: string): Uint8Array {
@@ -59,7 +61,7 @@ export interface OutboundKind {
  *
  * @example
  * ```ts
- * outboundKind({ kind: "voice", mime: "audio/mpeg", size: 128 } as Attachment).type; // "file"
+ * outboundKind({ kind: "voice", mime: "audio/mpeg", size: 128 }).type; // "file"
  * ```
  */
 export function outboundKind(
@@ -107,7 +109,14 @@ export type UploadRequest = (cmd: string, body: Record<string, unknown>) => Prom
  *
  * @example
  * ```ts
- * const mediaId = await uploadMedia((cmd, body) => socket.request(cmd, body), bytes, { type: "image", filename: "a.png" });
+ * import type { WecomSocket } from "./api.ts";
+ * declare const socket: WecomSocket; // subscribed
+ *
+ * const bytes = await Deno.readFile("/srv/hermes/media/a.png");
+ * const mediaId = await uploadMedia((cmd, body) => socket.request(cmd, body), bytes, {
+ *   type: "image",
+ *   filename: "a.png",
+ * });
  * ```
  */
 export async function uploadMedia(

@@ -77,7 +77,10 @@ export type WecomSettings = z.output<typeof wecomSection.schema>;
  *
  * @example
  * ```ts
- * wecomSettings(config).heartbeat_interval_seconds; // 30
+ * import type { ConfigData } from "../adapter.ts";
+ * declare const config: ConfigData; // validated, defaults filled in
+ *
+ * wecomSettings(config).heartbeat_interval_seconds; // 30 unless configured
  * ```
  */
 export function wecomSettings(config: Readonly<Record<string, unknown>>): WecomSettings {

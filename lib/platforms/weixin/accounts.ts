@@ -14,8 +14,11 @@ import { writeJsonAtomic } from "../../util/atomic_file.ts";
 
 /** The login `hermes weixin login` saves. */
 export interface WeixinAccount {
+  /** The bot token (`Authorization: Bearer`). */
   readonly token: string;
+  /** The iLink API the login ended on ("" when the file names none). */
   readonly base_url: string;
+  /** The WeChat user who confirmed the login (`ilink_user_id`), if iLink said. */
   readonly user_id?: string;
   /** `YYYY-MM-DDTHH:MM:SSZ`. */
   readonly saved_at: string;
@@ -26,6 +29,7 @@ export type AccountFileKind = "account" | "sync" | "context-tokens" | "send-prog
 
 /** The saved poll cursor. */
 export interface SavedCursor {
+  /** `get_updates_buf` of the last batch whose messages were all journaled. */
   readonly cursor: string;
   /** ISO time it was saved (absent in files another tool wrote). */
   readonly savedAt?: string;
@@ -65,7 +69,16 @@ export function accountFile(
   return `${stateDir}/accounts/${accountId}${suffix}.json`;
 }
 
-/** The saved login of `accountId`, or undefined when there is none. */
+/**
+ * The saved login of `accountId`, or undefined when there is none; throws a
+ * `ConfigError` for a file that is not JSON or has no token.
+ *
+ * @example
+ * ```ts
+ * const account = await readAccount("/srv/hermes/platforms/weixin", "b0f5@im.bot");
+ * account?.base_url; // "https://ilinkai.weixin.qq.com"
+ * ```
+ */
 export async function readAccount(
   stateDir: string,
   accountId: string,
@@ -87,7 +100,17 @@ export async function readAccount(
   };
 }
 
-/** Saves a login (0600). */
+/**
+ * Saves a login (0600) with the time it was saved; answers the file's path.
+ *
+ * @example
+ * ```ts
+ * await saveAccount("/srv/hermes/platforms/weixin", "b0f5@im.bot", {
+ *   token: "bot-token",
+ *   base_url: "https://ilinkai.weixin.qq.com",
+ * }); // "/srv/hermes/platforms/weixin/accounts/b0f5@im.bot.json"
+ * ```
+ */
 export async function saveAccount(
   stateDir: string,
   accountId: string,
@@ -100,7 +123,14 @@ export async function saveAccount(
   return path;
 }
 
-/** Removes an account and its cursor and tokens; false when there was nothing to remove. */
+/**
+ * Removes an account and its cursor and tokens; false when there was nothing to remove.
+ *
+ * @example
+ * ```ts
+ * await removeAccount("/srv/hermes/platforms/weixin", "b0f5@im.bot"); // true
+ * ```
+ */
 export async function removeAccount(stateDir: string, accountId: string): Promise<boolean> {
   let removed = false;
   for (const kind of ["account", "sync", "context-tokens", "send-progress"] as const) {
@@ -114,7 +144,14 @@ export async function removeAccount(stateDir: string, accountId: string): Promis
   return removed;
 }
 
-/** The account ids with a saved login, sorted. */
+/**
+ * The account ids with a saved login, sorted.
+ *
+ * @example
+ * ```ts
+ * await listAccounts("/srv/hermes/platforms/weixin"); // ["b0f5@im.bot"]
+ * ```
+ */
 export async function listAccounts(stateDir: string): Promise<string[]> {
   const ids: string[] = [];
   try {
@@ -130,7 +167,14 @@ export async function listAccounts(stateDir: string): Promise<string[]> {
   return ids.sort();
 }
 
-/** The saved poll cursor, or undefined (the first poll starts from the server's default). */
+/**
+ * The saved poll cursor, or undefined (the first poll starts from the server's default).
+ *
+ * @example
+ * ```ts
+ * (await readCursor("/srv/hermes/platforms/weixin", "b0f5@im.bot"))?.cursor; // "CgQIARAB"
+ * ```
+ */
 export async function readCursor(
   stateDir: string,
   accountId: string,
@@ -141,7 +185,14 @@ export async function readCursor(
   return { cursor, ...(typeof value?.saved_at === "string" ? { savedAt: value.saved_at } : {}) };
 }
 
-/** Saves the poll cursor (0600). */
+/**
+ * Saves the poll cursor (0600).
+ *
+ * @example
+ * ```ts
+ * await saveCursor("/srv/hermes/platforms/weixin", "b0f5@im.bot", "CgQIARAB");
+ * ```
+ */
 export async function saveCursor(stateDir: string, accountId: string, cursor: string) {
   await Deno.mkdir(`${stateDir}/accounts`, { recursive: true, mode: 0o700 });
   await writeJsonAtomic(
@@ -151,7 +202,14 @@ export async function saveCursor(stateDir: string, accountId: string, cursor: st
   );
 }
 
-/** The saved context token of each peer. */
+/**
+ * The saved context token of each peer.
+ *
+ * @example
+ * ```ts
+ * (await readContextTokens("/srv/hermes/platforms/weixin", "b0f5@im.bot")).get("u@im.wechat"); // "c1"
+ * ```
+ */
 export async function readContextTokens(
   stateDir: string,
   accountId: string,
@@ -164,7 +222,14 @@ export async function readContextTokens(
   return tokens;
 }
 
-/** Saves the context token of each peer (0600). */
+/**
+ * Saves the context token of each peer (0600).
+ *
+ * @example
+ * ```ts
+ * await saveContextTokens("/srv/hermes/platforms/weixin", "b0f5@im.bot", new Map([["u@im.wechat", "c1"]]));
+ * ```
+ */
 export async function saveContextTokens(
   stateDir: string,
   accountId: string,
@@ -178,7 +243,14 @@ export async function saveContextTokens(
   );
 }
 
-/** How many bubbles of each half-sent reply part (by idempotency key) went out. */
+/**
+ * How many bubbles of each half-sent reply part (by idempotency key) went out.
+ *
+ * @example
+ * ```ts
+ * (await readSendProgress("/srv/hermes/platforms/weixin", "b0f5@im.bot")).get("inbound:7#0"); // 2
+ * ```
+ */
 export async function readSendProgress(
   stateDir: string,
   accountId: string,
@@ -191,7 +263,14 @@ export async function readSendProgress(
   return progress;
 }
 
-/** Saves the progress of half-sent reply parts (0600). */
+/**
+ * Saves the progress of half-sent reply parts (0600).
+ *
+ * @example
+ * ```ts
+ * await saveSendProgress("/srv/hermes/platforms/weixin", "b0f5@im.bot", new Map([["inbound:7#0", 2]]));
+ * ```
+ */
 export async function saveSendProgress(
   stateDir: string,
   accountId: string,

@@ -89,12 +89,18 @@ interface Held {
  *
  * @example
  * ```ts
+ * import type { AdapterContext } from "../adapter.ts";
+ * import type { WeixinSettings } from "./section.ts";
+ * declare const context: AdapterContext<WeixinSettings>; // what the gateway hands the adapter
+ *
  * const adapter = new WeixinAdapter(context);
  * await adapter.connect(); // polling
  * ```
  */
 export class WeixinAdapter implements PlatformAdapter {
+  /** The platform's name. */
   readonly name = "weixin";
+  /** What a Weixin bot can do: {@linkcode WEIXIN_CAPABILITIES}. */
   readonly capabilities = WEIXIN_CAPABILITIES;
   readonly #context: AdapterContext<WeixinSettings>;
   readonly #seen = new SeenIds(2000, 5 * 60_000);
@@ -118,6 +124,7 @@ export class WeixinAdapter implements PlatformAdapter {
   #accountId = "";
   #stopping = false;
 
+  /** Reads the settings; nothing is claimed or polled until {@linkcode connect}. */
   constructor(context: AdapterContext<WeixinSettings>) {
     this.#context = context;
     const s = context.settings;
@@ -323,6 +330,7 @@ export class WeixinAdapter implements PlatformAdapter {
     }
   }
 
+  /** The link's health now (poll state, last error, account, cursor and cooldown details). */
   health(): LinkHealth {
     return this.#context.health.snapshot();
   }

@@ -35,14 +35,23 @@ export type IlinkErrorKind = "session_expired" | "rate_limited" | "error" | "htt
  * ```
  */
 export class IlinkError extends PlatformError {
+  /** The endpoint that was called, e.g. `sendmessage` (`upload` for the CDN). */
   readonly endpoint: string;
+  /** What kind of refusal it is. */
   readonly kind: IlinkErrorKind;
+  /** The answer's `ret`, when it had one. */
   readonly ret: number | undefined;
+  /** The answer's `errcode`, when it had one. */
   readonly errcode: number | undefined;
+  /** iLink's wording (`errmsg` and `msg` joined), or "". */
   readonly errmsg: string;
   /** The request got no answer in its time (a long poll that did so is an empty answer). */
   readonly timedOut: boolean;
 
+  /**
+   * The platform code is `details.ret`, else `errcode`, else `status`, else
+   * `kind`; retryable are HTTP 5xx and 429 and every kind but `error`.
+   */
   constructor(
     endpoint: string,
     kind: IlinkErrorKind,
@@ -129,6 +138,7 @@ export interface IlinkClientOptions {
   readonly baseUrl: string;
   /** The bot token (`Authorization: Bearer`); login has none yet. */
   readonly token?: string;
+  /** Default the global `fetch`. */
   readonly fetch?: typeof fetch;
 }
 
@@ -137,15 +147,19 @@ export interface IlinkClientOptions {
  *
  * @example
  * ```ts
+ * declare const token: string; // the bot token `hermes weixin login` saved
+ *
  * const api = new IlinkClient({ baseUrl: "https://ilinkai.weixin.qq.com", token });
  * const answer = await api.post("getupdates", { get_updates_buf: "" }, ILINK_TIMEOUTS.poll);
  * ```
  */
 export class IlinkClient {
+  /** The API base, without a trailing slash. */
   readonly baseUrl: string;
   readonly #token: string | undefined;
   readonly #fetch: typeof fetch;
 
+  /** Makes no request: the first goes out with {@linkcode post} or {@linkcode get}. */
   constructor(options: IlinkClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.#token = options.token;

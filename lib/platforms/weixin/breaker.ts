@@ -9,9 +9,13 @@
 
 /** What a {@linkcode RateLimitBreaker} needs. */
 export interface BreakerOptions {
+  /** Rate-limit answers within `windowMs` that open the circuit. */
   readonly threshold: number;
+  /** How far back rate-limit answers count, in ms. */
   readonly windowMs: number;
+  /** How long an open circuit fails sends, in ms. */
   readonly openMs: number;
+  /** Current time in ms; default `Date.now` (tests pass a fake clock). */
   readonly now?: () => number;
 }
 
@@ -31,6 +35,7 @@ export class RateLimitBreaker {
   #events: number[] = [];
   #openUntil = 0;
 
+  /** Starts closed, with no answers counted. */
   constructor(options: BreakerOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;

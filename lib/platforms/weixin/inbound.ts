@@ -14,21 +14,31 @@ import type { CdnMedia } from "./media.ts";
 
 /** A file a message refers to. */
 export interface MediaRef {
+  /** What the item is. */
   readonly kind: "image" | "video" | "file" | "voice";
+  /** Where the file is on the CDN, and its key. */
   readonly media: CdnMedia;
   /** An image's own hex key (it wins over `media.aes_key`). */
   readonly hexKey?: string;
+  /** The file's name (`file_name`; `voice.silk` for a voice). */
   readonly name?: string;
 }
 
 /** One inbound message, read. */
 export interface WeixinInbound {
+  /** `message_id`, else `seq`, else a hash of the message. */
   readonly messageId: string;
+  /** The sender (`from_user_id`). */
   readonly from: string;
+  /** `group` when it names a room (or is addressed to someone other than the bot), else `dm`. */
   readonly chatType: ChatType;
+  /** The room (else the addressee) for a group, the sender for a DM. */
   readonly chatId: string;
+  /** The context token to reply with, if the message brought one. */
   readonly contextToken?: string;
+  /** What the agent reads: the text, with a quote or a transcription in front ("" for none). */
   readonly text: string;
+  /** The files it refers to, quoted ones included. */
   readonly media: readonly MediaRef[];
 }
 

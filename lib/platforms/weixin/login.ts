@@ -51,7 +51,9 @@ export type LoginEvent =
 
 /** The time the login runs on: monotonic milliseconds and a sleep that an abort ends. */
 export interface LoginClock {
+  /** Monotonic milliseconds. */
   now(): number;
+  /** Resolves after `ms`; rejects with the signal's reason when it aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
@@ -67,7 +69,9 @@ export interface QrLoginOptions {
   readonly signal?: AbortSignal;
   /** Hears each step; the login waits for it (a QR code may take a moment to draw). */
   readonly onEvent?: (event: LoginEvent) => void | Promise<void>;
+  /** Default the global `fetch`. */
   readonly fetch?: typeof fetch;
+  /** Default {@linkcode realClock}. */
   readonly clock?: LoginClock;
   /** Default {@linkcode LOGIN_POLL_INTERVAL_MS}. */
   readonly pollIntervalMs?: number;
@@ -106,8 +110,10 @@ export type LoginFailure =
  * ```
  */
 export class WeixinLoginError extends HermesError {
+  /** Why the login ended. */
   readonly reason: LoginFailure;
 
+  /** Its `code` is `weixin_login_<reason>`. */
   constructor(reason: LoginFailure, message: string, options?: ErrorOptions) {
     super(`weixin_login_${reason}`, message, options);
     this.name = "WeixinLoginError";
@@ -332,6 +338,12 @@ async function save(
  * The base a `scaned_but_redirect` host is polled at: the host with the
  * configured base URL's scheme (a host that brings its own http(s) scheme
  * keeps it); undefined for a value that is no host.
+ *
+ * @example
+ * ```ts
+ * redirectBase("https://ilinkai.weixin.qq.com", "sh.ilinkai.weixin.qq.com"); // "https://sh.ilinkai.weixin.qq.com"
+ * redirectBase("http://127.0.0.1:8080", "127.0.0.1:9090"); // "http://127.0.0.1:9090"
+ * ```
  */
 export function redirectBase(baseUrl: string, host: string): string | undefined {
   const value = host.trim();

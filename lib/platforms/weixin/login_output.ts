@@ -59,6 +59,7 @@ export interface LoginReporterOptions {
 
 /** Turns login events into text. */
 export interface LoginReporter {
+  /** Writes what an event changes; pass it as `qrLogin`'s `onEvent`. */
   readonly onEvent: (event: LoginEvent) => Promise<void>;
   /** Ends an open status line (call it before printing anything else). */
   end(): void;

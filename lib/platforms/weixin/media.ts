@@ -26,9 +26,13 @@ export const WEIXIN_MEDIA_HOSTS: readonly string[] = [
 
 /** The `media` object of an item. */
 export interface CdnMedia {
+  /** What the CDN finds the file by (`<cdn>/download?encrypted_query_param=…`). */
   readonly encrypt_query_param?: string;
+  /** The file's key, as {@linkcode mediaKey} reads it. */
   readonly aes_key?: string;
+  /** How the file is encrypted (hermes sends 1). */
   readonly encrypt_type?: number;
+  /** The file's own address, used when there is no query parameter. */
   readonly full_url?: string;
 }
 
@@ -60,6 +64,13 @@ export function mediaKey(value: string): Uint8Array {
 /**
  * Decrypts CDN bytes; the PKCS#7 padding is stripped only when it is well
  * formed (some files are stored unpadded).
+ *
+ * @example
+ * ```ts
+ * const key = mediaKey("00112233445566778899aabbccddeeff");
+ * const cipher = encryptEcb(new TextEncoder().encode("hello"), key);
+ * new TextDecoder().decode(decryptEcb(cipher, key)); // "hello"
+ * ```
  */
 export function decryptEcb(bytes: Uint8Array, key: Uint8Array): Uint8Array {
   if (bytes.length === 0 || bytes.length % 16 !== 0) {
@@ -74,7 +85,15 @@ export function decryptEcb(bytes: Uint8Array, key: Uint8Array): Uint8Array {
   return plain.subarray(0, plain.length - pad);
 }
 
-/** Encrypts bytes for the CDN (PKCS#7 padded). */
+/**
+ * Encrypts bytes for the CDN (PKCS#7 padded).
+ *
+ * @example
+ * ```ts
+ * const key = mediaKey("00112233445566778899aabbccddeeff");
+ * encryptEcb(new TextEncoder().encode("hello"), key).length; // 16
+ * ```
+ */
 export function encryptEcb(bytes: Uint8Array, key: Uint8Array): Uint8Array<ArrayBuffer> {
   const cipher = createCipheriv("aes-128-ecb", key, null);
   return new Uint8Array([...cipher.update(bytes), ...cipher.final()]);
@@ -83,6 +102,13 @@ export function encryptEcb(bytes: Uint8Array, key: Uint8Array): Uint8Array<Array
 /**
  * Where to fetch an item's file: the CDN by its query parameter, else its
  * `full_url`; undefined when it names neither.
+ *
+ * @example
+ * ```ts
+ * downloadUrl("https://novac2c.cdn.weixin.qq.com/c2c", { encrypt_query_param: "a b" });
+ * // "https://novac2c.cdn.weixin.qq.com/c2c/download?encrypted_query_param=a%20b"
+ * downloadUrl("https://novac2c.cdn.weixin.qq.com/c2c", {}); // undefined
+ * ```
  */
 export function downloadUrl(cdnBaseUrl: string, media: CdnMedia): string | undefined {
   if (media.encrypt_query_param) {
@@ -95,8 +121,11 @@ export function downloadUrl(cdnBaseUrl: string, media: CdnMedia): string | undef
 
 /** How a file goes to Weixin: the upload's media_type and the item's type and field. */
 export interface OutboundMedia {
+  /** `media_type` of getuploadurl: 1 image, 2 video, 3 file, 4 voice. */
   readonly mediaType: 1 | 2 | 3 | 4;
+  /** The item's `type`: 2 image, 3 voice, 4 file, 5 video. */
   readonly itemType: 2 | 3 | 4 | 5;
+  /** The item field that carries the media. */
   readonly field: "image_item" | "video_item" | "file_item" | "voice_item";
 }
 
@@ -116,15 +145,26 @@ export function outboundMedia(file: Attachment): OutboundMedia {
   return { mediaType: 3, itemType: 4, field: "file_item" };
 }
 
-/** Whether a file is SILK audio, the only voice Weixin plays. */
+/**
+ * Whether a file is SILK audio, the only voice Weixin plays.
+ *
+ * @example
+ * ```ts
+ * isSilk({ kind: "voice", mime: "audio/silk", path: "/m/v.silk", size: 1 }); // true
+ * isSilk({ kind: "voice", mime: "audio/mpeg", path: "/m/v.mp3", size: 1 }); // false
+ * ```
+ */
 export function isSilk(file: Attachment): boolean {
   return file.mime === "audio/silk" || (file.name ?? file.path).toLowerCase().endsWith(".silk");
 }
 
 /** What {@linkcode uploadMedia} needs. */
 export interface UploadOptions {
+  /** The account's client (`getuploadurl` goes through it). */
   readonly api: IlinkClient;
+  /** The media CDN (`weixin.cdn_base_url`). */
   readonly cdnBaseUrl: string;
+  /** Posts the ciphertext to the CDN. */
   readonly fetch: typeof fetch;
   /** The peer (or group) the file goes to. */
   readonly toUserId: string;
@@ -137,7 +177,18 @@ export interface UploadOptions {
  *
  * @example
  * ```ts
- * const item = await uploadMedia(file, { api, cdnBaseUrl, fetch, toUserId: "u@im.wechat", allowed });
+ * import { IlinkClient } from "./api.ts";
+ *
+ * const item = await uploadMedia(
+ *   { kind: "image", mime: "image/png", path: "/srv/hermes/media/a.png", size: 2048 },
+ *   {
+ *     api: new IlinkClient({ baseUrl: "https://ilinkai.weixin.qq.com", token: "bot-token" }),
+ *     cdnBaseUrl: "https://novac2c.cdn.weixin.qq.com/c2c",
+ *     fetch,
+ *     toUserId: "u@im.wechat",
+ *     allowed: (url) => new URL(url).hostname === "novac2c.cdn.weixin.qq.com",
+ *   },
+ * );
  * // { type: 2, image_item: { media: { encrypt_query_param, aes_key, encrypt_type: 1 }, mid_size } }
  * ```
  */

@@ -24,15 +24,19 @@ const POLL_MARGIN_MS = 5_000;
 
 /** What a {@linkcode WeixinPoller} needs. */
 export interface PollerOptions {
+  /** The account's client (`getupdates` goes through it). */
   readonly api: IlinkClient;
   /** The saved cursor ("" for none). */
   readonly cursor: string;
+  /** The link health the poller keeps (`subscribed`, `degraded`, `retrying`, the last error). */
   readonly health: LinkHealthTracker;
+  /** Where failures and skipped saves are logged. */
   readonly log: Logger;
   /** Pause after an expired session. */
   readonly sessionPauseMs: number;
-  /** Wait after a failure, and after a streak of them. */
+  /** Wait after a failure, in ms (default 2 s). */
   readonly failureDelayMs?: number;
+  /** Wait after 3 failures in a row, in ms (default 30 s). */
   readonly streakDelayMs?: number;
   /**
    * Takes a batch; resolves once each message is journaled (or dropped),
@@ -47,8 +51,21 @@ export interface PollerOptions {
  * Polls one account.
  *
  * @example
- * ```ts ignore
- * const poller = new WeixinPoller({ api, cursor: "", health, log, sessionPauseMs: 600_000, onBatch, saveCursor });
+ * ```ts
+ * import type { Logger } from "../../util/log.ts";
+ * import { LinkHealthTracker } from "../health.ts";
+ * import { IlinkClient } from "./api.ts";
+ * declare const log: Logger;
+ *
+ * const poller = new WeixinPoller({
+ *   api: new IlinkClient({ baseUrl: "https://ilinkai.weixin.qq.com", token: "bot-token" }),
+ *   cursor: "",
+ *   health: new LinkHealthTracker(),
+ *   log,
+ *   sessionPauseMs: 600_000,
+ *   onBatch: async (messages) => console.log(messages.length), // journal them here
+ *   saveCursor: async (cursor) => console.log(cursor),
+ * });
  * await poller.start(); // the first poll was answered, or is being held
  * await poller.stop(); // the last cursor is saved
  * ```
@@ -68,6 +85,7 @@ export class WeixinPoller {
   #silent = 0;
   #loop: Promise<void> = Promise.resolve();
 
+  /** Polls nothing until {@linkcode start}. */
   constructor(options: PollerOptions) {
     this.#o = options;
     this.#cursor = options.cursor;

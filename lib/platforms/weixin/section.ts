@@ -109,7 +109,10 @@ export type WeixinSettings = z.output<typeof weixinSection.schema>;
  *
  * @example
  * ```ts
- * weixinSettings(config).send_chunk_retries; // 4
+ * import type { ConfigData } from "../adapter.ts";
+ * declare const config: ConfigData; // validated, defaults filled in
+ *
+ * weixinSettings(config).send_chunk_retries; // 4 unless configured
  * ```
  */
 export function weixinSettings(config: Readonly<Record<string, unknown>>): WeixinSettings {

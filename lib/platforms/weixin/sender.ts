@@ -16,7 +16,9 @@ import type { RateLimitBreaker } from "./breaker.ts";
 
 /** What a {@linkcode WeixinSender} needs. */
 export interface SenderOptions {
+  /** The account's rate-limit circuit: fed by rate limits, checked before every try. */
   readonly breaker: RateLimitBreaker;
+  /** Where retries and dropped tokens are logged. */
   readonly log: Logger;
   /** Tries again after a network or server error. */
   readonly retries: number;
@@ -28,9 +30,13 @@ export interface SenderOptions {
 
 /** One message to send. */
 export interface Outgoing {
+  /** The peer (or group) it goes to. */
   readonly toUserId: string;
+  /** The same on every try of this message, so iLink drops a repeat. */
   readonly clientId: string;
+  /** The message items (`item_list`): text, or one uploaded file. */
   readonly items: readonly Record<string, unknown>[];
+  /** The peer's newest context token, if there is one. */
   readonly contextToken?: string;
 }
 
@@ -45,14 +51,32 @@ export type SendOutcome = { readonly sent: true } | {
  *
  * @example
  * ```ts
- * const sender = new WeixinSender(options);
- * await sender.send(api, { toUserId: "u@im.wechat", clientId: "hermes-weixin-…", items, contextToken });
+ * import type { Logger } from "../../util/log.ts";
+ * import { IlinkClient } from "./api.ts";
+ * import { RateLimitBreaker } from "./breaker.ts";
+ * declare const log: Logger;
+ *
+ * const sender = new WeixinSender({
+ *   breaker: new RateLimitBreaker({ threshold: 1, windowMs: 30_000, openMs: 30_000 }),
+ *   log,
+ *   retries: 4,
+ *   retryDelayMs: 1_000,
+ *   onStaleToken: (token) => console.log("stale", token),
+ * });
+ * const api = new IlinkClient({ baseUrl: "https://ilinkai.weixin.qq.com", token: "bot-token" });
+ * await sender.send(api, {
+ *   toUserId: "u@im.wechat",
+ *   clientId: "hermes-weixin-0f3a",
+ *   items: [{ type: 1, text_item: { text: "Hello" } }],
+ *   contextToken: "c1",
+ * }); // { sent: true }
  * ```
  */
 export class WeixinSender {
   readonly #o: SenderOptions;
   #tail: Promise<unknown> = Promise.resolve();
 
+  /** Sends nothing until {@linkcode send}. */
   constructor(options: SenderOptions) {
     this.#o = options;
   }
