@@ -28,12 +28,12 @@ function def(schema: z.ZodType): Def {
   return (schema as unknown as { _zod: { def: Def } })._zod.def;
 }
 
-/** Strips default, prefault, optional and nullable wrappers. */
+/** Strips default, prefault, optional, nullable and catch wrappers. */
 export function unwrap(schema: z.ZodType): z.ZodType {
   let current = schema;
   for (;;) {
     const d = def(current);
-    if (!d.innerType || !["default", "prefault", "optional", "nullable"].includes(d.type)) {
+    if (!d.innerType || !["default", "prefault", "optional", "nullable", "catch"].includes(d.type)) {
       return current;
     }
     current = d.innerType;
