@@ -37,6 +37,8 @@ Deno.test("an inbound text is answered with sendmessage on the peer's context to
       "2.2.0",
     );
   }
+  const uins = new Set(posts.map((r) => r.headers.get("x-wechat-uin")));
+  assert.ok(uins.size > 1, "a new X-WECHAT-UIN for every call");
   const health = await weixinHealth(setup);
   assert.equal(health.state, "receiving");
 });
