@@ -33,7 +33,9 @@ export function unwrap(schema: z.ZodType): z.ZodType {
   let current = schema;
   for (;;) {
     const d = def(current);
-    if (!d.innerType || !["default", "prefault", "optional", "nullable", "catch"].includes(d.type)) {
+    if (
+      !d.innerType || !["default", "prefault", "optional", "nullable", "catch"].includes(d.type)
+    ) {
       return current;
     }
     current = d.innerType;
