@@ -5,8 +5,10 @@
  *
  * Reports throughput and p50/p99 latency of `POST /v1/chat/completions` with
  * 1 client and with 50 concurrent clients (each its own user and session),
- * and the gateway's resident memory when idle and after 100,000 messages.
- * `BENCH_MESSAGES` changes the 100,000.
+ * for the gateway and, in the same run, for the ceiling: a plain
+ * `Deno.serve` process doing the same JSON work (`_json_echo_server.ts`),
+ * as ratios; and the gateway's resident memory when idle and after 100,000
+ * messages. `BENCH_MESSAGES` changes the 100,000.
  *
  * @module
  */
@@ -34,10 +36,10 @@ const url = await localUrl();
 const endpoint = new URL("v1/chat/completions", url);
 let sent = 0;
 
-async function ask(user: string): Promise<number> {
+async function ask(user: string, to = endpoint): Promise<number> {
   const text = `message ${sent++} about the quarterly weather report 天气很好`;
   const started = performance.now();
-  const response = await fetch(endpoint, {
+  const response = await fetch(to, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ user, messages: [{ role: "user", content: text }] }),
@@ -49,12 +51,12 @@ async function ask(user: string): Promise<number> {
   return performance.now() - started;
 }
 
-async function run(clients: number, messages: number) {
+async function run(clients: number, messages: number, to = endpoint) {
   const latencies: number[] = [];
   const perClient = Math.ceil(messages / clients);
   const started = performance.now();
   await Promise.all(Array.from({ length: clients }, async (_, c) => {
-    for (let i = 0; i < perClient; i++) latencies.push(await ask(`bench${clients}-${c}`));
+    for (let i = 0; i < perClient; i++) latencies.push(await ask(`bench${clients}-${c}`, to));
   }));
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
@@ -89,7 +91,37 @@ async function localUrl(): Promise<string> {
   throw new Error("the gateway did not start");
 }
 
+/** Runs the ceiling server, measures it at 1 and 50 clients, stops it. */
+async function ceiling() {
+  const server = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net=127.0.0.1", `${root}tests/bench/_json_echo_server.ts`],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const first = (await reader.read()).value ?? "";
+  const at = new URL("v1/chat/completions", first.trim());
+  try {
+    await run(1, 200, at); // warm-up
+    return { one_client: await run(1, 2_000, at), fifty_clients: await run(50, 5_000, at) };
+  } finally {
+    reader.releaseLock();
+    server.kill("SIGTERM");
+    await server.status;
+    await server.stdout.cancel().catch(() => {});
+  }
+}
+
+type Run = Awaited<ReturnType<typeof run>>;
+const ratio = (gateway: Run, top: Run) => ({
+  throughput: +(gateway.per_second / top.per_second).toFixed(3),
+  p50: +(gateway.p50_ms / top.p50_ms).toFixed(1),
+  p99: +(gateway.p99_ms / top.p99_ms).toFixed(1),
+});
+
 try {
+  const top = await ceiling();
+  sent = 0; // the gateway's messages only, from here
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const idle = rssMiB();
   await run(1, 200); // warm-up
@@ -105,6 +137,11 @@ try {
       bench: "pipeline (local API, echo agent)",
       one_client: single,
       fifty_clients: many,
+      ceiling: top,
+      gateway_vs_ceiling: {
+        one_client: ratio(single, top.one_client),
+        fifty_clients: ratio(many, top.fifty_clients),
+      },
       rss_idle_mib: idle,
       rss_after_messages: { messages: sent, rss_mib: after },
       state_db_mib: +(dbBytes / 2 ** 20).toFixed(1),
