@@ -1,7 +1,8 @@
 /**
  * The embedded {@linkcode StateStore}: `state.db`, SQLite in WAL mode. Each
- * unit of work is one transaction; the methods are asynchronous only to
- * keep the interface one a server database can implement too.
+ * method is one unit of work; the units asked for in the same turn of the
+ * event loop share one transaction (`group_commit.ts`), and each promise
+ * settles once its unit is committed.
  *
  * @module
  */
@@ -26,6 +27,7 @@ import {
   type StoredMessage,
 } from "../state_store.ts";
 import { openDatabase, transaction } from "./database.ts";
+import { GroupCommit } from "./group_commit.ts";
 import { InboundJournal, OPERATOR_MESSAGE_PREFIX } from "./journal.ts";
 import { STATE_MIGRATIONS } from "./migrations.ts";
 import { OutboundLedger } from "./outbound_ledger.ts";
@@ -58,6 +60,7 @@ export function openSqliteStateStore(
   return new SqliteStateStore(
     openDatabase(path, STATE_MIGRATIONS, { readOnly: options.readOnly }),
     options.now,
+    { readOnly: options.readOnly ?? false },
   );
 }
 
@@ -70,10 +73,17 @@ export class SqliteStateStore implements StateStore {
   readonly #sessions: SessionStore;
   readonly #transcripts: TranscriptStore;
   readonly #now: () => Date;
+  /** Shared transactions; none for a read-only store (it writes nothing). */
+  readonly #commits: GroupCommit | undefined;
 
-  constructor(db: DatabaseSync, now: () => Date = () => new Date()) {
+  constructor(
+    db: DatabaseSync,
+    now: () => Date = () => new Date(),
+    options: { readOnly?: boolean } = {},
+  ) {
     this.#db = db;
     this.#now = now;
+    this.#commits = options.readOnly ? undefined : new GroupCommit(db);
     this.#journal = new InboundJournal(db, now);
     this.#ledger = new OutboundLedger(db, now);
     this.#outbox = new OutboxRows(db, now);
@@ -103,15 +113,15 @@ export class SqliteStateStore implements StateStore {
   }
 
   inboundReplyContext(inboundId: number): Promise<Json | undefined> {
-    return this.#run(() => this.#journal.get(inboundId)?.event.replyContext);
+    return this.#read(() => this.#journal.get(inboundId)?.event.replyContext);
   }
 
   unfinishedInbound(): Promise<InboundEntry[]> {
-    return this.#run(() => this.#journal.pending());
+    return this.#read(() => this.#journal.pending());
   }
 
   interruptedInbound(sessionKey: string): Promise<InboundEntry[]> {
-    return this.#run(() => this.#journal.interrupted(sessionKey));
+    return this.#read(() => this.#journal.interrupted(sessionKey));
   }
 
   markInterrupted(ids: readonly number[]): Promise<void> {
@@ -127,17 +137,17 @@ export class SqliteStateStore implements StateStore {
   }
 
   findOpenSession(key: string): Promise<SessionRecord | undefined> {
-    return this.#run(() => this.#sessions.findOpen(key));
+    return this.#read(() => this.#sessions.findOpen(key));
   }
 
   sessionsOfKey(key: string): Promise<SessionRecord[]> {
-    return this.#run(() => this.#sessions.history(key));
+    return this.#read(() => this.#sessions.history(key));
   }
 
   listSessions(
     options: { limit?: number; includeEnded?: boolean } = {},
   ): Promise<SessionRecord[]> {
-    return this.#run(() => this.#sessions.list(options));
+    return this.#read(() => this.#sessions.list(options));
   }
 
   endSession(id: number, reason: string): Promise<void> {
@@ -148,7 +158,7 @@ export class SqliteStateStore implements StateStore {
     sessionId: number,
     options: { limit?: number; audience?: Audience } = {},
   ): Promise<StoredMessage[]> {
-    return this.#run(() =>
+    return this.#read(() =>
       this.#transcripts.history(sessionId, options.limit ?? 50, { audience: options.audience })
     );
   }
@@ -157,11 +167,11 @@ export class SqliteStateStore implements StateStore {
     chat: Pick<SessionSource, "platform" | "chatType" | "chatId">,
     limit: number,
   ): Promise<ChatMessage[]> {
-    return this.#run(() => this.#transcripts.chatHistory(chat, limit));
+    return this.#read(() => this.#transcripts.chatHistory(chat, limit));
   }
 
   search(query: string, options: SearchOptions = {}): Promise<SearchHit[]> {
-    return this.#run(() => this.#transcripts.search(query, options));
+    return this.#read(() => this.#transcripts.search(query, options));
   }
 
   beginTurn(entry: InboundEntry, turn: { expired: Expiry; text: string }): Promise<SessionRecord> {
@@ -246,7 +256,7 @@ export class SqliteStateStore implements StateStore {
   }
 
   deliveredPart(key: string): Promise<LedgerEntry | undefined> {
-    return this.#run(() => this.#ledger.get(key));
+    return this.#read(() => this.#ledger.get(key));
   }
 
   recordPart(
@@ -294,7 +304,7 @@ export class SqliteStateStore implements StateStore {
   }
 
   knownChat(platform: string, chatId: string): Promise<SessionSource | undefined> {
-    return this.#run(() => {
+    return this.#read(() => {
       const heard = this.#journal.newestSource(platform, chatId);
       if (heard) return heard;
       const session = this.#sessions.newestOfChat(platform, chatId);
@@ -310,15 +320,15 @@ export class SqliteStateStore implements StateStore {
   }
 
   openParts(): Promise<OutboxPart[]> {
-    return this.#run(() => this.#outbox.open());
+    return this.#read(() => this.#outbox.open());
   }
 
   nextPart(chatKey: string): Promise<OutboxPart | undefined> {
-    return this.#run(() => this.#outbox.next(chatKey));
+    return this.#read(() => this.#outbox.next(chatKey));
   }
 
   partsOf(inboundId: number): Promise<OutboxPart[]> {
-    return this.#run(() => this.#outbox.of(inboundId));
+    return this.#read(() => this.#outbox.of(inboundId));
   }
 
   startSending(id: number): Promise<number> {
@@ -360,11 +370,11 @@ export class SqliteStateStore implements StateStore {
   }
 
   replyContext(chatKey: string): Promise<Json | undefined> {
-    return this.#run(() => this.#outbox.context(chatKey));
+    return this.#read(() => this.#outbox.context(chatKey));
   }
 
   outboxCounts(): Promise<OutboxCounts> {
-    return this.#run(() => this.#outbox.counts());
+    return this.#read(() => this.#outbox.counts());
   }
 
   prune(before: Date): Promise<void> {
@@ -377,7 +387,13 @@ export class SqliteStateStore implements StateStore {
     );
   }
 
+  /** Transactions committed so far (units share them). */
+  get commits(): number {
+    return this.#commits?.commits ?? 0;
+  }
+
   close(): void {
+    this.#commits?.flush();
     this.#db.close();
   }
 
@@ -422,8 +438,17 @@ export class SqliteStateStore implements StateStore {
     });
   }
 
-  /** Runs synchronous SQLite work as a promise (its errors reject it). */
+  /** Runs one unit of work that writes; resolves once it is committed (its errors reject it). */
   #run<T>(work: () => T): Promise<T> {
+    return this.#commits ? this.#commits.run(work) : this.#read(work);
+  }
+
+  /**
+   * Reads at once when no unit waits for its commit; otherwise after them,
+   * so a read sees every write asked for before it, awaited or not.
+   */
+  #read<T>(work: () => T): Promise<T> {
+    if (this.#commits?.pending) return this.#commits.run(work);
     try {
       return Promise.resolve(work());
     } catch (error) {
