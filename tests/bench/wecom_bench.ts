@@ -20,6 +20,7 @@
 
 import { type FrameRecord, WecomServer } from "../fakes/wecom_server.ts";
 import { BOT, SECRET, startWecomGateway } from "../e2e/_wecom.ts";
+import { cpuSeconds, rssMiB } from "./_proc.ts";
 
 const MESSAGES = Number(Deno.env.get("BENCH_MESSAGES") ?? 2_000);
 const CHATS = 20;
@@ -183,26 +184,6 @@ function quantile(sorted: number[], q: number): number {
 
 function median(values: number[]): number {
   return quantile([...values].sort((a, b) => a - b), 0.5);
-}
-
-/** A file of /proc/<pid>, or "" where there is no /proc (the numbers read NaN). */
-function proc(pid: number, file: string): string {
-  try {
-    return Deno.readTextFileSync(`/proc/${pid}/${file}`);
-  } catch {
-    return "";
-  }
-}
-
-/** CPU seconds the process has used (user + system; the kernel's 100 ticks per second). */
-function cpuSeconds(pid: number): number {
-  const stat = proc(pid, "stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11] ?? NaN) + Number(fields[12] ?? NaN)) / 100;
-}
-
-function rssMiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(proc(pid, "status"))?.[1] ?? NaN) / 1024;
 }
 
 // The simulator's own round trip, on a simulator of its own.

@@ -19,6 +19,7 @@
 
 import { IlinkServer } from "../fakes/ilink_server.ts";
 import { startWeixinGateway } from "../e2e/_weixin.ts";
+import { cpuSeconds, rssMiB } from "./_proc.ts";
 
 const MESSAGES = Number(Deno.env.get("BENCH_MESSAGES") ?? 1_000);
 const PEERS = 20;
@@ -151,25 +152,6 @@ function rawClient(ilink: IlinkServer): { stop(): Promise<void> } {
       await loop;
     },
   };
-}
-
-function proc(pid: number, file: string): string {
-  try {
-    return Deno.readTextFileSync(`/proc/${pid}/${file}`);
-  } catch {
-    return "";
-  }
-}
-
-/** CPU seconds the process has used (user + system; 100 ticks a second). */
-function cpuSeconds(pid: number): number {
-  const stat = proc(pid, "stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11] ?? NaN) + Number(fields[12] ?? NaN)) / 100;
-}
-
-function rssMiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(proc(pid, "status"))?.[1] ?? NaN) / 1024;
 }
 
 const raw = await (async () => {

@@ -2,53 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { BOT, repliesOf, startWecomGateway, waitForReply } from "./_wecom.ts";
 import { waitFor } from "../gateway/_gateway.ts";
-
-const PNG = Uint8Array.from([
-  0x89,
-  0x50,
-  0x4e,
-  0x47,
-  0x0d,
-  0x0a,
-  0x1a,
-  0x0a,
-  0,
-  0,
-  0,
-  13,
-  0x49,
-  0x48,
-  0x44,
-  0x52,
-  0,
-  0,
-  0,
-  1,
-  0,
-  0,
-  0,
-  1,
-  8,
-  2,
-  0,
-  0,
-  0,
-  0x90,
-  0x77,
-  0x53,
-  0xde,
-]);
-
-async function cachedFiles(home: string): Promise<Map<string, Uint8Array>> {
-  const files = new Map<string, Uint8Array>();
-  for await (const entry of Deno.readDir(`${home}/media`)) {
-    // A file being written (its temporary name) is not kept yet.
-    if (entry.isFile && !entry.name.startsWith(".")) {
-      files.set(entry.name, await Deno.readFile(`${home}/media/${entry.name}`));
-    }
-  }
-  return files;
-}
+import { cachedFiles, PNG } from "./_media.ts";
 
 Deno.test("an encrypted image and file are fetched through the guard, decrypted and kept with the message", async () => {
   await using setup = await startWecomGateway({

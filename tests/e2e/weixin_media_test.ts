@@ -2,59 +2,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { imageItem } from "../fakes/ilink_server.ts";
 import { startWeixinGateway, waitForSent } from "./_weixin.ts";
-
-/** A 1×1 PNG's first bytes (enough for the type to be sniffed). */
-const PNG = Uint8Array.from([
-  0x89,
-  0x50,
-  0x4e,
-  0x47,
-  0x0d,
-  0x0a,
-  0x1a,
-  0x0a,
-  0,
-  0,
-  0,
-  13,
-  0x49,
-  0x48,
-  0x44,
-  0x52,
-  0,
-  0,
-  0,
-  1,
-  0,
-  0,
-  0,
-  1,
-  8,
-  2,
-  0,
-  0,
-  0,
-  0x90,
-  0x77,
-  0x53,
-  0xde,
-]);
+import { cachedFiles, PNG } from "./_media.ts";
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
-
-async function cachedFiles(home: string): Promise<Map<string, Uint8Array>> {
-  const files = new Map<string, Uint8Array>();
-  try {
-    for await (const entry of Deno.readDir(`${home}/media`)) {
-      if (entry.isFile && !entry.name.startsWith(".")) {
-        files.set(entry.name, await Deno.readFile(`${home}/media/${entry.name}`));
-      }
-    }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  return files;
-}
 
 Deno.test("a user's image is fetched from the CDN, decrypted with AES-128-ECB and kept with the message", async () => {
   await using setup = await startWeixinGateway();
