@@ -53,6 +53,9 @@ export interface GatewayOptions {
  */
 export const REPEATED_STOP_WINDOW_MS = 1_000;
 
+/** How often at most the count of turns in flight is written to gateway_state.json. */
+const ACTIVE_COUNT_INTERVAL_MS = 1_000;
+
 /**
  * A started gateway.
  *
@@ -80,6 +83,9 @@ export class Gateway {
   #services: GatewayServices | undefined;
   #activeWrite: Promise<void> | undefined;
   #activeDirty = false;
+  /** A write of the count waiting for its second to come (at most one write a second). */
+  #activeTimer: ReturnType<typeof setTimeout> | undefined;
+  #activeWrittenAt = -Infinity;
   readonly startedAt = new Date();
 
   constructor(options: GatewayOptions) {
@@ -193,14 +199,28 @@ export class Gateway {
 
   /**
    * Writes the number of turns in flight to gateway_state.json: at most one
-   * write at a time, the latest count written after it, so a busy gateway
-   * neither queues thousands of writes nor shows a stale count for long.
+   * write a second (each is an fsync), the latest count written at the end of
+   * it, so a busy gateway neither writes the file per message nor shows a
+   * count older than a second.
    */
   #publishActiveCount(): void {
-    if (this.#activeWrite) {
+    if (this.#activeWrite || this.#activeTimer !== undefined) {
       this.#activeDirty = true;
       return;
     }
+    // While draining each count is written at once: no timer may outlive the stop.
+    const wait = this.#state === "running"
+      ? this.#activeWrittenAt + ACTIVE_COUNT_INTERVAL_MS - performance.now()
+      : 0;
+    if (wait > 0) {
+      this.#activeTimer = setTimeout(() => {
+        this.#activeTimer = undefined;
+        this.#activeDirty = false;
+        this.#publishActiveCount();
+      }, wait);
+      return;
+    }
+    this.#activeWrittenAt = performance.now();
     this.#activeWrite = this.#status.update({ active_agents: this.#work.size })
       .catch(() => {})
       .finally(() => {
@@ -229,6 +249,8 @@ export class Gateway {
       ? Math.min(this.#options.drainTimeoutMs, this.#options.takeoverDrainMs)
       : this.#options.drainTimeoutMs;
     this.#state = "draining";
+    clearTimeout(this.#activeTimer); // the final state says 0
+    this.#activeTimer = undefined;
     this.#services?.hold();
     await this.#status.update({ gateway_state: "draining", exit_reason: request.detail });
     log.info("draining", {

@@ -141,3 +141,47 @@ Deno.test("the control socket's drain method asks the gateway to stop with the r
   assert.equal(request.exitCode, 0);
   await gateway.shutdown(request);
 });
+
+Deno.test("a burst of turns is counted in gateway_state.json within a second, the file not rewritten per turn", async () => {
+  await using dir = tempDir();
+  const { paths, gateway } = newGateway(dir.path, 10_000);
+  await gateway.start();
+  // Each write of the file is a new temporary file renamed over it: count those.
+  const watcher = Deno.watchFs(dir.path);
+  let writes = 0;
+  const counting = (async () => {
+    for await (const event of watcher) {
+      if (
+        event.kind === "create" && event.paths.some((p) => /gateway_state\.json\..*\.tmp$/.test(p))
+      ) {
+        writes++;
+      }
+    }
+  })();
+  const held = Promise.withResolvers<void>();
+  const turns = Array.from({ length: 5 }, (_, i) => gateway.track(`held ${i}`, held.promise));
+  const started = performance.now();
+  for (let i = 0; i < 200; i++) await gateway.track(`quick ${i}`, later(2));
+  const burstSeconds = (performance.now() - started) / 1000;
+  await later(1_300);
+  assert.equal(
+    readRuntimeStatus(paths.runtimeStatus)?.active_agents,
+    5,
+    "the held turns, at most a second late",
+  );
+  held.resolve();
+  await Promise.all(turns);
+  await later(1_300);
+  assert.equal(readRuntimeStatus(paths.runtimeStatus)?.active_agents, 0);
+  watcher.close();
+  await counting;
+  const allowed = Math.ceil(burstSeconds + 2.6) + 2;
+  assert.ok(
+    writes <= allowed,
+    `410 changes of the count in ${
+      burstSeconds.toFixed(1)
+    } s: ${writes} writes (at most ${allowed})`,
+  );
+  gateway.requestStop(STOP_REQUESTS.restart);
+  await gateway.shutdown(await gateway.stopRequested);
+});
