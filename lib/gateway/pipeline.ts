@@ -115,6 +115,8 @@ export class Pipeline {
   readonly #doneEarly = new Set<number>();
   /** What a crash left unfinished, taken before this gateway accepts anything new. */
   #leftovers = new Set<InboundEntry>();
+  /** Entries being tried again (replayed after a crash, resumed after a drain): their tries are counted. */
+  readonly #retries = new Set<number>();
 
   constructor(options: PipelineOptions) {
     this.#options = options;
@@ -167,6 +169,7 @@ export class Pipeline {
         continue;
       }
       replayed++;
+      this.#retries.add(entry.id);
       this.#dispatch(entry);
     }
     if (replayed > 0) this.#options.log.info("replaying unfinished messages", { count: replayed });
@@ -280,8 +283,10 @@ export class Pipeline {
       if (lane.queue.some((e) => e.id === earlier.id) || lane.running?.entry.id === earlier.id) {
         continue;
       }
-      if (this.#fresh(earlier)) lane.queue.push(earlier);
-      else void this.#finishQuietly(earlier, "failed", "stale: older than the resume window");
+      if (this.#fresh(earlier)) {
+        this.#retries.add(earlier.id);
+        lane.queue.push(earlier);
+      } else void this.#finishQuietly(earlier, "failed", "stale: older than the resume window");
     }
     lane.queue.push(entry);
     void this.#pump(entry.sessionKey, lane);
@@ -321,7 +326,9 @@ export class Pipeline {
       await this.#finish(entry, "failed", "platform not enabled");
       return;
     }
-    if (await this.store.countAttempt(entry.id) > MAX_ATTEMPTS) {
+    // Only a try after a crash or a drain is counted (a write less per message): the count
+    // is then the tries before this one.
+    if (this.#retries.delete(entry.id) && await this.store.countAttempt(entry.id) >= MAX_ATTEMPTS) {
       const open = await this.store.findOpenSession(entry.sessionKey);
       if (open) await this.store.endSession(open.id, "suspended");
       log.warn("giving up on a message after repeated failures; session suspended", {
