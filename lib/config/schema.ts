@@ -69,10 +69,23 @@ export const loggingSection = defineSection({
   secrets: [],
 });
 
+/** Settings of the state store (state.db). */
+export const storageSection = defineSection({
+  key: "storage",
+  schema: z.object({
+    synchronous: z.enum(["full", "normal"]).default("full").describe(
+      "SQLite's fsync policy: full (nothing accepted is lost, even at a power cut) or normal (faster; a power cut or OS crash may lose the last commits, a killed process never)",
+    ),
+  }),
+  env: { HERMES_STORAGE_SYNCHRONOUS: "synchronous" },
+  secrets: [],
+});
+
 /** The sections every configuration has, in the order `config show` lists them. */
 const CORE_SECTIONS: readonly ConfigSection[] = [
   gatewaySection,
   loggingSection,
+  storageSection,
   agentSection,
   sessionsSection,
 ];
@@ -84,6 +97,7 @@ let composed: z.ZodObject | undefined;
 const coreShape = {
   gateway: gatewaySection.schema.prefault({}),
   logging: loggingSection.schema.prefault({}),
+  storage: storageSection.schema.prefault({}),
   agent: agentSection.schema.prefault({}),
   sessions: sessionsSection.schema.prefault({}),
   plugins: z.array(z.string().min(1)).default([]).describe(

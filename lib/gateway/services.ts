@@ -135,7 +135,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
 
   return {
     async start() {
-      state = openSqliteStateStore(paths.stateDb);
+      state = openSqliteStateStore(paths.stateDb, { synchronous: config.storage.synchronous });
       agent = createAgent(config, env);
       if (agent.provider === "echo") {
         log.info("no model configured: the echo agent replies with each message it receives", {

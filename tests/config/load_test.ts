@@ -141,3 +141,17 @@ Deno.test("loadConfig() treats an empty variable as unset", async () => {
   });
   assert.equal(loaded.config.gateway.drain_timeout, 180);
 });
+
+Deno.test("storage.synchronous is full unless set to normal; another value names the choices", async () => {
+  await using dir = tempDir();
+  const paths = hermesPaths(dir.path);
+  assert.equal((await loadConfig({ paths, env: {} })).config.storage.synchronous, "full");
+  const normal = await loadConfig({ paths, env: { HERMES_STORAGE_SYNCHRONOUS: "normal" } });
+  assert.equal(normal.config.storage.synchronous, "normal");
+  await assert.rejects(
+    loadConfig({ paths, env: { HERMES_STORAGE_SYNCHRONOUS: "off" } }),
+    (error: Error) =>
+      error instanceof ConfigError && /storage\.synchronous/.test(error.message) &&
+      /full|normal/.test(error.message),
+  );
+});

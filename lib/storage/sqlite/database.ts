@@ -24,6 +24,8 @@ export interface OpenOptions {
   readonly busyTimeoutMs?: number;
   /** Open for reading only (no migrations; the file must exist). */
   readonly readOnly?: boolean;
+  /** SQLite's fsync policy for commits (default `full`: a power cut loses nothing committed). */
+  readonly synchronous?: "full" | "normal";
 }
 
 /**
@@ -54,7 +56,7 @@ export function openDatabase(
     db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5_000)}`);
     if (!options.readOnly) {
       db.exec("PRAGMA journal_mode = WAL");
-      db.exec("PRAGMA synchronous = FULL");
+      db.exec(`PRAGMA synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`);
     }
     db.exec("PRAGMA foreign_keys = ON");
     migrate(db, path, migrations, options.readOnly ?? false);

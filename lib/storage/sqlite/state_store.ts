@@ -40,6 +40,8 @@ export interface SqliteStoreOptions {
   readonly now?: () => Date;
   /** Open an existing file for reading only (the CLI's read commands). */
   readonly readOnly?: boolean;
+  /** SQLite's fsync policy (`storage.synchronous`; default `full`). */
+  readonly synchronous?: "full" | "normal";
 }
 
 /**
@@ -58,7 +60,10 @@ export function openSqliteStateStore(
   options: SqliteStoreOptions = {},
 ): SqliteStateStore {
   return new SqliteStateStore(
-    openDatabase(path, STATE_MIGRATIONS, { readOnly: options.readOnly }),
+    openDatabase(path, STATE_MIGRATIONS, {
+      readOnly: options.readOnly,
+      synchronous: options.synchronous,
+    }),
     options.now,
     { readOnly: options.readOnly ?? false },
   );

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { DatabaseSync } from "node:sqlite";
 import { HermesError } from "../../../lib/errors.ts";
 import { openDatabase, schemaVersion } from "../../../lib/storage/sqlite/database.ts";
 import { tempDir } from "../../_helpers.ts";
@@ -57,4 +58,14 @@ Deno.test("a database from a newer hermes is refused with the fix", async () => 
       e instanceof HermesError &&
       /written by a newer hermes \(schema 2.*upgrade hermes/.test(e.message),
   );
+});
+
+Deno.test("commits are fsynced fully by default; storage.synchronous normal trades that for speed", async () => {
+  await using dir = tempDir();
+  const level = (db: DatabaseSync) =>
+    Number((db.prepare("PRAGMA synchronous").get() as { synchronous: number }).synchronous);
+  using full = openDatabase(`${dir.path}/full.db`, []);
+  using normal = openDatabase(`${dir.path}/normal.db`, [], { synchronous: "normal" });
+  assert.equal(level(full), 2, "FULL");
+  assert.equal(level(normal), 1, "NORMAL");
 });
