@@ -8,7 +8,8 @@
  * for the gateway and, in the same run, for the ceiling: a plain
  * `Deno.serve` process doing the same JSON work (`_json_echo_server.ts`),
  * as ratios; and the gateway's resident memory when idle and after 100,000
- * messages. `BENCH_MESSAGES` changes the 100,000.
+ * messages. `BENCH_MESSAGES` changes the 100,000; `BENCH_SYNCHRONOUS=normal`
+ * runs the gateway with `storage.synchronous: normal`.
  *
  * @module
  */
@@ -26,6 +27,7 @@ const gateway = new Deno.Command(Deno.execPath(), {
     HERMES_GATEWAY_LOCK_DIR: `${home}/locks`,
     LOCAL_PORT: "0",
     HERMES_LOG_LEVEL: "warn",
+    HERMES_STORAGE_SYNCHRONOUS: Deno.env.get("BENCH_SYNCHRONOUS") ?? "full",
     NO_COLOR: "1",
   },
   stdout: "null",
