@@ -71,12 +71,19 @@ export function registerSessionCommands(program: Command, io: CliIo): void {
     .option("--json", "print a JSON array")
     .action(async (terms, options, command) => {
       const { paths } = await openHome(io, command);
-      const hits = await withState(paths, (store) =>
-        store.search(terms.join(" "), {
+      const { hits, lag } = await withState(paths, async (store) => ({
+        hits: await store.search(terms.join(" "), {
           platform: options.platform,
           limit: options.limit,
-        })) ??
-        [];
+        }),
+        lag: await store.searchLag(),
+      })) ?? { hits: [], lag: { messages: 0 } };
+      if (lag.messages > 0) {
+        // The gateway indexes within about a second; a stopped one does so when it starts.
+        io.err(
+          `Note: the ${lag.messages} newest message(s) (since ${lag.since}) are not indexed yet; search again in a moment\n`,
+        );
+      }
       if (options.json) {
         return void io.out(`${JSON.stringify(hits, null, 2)}\n`);
       }
@@ -101,7 +108,8 @@ async function withState<T>(
     return undefined;
   }
   const { openSqliteStateStore } = await import("../lib/storage/sqlite/state_store.ts");
-  const store = openSqliteStateStore(paths.stateDb);
+  // Read-only: a running gateway (perhaps an older hermes) keeps its database as it is.
+  const store = openSqliteStateStore(paths.stateDb, { readOnly: true });
   try {
     return await read(store);
   } finally {

@@ -75,6 +75,12 @@ export interface ChatMessage extends StoredMessage {
   readonly session_user: string | null;
 }
 
+/** How far search trails the transcripts: messages not indexed yet, and since when (ISO). */
+export interface SearchLag {
+  readonly messages: number;
+  readonly since?: string;
+}
+
 /** A search result: the message, its session key and a highlighted snippet. */
 export interface SearchHit extends StoredMessage {
   readonly session_key: string;
@@ -219,8 +225,14 @@ export interface StateStore {
     chat: Pick<SessionSource, "platform" | "chatType" | "chatId">,
     limit: number,
   ): Promise<ChatMessage[]>;
-  /** Messages matching every term of `query`, best first. */
+  /**
+   * Messages matching every term of `query`, best first. Messages are
+   * indexed in the background, about a second after they are stored; a
+   * store that may write indexes what waits before it searches.
+   */
   search(query: string, options?: SearchOptions): Promise<SearchHit[]>;
+  /** How many stored messages search does not see yet (the indexer trails), and since when. */
+  searchLag(): Promise<SearchLag>;
 
   /**
    * Begins a turn, in one unit: the session of `entry` (an expired one ended

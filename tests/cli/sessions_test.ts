@@ -4,11 +4,12 @@ import { sessionKey } from "../../lib/sessions/key.ts";
 import type { SessionSource } from "../../lib/platforms/event.ts";
 import { SessionStore } from "../../lib/storage/sqlite/sessions.ts";
 import { TranscriptStore } from "../../lib/storage/sqlite/transcripts.ts";
-import { openDatabase } from "../../lib/storage/sqlite/database.ts";
+import { openDatabase, transaction } from "../../lib/storage/sqlite/database.ts";
+import { SearchIndex } from "../../lib/storage/sqlite/search_index.ts";
 import { STATE_MIGRATIONS } from "../../lib/storage/sqlite/migrations.ts";
 import { runHermes, tempDir } from "../_helpers.ts";
 
-function seed(home: string) {
+function seed(home: string, { indexed = true } = {}) {
   Deno.mkdirSync(home, { recursive: true });
   using db = openDatabase(hermesPaths(home).stateDb, STATE_MIGRATIONS);
   const sessions = new SessionStore(db);
@@ -24,6 +25,7 @@ function seed(home: string) {
       [localSession.id, "local", "the report is late"],
     ] as const
   ) transcripts.append({ sessionId: id, platform, role: "user", text });
+  if (indexed) transaction(db, () => new SearchIndex(db).catchUp(100));
 }
 
 Deno.test("sessions search finds an English word and 3- and 2-character Chinese substrings", async () => {
@@ -51,6 +53,22 @@ Deno.test("sessions search finds an English word and 3- and 2-character Chinese 
   assert.equal(none.stdout, "No matches\n");
   const badLimit = await search("report", "--limit", "0");
   assert.equal(badLimit.code, 2);
+});
+
+Deno.test("sessions search says when the newest messages are not indexed yet, and finds them once they are", async () => {
+  await using dir = tempDir();
+  seed(dir.path, { indexed: false }); // as a gateway killed before its indexer ran leaves them
+  const before = await runHermes(["sessions", "search", "report"], { home: dir.path });
+  assert.equal(before.code, 0, before.stderr);
+  assert.equal(before.stdout, "No matches\n");
+  assert.match(before.stderr, /the 3 newest message\(s\) \(since \S+\) are not indexed yet/);
+
+  const db = openDatabase(hermesPaths(dir.path).stateDb, STATE_MIGRATIONS);
+  transaction(db, () => new SearchIndex(db).catchUp(100));
+  db.close();
+  const after = await runHermes(["sessions", "search", "report"], { home: dir.path });
+  assert.equal(after.stdout.trim().split("\n").length, 2);
+  assert.equal(after.stderr, "");
 });
 
 Deno.test("sessions list and show; a missing state.db is not created", async () => {

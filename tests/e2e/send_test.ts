@@ -200,6 +200,7 @@ Deno.test("hermes send hands a message to the running gateway, which sends it on
     home: home.path,
   });
   assert.deepEqual(JSON.parse(agentSaw.stdout), [], "no transcript holds an operator's message");
+  assert.equal(agentSaw.stderr, "", "and none waits for the indexer");
   void gateway;
 });
 

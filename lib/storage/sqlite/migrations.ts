@@ -184,4 +184,16 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE chat_contexts_v6 RENAME TO chat_contexts;
     `,
   },
+  {
+    version: 7,
+    name: "search indexed in the background",
+    sql: `
+      -- Messages up to this id are in the three search indexes; newer ones wait for the indexer.
+      CREATE TABLE search_progress (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        indexed_through INTEGER NOT NULL
+      );
+      INSERT INTO search_progress (id, indexed_through) SELECT 1, COALESCE(MAX(id), 0) FROM messages;
+    `,
+  },
 ];

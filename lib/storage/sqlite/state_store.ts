@@ -21,6 +21,7 @@ import {
   type OutboxCounts,
   type OutboxPart,
   type SearchHit,
+  type SearchLag,
   type SearchOptions,
   type SessionRecord,
   type StateStore,
@@ -32,8 +33,14 @@ import { InboundJournal, OPERATOR_MESSAGE_PREFIX } from "./journal.ts";
 import { STATE_MIGRATIONS } from "./migrations.ts";
 import { OutboundLedger } from "./outbound_ledger.ts";
 import { OutboxRows } from "./outbox_rows.ts";
+import { SearchIndex } from "./search_index.ts";
 import { SessionStore } from "./sessions.ts";
-import { TranscriptStore } from "./transcripts.ts";
+import { type NewMessage, TranscriptStore } from "./transcripts.ts";
+
+/** How long a stored message waits at most before the indexer looks at it. */
+const INDEX_DELAY_MS = 200;
+/** Messages indexed per unit of work: small enough not to hold up replies for long. */
+const INDEX_BATCH = 256;
 
 /** Options of {@linkcode openSqliteStateStore}. */
 export interface SqliteStoreOptions {
@@ -77,6 +84,9 @@ export class SqliteStateStore implements StateStore {
   readonly #outbox: OutboxRows;
   readonly #sessions: SessionStore;
   readonly #transcripts: TranscriptStore;
+  readonly #index: SearchIndex;
+  /** The indexer's next run, when messages wait for it. */
+  #indexTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #now: () => Date;
   /** Shared transactions; none for a read-only store (it writes nothing). */
   readonly #commits: GroupCommit | undefined;
@@ -94,6 +104,8 @@ export class SqliteStateStore implements StateStore {
     this.#outbox = new OutboxRows(db, now);
     this.#sessions = new SessionStore(db, now);
     this.#transcripts = new TranscriptStore(db);
+    this.#index = new SearchIndex(db);
+    if (this.#commits) this.#indexSoon(); // what a crash left unindexed
   }
 
   acceptInbound(event: MessageEvent, sessionKey: string): Promise<InboundEntry | undefined> {
@@ -175,8 +187,16 @@ export class SqliteStateStore implements StateStore {
     return this.#read(() => this.#transcripts.chatHistory(chat, limit));
   }
 
-  search(query: string, options: SearchOptions = {}): Promise<SearchHit[]> {
+  /** A writable store indexes what waits first; a read-only one searches what is indexed. */
+  async search(query: string, options: SearchOptions = {}): Promise<SearchHit[]> {
+    if (this.#commits) {
+      while (await this.#commits.run(() => this.#index.catchUp(INDEX_BATCH)) === INDEX_BATCH);
+    }
     return this.#read(() => this.#transcripts.search(query, options));
+  }
+
+  searchLag(): Promise<SearchLag> {
+    return this.#read(() => this.#index.lag());
   }
 
   beginTurn(entry: InboundEntry, turn: { expired: Expiry; text: string }): Promise<SessionRecord> {
@@ -246,7 +266,7 @@ export class SqliteStateStore implements StateStore {
       transaction(this.#db, () => {
         this.#queue(entry, completion.parts, completion.deadline);
         if (completion.reply) {
-          this.#transcripts.appendInTransaction({
+          this.#store({
             sessionId: completion.sessionId,
             platform: entry.event.source.platform,
             role: "assistant",
@@ -398,7 +418,15 @@ export class SqliteStateStore implements StateStore {
   }
 
   close(): void {
+    clearTimeout(this.#indexTimer);
+    this.#indexTimer = undefined;
     this.#commits?.flush();
+    // What waits is indexed now: a closed store leaves everything searchable.
+    try {
+      if (this.#commits) transaction(this.#db, () => this.#index.catchUp(Number.MAX_SAFE_INTEGER));
+    } catch {
+      // left for the indexer of the next open
+    }
     this.#db.close();
   }
 
@@ -431,7 +459,7 @@ export class SqliteStateStore implements StateStore {
     kind: MessageKind,
   ): number {
     const { platform, userId } = entry.event.source;
-    return this.#transcripts.appendInTransaction({
+    return this.#store({
       sessionId: session.id,
       platform,
       role,
@@ -441,6 +469,27 @@ export class SqliteStateStore implements StateStore {
       kind,
       attachments: role === "user" ? entry.event.attachments : undefined,
     });
+  }
+
+  /** Stores a message (inside a unit of work); the indexer picks it up shortly. */
+  #store(message: NewMessage): number {
+    this.#indexSoon();
+    return this.#transcripts.appendInTransaction(message);
+  }
+
+  /** Runs the indexer within INDEX_DELAY_MS, again at once while a batch comes back full. */
+  #indexSoon(delayMs = INDEX_DELAY_MS): void {
+    if (this.#indexTimer !== undefined || !this.#commits) return;
+    const commits = this.#commits;
+    const timer = setTimeout(() => {
+      this.#indexTimer = undefined; // messages stored from now on ask for the next run
+      commits.run(() => this.#index.catchUp(INDEX_BATCH)).then(
+        (indexed) => indexed === INDEX_BATCH && this.#indexSoon(0),
+        () => {}, // busy or closing: the next message stored, or the next open, tries again
+      );
+    }, delayMs);
+    Deno.unrefTimer(timer);
+    this.#indexTimer = timer;
   }
 
   /** Runs one unit of work that writes; resolves once it is committed (its errors reject it). */

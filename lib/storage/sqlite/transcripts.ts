@@ -1,6 +1,7 @@
 /**
- * Transcripts: every message of every session, searchable. Three FTS5
- * indexes serve different queries: words (bm25-ranked, for space-separated
+ * Transcripts: every message of every session, searchable once the
+ * indexer (`search_index.ts`) has reached it. Three FTS5 indexes serve
+ * different queries: words (bm25-ranked, for space-separated
  * languages), trigrams (any substring of 3+ characters, CJK included) and
  * CJK character pairs (two-character Chinese, Japanese or Korean words, which
  * trigrams cannot find). Shorter or mixed queries fall back to a scan.
@@ -44,6 +45,7 @@ const HIT_COLUMNS = "m.*, s.key AS session_key";
  * ```ts
  * const transcripts = new TranscriptStore(db);
  * transcripts.append({ sessionId: 1, platform: "local", role: "user", text: "今天天气很好" });
+ * transaction(db, () => new SearchIndex(db).catchUp(100));
  * transcripts.search("天气"); // one hit, snippet "今天[天气]很好"
  * ```
  */
@@ -54,7 +56,7 @@ export class TranscriptStore {
     this.#db = db;
   }
 
-  /** Stores a message and indexes it, in one transaction; returns its id. */
+  /** Stores a message, in one transaction; returns its id. The search indexer adds it later. */
   append(message: NewMessage): number {
     return transaction(this.#db, () => this.appendInTransaction(message));
   }
@@ -75,20 +77,7 @@ export class TranscriptStore {
       message.kind ?? "chat",
       message.attachments?.length ? JSON.stringify(message.attachments) : null,
     );
-    const id = Number(lastInsertRowid);
-    cached(this.#db, "INSERT INTO messages_words (rowid, text) VALUES (?, ?)").run(
-      id,
-      message.text,
-    );
-    cached(this.#db, "INSERT INTO messages_trigram (rowid, text) VALUES (?, ?)").run(
-      id,
-      message.text,
-    );
-    const grams = cjkBigrams(message.text);
-    if (grams) {
-      cached(this.#db, "INSERT INTO messages_bigram (rowid, grams) VALUES (?, ?)").run(id, grams);
-    }
-    return id;
+    return Number(lastInsertRowid);
   }
 
   /**

@@ -3,7 +3,8 @@ import { sessionKey } from "../../../lib/sessions/key.ts";
 import type { SessionSource } from "../../../lib/platforms/event.ts";
 import { SessionStore } from "../../../lib/storage/sqlite/sessions.ts";
 import { TranscriptStore } from "../../../lib/storage/sqlite/transcripts.ts";
-import { openDatabase } from "../../../lib/storage/sqlite/database.ts";
+import { openDatabase, transaction } from "../../../lib/storage/sqlite/database.ts";
+import { SearchIndex } from "../../../lib/storage/sqlite/search_index.ts";
 import { STATE_MIGRATIONS } from "../../../lib/storage/sqlite/migrations.ts";
 import { tempDir } from "../../_helpers.ts";
 
@@ -32,11 +33,18 @@ Deno.test("session keys: per user in groups by default, the chat alone in DMs", 
 });
 
 async function withStore(
-  run: (s: { sessions: SessionStore; transcripts: TranscriptStore }) => void,
+  run: (
+    s: { sessions: SessionStore; transcripts: TranscriptStore; index: () => number },
+  ) => void,
 ) {
   await using dir = tempDir();
   using db = openDatabase(`${dir.path}/state.db`, STATE_MIGRATIONS);
-  run({ sessions: new SessionStore(db), transcripts: new TranscriptStore(db) });
+  const searchIndex = new SearchIndex(db);
+  run({
+    sessions: new SessionStore(db),
+    transcripts: new TranscriptStore(db),
+    index: () => transaction(db, () => searchIndex.catchUp(1_000)),
+  });
 }
 
 Deno.test("one open session per key; a reset ends it and the next message opens a new one", () =>
@@ -57,7 +65,7 @@ Deno.test("one open session per key; a reset ends it and the next message opens 
   }));
 
 Deno.test("search finds an English word, 3- and 2-character Chinese substrings, and a single character", () =>
-  withStore(({ sessions, transcripts }) => {
+  withStore(({ sessions, transcripts, index }) => {
     const source: SessionSource = { platform: "weixin", chatType: "dm", chatId: "wx1" };
     const session = sessions.open(sessionKey(source), source);
     const other: SessionSource = { platform: "local", chatType: "dm", chatId: "me" };
@@ -68,6 +76,7 @@ Deno.test("search finds an English word, 3- and 2-character Chinese substrings, 
     const deploy = add("The deployment finished without errors");
     add("明天可能下雨");
     const localHit = add("deployment notes for the local box", local.id, "local");
+    assert.equal(index(), 4);
 
     const english = transcripts.search("deployment");
     assert.deepEqual(english.map((h) => h.id).sort(), [deploy, localHit].sort());
