@@ -24,6 +24,7 @@ import { SLASH_COMMANDS } from "../auth/slash_commands.ts";
 import type { Outbox } from "./outbox.ts";
 import type { RateBudgets } from "./rate_budget.ts";
 import { Previews } from "./previews.ts";
+import { RecentHistory } from "./recent_history.ts";
 import { runTurn } from "./turn.ts";
 import {
   chatKeyOf,
@@ -87,6 +88,8 @@ interface Running {
 interface Lane {
   running?: Running;
   readonly queue: InboundEntry[];
+  /** Queued entries a newer message replaced: stored in their turn, never answered. */
+  readonly superseded: Set<number>;
 }
 
 /** Most attempts at one message before its session is suspended (a crash loop, a poison turn). */
@@ -117,11 +120,14 @@ export class Pipeline {
   #leftovers = new Set<InboundEntry>();
   /** Entries being tried again (replayed after a crash, resumed after a drain): their tries are counted. */
   readonly #retries = new Set<number>();
+  /** The agent's recent history of each session, so a turn need not read the transcript. */
+  readonly #recent: RecentHistory;
 
   constructor(options: PipelineOptions) {
     this.#options = options;
     this.store = options.store;
     this.#now = options.now ?? (() => new Date());
+    this.#recent = new RecentHistory({ perSession: options.config.agent.history_limit });
   }
 
   /** Takes what a crash left unfinished; call once, before the first `accept`. */
@@ -276,7 +282,7 @@ export class Pipeline {
     const lane = this.#lane(entry.sessionKey);
     const busy = lane.running !== undefined || lane.queue.length > 0;
     if (busy && !command && this.#options.config.sessions.busy_policy === "interrupt") {
-      for (const superseded of lane.queue.splice(0)) void this.#supersede(superseded);
+      for (const queued of lane.queue) lane.superseded.add(queued.id);
       lane.running?.controller.abort("interrupted" satisfies StopReason);
     }
     for (const earlier of interrupted) {
@@ -294,14 +300,19 @@ export class Pipeline {
 
   #lane(key: string): Lane {
     let lane = this.#lanes.get(key);
-    if (!lane) this.#lanes.set(key, lane = { queue: [] });
+    if (!lane) this.#lanes.set(key, lane = { queue: [], superseded: new Set() });
     return lane;
   }
 
   async #pump(key: string, lane: Lane): Promise<void> {
     if (lane.running) return;
-    while (lane.queue.length > 0 && !this.#holding) {
+    // A superseded entry is stored after the turn before it, in arrival order, even in a drain.
+    while (lane.queue.length > 0 && (!this.#holding || lane.superseded.has(lane.queue[0]!.id))) {
       const entry = lane.queue.shift()!;
+      if (lane.superseded.delete(entry.id)) {
+        await this.#supersede(entry);
+        continue;
+      }
       const controller = new AbortController();
       const work = this.#turn(entry, controller.signal).catch((error) => {
         this.#options.log.error("agent turn failed", { entry: entry.id, error });
@@ -357,6 +368,7 @@ export class Pipeline {
       budgets: this.#options.budgets,
       mediaFolders: this.#options.mediaFolders,
       keepFile: this.#options.keepFile,
+      recent: this.#recent,
       chatHeld: (chatKey) => this.#options.outbox.holds(chatKey),
     });
     if (queued) this.#delivering(entry, outcome);
@@ -464,7 +476,8 @@ export class Pipeline {
   #cancelLane(lane: Lane | undefined, reason: StopReason): void {
     if (!lane) return;
     for (const dropped of lane.queue.splice(0)) {
-      void this.#finishQuietly(dropped, "done", `cancelled (${reason})`);
+      if (lane.superseded.delete(dropped.id)) void this.#supersede(dropped);
+      else void this.#finishQuietly(dropped, "done", `cancelled (${reason})`);
     }
     lane.running?.controller.abort(reason);
   }
@@ -472,7 +485,11 @@ export class Pipeline {
   /** A queued message a newer one replaced: kept in the transcript, never answered. */
   async #supersede(entry: InboundEntry): Promise<void> {
     try {
-      await this.store.supersede(entry, { expired: this.#expired(entry) });
+      const session = await this.store.supersede(entry, { expired: this.#expired(entry) });
+      const { text, attachments } = entry.event;
+      this.#recent.add(entry.sessionKey, session.id, [
+        { role: "user", content: text, ...(attachments?.length ? { attachments } : {}) },
+      ]);
       this.#settled(entry, "superseded by a newer message");
     } catch (error) {
       this.#options.log.error("cannot record a superseded message; it stays journaled", {

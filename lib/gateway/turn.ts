@@ -30,6 +30,7 @@ import { chunkText } from "./chunk_text.ts";
 import { parseSlashCommand } from "./commands.ts";
 import { outboundMedia } from "./outbound_media.ts";
 import { Previews } from "./previews.ts";
+import type { RecentHistory } from "./recent_history.ts";
 import { consumeStream } from "./stream.ts";
 import { keepTyping } from "./typing.ts";
 
@@ -55,6 +56,8 @@ export interface TurnContext {
   readonly mediaFolders?: readonly string[];
   /** Whether the chat has earlier parts still going out (previews wait for them). */
   readonly chatHeld?: (chatKey: string) => boolean;
+  /** The agent's recent history per session, kept in memory (read from the transcript once). */
+  readonly recent: RecentHistory;
   /** Keeps a copy of a file a reply sends (in the media cache). */
   readonly keepFile?: (bytes: Uint8Array, name: string) => Promise<Attachment>;
 }
@@ -86,15 +89,44 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
   const event = entry.event;
   const command = parseSlashCommand(event.text);
   const text = command?.name === "queue" ? command.args : event.text;
-  // One unit of work: the session (reset policy applied) and the user's message, once.
-  const session = await store.beginTurn(entry, { expired: context.expired, text });
-  const history: AgentMessage[] = (await store.history(session.id, {
-    limit: config.agent.history_limit,
-  })).map((m) => ({
-    role: m.role,
-    content: m.text,
-    ...(m.attachments.length ? { attachments: m.attachments } : {}),
-  }));
+  // The session (reset policy applied); the user's message is stored with the reply.
+  const session = await store.beginTurn(entry, { expired: context.expired });
+  const limit = config.agent.history_limit;
+  const past = await context.recent.of(
+    entry.sessionKey,
+    session.id,
+    async () =>
+      (await store.history(session.id, { limit })).map((m) => ({
+        role: m.role,
+        content: m.text,
+        ...(m.attachments.length ? { attachments: m.attachments } : {}),
+      })),
+  );
+  const asked: AgentMessage = {
+    role: "user",
+    content: text,
+    ...(event.attachments?.length ? { attachments: event.attachments } : {}),
+  };
+  // An entry journaled by an older hermes may have its message stored already.
+  const history = (entry.transcriptId === null ? [...past, asked] : past).slice(-limit);
+  /** Completes the turn in one unit of work; the recent history follows what was stored. */
+  const complete = async (
+    completion: Omit<Parameters<StateStore["completeTurn"]>[1], "sessionId" | "userText">,
+  ) => {
+    try {
+      await store.completeTurn(entry, { ...completion, sessionId: session.id, userText: text });
+    } catch (error) {
+      context.recent.forget(entry.sessionKey);
+      throw error;
+    }
+    const reply = completion.reply?.kind === "chat"
+      ? [{ role: "assistant" as const, content: completion.reply.text }]
+      : [];
+    context.recent.add(entry.sessionKey, session.id, [
+      ...(entry.transcriptId === null ? [asked] : []),
+      ...reply,
+    ]);
+  };
 
   const capabilities = capabilitiesOf(adapter);
   const previews = capabilities.streaming !== "final"
@@ -149,8 +181,7 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
     const reason = String(signal.reason);
     outcome = reason;
     if (!reply && !previews?.shown) {
-      await store.completeTurn(entry, {
-        sessionId: session.id,
+      await complete({
         parts: [],
         deadline: context.deadline,
         state: "done",
@@ -174,8 +205,7 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
   finalText = shownText;
   // A failure note is for the user; fed back, the model would read it as its own words.
   const kind: MessageKind = state === "failed" ? "note" : "chat";
-  await store.completeTurn(entry, {
-    sessionId: session.id,
+  await complete({
     reply: { text: finalText, kind },
     parts: withFiles(
       previews

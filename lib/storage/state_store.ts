@@ -235,11 +235,11 @@ export interface StateStore {
   searchLag(): Promise<SearchLag>;
 
   /**
-   * Begins a turn, in one unit: the session of `entry` (an expired one ended
-   * first, a new one opened when needed) and the user's `text`, stored once
-   * however often the turn is begun.
+   * Begins a turn: the session of `entry` (an expired one ended first, a new
+   * one opened when needed). Only opening or ending a session writes; the
+   * user's message is stored when the turn completes.
    */
-  beginTurn(entry: InboundEntry, turn: { expired: Expiry; text: string }): Promise<SessionRecord>;
+  beginTurn(entry: InboundEntry, turn: { expired: Expiry }): Promise<SessionRecord>;
   /**
    * Answers an entry without the agent (a command, a refusal, a notice), in
    * one unit: its parts into the outbox, the entry finished; with
@@ -253,17 +253,22 @@ export interface StateStore {
     outcome: string;
     exchange?: { expired: Expiry };
   }): Promise<void>;
-  /** A queued message a newer one replaced: kept in the transcript, finished, never answered. */
-  supersede(entry: InboundEntry, turn: { expired: Expiry }): Promise<void>;
   /**
-   * Completes a turn in one unit: the reply (if any) in the transcript, its
-   * parts in the outbox, the entry finished. From here on the reply is
-   * delivered from the rows; the agent is never asked again.
+   * A queued message a newer one replaced: kept in the transcript, finished,
+   * never answered, in one unit. Resolves with the session that keeps it.
+   */
+  supersede(entry: InboundEntry, turn: { expired: Expiry }): Promise<SessionRecord>;
+  /**
+   * Completes a turn in one unit: the user's message (`userText`, stored
+   * once however often the turn ran) and the reply (if any) in the
+   * transcript, its parts in the outbox, the entry finished. From here on
+   * the reply is delivered from the rows; the agent is never asked again.
    */
   completeTurn(
     entry: InboundEntry,
     completion: {
       sessionId: number;
+      userText: string;
       reply?: { text: string; kind: MessageKind };
       parts: readonly NewPart[];
       deadline: string;

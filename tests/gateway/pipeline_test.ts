@@ -23,6 +23,8 @@ class GatedAgent implements Agent {
   #credits = 0; // releases that came before their turn reached the gate
   readonly #started: (() => void)[] = [];
   autoRelease = false;
+  /** An interrupted turn ends only when released too (as a slow agent does). */
+  holdAborted = false;
 
   async *run(turn: AgentTurn): AsyncIterable<string> {
     const text = turn.history.at(-1)!.content;
@@ -42,7 +44,7 @@ class GatedAgent implements Agent {
       const aborted = new Promise<void>((resolve) =>
         turn.signal.addEventListener("abort", () => resolve(), { once: true })
       );
-      await Promise.race([gate.promise, aborted]);
+      await (this.holdAborted ? gate.promise : Promise.race([gate.promise, aborted]));
     }
     if (turn.signal.aborted) {
       record.aborted = true;
@@ -168,12 +170,16 @@ Deno.test("busy policy interrupt: a new message stops the running turn and only 
   await using dir = tempDir();
   using db = database(dir.path);
   const agent = new GatedAgent();
+  agent.holdAborted = true; // all three arrive while the first turn is still ending
   const { pipeline, adapter } = await setup(db, { busy: "interrupt", agent });
   const first = message("one");
   await pipeline.accept(first);
   await agent.started(1);
   const [two, three, four] = [message("two"), message("three"), message("four")];
   for (const m of [two!, three!, four!]) await pipeline.accept(m);
+  // Routing is asynchronous: give the three time to join the lane behind the first turn.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  agent.release();
   await agent.started(2);
   agent.release();
   await adapter.until(() => adapter.settledLog.length === 4);

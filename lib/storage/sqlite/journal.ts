@@ -122,6 +122,13 @@ export class InboundJournal {
     return row?.attempts ?? 0;
   }
 
+  /** Whether the entry's user message is in a transcript (undefined: no such entry). */
+  isTranscribed(id: number): boolean | undefined {
+    const row = cached(this.#db, "SELECT transcript_id FROM inbound_journal WHERE id = ?")
+      .get(id) as { transcript_id: number | null } | undefined;
+    return row && row.transcript_id !== null;
+  }
+
   /** Records the transcript id of the entry's user message. */
   transcribed(id: number, transcriptId: number): void {
     cached(this.#db, "UPDATE inbound_journal SET transcript_id = ? WHERE id = ?")

@@ -196,4 +196,19 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       INSERT INTO search_progress (id, indexed_through) SELECT 1, COALESCE(MAX(id), 0) FROM messages;
     `,
   },
+  {
+    version: 8,
+    name: "message counts kept, not counted",
+    sql: `
+      -- A session's count of messages, kept by triggers (it was counted on every lookup).
+      ALTER TABLE sessions ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0;
+      UPDATE sessions SET message_count = (SELECT count(*) FROM messages m WHERE m.session_id = sessions.id);
+      CREATE TRIGGER messages_counted AFTER INSERT ON messages BEGIN
+        UPDATE sessions SET message_count = message_count + 1 WHERE id = NEW.session_id;
+      END;
+      CREATE TRIGGER messages_uncounted AFTER DELETE ON messages BEGIN
+        UPDATE sessions SET message_count = message_count - 1 WHERE id = OLD.session_id;
+      END;
+    `,
+  },
 ];

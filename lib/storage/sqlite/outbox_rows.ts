@@ -156,6 +156,15 @@ export class OutboxRows {
     );
   }
 
+  /** Whether parts of `chatKey` wait for the chat to speak (`wake` would move them). */
+  waiting(chatKey: string): boolean {
+    return cached(
+      this.#db,
+      `SELECT 1 FROM outbox WHERE chat_key = ? AND state = 'deferred' AND waiting_for_inbound = 1
+       LIMIT 1`,
+    ).get(chatKey) !== undefined;
+  }
+
   /** Queues again the parts of `chatKey` deferred until its next inbound message. */
   wake(chatKey: string): number {
     return Number(

@@ -10,7 +10,8 @@ import { cached, transaction } from "./database.ts";
 import type { SessionSource } from "../../platforms/event.ts";
 import type { SessionRecord } from "../state_store.ts";
 
-const SELECT = `
+/** Before schema 8 (a read-only reader of an older database), the count is counted. */
+const SELECT_COUNTING = `
   SELECT s.*, (SELECT count(*) FROM messages m WHERE m.session_id = s.id) AS message_count
   FROM sessions s`;
 
@@ -26,10 +27,15 @@ const SELECT = `
 export class SessionStore {
   readonly #db: DatabaseSync;
   readonly #now: () => Date;
+  /** The start of every query of sessions. */
+  readonly #select: string;
 
   constructor(db: DatabaseSync, now: () => Date = () => new Date()) {
     this.#db = db;
     this.#now = now;
+    const kept = db.prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = ?")
+      .get("message_count");
+    this.#select = kept ? "SELECT s.* FROM sessions s" : SELECT_COUNTING;
   }
 
   /** The open session of `key`, created when there is none. */
@@ -58,7 +64,7 @@ export class SessionStore {
 
   /** The open session of `key`, if any. */
   findOpen(key: string): SessionRecord | undefined {
-    return cached(this.#db, `${SELECT} WHERE s.key = ? AND s.ended_at IS NULL`).get(key) as
+    return cached(this.#db, `${this.#select} WHERE s.key = ? AND s.ended_at IS NULL`).get(key) as
       | SessionRecord
       | undefined;
   }
@@ -80,7 +86,10 @@ export class SessionStore {
   /** Sessions, most recently active first. */
   list(options: { limit?: number; includeEnded?: boolean } = {}): SessionRecord[] {
     const where = options.includeEnded ? "" : "WHERE s.ended_at IS NULL";
-    return cached(this.#db, `${SELECT} ${where} ORDER BY s.updated_at DESC, s.id DESC LIMIT ?`)
+    return cached(
+      this.#db,
+      `${this.#select} ${where} ORDER BY s.updated_at DESC, s.id DESC LIMIT ?`,
+    )
       .all(options.limit ?? 100) as unknown as SessionRecord[];
   }
 
@@ -88,13 +97,13 @@ export class SessionStore {
   newestOfChat(platform: string, chatId: string): SessionRecord | undefined {
     return cached(
       this.#db,
-      `${SELECT} WHERE s.platform = ? AND s.chat_id = ? ORDER BY s.updated_at DESC, s.id DESC LIMIT 1`,
+      `${this.#select} WHERE s.platform = ? AND s.chat_id = ? ORDER BY s.updated_at DESC, s.id DESC LIMIT 1`,
     ).get(platform, chatId) as SessionRecord | undefined;
   }
 
   /** Every session that had `key`, newest first. */
   history(key: string): SessionRecord[] {
-    return cached(this.#db, `${SELECT} WHERE s.key = ? ORDER BY s.id DESC`)
+    return cached(this.#db, `${this.#select} WHERE s.key = ? ORDER BY s.id DESC`)
       .all(key) as unknown as SessionRecord[];
   }
 }

@@ -117,6 +117,14 @@ export class SqliteStateStore implements StateStore {
   }
 
   admitInbound(entry: InboundEntry): Promise<void> {
+    const chat = chatKeyOf(entry.event.source);
+    // Most messages bring no reply context and find nothing waiting: a read, no unit of work.
+    if (
+      entry.event.replyContext === undefined && !this.#commits?.pending &&
+      !this.#outbox.waiting(chat)
+    ) {
+      return Promise.resolve();
+    }
     return this.#run(() =>
       transaction(this.#db, () => {
         const { event } = entry;
@@ -199,19 +207,11 @@ export class SqliteStateStore implements StateStore {
     return this.#read(() => this.#index.lag());
   }
 
-  beginTurn(entry: InboundEntry, turn: { expired: Expiry; text: string }): Promise<SessionRecord> {
-    return this.#run(() =>
-      transaction(this.#db, () => {
-        const session = this.#openSession(entry, turn.expired);
-        if (this.#journal.get(entry.id)?.transcriptId === null) {
-          this.#journal.transcribed(
-            entry.id,
-            this.#append(entry, session, "user", turn.text, "chat"),
-          );
-        }
-        return session;
-      })
-    );
+  beginTurn(entry: InboundEntry, turn: { expired: Expiry }): Promise<SessionRecord> {
+    // Most turns find their session open and fresh: a read, no unit of work.
+    const open = this.#commits?.pending ? undefined : this.#sessions.findOpen(entry.sessionKey);
+    if (open && !(open.message_count > 0 && turn.expired(open))) return Promise.resolve(open);
+    return this.#run(() => transaction(this.#db, () => this.#openSession(entry, turn.expired)));
   }
 
   answer(entry: InboundEntry, answer: {
@@ -236,17 +236,13 @@ export class SqliteStateStore implements StateStore {
     );
   }
 
-  supersede(entry: InboundEntry, turn: { expired: Expiry }): Promise<void> {
+  supersede(entry: InboundEntry, turn: { expired: Expiry }): Promise<SessionRecord> {
     return this.#run(() =>
       transaction(this.#db, () => {
-        if (this.#journal.get(entry.id)?.transcriptId === null) {
-          const session = this.#openSession(entry, turn.expired);
-          this.#journal.transcribed(
-            entry.id,
-            this.#append(entry, session, "user", entry.event.text, "chat"),
-          );
-        }
+        const session = this.#openSession(entry, turn.expired);
+        this.#transcribe(entry, session, entry.event.text);
         this.#journal.finish(entry.id, "done", "superseded by a newer message");
+        return session;
       })
     );
   }
@@ -255,6 +251,7 @@ export class SqliteStateStore implements StateStore {
     entry: InboundEntry,
     completion: {
       sessionId: number;
+      userText: string;
       reply?: { text: string; kind: MessageKind };
       parts: readonly NewPart[];
       deadline: string;
@@ -265,6 +262,7 @@ export class SqliteStateStore implements StateStore {
     return this.#run(() =>
       transaction(this.#db, () => {
         this.#queue(entry, completion.parts, completion.deadline);
+        this.#transcribe(entry, { id: completion.sessionId }, completion.userText);
         if (completion.reply) {
           this.#store({
             sessionId: completion.sessionId,
@@ -451,9 +449,15 @@ export class SqliteStateStore implements StateStore {
     return this.#sessions.open(entry.sessionKey, entry.event.source);
   }
 
+  /** Stores the user's message of `entry` in its session, once however often it is asked. */
+  #transcribe(entry: InboundEntry, session: Pick<SessionRecord, "id">, text: string): void {
+    if (this.#journal.isTranscribed(entry.id) !== false) return;
+    this.#journal.transcribed(entry.id, this.#append(entry, session, "user", text, "chat"));
+  }
+
   #append(
     entry: InboundEntry,
-    session: SessionRecord,
+    session: Pick<SessionRecord, "id">,
     role: "user" | "assistant",
     text: string,
     kind: MessageKind,
