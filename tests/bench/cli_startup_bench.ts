@@ -9,6 +9,8 @@
  * @module
  */
 
+import { PairingStore } from "../../lib/auth/pairing.ts";
+import { hermesPaths } from "../../lib/config/home.ts";
 import { cliPermissionFlags } from "../../scripts/permissions.ts";
 
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 40);
@@ -53,7 +55,21 @@ while (
   })()
 ) await new Promise((resolve) => setTimeout(resolve, 20));
 
-const cases: Array<[string, string[], string?]> = [
+// Pending codes for `pair approve`, asked through the store as the gateway asks: a fresh
+// user each run (the store allows one request per user in 10 minutes).
+const pairing = new PairingStore(hermesPaths(home).pairingDir);
+let seeded = 0;
+async function pendingCode(): Promise<string> {
+  const request = await pairing.requestCode("local", `bench-user-${seeded++}`);
+  if (request.kind !== "code") throw new Error(`Cannot seed a pairing code: ${request.kind}`);
+  return request.code;
+}
+await pendingCode(); // one pending request for `pair list` to show
+
+/** A case: its name, deno's arguments (some asked for before each run), and its home. */
+type Case = [string, string[] | (() => Promise<string[]>), string?];
+
+const cases: Case[] = [
   ["empty script", ["run", empty]],
   ["hermes --help", ["run", ...flags, `${root}cli/main.ts`, "--help"]],
   ["hermes config check", ["run", ...flags, `${root}cli/main.ts`, "config", "check"]],
@@ -63,15 +79,21 @@ const cases: Array<[string, string[], string?]> = [
     ["run", ...flags, `${root}cli/main.ts`, "gateway", "status"],
     liveHome,
   ],
+  ["hermes pair list", ["run", ...flags, `${root}cli/main.ts`, "pair", "list"]],
+  [
+    "hermes pair approve CODE",
+    async () => ["run", ...flags, `${root}cli/main.ts`, "pair", "approve", await pendingCode()],
+  ],
   ...(haveBundle
     ? [
       ["dist/hermes.js --help", ["run", ...flags, bundle, "--help"]],
       ["dist/hermes.js config check", ["run", ...flags, bundle, "config", "check"]],
-    ] as Array<[string, string[], string?]>
+    ] as Case[]
     : []),
 ];
 
-function timeOnce(args: string[], caseHome = home): number {
+async function timeOnce(argsOf: Case[1], caseHome = home): Promise<number> {
+  const args = typeof argsOf === "function" ? await argsOf() : argsOf;
   const start = performance.now();
   const result = new Deno.Command(Deno.execPath(), {
     args,
@@ -93,8 +115,10 @@ function quantile(sorted: number[], q: number): number {
 
 const results: Array<{ name: string; median: number; p90: number }> = [];
 for (const [name, args, caseHome] of cases) {
-  for (let i = 0; i < WARMUP; i++) timeOnce(args, caseHome);
-  const times = Array.from({ length: RUNS }, () => timeOnce(args, caseHome)).sort((a, b) => a - b);
+  for (let i = 0; i < WARMUP; i++) await timeOnce(args, caseHome);
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) times.push(await timeOnce(args, caseHome));
+  times.sort((a, b) => a - b);
   results.push({ name, median: quantile(times, 0.5), p90: quantile(times, 0.9) });
 }
 
