@@ -6,9 +6,12 @@
  */
 
 import { Command, Option } from "@commander-js/extra-typings";
-import type { Command as PlainCommand } from "commander";
-import tab from "@bomb.sh/tab/commander";
 import { VERSION } from "../lib/version.ts";
+import {
+  type CompletionAdapter,
+  loadCompletion,
+  registerCompletionCommands,
+} from "./completion.ts";
 import { registerConfigCommands } from "./config.ts";
 import { registerGatewayCommands } from "./gateway.ts";
 import { registerPairCommands } from "./pair.ts";
@@ -20,7 +23,9 @@ import { reportError } from "./error_boundary.ts";
 import { type CliIo, processIo } from "./io.ts";
 
 /**
- * Builds the `hermes` command tree writing through `io`.
+ * Builds the `hermes` command tree writing through `io`; `completion` is
+ * tab's when its adapter is given (see {@linkcode loadCompletion}), else a
+ * stand-in for help.
  *
  * @example
  * ```ts
@@ -28,7 +33,7 @@ import { type CliIo, processIo } from "./io.ts";
  * await program.parseAsync(["config", "path"], { from: "user" });
  * ```
  */
-export function buildProgram(io: CliIo) {
+export function buildProgram(io: CliIo, completion?: CompletionAdapter) {
   const program = new Command("hermes")
     .description("Link an AI agent to the chat platforms people live in")
     .version(`hermes ${VERSION}`, "-V, --version", "print the version")
@@ -57,10 +62,7 @@ export function buildProgram(io: CliIo) {
   registerWecomCommands(program, io);
   registerWeixinCommands(program, io);
   registerConfigCommands(program, io);
-  // tab is typed against plain commander; extra-typings only narrows the types.
-  tab(program as unknown as PlainCommand, { completionCommandName: "completion" });
-  program.commands.find((c) => c.name() === "completion")
-    ?.description("Print a shell completion script (bash, zsh, fish or powershell)");
+  registerCompletionCommands(program, completion);
   return program;
 }
 
@@ -73,7 +75,7 @@ export function buildProgram(io: CliIo) {
  * ```
  */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
-  const program = buildProgram(io);
+  const program = buildProgram(io, await loadCompletion(argv));
   try {
     await program.parseAsync([...argv], { from: "user" });
     return io.exitCode;
