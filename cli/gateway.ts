@@ -8,14 +8,9 @@
 import type { LinkHealth } from "../lib/platforms/health.ts";
 import { type Command, InvalidArgumentError } from "@commander-js/extra-typings";
 import { HermesError } from "../lib/errors.ts";
-import { callControl } from "../lib/gateway/control_client.ts";
-import { type GatewayStatusReport, gatherStatus } from "../lib/gateway/status_report.ts";
-import { credentialLockDir } from "../lib/process/credential_lock.ts";
+import type { GatewayStatusReport } from "../lib/gateway/status_report.ts";
 import { ExitCode } from "../lib/process/exit_codes.ts";
-import { signalIfSame, waitForExit } from "../lib/process/guarded_kill.ts";
-import { stopGateway } from "../lib/process/handoff.ts";
-import { findRunningGateway, type RunningGateway } from "../lib/process/running_gateway.ts";
-import { cliPermissionFlags } from "../scripts/permissions.ts";
+import type { RunningGateway } from "../lib/process/running_gateway.ts";
 import { type HomeContext, loadHomeConfig, openHome } from "./context.ts";
 import type { CliIo } from "./io.ts";
 import { registerServiceCommands } from "./gateway_service.ts";
@@ -46,7 +41,13 @@ export function registerGatewayCommands(program: Command, io: CliIo): void {
     .option("--timeout <seconds>", "how long to wait (default: drain timeout + 15 s)", seconds)
     .option("--force", "kill the gateway if it has not stopped when the wait ends")
     .action(async (options, command) => {
-      const { paths, log } = await openHome(io, command);
+      const [{ paths, log }, { findRunningGateway }, { gatherStatus }, { stopGateway }] =
+        await Promise.all([
+          openHome(io, command),
+          import("../lib/process/running_gateway.ts"),
+          import("../lib/gateway/status_report.ts"),
+          import("../lib/process/handoff.ts"),
+        ]);
       const { running } = findRunningGateway(paths, { cleanupStale: true });
       if (!running) {
         io.out(`No gateway is running in ${paths.home}\n`);
@@ -59,7 +60,7 @@ export function registerGatewayCommands(program: Command, io: CliIo): void {
       const outcome = await stopGateway(paths, running, {
         timeoutMs: timeoutS * 1000,
         force: options.force === true,
-        lockDir: credentialLockDir(io.env),
+        lockDir: await lockDirOf(io),
       });
       if (!outcome.stopped) {
         throw new HermesError(
@@ -81,7 +82,11 @@ export function registerGatewayCommands(program: Command, io: CliIo): void {
       "Restart gracefully: drain, then the supervisor starts it again (or this command runs it)",
     )
     .action(async (_options, command) => {
-      const home = await openHome(io, command);
+      const [home, { findRunningGateway }, { gatherStatus }] = await Promise.all([
+        openHome(io, command),
+        import("../lib/process/running_gateway.ts"),
+        import("../lib/gateway/status_report.ts"),
+      ]);
       const { running } = findRunningGateway(home.paths, { cleanupStale: true });
       const report = running ? await gatherStatus(home.paths) : undefined;
       if (!running || !report?.supervisor) {
@@ -97,7 +102,10 @@ export function registerGatewayCommands(program: Command, io: CliIo): void {
     .description("Show whether the gateway runs, its state and platforms; exit 0 running, 3 not")
     .option("--json", "print one JSON object")
     .action(async (options, command) => {
-      const { paths } = await openHome(io, command);
+      const [{ paths }, { gatherStatus }] = await Promise.all([
+        openHome(io, command),
+        import("../lib/gateway/status_report.ts"),
+      ]);
       const report = await gatherStatus(paths, { cleanupStale: true });
       io.out(options.json ? `${JSON.stringify(report, null, 2)}\n` : describeStatus(report));
       io.exitCode = report.running ? ExitCode.Ok : NOT_RUNNING_EXIT;
@@ -119,7 +127,7 @@ async function runInForeground(
     env: io.env,
     log: home.log,
     replace,
-    lockDir: credentialLockDir(io.env),
+    lockDir: await lockDirOf(io),
     loadConfig: () => loadHomeConfig(io, command, home),
   });
 }
@@ -134,6 +142,12 @@ async function restartSupervised(
   running: RunningGateway,
   report: GatewayStatusReport,
 ): Promise<void> {
+  const [{ callControl }, { signalIfSame, waitForExit }, { findRunningGateway }] = await Promise
+    .all([
+      import("../lib/gateway/control_client.ts"),
+      import("../lib/process/guarded_kill.ts"),
+      import("../lib/process/running_gateway.ts"),
+    ]);
   try {
     await callControl(paths.controlSocket, "drain", { exit: "restart" });
   } catch {
@@ -187,13 +201,20 @@ function serviceStatusCommand(supervisor: string | null): string {
     : "systemctl --user status hermes-gateway";
 }
 
+/** Where the platforms' credential locks live (`HERMES_GATEWAY_LOCK_DIR` or the default). */
+async function lockDirOf(io: CliIo): Promise<string> {
+  const { credentialLockDir } = await import("../lib/process/credential_lock.ts");
+  return credentialLockDir(io.env);
+}
+
 /** The command line that runs this hermes: the binary itself, or deno with the entry script. */
-function gatewayCommandLine(): string[] {
+async function gatewayCommandLine(): Promise<string[]> {
   if (Deno.build.standalone) return [Deno.execPath()];
   const entry = new URL(Deno.mainModule);
   if (entry.protocol !== "file:") {
     throw new HermesError("install_failed", `Cannot install a service for ${Deno.mainModule}`);
   }
+  const { cliPermissionFlags } = await import("../scripts/permissions.ts");
   return [Deno.execPath(), "run", ...cliPermissionFlags(), entry.pathname];
 }
 

@@ -7,14 +7,6 @@
  */
 
 import type { Command } from "@commander-js/extra-typings";
-import {
-  renderService,
-  runSupervisorCommands,
-  serviceTarget,
-  supervisorCommands,
-  supervisorPresent,
-  writeService,
-} from "../lib/process/service_install.ts";
 import type { ServiceTarget } from "../lib/process/service_unit.ts";
 import { openContext } from "./context.ts";
 import type { CliIo } from "./io.ts";
@@ -23,19 +15,23 @@ import type { CliIo } from "./io.ts";
 export function registerServiceCommands(
   gateway: Command,
   io: CliIo,
-  commandLine: () => string[],
+  commandLine: () => Promise<string[]>,
 ): void {
   gateway.command("install")
     .description("Install a systemd user unit (launchd plist on macOS) that runs the gateway")
     .option("--dry-run", "print the file and the commands; change nothing")
     .option("--system", "install system-wide (needs root) instead of for this user")
     .action(async (options, command) => {
-      const { paths, loaded } = await openContext(io, command);
+      const [{ paths, loaded }, install] = await Promise.all([
+        openContext(io, command),
+        import("../lib/process/service_install.ts"),
+      ]);
+      const { renderService, serviceTarget, supervisorCommands, writeService } = install;
       const target = await serviceTarget({
         home: paths.home,
         env: io.env,
         system: options.system === true,
-        command: commandLine(),
+        command: await commandLine(),
         drainTimeoutS: loaded.config.gateway.drain_timeout,
       });
       const commands = supervisorCommands(target, "install");
@@ -56,12 +52,15 @@ export function registerServiceCommands(
     .description("Disable and remove the service that `gateway install` wrote")
     .option("--system", "remove the system-wide service")
     .action(async (options, command) => {
-      const { paths } = await openContext(io, command);
+      const [{ paths }, { serviceTarget, supervisorCommands }] = await Promise.all([
+        openContext(io, command),
+        import("../lib/process/service_install.ts"),
+      ]);
       const target = await serviceTarget({
         home: paths.home,
         env: io.env,
         system: options.system === true,
-        command: commandLine(),
+        command: await commandLine(),
         drainTimeoutS: 0,
       });
       try {
@@ -83,6 +82,9 @@ async function applyOrPrint(
   commands: readonly (readonly string[])[],
   purpose: string,
 ): Promise<void> {
+  const { runSupervisorCommands, supervisorPresent } = await import(
+    "../lib/process/service_install.ts"
+  );
   const listing = commands.map((c) => `  ${c.join(" ")}\n`).join("");
   if (!supervisorPresent(target)) {
     io.out(`${target.manager} is not running on this machine; to ${purpose}, run:\n${listing}`);
