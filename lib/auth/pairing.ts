@@ -169,7 +169,7 @@ export class PairingStore {
       const salt = randomHex(16);
       const requestId = randomHex(8);
       pending[requestId] = {
-        hash: hashCode(salt, code),
+        hash: await hashCode(salt, code),
         salt,
         user_id: userId,
         ...(details.userName ? { user_name: details.userName } : {}),
@@ -200,7 +200,7 @@ export class PairingStore {
       const open = candidates.filter((p) => !lockouts.some((l) => l.platform === p));
       for (const p of open) {
         const pending = prunePending(await readJsonObject<Pending>(this.#pendingPath(p)), now);
-        const found = Object.entries(pending).find(([, entry]) => matchesCode(entry, wanted));
+        const found = await findByCode(pending, wanted);
         if (!found) continue;
         delete limits[`_failures:${p}`];
         const user = await this.#approve(p, pending, found[0], now);
@@ -436,6 +436,14 @@ export class PairingStore {
     }
     return names.sort();
   }
+}
+
+/** The pending entry whose code is `code`, with its request id. */
+async function findByCode(pending: Pending, code: string) {
+  for (const found of Object.entries(pending)) {
+    if (await matchesCode(found[1], code)) return found;
+  }
+  return undefined;
 }
 
 /** Drops expired and malformed entries. */

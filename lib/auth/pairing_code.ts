@@ -5,8 +5,6 @@
  * @module
  */
 
-import { createHash, timingSafeEqual } from "node:crypto";
-
 /** The symbols of a code: no 0, O, 1 or I. */
 export const PAIRING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /** Characters in a code. */
@@ -27,21 +25,33 @@ export function randomHex(bytes: number): string {
 }
 
 /**
- * The stored form of a code: SHA-256 of the salt (hex) followed by the code.
+ * The stored form of a code: SHA-256 of the salt (hex) followed by the code,
+ * as lower-case hex. WebCrypto, so that `hermes pair` does not load node:crypto.
  *
  * @example
  * ```ts
- * hashCode("00ff", "K7M2QX9P").length; // 64
+ * (await hashCode("00ff", "K7M2QX9P")).length; // 64
  * ```
  */
-export function hashCode(salt: string, code: string): string {
-  return createHash("sha256").update(salt + code).digest("hex");
+export async function hashCode(salt: string, code: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(salt + code));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Whether a stored `{salt, hash}` is that of `code` (constant-time; malformed entries never match). */
-export function matchesCode(entry: { salt?: unknown; hash?: unknown }, code: string): boolean {
+export async function matchesCode(
+  entry: { salt?: unknown; hash?: unknown },
+  code: string,
+): Promise<boolean> {
   if (typeof entry.salt !== "string" || typeof entry.hash !== "string") return false;
   if (!HEX64.test(entry.hash)) return false;
-  const given = new TextEncoder().encode(hashCode(entry.salt, code));
-  return timingSafeEqual(given, new TextEncoder().encode(entry.hash));
+  return sameHex(await hashCode(entry.salt, code), entry.hash);
+}
+
+/** Compares two hex strings of equal length in time that does not depend on where they differ. */
+function sameHex(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return difference === 0;
 }

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { type Approval, MAX_PENDING_PER_PLATFORM, PairingStore } from "../../lib/auth/pairing.ts";
-import { CODE_LENGTH, hashCode, PAIRING_ALPHABET } from "../../lib/auth/pairing_code.ts";
+import { createHash } from "node:crypto";
+import {
+  CODE_LENGTH,
+  hashCode,
+  matchesCode,
+  PAIRING_ALPHABET,
+} from "../../lib/auth/pairing_code.ts";
 import { tempDir } from "../_helpers.ts";
 
 /** A store on a temp folder with a clock the test moves. */
@@ -48,8 +54,11 @@ Deno.test("the pending file holds salted hashes only, mode 0600, and the list sh
     assert.match(entry.salt, /^[0-9a-f]{32}$/);
   }
   assert.notEqual(entries[0]!.salt, entries[1]!.salt);
-  assert.equal(hashCode(entries[0]!.salt, a.code), hashCode(entries[0]!.salt, a.code));
-  assert.notEqual(hashCode(entries[0]!.salt, a.code), hashCode(entries[1]!.salt, a.code));
+  assert.equal(await hashCode(entries[0]!.salt, a.code), await hashCode(entries[0]!.salt, a.code));
+  assert.notEqual(
+    await hashCode(entries[0]!.salt, a.code),
+    await hashCode(entries[1]!.salt, a.code),
+  );
   for (const name of ["local-pending.json", "_rate_limits.json"]) {
     assert.equal((await Deno.stat(`${store.dir}/${name}`)).mode! & 0o777, 0o600, name);
   }
@@ -228,4 +237,14 @@ Deno.test("20 processes requesting and approving at once lose and corrupt nothin
   }
   const leftovers = (await store.listPending()).filter((r) => claimed.includes(r.userId));
   assert.deepEqual(leftovers, []);
+});
+
+Deno.test("hashCode() stores what node:crypto stored, so pending codes outlive an upgrade", async () => {
+  const salt = "00ff".repeat(8);
+  const stored = createHash("sha256").update(`${salt}K7M2QX9P`).digest("hex");
+  assert.equal(await hashCode(salt, "K7M2QX9P"), stored);
+  assert.equal(await matchesCode({ salt, hash: stored }, "K7M2QX9P"), true);
+  assert.equal(await matchesCode({ salt, hash: stored }, "K7M2QX9Q"), false);
+  assert.equal(await matchesCode({ salt, hash: stored.toUpperCase() }, "K7M2QX9P"), false);
+  assert.equal(await matchesCode({ salt, hash: 42 }, "K7M2QX9P"), false);
 });
