@@ -47,15 +47,15 @@ export function findRunningGateway(
   paths: HermesPaths,
   options: { cleanupStale?: boolean } = {},
 ): GatewaySearch {
-  const lock = lockState(paths.lockFile);
   const pidRecord = readPidRecordFile(paths.pidFile);
-  const lockRecord = readPidRecordFile(paths.lockFile);
-  const candidates = [pidRecord, lock.held ? lockRecord : undefined]
-    .filter((record): record is PidRecord => record !== undefined);
-  for (const record of candidates) {
-    const running = asRunningGateway(record, paths.home);
-    if (running) return { running };
-  }
+  const named = pidRecord && asRunningGateway(pidRecord, paths.home);
+  // The lock is asked only when gateway.pid names no live gateway: a read of /proc/locks
+  // can take 10 ms or more (the kernel may wait for an RCU grace period first).
+  if (named) return { running: named };
+  const lock = lockState(paths.lockFile);
+  const lockRecord = lock.held ? readPidRecordFile(paths.lockFile) : undefined;
+  const held = lockRecord && asRunningGateway(lockRecord, paths.home);
+  if (held) return { running: held };
   const removedStale = options.cleanupStale && pidRecord
     ? removeIfStill(paths.pidFile, pidRecord)
     : undefined;
