@@ -214,8 +214,8 @@ async function gatewayCommandLine(): Promise<string[]> {
   if (entry.protocol !== "file:") {
     throw new HermesError("install_failed", `Cannot install a service for ${Deno.mainModule}`);
   }
-  const { cliPermissionFlags } = await import("../scripts/permissions.ts");
-  return [Deno.execPath(), "run", ...cliPermissionFlags(), entry.pathname];
+  const { cliRunFlags } = await import("../scripts/permissions.ts");
+  return [Deno.execPath(), "run", ...cliRunFlags(), entry.pathname];
 }
 
 /** Human text for `gateway status`. */

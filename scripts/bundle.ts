@@ -5,7 +5,7 @@
  * @module
  */
 
-import { cliPermissionFlags } from "./permissions.ts";
+import { cliRunFlags } from "./permissions.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const output = `${root}dist/hermes.js`;
@@ -22,7 +22,7 @@ if (!bundle.success) {
 
 // The shebang makes the file executable as a program, with the CLI's permissions.
 const code = withNodeRequire((await Deno.readTextFile(output)).replace(/^#!.*\n/, ""));
-const shebang = `#!/usr/bin/env -S deno run ${cliPermissionFlags().join(" ")}\n`;
+const shebang = `#!/usr/bin/env -S deno run ${cliRunFlags().join(" ")}\n`;
 await Deno.writeTextFile(output, shebang + code, { mode: 0o755 });
 await Deno.chmod(output, 0o755);
 const size = (await Deno.stat(output)).size;

@@ -10,7 +10,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { cliPermissionFlags } from "./permissions.ts";
+import { cliRunFlags } from "./permissions.ts";
 
 /** The targets hermes ships binaries for. */
 export const TARGETS = [
@@ -63,7 +63,7 @@ if (import.meta.main) {
       args: [
         "compile",
         "--quiet",
-        ...cliPermissionFlags(),
+        ...cliRunFlags(),
         "--target",
         target,
         "--output",

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { cliPermissionFlags } from "../scripts/permissions.ts";
+import { cliRunFlags } from "../scripts/permissions.ts";
 
 /** The repository root, ending in a slash. */
 export const ROOT = new URL("../", import.meta.url).pathname;
@@ -53,7 +53,7 @@ export async function runHermes(args: string[], options: RunOptions): Promise<Cl
     if (value !== undefined && !(name in env)) env[name] = value;
   }
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...cliPermissionFlags(), options.entry ?? `${ROOT}cli/main.ts`, ...args],
+    args: ["run", ...cliRunFlags(), options.entry ?? `${ROOT}cli/main.ts`, ...args],
     cwd: options.cwd ?? ROOT,
     env,
     clearEnv: true,

@@ -11,7 +11,7 @@
 
 import { PairingStore } from "../../lib/auth/pairing.ts";
 import { hermesPaths } from "../../lib/config/home.ts";
-import { cliPermissionFlags } from "../../scripts/permissions.ts";
+import { cliRunFlags } from "../../scripts/permissions.ts";
 
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 40);
 const WARMUP = 3;
@@ -27,7 +27,7 @@ Deno.writeTextFileSync(
 );
 Deno.writeTextFileSync(`${home}/.env`, "TELEGRAM_BOT_TOKEN=123456:bench-secret\n");
 
-const flags = cliPermissionFlags();
+const flags = cliRunFlags();
 const bundle = `${root}dist/hermes.js`;
 const haveBundle = (() => {
   try {

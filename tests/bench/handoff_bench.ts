@@ -8,7 +8,7 @@
  * @module
  */
 
-import { cliPermissionFlags } from "../../scripts/permissions.ts";
+import { cliRunFlags } from "../../scripts/permissions.ts";
 
 const REPLACES = Number(Deno.env.get("BENCH_REPLACES") ?? 20);
 const root = new URL("../../", import.meta.url).pathname;
@@ -17,7 +17,7 @@ const env = { HERMES_HOME: home, HERMES_GATEWAY_LOCK_DIR: `${home}/locks`, NO_CO
 
 function launch(args: string[]): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...cliPermissionFlags(), `${root}cli/main.ts`, "gateway", "run", ...args],
+    args: ["run", ...cliRunFlags(), `${root}cli/main.ts`, "gateway", "run", ...args],
     env,
     stdout: "null",
     stderr: "null",

@@ -14,14 +14,14 @@
  * @module
  */
 
-import { cliPermissionFlags } from "../../scripts/permissions.ts";
+import { cliRunFlags } from "../../scripts/permissions.ts";
 
 const TOTAL = Number(Deno.env.get("BENCH_MESSAGES") ?? 100_000);
 const root = new URL("../../", import.meta.url).pathname;
 const home = Deno.makeTempDirSync({ prefix: "hermes-pipeline-" });
 
 const gateway = new Deno.Command(Deno.execPath(), {
-  args: ["run", ...cliPermissionFlags(), `${root}cli/main.ts`, "gateway", "run"],
+  args: ["run", ...cliRunFlags(), `${root}cli/main.ts`, "gateway", "run"],
   env: {
     HERMES_HOME: home,
     HERMES_GATEWAY_LOCK_DIR: `${home}/locks`,

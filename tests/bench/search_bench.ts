@@ -7,7 +7,7 @@
  * @module
  */
 
-import { cliPermissionFlags } from "../../scripts/permissions.ts";
+import { cliRunFlags } from "../../scripts/permissions.ts";
 import { SessionStore } from "../../lib/storage/sqlite/sessions.ts";
 import { TranscriptStore } from "../../lib/storage/sqlite/transcripts.ts";
 import { SearchIndex } from "../../lib/storage/sqlite/search_index.ts";
@@ -99,7 +99,7 @@ for (const query of queries) {
   const cli = median(Array.from({ length: 5 }, () => {
     const start = performance.now();
     new Deno.Command(Deno.execPath(), {
-      args: ["run", ...cliPermissionFlags(), `${root}cli/main.ts`, "sessions", "search", query],
+      args: ["run", ...cliRunFlags(), `${root}cli/main.ts`, "sessions", "search", query],
       env: { HERMES_HOME: home, NO_COLOR: "1" },
       stdout: "null",
       stderr: "null",

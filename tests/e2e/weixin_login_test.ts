@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cliPermissionFlags } from "../../scripts/permissions.ts";
+import { cliRunFlags } from "../../scripts/permissions.ts";
 import { ROOT, runHermes, tempDir } from "../_helpers.ts";
 import { waitFor } from "../gateway/_gateway.ts";
 import { IlinkServer } from "../fakes/ilink_server.ts";
@@ -195,7 +195,7 @@ Deno.test({
     const login = [
       Deno.execPath(),
       "run",
-      ...cliPermissionFlags(),
+      ...cliRunFlags(),
       `${ROOT}cli/main.ts`,
       "weixin",
       "login",

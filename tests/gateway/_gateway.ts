@@ -5,7 +5,7 @@
  * @module
  */
 
-import { cliPermissionFlags } from "../../scripts/permissions.ts";
+import { cliRunFlags } from "../../scripts/permissions.ts";
 import { readRuntimeStatus } from "../../lib/process/runtime_status.ts";
 import { hermesPaths } from "../../lib/config/home.ts";
 import { ROOT } from "../_helpers.ts";
@@ -94,7 +94,7 @@ export function startHermes(
   options: BackgroundOptions = {},
 ): BackgroundHermes {
   return startInBackground(
-    ["run", ...cliPermissionFlags(), `${ROOT}cli/main.ts`, ...args],
+    ["run", ...cliRunFlags(), `${ROOT}cli/main.ts`, ...args],
     home,
     env,
     options,

@@ -383,7 +383,7 @@ Deno.test("gateway install --dry-run prints a unit with the exit-code restart ru
   }
   assert.match(
     result.stdout,
-    /ExecStart=\S+ run --no-prompt --allow-all \S+cli\/main\.ts gateway run/,
+    /ExecStart=\S+ run --no-prompt --allow-all --v8-flags=--optimize-for-size \S+cli\/main\.ts gateway run/,
   );
   await assert.rejects(Deno.stat(`${dir.path}/config`), Deno.errors.NotFound);
 });
