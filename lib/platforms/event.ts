@@ -98,9 +98,11 @@ export interface SendContext {
 }
 
 /**
- * What the platform answered: sent (with the id edits address), or "not
- * now" (`deferred`): until the chat's next inbound message brings a fresh
- * reply context, or until an ISO time. A refusal throws a `PlatformError`.
+ * What the platform answered: sent (with the id edits address; an empty id
+ * for a preview nobody can see, so there is nothing to edit later and the
+ * final text goes as a message of its own), or "not now" (`deferred`):
+ * until the chat's next inbound message brings a fresh reply context, or
+ * until an ISO time. A refusal throws a `PlatformError`.
  */
 export type SendResult =
   | { readonly status: "sent"; readonly messageId: string }

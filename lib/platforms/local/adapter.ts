@@ -124,6 +124,10 @@ export class LocalAdapter implements PlatformAdapter {
   }
 
   send(to: SessionSource, message: OutboundMessage): Promise<SendResult> {
+    if (!message.final && !this.#watched(to, message.replyTo)) {
+      // No web chat in the room and no streaming request: a preview would reach no one.
+      return Promise.resolve({ status: "sent", messageId: "" });
+    }
     const messageId = `r-${crypto.randomUUID()}`;
     this.#deliver(to, messageId, message);
     return Promise.resolve({ status: "sent", messageId });
@@ -146,6 +150,12 @@ export class LocalAdapter implements PlatformAdapter {
 
   health(): LinkHealth {
     return this.#context.health.snapshot();
+  }
+
+  /** Whether anyone sees a reply to `replyTo` in the chat of `to` as it grows. */
+  #watched(to: SessionSource, replyTo: string | undefined): boolean {
+    const waiter = replyTo === undefined ? undefined : this.#waiters.get(replyTo);
+    return waiter?.streaming === true || this.#rooms.watched(to);
   }
 
   #deliver(to: SessionSource, messageId: string, message: OutboundMessage): void {
@@ -300,7 +310,7 @@ export class LocalAdapter implements PlatformAdapter {
 
     const uuid = crypto.randomUUID();
     const messageId = `api-${uuid}`;
-    const waiter = new ReplyWaiter();
+    const waiter = new ReplyWaiter({ streaming: parsed.stream });
     this.#waiters.set(messageId, waiter);
     const source: SessionSource = {
       platform: "local",

@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * const waiter = new ReplyWaiter();
+ * const waiter = new ReplyWaiter({ streaming: true });
  * waiter.onDelta = (d) => console.log(d);
  * waiter.update("m1", "Hel"); waiter.update("m1", "Hello"); // "Hel", "lo"
  * waiter.end();
@@ -20,8 +20,14 @@
 export class ReplyWaiter {
   readonly #parts = new Map<string, string>();
   readonly #settled = Promise.withResolvers<string>();
+  /** The client reads the reply as it grows (a streaming request): previews are for it. */
+  readonly streaming: boolean;
   /** Receives each new piece of text. */
   onDelta: ((delta: string) => void) | undefined;
+
+  constructor(options: { streaming?: boolean } = {}) {
+    this.streaming = options.streaming ?? false;
+  }
 
   /** Resolves with the whole reply once the pipeline is done; rejects when it never will be. */
   get done(): Promise<string> {

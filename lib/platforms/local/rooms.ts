@@ -55,6 +55,11 @@ export class ChatRooms {
     if (sockets?.size === 0) this.#rooms.delete(room);
   }
 
+  /** Whether a socket is in the room of `chat` (someone sees its replies grow). */
+  watched(chat: SessionSource): boolean {
+    return this.#rooms.has(roomOf(chat));
+  }
+
   /** Sends `frame` to every open socket of the room of `chat`, except `except`. */
   broadcast(chat: SessionSource, frame: Record<string, unknown>, except?: WebSocket): void {
     const sockets = this.#rooms.get(roomOf(chat));
