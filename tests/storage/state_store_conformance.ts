@@ -340,7 +340,7 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
     assert.equal((await after.deliveredPart("inbound:1#0"))?.state, "sent");
   });
 
-  test("a completed turn's parts are queued in order, each with a key that never changes", async () => {
+  test("a completed turn's parts are queued in order, each with a key that never changes; the first try of the first is counted with them", async () => {
     await using s = await fresh(open);
     const entry = (await s.store.acceptInbound(event("long question"), "k1"))!;
     const session = await s.store.beginTurn(entry, { expired: NEVER });
@@ -363,16 +363,80 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
           `inbound:${entry.id}#0`,
           "preview-1",
           "plain",
-          "queued",
+          "sending",
           entry.event.messageId,
         ],
         [1, "part two", `inbound:${entry.id}#1`, null, "markdown", "queued", entry.event.messageId],
       ],
     );
+    assert.deepEqual(open_.map((p) => p.attempts), [1, 0]);
+    assert.equal(await s.store.startSending(open_[0]!.id), 1, "its first try, already counted");
+    assert.equal(await s.store.startSending(open_[1]!.id), 1);
     assert.deepEqual(open_[0]!.target, entry.event.source);
     assert.equal(open_[0]!.deadline, DEADLINE);
     assert.deepEqual(await s.store.unfinishedInbound(), [], "the entry is done: the rows carry it");
     assert.deepEqual((await s.store.partsOf(entry.id)).map((p) => p.part), [0, 1]);
+  });
+
+  test("a first try counted with the reply counts as a try after a restart: the next is the second", async () => {
+    await using s = await fresh(open);
+    const entry = (await s.store.acceptInbound(event("hi"), "k1"))!;
+    const session = await s.store.beginTurn(entry, { expired: NEVER });
+    await s.store.completeTurn(entry, {
+      sessionId: session.id,
+      userText: "hi",
+      reply: { text: "hello", kind: "chat" },
+      parts: [{ text: "hello" }],
+      deadline: DEADLINE,
+      state: "done",
+      outcome: "replied",
+    });
+    const [part] = await s.store.openParts();
+    const after = await s.reopen(); // killed before or during the send: it may have gone out
+    assert.equal(await after.startSending(part!.id), 2);
+  });
+
+  test("a counted first try is handed out once: a try begun again without an outcome is a new one", async () => {
+    await using s = await fresh(open);
+    const entry = (await s.store.acceptInbound(event("hi"), "k1"))!;
+    const session = await s.store.beginTurn(entry, { expired: NEVER });
+    await s.store.completeTurn(entry, {
+      sessionId: session.id,
+      userText: "hi",
+      parts: [{ text: "hello" }],
+      deadline: DEADLINE,
+      state: "done",
+      outcome: "replied",
+    });
+    const [part] = await s.store.openParts();
+    assert.equal(await s.store.startSending(part!.id), 1);
+    assert.equal(
+      await s.store.startSending(part!.id),
+      2,
+      "the first may have reached the platform",
+    );
+  });
+
+  test("a reply whose chat still waits on an earlier part counts no try before its turn", async () => {
+    await using s = await fresh(open);
+    const first = (await s.store.acceptInbound(event("one"), "k1"))!;
+    await s.store.answer(first, {
+      parts: [{ text: "1" }],
+      deadline: DEADLINE,
+      state: "done",
+      outcome: "x",
+    });
+    const second = (await s.store.acceptInbound(event("two"), "k1"))!;
+    await s.store.answer(second, {
+      parts: [{ text: "2" }],
+      deadline: DEADLINE,
+      state: "done",
+      outcome: "x",
+    });
+    assert.deepEqual((await s.store.openParts()).map((p) => [p.text, p.state, p.attempts]), [
+      ["1", "sending", 1],
+      ["2", "queued", 0],
+    ]);
   });
 
   test("a part moves through sending, failed, sent; tries are counted across restarts", async () => {

@@ -211,4 +211,13 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    version: 9,
+    name: "first tries counted with the reply",
+    sql: `
+      -- The gateway run (a random id per open) whose completed turn counted this part's first
+      -- try in the same transaction: that run sends it without counting the try again.
+      ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    `,
+  },
 ];

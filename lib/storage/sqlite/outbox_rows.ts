@@ -119,10 +119,35 @@ export class OutboxRows {
   startSending(id: number): number {
     const row = cached(
       this.#db,
-      `UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?
+      `UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?, claimed_by = NULL
        WHERE id = ? RETURNING attempts`,
     ).get(this.#now().toISOString(), id) as { attempts: number } | undefined;
     return row?.attempts ?? 0;
+  }
+
+  /**
+   * Counts the first try of the reply to `inboundId` now, for run `runId`,
+   * when its first part is the one its chat waits on (nothing of the chat
+   * goes before it); returns that part's id, if so.
+   */
+  claimFirstTry(chatKey: string, inboundId: number, runId: string): number | undefined {
+    const row = cached(
+      this.#db,
+      `UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_by = ?, updated_at = ?
+       WHERE id = (SELECT id FROM outbox WHERE chat_key = ? AND state IN ${OPEN} ORDER BY id LIMIT 1)
+         AND inbound_id = ? AND part = 0 AND attempts = 0
+       RETURNING id`,
+    ).get(runId, this.#now().toISOString(), chatKey, inboundId) as { id: number } | undefined;
+    return row?.id;
+  }
+
+  /** The tries of part `id` when run `runId` counted its first one and has not sent it yet. */
+  claimedTries(id: number, runId: string): number | undefined {
+    const row = cached(
+      this.#db,
+      "SELECT attempts FROM outbox WHERE id = ? AND state = 'sending' AND claimed_by = ?",
+    ).get(id, runId) as { attempts: number } | undefined;
+    return row?.attempts;
   }
 
   /** Moves a part to `state` with the given fields. */
@@ -142,7 +167,7 @@ export class OutboxRows {
       `UPDATE outbox SET state = ?, updated_at = ?,
          platform_message_id = coalesce(?, platform_message_id),
          last_code = coalesce(?, last_code), last_error = coalesce(?, last_error),
-         not_before = ?, waiting_for_inbound = ?
+         not_before = ?, waiting_for_inbound = ?, claimed_by = NULL
        WHERE id = ?`,
     ).run(
       state,

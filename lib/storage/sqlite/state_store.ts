@@ -88,6 +88,10 @@ export class SqliteStateStore implements StateStore {
   /** The indexer's next run, when messages wait for it. */
   #indexTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #now: () => Date;
+  /** This open of the store: the first tries it counts with their replies are its own. */
+  readonly #runId = crypto.randomUUID();
+  /** Parts whose counted first try was handed out (each once, until the part moves on). */
+  readonly #claimsUsed = new Set<number>();
   /** Shared transactions; none for a read-only store (it writes nothing). */
   readonly #commits: GroupCommit | undefined;
 
@@ -354,41 +358,45 @@ export class SqliteStateStore implements StateStore {
     return this.#read(() => this.#outbox.of(inboundId));
   }
 
+  /** A reply's first part was counted with the reply (a read); any other try is a write. */
   startSending(id: number): Promise<number> {
-    return this.#run(() => this.#outbox.startSending(id));
+    if (!this.#commits?.pending) {
+      const claimed = this.#claimedTry(id);
+      if (claimed !== undefined) return Promise.resolve(claimed);
+    }
+    return this.#run(() => this.#claimedTry(id) ?? this.#outbox.startSending(id));
   }
 
   partSent(id: number, platformMessageId: string): Promise<void> {
-    return this.#run(() => this.#outbox.set(id, "sent", { messageId: platformMessageId }));
+    return this.#moved(id, () => this.#outbox.set(id, "sent", { messageId: platformMessageId }));
   }
 
   partFailed(
     id: number,
     failure: { code: string; message: string; notBefore: string },
   ): Promise<void> {
-    return this.#run(() =>
+    return this.#moved(id, () =>
       this.#outbox.set(id, "failed", {
         code: failure.code,
         error: failure.message,
         notBefore: failure.notBefore,
-      })
-    );
+      }));
   }
 
   partDeferred(id: number, deferral: { until: string; reason: string }): Promise<void> {
     const waiting = deferral.until === "next_inbound";
-    return this.#run(() =>
+    return this.#moved(id, () =>
       this.#outbox.set(id, "deferred", {
         error: deferral.reason,
         notBefore: waiting ? null : deferral.until,
         waitingForInbound: waiting,
-      })
-    );
+      }));
   }
 
   partUndeliverable(id: number, failure: { code: string; message: string }): Promise<void> {
-    return this.#run(() =>
-      this.#outbox.set(id, "undeliverable", { code: failure.code, error: failure.message })
+    return this.#moved(
+      id,
+      () => this.#outbox.set(id, "undeliverable", { code: failure.code, error: failure.message }),
     );
   }
 
@@ -432,11 +440,30 @@ export class SqliteStateStore implements StateStore {
     this.close();
   }
 
+  /** Queues the reply's parts; when its chat waits on nothing else, its first try counts now. */
   #queue(entry: InboundEntry, parts: readonly NewPart[], deadline: string): void {
+    const target = entry.event.source;
     this.#outbox.add(
-      { inboundId: entry.id, target: entry.event.source, replyTo: entry.event.messageId, deadline },
+      { inboundId: entry.id, target, replyTo: entry.event.messageId, deadline },
       parts,
     );
+    if (parts.length > 0) this.#outbox.claimFirstTry(chatKeyOf(target), entry.id, this.#runId);
+  }
+
+  /**
+   * Moves part `id` on with `write`; once that is committed, its counted
+   * first try is no longer this run's to hand out (the write cleared it).
+   */
+  #moved(id: number, write: () => void): Promise<void> {
+    return this.#run(write).then(() => void this.#claimsUsed.delete(id));
+  }
+
+  /** The tries of part `id` if this run counted its first try with the reply and not handed it out. */
+  #claimedTry(id: number): number | undefined {
+    if (this.#claimsUsed.has(id)) return undefined;
+    const tries = this.#outbox.claimedTries(id, this.#runId);
+    if (tries !== undefined) this.#claimsUsed.add(id);
+    return tries;
   }
 
   /** The session of `entry`, ended first when it expired, opened when there is none. */

@@ -21,3 +21,36 @@ Deno.test("writes asked for together share a commit, and a read asked for after 
   assert.ok((await Promise.all(accepted)).every((entry) => entry !== undefined));
   assert.equal(store.commits - before, 1, "three accepts, one commit");
 });
+
+Deno.test("a message alone takes three commits: accepted, answered with its first try counted, sent", async () => {
+  await using dir = tempDir();
+  using store = openSqliteStateStore(`${dir.path}/state.db`);
+  const source = { platform: "local", chatType: "dm" as const, chatId: "ada", userId: "ada" };
+  const flow = async (id: string) => {
+    const entry = (await store.acceptInbound({
+      messageId: id,
+      source,
+      text: `question ${id}`,
+      receivedAt: new Date().toISOString(),
+    }, "agent:main:local:dm:ada"))!;
+    await store.admitInbound(entry);
+    const session = await store.beginTurn(entry, { expired: () => undefined });
+    await store.completeTurn(entry, {
+      sessionId: session.id,
+      userText: entry.event.text,
+      reply: { text: `answer ${id}`, kind: "chat" },
+      parts: [{ text: `answer ${id}` }],
+      deadline: new Date(Date.now() + 60_000).toISOString(),
+      state: "done",
+      outcome: "replied",
+    });
+    const [part] = await store.partsOf(entry.id);
+    assert.equal(await store.startSending(part!.id), 1);
+    await store.partSent(part!.id, `sent-${id}`);
+  };
+  await flow("first"); // opens the session: a commit of its own
+  const before = store.commits;
+  await flow("second");
+  assert.equal(store.commits - before, 3);
+  assert.deepEqual((await store.partsOf(2)).map((p) => [p.state, p.attempts]), [["sent", 1]]);
+});
