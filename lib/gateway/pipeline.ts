@@ -24,7 +24,7 @@ import { SLASH_COMMANDS } from "../auth/slash_commands.ts";
 import type { Outbox } from "./outbox.ts";
 import type { RateBudgets } from "./rate_budget.ts";
 import { Previews } from "./previews.ts";
-import { RecentHistory } from "./recent_history.ts";
+import { askedBy, RecentHistory } from "./recent_history.ts";
 import { runTurn } from "./turn.ts";
 import {
   chatKeyOf,
@@ -88,8 +88,6 @@ interface Running {
 interface Lane {
   running?: Running;
   readonly queue: InboundEntry[];
-  /** Queued entries a newer message replaced: stored in their turn, never answered. */
-  readonly superseded: Set<number>;
 }
 
 /** Most attempts at one message before its session is suspended (a crash loop, a poison turn). */
@@ -282,7 +280,7 @@ export class Pipeline {
     const lane = this.#lane(entry.sessionKey);
     const busy = lane.running !== undefined || lane.queue.length > 0;
     if (busy && !command && this.#options.config.sessions.busy_policy === "interrupt") {
-      for (const queued of lane.queue) lane.superseded.add(queued.id);
+      for (const superseded of lane.queue.splice(0)) void this.#supersede(superseded);
       lane.running?.controller.abort("interrupted" satisfies StopReason);
     }
     for (const earlier of interrupted) {
@@ -300,19 +298,14 @@ export class Pipeline {
 
   #lane(key: string): Lane {
     let lane = this.#lanes.get(key);
-    if (!lane) this.#lanes.set(key, lane = { queue: [], superseded: new Set() });
+    if (!lane) this.#lanes.set(key, lane = { queue: [] });
     return lane;
   }
 
   async #pump(key: string, lane: Lane): Promise<void> {
     if (lane.running) return;
-    // A superseded entry is stored after the turn before it, in arrival order, even in a drain.
-    while (lane.queue.length > 0 && (!this.#holding || lane.superseded.has(lane.queue[0]!.id))) {
+    while (lane.queue.length > 0 && !this.#holding) {
       const entry = lane.queue.shift()!;
-      if (lane.superseded.delete(entry.id)) {
-        await this.#supersede(entry);
-        continue;
-      }
       const controller = new AbortController();
       const work = this.#turn(entry, controller.signal).catch((error) => {
         this.#options.log.error("agent turn failed", { entry: entry.id, error });
@@ -476,8 +469,7 @@ export class Pipeline {
   #cancelLane(lane: Lane | undefined, reason: StopReason): void {
     if (!lane) return;
     for (const dropped of lane.queue.splice(0)) {
-      if (lane.superseded.delete(dropped.id)) void this.#supersede(dropped);
-      else void this.#finishQuietly(dropped, "done", `cancelled (${reason})`);
+      void this.#finishQuietly(dropped, "done", `cancelled (${reason})`);
     }
     lane.running?.controller.abort(reason);
   }
@@ -486,10 +478,7 @@ export class Pipeline {
   async #supersede(entry: InboundEntry): Promise<void> {
     try {
       const session = await this.store.supersede(entry, { expired: this.#expired(entry) });
-      const { text, attachments } = entry.event;
-      this.#recent.add(entry.sessionKey, session.id, [
-        { role: "user", content: text, ...(attachments?.length ? { attachments } : {}) },
-      ]);
+      this.#recent.add(entry.sessionKey, session.id, [askedBy(entry.event.text, entry.event)]);
       this.#settled(entry, "superseded by a newer message");
     } catch (error) {
       this.#options.log.error("cannot record a superseded message; it stays journaled", {

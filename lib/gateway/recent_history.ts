@@ -10,6 +10,19 @@
  */
 
 import type { AgentMessage } from "../agent/agent.ts";
+import type { Attachment } from "../platforms/event.ts";
+
+/** The user's message `text` (with the files it came with) as the agent's history holds it. */
+export function askedBy(
+  text: string,
+  event: { readonly attachments?: readonly Attachment[] },
+): AgentMessage {
+  return {
+    role: "user",
+    content: text,
+    ...(event.attachments?.length ? { attachments: event.attachments } : {}),
+  };
+}
 
 interface Held {
   readonly sessionId: number;
@@ -22,8 +35,10 @@ interface Held {
  * @example
  * ```ts
  * const recent = new RecentHistory({ perSession: 50 });
- * const past = await recent.of(key, session.id, () => loadFromTranscript(session.id));
- * recent.add(key, session.id, [{ role: "user", content: "hi" }, { role: "assistant", content: "hello" }]);
+ * const key = "agent:main:local:dm:ada";
+ * await recent.of(key, 7, () => Promise.resolve([])); // read once from the transcript
+ * recent.add(key, 7, [{ role: "user", content: "hi" }, { role: "assistant", content: "hello" }]);
+ * await recent.of(key, 7, () => Promise.resolve([])); // the two, from memory
  * ```
  */
 export class RecentHistory {

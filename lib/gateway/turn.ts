@@ -30,7 +30,7 @@ import { chunkText } from "./chunk_text.ts";
 import { parseSlashCommand } from "./commands.ts";
 import { outboundMedia } from "./outbound_media.ts";
 import { Previews } from "./previews.ts";
-import type { RecentHistory } from "./recent_history.ts";
+import { askedBy, type RecentHistory } from "./recent_history.ts";
 import { consumeStream } from "./stream.ts";
 import { keepTyping } from "./typing.ts";
 
@@ -89,10 +89,14 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
   const event = entry.event;
   const command = parseSlashCommand(event.text);
   const text = command?.name === "queue" ? command.args : event.text;
-  // The session (reset policy applied); the user's message is stored with the reply.
-  const session = await store.beginTurn(entry, { expired: context.expired });
+  // One unit of work: the session (reset policy applied) and the user's message, once.
+  const session = await store.beginTurn(entry, { expired: context.expired, text });
+  // Stored just now (not by a run of this turn before a drain or a crash): the held history grows.
+  if (entry.transcriptId === null) {
+    context.recent.add(entry.sessionKey, session.id, [askedBy(text, event)]);
+  }
   const limit = config.agent.history_limit;
-  const past = await context.recent.of(
+  const history = await context.recent.of(
     entry.sessionKey,
     session.id,
     async () =>
@@ -102,30 +106,21 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
         ...(m.attachments.length ? { attachments: m.attachments } : {}),
       })),
   );
-  const asked: AgentMessage = {
-    role: "user",
-    content: text,
-    ...(event.attachments?.length ? { attachments: event.attachments } : {}),
-  };
-  // An entry journaled by an older hermes may have its message stored already.
-  const history = (entry.transcriptId === null ? [...past, asked] : past).slice(-limit);
-  /** Completes the turn in one unit of work; the recent history follows what was stored. */
+  /** Completes the turn in one unit of work; the held history gets the reply the agent may see. */
   const complete = async (
-    completion: Omit<Parameters<StateStore["completeTurn"]>[1], "sessionId" | "userText">,
+    completion: Omit<Parameters<StateStore["completeTurn"]>[1], "sessionId">,
   ) => {
     try {
-      await store.completeTurn(entry, { ...completion, sessionId: session.id, userText: text });
+      await store.completeTurn(entry, { ...completion, sessionId: session.id });
     } catch (error) {
       context.recent.forget(entry.sessionKey);
       throw error;
     }
-    const reply = completion.reply?.kind === "chat"
-      ? [{ role: "assistant" as const, content: completion.reply.text }]
-      : [];
-    context.recent.add(entry.sessionKey, session.id, [
-      ...(entry.transcriptId === null ? [asked] : []),
-      ...reply,
-    ]);
+    if (completion.reply?.kind === "chat") {
+      context.recent.add(entry.sessionKey, session.id, [
+        { role: "assistant", content: completion.reply.text },
+      ]);
+    }
   };
 
   const capabilities = capabilitiesOf(adapter);

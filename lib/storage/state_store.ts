@@ -235,11 +235,11 @@ export interface StateStore {
   searchLag(): Promise<SearchLag>;
 
   /**
-   * Begins a turn: the session of `entry` (an expired one ended first, a new
-   * one opened when needed). Only opening or ending a session writes; the
-   * user's message is stored when the turn completes.
+   * Begins a turn, in one unit: the session of `entry` (an expired one ended
+   * first, a new one opened when needed) and the user's `text`, stored once
+   * however often the turn is begun.
    */
-  beginTurn(entry: InboundEntry, turn: { expired: Expiry }): Promise<SessionRecord>;
+  beginTurn(entry: InboundEntry, turn: { expired: Expiry; text: string }): Promise<SessionRecord>;
   /**
    * Answers an entry without the agent (a command, a refusal, a notice), in
    * one unit: its parts into the outbox, the entry finished; with
@@ -259,16 +259,15 @@ export interface StateStore {
    */
   supersede(entry: InboundEntry, turn: { expired: Expiry }): Promise<SessionRecord>;
   /**
-   * Completes a turn in one unit: the user's message (`userText`, stored
-   * once however often the turn ran) and the reply (if any) in the
-   * transcript, its parts in the outbox, the entry finished. From here on
-   * the reply is delivered from the rows; the agent is never asked again.
+   * Completes a turn in one unit: the reply (if any) in the transcript, its
+   * parts in the outbox (the first part's first try counted when its chat
+   * waits on nothing else), the entry finished. From here on the reply is
+   * delivered from the rows; the agent is never asked again.
    */
   completeTurn(
     entry: InboundEntry,
     completion: {
       sessionId: number;
-      userText: string;
       reply?: { text: string; kind: MessageKind };
       parts: readonly NewPart[];
       deadline: string;

@@ -9,12 +9,7 @@
 
 import assert from "node:assert/strict";
 import type { MessageEvent, SessionSource } from "../../lib/platforms/event.ts";
-import type {
-  Expiry,
-  InboundEntry,
-  MessageKind,
-  StateStore,
-} from "../../lib/storage/state_store.ts";
+import type { Expiry, StateStore } from "../../lib/storage/state_store.ts";
 import { tempDir } from "../_helpers.ts";
 
 /** Opens the implementation under test in `dir` (the same `dir` reopens the same state). */
@@ -47,26 +42,6 @@ async function fresh(open: OpenStore) {
       await dir[Symbol.asyncDispose]();
     },
   };
-}
-
-/** One whole turn of `entry`: its session, then its message and `reply` stored together. */
-async function converse(
-  store: StateStore,
-  entry: InboundEntry,
-  reply?: { text: string; kind: MessageKind },
-  expired: Expiry = NEVER,
-) {
-  const session = await store.beginTurn(entry, { expired });
-  await store.completeTurn(entry, {
-    sessionId: session.id,
-    userText: entry.event.text,
-    ...(reply ? { reply } : {}),
-    parts: [],
-    deadline: DEADLINE,
-    state: "done",
-    outcome: "replied",
-  });
-  return session;
 }
 
 let counter = 0;
@@ -161,36 +136,25 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
     assert.equal(await after.countAttempt(entry.id), 3);
   });
 
-  test("beginTurn opens the session and stores nothing; completeTurn stores the user's text with the reply", async () => {
+  test("beginTurn opens the session and stores the user's text once, however often it is begun", async () => {
     await using s = await fresh(open);
     const entry = (await s.store.acceptInbound(event("what time is it?"), "k1"))!;
-    const first = await s.store.beginTurn(entry, { expired: NEVER });
-    const again = await s.store.beginTurn(entry, { expired: NEVER });
+    const first = await s.store.beginTurn(entry, { expired: NEVER, text: "what time is it?" });
+    const again = await s.store.beginTurn(entry, { expired: NEVER, text: "what time is it?" });
     assert.equal(again.id, first.id);
-    assert.deepEqual(await s.store.history(first.id), [], "a crash now leaves no half turn");
-    await s.store.completeTurn(entry, {
-      sessionId: first.id,
-      userText: "what time is it?",
-      reply: { text: "ten", kind: "chat" },
-      parts: [],
-      deadline: DEADLINE,
-      state: "done",
-      outcome: "replied",
-    });
     const history = await s.store.history(first.id);
     assert.deepEqual(history.map((m) => [m.role, m.sender, m.text]), [
       ["user", "alice", "what time is it?"],
-      ["assistant", null, "ten"],
     ]);
-    assert.equal((await s.store.findOpenSession("k1"))?.message_count, 2);
+    assert.equal((await s.store.findOpenSession("k1"))?.message_count, 1);
   });
 
   test("an expired session is ended with its reason and a new one opened", async () => {
     await using s = await fresh(open);
     const one = (await s.store.acceptInbound(event("one"), "k1"))!;
-    const old = await converse(s.store, one);
+    const old = await s.store.beginTurn(one, { expired: NEVER, text: "one" });
     const two = (await s.store.acceptInbound(event("two"), "k1"))!;
-    const fresh_ = await converse(s.store, two, undefined, () => "idle");
+    const fresh_ = await s.store.beginTurn(two, { expired: () => "idle", text: "two" });
     assert.notEqual(fresh_.id, old.id);
     const sessions = await s.store.sessionsOfKey("k1");
     assert.deepEqual(sessions.map((x) => [x.id, x.end_reason]), [
@@ -203,11 +167,10 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
   test("completeTurn stores the reply and finishes the entry in one unit", async () => {
     await using s = await fresh(open);
     const entry = (await s.store.acceptInbound(event("hi"), "k1"))!;
-    const session = await s.store.beginTurn(entry, { expired: NEVER });
+    const session = await s.store.beginTurn(entry, { expired: NEVER, text: "hi" });
     s.advance(5_000);
     await s.store.completeTurn(entry, {
       sessionId: session.id,
-      userText: "hi",
       parts: [],
       deadline: DEADLINE,
       reply: { text: "hello!", kind: "chat" },
@@ -237,10 +200,9 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
       exchange: { expired: NEVER },
     });
     const ask = (await s.store.acceptInbound(event("ask"), "k1"))!;
-    const session = await s.store.beginTurn(ask, { expired: NEVER });
+    const session = await s.store.beginTurn(ask, { expired: NEVER, text: "ask" });
     await s.store.completeTurn(ask, {
       sessionId: session.id,
-      userText: "ask",
       parts: [],
       deadline: DEADLINE,
       reply: { text: "⚠️ Sorry, I could not answer", kind: "note" },
@@ -276,10 +238,18 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
         event(text!, { ...room, userId: user }),
         `k:${user}`,
       ))!;
-      await converse(s.store, entry, { text: `re: ${text}`, kind: "chat" });
+      const session = await s.store.beginTurn(entry, { expired: NEVER, text: text! });
+      await s.store.completeTurn(entry, {
+        sessionId: session.id,
+        parts: [],
+        deadline: DEADLINE,
+        reply: { text: `re: ${text}`, kind: "chat" },
+        state: "done",
+        outcome: "replied",
+      });
     }
     const other = (await s.store.acceptInbound(event("elsewhere"), "k:dm"))!;
-    await converse(s.store, other);
+    await s.store.beginTurn(other, { expired: NEVER, text: "elsewhere" });
     const history = await s.store.chatHistory({ platform: "test", ...room }, 10);
     assert.deepEqual(history.map((m) => [m.role, m.sender, m.session_user, m.text]), [
       ["user", "alice", "alice", "hi all"],
@@ -298,7 +268,7 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
     await using s = await fresh(open);
     for (const text of ["the quarterly weather report", "今天天气很好"]) {
       const entry = (await s.store.acceptInbound(event(text), `k:${text}`))!;
-      await converse(s.store, entry);
+      await s.store.beginTurn(entry, { expired: NEVER, text });
     }
     assert.deepEqual((await s.store.search("weather")).map((h) => h.session_key), [
       "k:the quarterly weather report",
@@ -311,7 +281,7 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
     await using s = await fresh(open);
     for (const key of ["k1", "k2"]) {
       const entry = (await s.store.acceptInbound(event(key), key))!;
-      await converse(s.store, entry);
+      await s.store.beginTurn(entry, { expired: NEVER, text: key });
       s.advance(1_000);
     }
     const k1 = (await s.store.findOpenSession("k1"))!;
@@ -343,10 +313,9 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
   test("a completed turn's parts are queued in order, each with a key that never changes; the first try of the first is counted with them", async () => {
     await using s = await fresh(open);
     const entry = (await s.store.acceptInbound(event("long question"), "k1"))!;
-    const session = await s.store.beginTurn(entry, { expired: NEVER });
+    const session = await s.store.beginTurn(entry, { expired: NEVER, text: "long question" });
     await s.store.completeTurn(entry, {
       sessionId: session.id,
-      userText: "long question",
       reply: { text: "part one part two", kind: "chat" },
       parts: [{ text: "part one", editOf: "preview-1" }, { text: "part two", format: "markdown" }],
       deadline: DEADLINE,
@@ -381,10 +350,9 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
   test("a first try counted with the reply counts as a try after a restart: the next is the second", async () => {
     await using s = await fresh(open);
     const entry = (await s.store.acceptInbound(event("hi"), "k1"))!;
-    const session = await s.store.beginTurn(entry, { expired: NEVER });
+    const session = await s.store.beginTurn(entry, { expired: NEVER, text: "hi" });
     await s.store.completeTurn(entry, {
       sessionId: session.id,
-      userText: "hi",
       reply: { text: "hello", kind: "chat" },
       parts: [{ text: "hello" }],
       deadline: DEADLINE,
@@ -399,10 +367,9 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
   test("a counted first try is handed out once: a try begun again without an outcome is a new one", async () => {
     await using s = await fresh(open);
     const entry = (await s.store.acceptInbound(event("hi"), "k1"))!;
-    const session = await s.store.beginTurn(entry, { expired: NEVER });
+    const session = await s.store.beginTurn(entry, { expired: NEVER, text: "hi" });
     await s.store.completeTurn(entry, {
       sessionId: session.id,
-      userText: "hi",
       parts: [{ text: "hello" }],
       deadline: DEADLINE,
       state: "done",
@@ -639,7 +606,7 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
     assert.equal(await s.store.knownChat("test", "team"), undefined);
     const room = { chatType: "group" as const, chatId: "team", threadId: "t-1" };
     const first = (await s.store.acceptInbound(event("a", { ...room, userId: "bob" }), "k1"))!;
-    await s.store.beginTurn(first, { expired: NEVER });
+    await s.store.beginTurn(first, { expired: NEVER, text: "a" });
     await s.store.finishInbound(first.id, "done", "replied");
     s.advance(1_000);
     await s.store.acceptInbound(event("b", { ...room, threadId: "t-2", userId: "carol" }), "k2");

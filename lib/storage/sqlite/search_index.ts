@@ -19,6 +19,7 @@ import type { SearchLag } from "../state_store.ts";
  *
  * @example
  * ```ts
+ * const db = openDatabase("/srv/hermes/state.db", STATE_MIGRATIONS);
  * const index = new SearchIndex(db);
  * transaction(db, () => index.catchUp(500)); // the next 500 messages, searchable once committed
  * index.lag(); // { messages: 0 }

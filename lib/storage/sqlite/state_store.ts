@@ -41,6 +41,8 @@ import { type NewMessage, TranscriptStore } from "./transcripts.ts";
 const INDEX_DELAY_MS = 200;
 /** Messages indexed per unit of work: small enough not to hold up replies for long. */
 const INDEX_BATCH = 256;
+/** How long the indexer waits after a batch failed. */
+const INDEX_RETRY_MS = 5_000;
 
 /** Options of {@linkcode openSqliteStateStore}. */
 export interface SqliteStoreOptions {
@@ -87,6 +89,8 @@ export class SqliteStateStore implements StateStore {
   readonly #index: SearchIndex;
   /** The indexer's next run, when messages wait for it. */
   #indexTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Closed or closing: the indexer is not armed again (close indexes what waits itself). */
+  #closing = false;
   readonly #now: () => Date;
   /** This open of the store: the first tries it counts with their replies are its own. */
   readonly #runId = crypto.randomUUID();
@@ -132,7 +136,6 @@ export class SqliteStateStore implements StateStore {
     return this.#run(() =>
       transaction(this.#db, () => {
         const { event } = entry;
-        const chat = chatKeyOf(event.source);
         if (event.replyContext !== undefined) {
           this.#outbox.saveContext(chat, event.replyContext, event.receivedAt);
         }
@@ -211,11 +214,14 @@ export class SqliteStateStore implements StateStore {
     return this.#read(() => this.#index.lag());
   }
 
-  beginTurn(entry: InboundEntry, turn: { expired: Expiry }): Promise<SessionRecord> {
-    // Most turns find their session open and fresh: a read, no unit of work.
-    const open = this.#commits?.pending ? undefined : this.#sessions.findOpen(entry.sessionKey);
-    if (open && !(open.message_count > 0 && turn.expired(open))) return Promise.resolve(open);
-    return this.#run(() => transaction(this.#db, () => this.#openSession(entry, turn.expired)));
+  beginTurn(entry: InboundEntry, turn: { expired: Expiry; text: string }): Promise<SessionRecord> {
+    return this.#run(() =>
+      transaction(this.#db, () => {
+        const session = this.#openSession(entry, turn.expired);
+        this.#transcribe(entry, session, turn.text);
+        return session;
+      })
+    );
   }
 
   answer(entry: InboundEntry, answer: {
@@ -255,7 +261,6 @@ export class SqliteStateStore implements StateStore {
     entry: InboundEntry,
     completion: {
       sessionId: number;
-      userText: string;
       reply?: { text: string; kind: MessageKind };
       parts: readonly NewPart[];
       deadline: string;
@@ -266,7 +271,6 @@ export class SqliteStateStore implements StateStore {
     return this.#run(() =>
       transaction(this.#db, () => {
         this.#queue(entry, completion.parts, completion.deadline);
-        this.#transcribe(entry, { id: completion.sessionId }, completion.userText);
         if (completion.reply) {
           this.#store({
             sessionId: completion.sessionId,
@@ -424,6 +428,7 @@ export class SqliteStateStore implements StateStore {
   }
 
   close(): void {
+    this.#closing = true;
     clearTimeout(this.#indexTimer);
     this.#indexTimer = undefined;
     this.#commits?.flush();
@@ -508,15 +513,19 @@ export class SqliteStateStore implements StateStore {
     return this.#transcripts.appendInTransaction(message);
   }
 
-  /** Runs the indexer within INDEX_DELAY_MS, again at once while a batch comes back full. */
+  /**
+   * Runs the indexer within INDEX_DELAY_MS, again at once while a batch
+   * comes back full, and again after INDEX_RETRY_MS when one fails (the
+   * lag shows in `sessions search` meanwhile).
+   */
   #indexSoon(delayMs = INDEX_DELAY_MS): void {
-    if (this.#indexTimer !== undefined || !this.#commits) return;
+    if (this.#indexTimer !== undefined || !this.#commits || this.#closing) return;
     const commits = this.#commits;
     const timer = setTimeout(() => {
       this.#indexTimer = undefined; // messages stored from now on ask for the next run
       commits.run(() => this.#index.catchUp(INDEX_BATCH)).then(
         (indexed) => indexed === INDEX_BATCH && this.#indexSoon(0),
-        () => {}, // busy or closing: the next message stored, or the next open, tries again
+        () => this.#indexSoon(INDEX_RETRY_MS), // a busy or full disk: the watermark waits
       );
     }, delayMs);
     Deno.unrefTimer(timer);

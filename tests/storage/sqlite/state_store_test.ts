@@ -22,7 +22,7 @@ Deno.test("writes asked for together share a commit, and a read asked for after 
   assert.equal(store.commits - before, 1, "three accepts, one commit");
 });
 
-Deno.test("a message alone takes three commits: accepted, answered with its first try counted, sent", async () => {
+Deno.test("a message alone takes four commits: accepted, begun, answered with its first try counted, sent", async () => {
   await using dir = tempDir();
   using store = openSqliteStateStore(`${dir.path}/state.db`);
   const source = { platform: "local", chatType: "dm" as const, chatId: "ada", userId: "ada" };
@@ -34,10 +34,12 @@ Deno.test("a message alone takes three commits: accepted, answered with its firs
       receivedAt: new Date().toISOString(),
     }, "agent:main:local:dm:ada"))!;
     await store.admitInbound(entry);
-    const session = await store.beginTurn(entry, { expired: () => undefined });
+    const session = await store.beginTurn(entry, {
+      expired: () => undefined,
+      text: entry.event.text,
+    });
     await store.completeTurn(entry, {
       sessionId: session.id,
-      userText: entry.event.text,
       reply: { text: `answer ${id}`, kind: "chat" },
       parts: [{ text: `answer ${id}` }],
       deadline: new Date(Date.now() + 60_000).toISOString(),
@@ -51,6 +53,6 @@ Deno.test("a message alone takes three commits: accepted, answered with its firs
   await flow("first"); // opens the session: a commit of its own
   const before = store.commits;
   await flow("second");
-  assert.equal(store.commits - before, 3);
+  assert.equal(store.commits - before, 4);
   assert.deepEqual((await store.partsOf(2)).map((p) => [p.state, p.attempts]), [["sent", 1]]);
 });
