@@ -597,3 +597,31 @@ Deno.test("while an earlier reply's part waits for a retry, the next reply shows
     "the first reply came first; no preview of the second slipped in before it",
   );
 });
+
+Deno.test("the history the agent gets from memory is the transcript's, in arrival order, after interrupts, supersedes, /stop and failures", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  agent.holdAborted = true;
+  const { pipeline, adapter } = await setup(db, { busy: "interrupt", agent });
+  const settled = (n: number) => adapter.until(() => adapter.settledLog.length === n);
+  await pipeline.accept(message("one"));
+  await agent.started(1);
+  await pipeline.accept(message("two")); // interrupts one
+  await pipeline.accept(message("three")); // supersedes two
+  await new Promise((resolve) => setTimeout(resolve, 200)); // routed behind the first turn
+  await pipeline.accept(message("/stop")); // drops three, stops one
+  await settled(3);
+  agent.release(); // one ends, cut off
+  await settled(4);
+  agent.holdAborted = false;
+  agent.autoRelease = true;
+  for (const text of ["five", "six"]) {
+    await pipeline.accept(message(text));
+    await settled(adapter.settledLog.length + 1);
+  }
+  const session = (await pipeline.store.findOpenSession("agent:main:test:dm:alice"))!;
+  const transcript = (await pipeline.store.history(session.id)).map((m) => `${m.role}:${m.text}`);
+  assert.deepEqual(transcript.slice(0, 2), ["user:one", "user:two"], "in the order they came");
+  assert.deepEqual(agent.turns.at(-1)!.history, transcript.slice(0, -1), "memory = transcript");
+});
