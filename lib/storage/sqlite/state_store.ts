@@ -33,16 +33,10 @@ import { InboundJournal, OPERATOR_MESSAGE_PREFIX } from "./journal.ts";
 import { STATE_MIGRATIONS } from "./migrations.ts";
 import { OutboundLedger } from "./outbound_ledger.ts";
 import { OutboxRows } from "./outbox_rows.ts";
+import { BackgroundIndexer } from "./background_indexer.ts";
 import { SearchIndex } from "./search_index.ts";
 import { SessionStore } from "./sessions.ts";
 import { type NewMessage, TranscriptStore } from "./transcripts.ts";
-
-/** How long a stored message waits at most before the indexer looks at it. */
-const INDEX_DELAY_MS = 200;
-/** Messages indexed per unit of work: small enough not to hold up replies for long. */
-const INDEX_BATCH = 256;
-/** How long the indexer waits after a batch failed. */
-const INDEX_RETRY_MS = 5_000;
 
 /** Options of {@linkcode openSqliteStateStore}. */
 export interface SqliteStoreOptions {
@@ -87,10 +81,8 @@ export class SqliteStateStore implements StateStore {
   readonly #sessions: SessionStore;
   readonly #transcripts: TranscriptStore;
   readonly #index: SearchIndex;
-  /** The indexer's next run, when messages wait for it. */
-  #indexTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Closed or closing: the indexer is not armed again (close indexes what waits itself). */
-  #closing = false;
+  /** Runs the index in the background; none for a read-only store. */
+  readonly #indexer: BackgroundIndexer | undefined;
   readonly #now: () => Date;
   /** This open of the store: the first tries it counts with their replies are its own. */
   readonly #runId = crypto.randomUUID();
@@ -113,7 +105,8 @@ export class SqliteStateStore implements StateStore {
     this.#sessions = new SessionStore(db, now);
     this.#transcripts = new TranscriptStore(db);
     this.#index = new SearchIndex(db);
-    if (this.#commits) this.#indexSoon(); // what a crash left unindexed
+    this.#indexer = this.#commits && new BackgroundIndexer(this.#index, this.#commits);
+    this.#indexer?.soon(); // what a crash left unindexed
   }
 
   acceptInbound(event: MessageEvent, sessionKey: string): Promise<InboundEntry | undefined> {
@@ -204,9 +197,7 @@ export class SqliteStateStore implements StateStore {
 
   /** A writable store indexes what waits first; a read-only one searches what is indexed. */
   async search(query: string, options: SearchOptions = {}): Promise<SearchHit[]> {
-    if (this.#commits) {
-      while (await this.#commits.run(() => this.#index.catchUp(INDEX_BATCH)) === INDEX_BATCH);
-    }
+    await this.#indexer?.catchUp();
     return this.#read(() => this.#transcripts.search(query, options));
   }
 
@@ -428,9 +419,7 @@ export class SqliteStateStore implements StateStore {
   }
 
   close(): void {
-    this.#closing = true;
-    clearTimeout(this.#indexTimer);
-    this.#indexTimer = undefined;
+    this.#indexer?.stop();
     this.#commits?.flush();
     // What waits is indexed now: a closed store leaves everything searchable.
     try {
@@ -509,27 +498,8 @@ export class SqliteStateStore implements StateStore {
 
   /** Stores a message (inside a unit of work); the indexer picks it up shortly. */
   #store(message: NewMessage): number {
-    this.#indexSoon();
+    this.#indexer?.soon();
     return this.#transcripts.appendInTransaction(message);
-  }
-
-  /**
-   * Runs the indexer within INDEX_DELAY_MS, again at once while a batch
-   * comes back full, and again after INDEX_RETRY_MS when one fails (the
-   * lag shows in `sessions search` meanwhile).
-   */
-  #indexSoon(delayMs = INDEX_DELAY_MS): void {
-    if (this.#indexTimer !== undefined || !this.#commits || this.#closing) return;
-    const commits = this.#commits;
-    const timer = setTimeout(() => {
-      this.#indexTimer = undefined; // messages stored from now on ask for the next run
-      commits.run(() => this.#index.catchUp(INDEX_BATCH)).then(
-        (indexed) => indexed === INDEX_BATCH && this.#indexSoon(0),
-        () => this.#indexSoon(INDEX_RETRY_MS), // a busy or full disk: the watermark waits
-      );
-    }, delayMs);
-    Deno.unrefTimer(timer);
-    this.#indexTimer = timer;
   }
 
   /** Runs one unit of work that writes; resolves once it is committed (its errors reject it). */
