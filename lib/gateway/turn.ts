@@ -9,7 +9,7 @@
  * @module
  */
 
-import { type Agent, AgentError, type AgentMessage } from "../agent/agent.ts";
+import { type Agent, AgentError } from "../agent/agent.ts";
 import { filterThinkBlocks } from "../agent/think_filter.ts";
 import type { Config } from "../config/schema.ts";
 import type { PlatformAdapter } from "../platforms/adapter.ts";
