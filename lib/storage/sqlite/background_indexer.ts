@@ -23,6 +23,10 @@ const INDEX_RETRY_MS = 5_000;
  *
  * @example
  * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { GroupCommit } from "./group_commit.ts";
+ * import { SearchIndex } from "./search_index.ts";
+ * const db = new DatabaseSync("/srv/hermes/state.db");
  * const indexer = new BackgroundIndexer(new SearchIndex(db), new GroupCommit(db));
  * indexer.soon(); // a message was stored
  * await indexer.catchUp(); // before a search: everything stored so far is indexed

@@ -19,6 +19,8 @@ import type { SearchLag } from "../state_store.ts";
  *
  * @example
  * ```ts
+ * import { openDatabase, transaction } from "./database.ts";
+ * import { STATE_MIGRATIONS } from "./migrations.ts";
  * const db = openDatabase("/srv/hermes/state.db", STATE_MIGRATIONS);
  * const index = new SearchIndex(db);
  * transaction(db, () => index.catchUp(500)); // the next 500 messages, searchable once committed
