@@ -339,7 +339,17 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
       ],
     );
     assert.deepEqual(open_.map((p) => p.attempts), [1, 0]);
+    assert.deepEqual(
+      await s.store.outboxCounts(),
+      { queued: 2, sending: 0, deferred: 0, failed: 0, undeliverable: 0 },
+      "not under way until the outbox takes it",
+    );
     assert.equal(await s.store.startSending(open_[0]!.id), 1, "its first try, already counted");
+    assert.deepEqual(
+      await s.store.outboxCounts(),
+      { queued: 1, sending: 1, deferred: 0, failed: 0, undeliverable: 0 },
+      "under way once taken",
+    );
     assert.equal(await s.store.startSending(open_[1]!.id), 1);
     assert.deepEqual(open_[0]!.target, entry.event.source);
     assert.equal(open_[0]!.deadline, DEADLINE);

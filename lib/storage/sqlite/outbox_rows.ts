@@ -233,8 +233,11 @@ export class OutboxRows {
     };
     const rows = cached(
       this.#db,
-      `SELECT state, count(*) AS n FROM outbox
-       WHERE state IN ('queued', 'sending', 'deferred', 'failed', 'undeliverable') GROUP BY state`,
+      // A first try counted with its reply is not under way until the outbox takes it (its
+      // platform's link may be down): it counts as queued, as it would without the claim.
+      `SELECT CASE WHEN state = 'sending' AND claimed_by IS NOT NULL THEN 'queued' ELSE state END
+         AS state, count(*) AS n FROM outbox
+       WHERE state IN ('queued', 'sending', 'deferred', 'failed', 'undeliverable') GROUP BY 1`,
     ).all() as unknown as { state: Exclude<PartState, "sent">; n: number }[];
     for (const row of rows) counts[row.state] = Number(row.n);
     return counts;

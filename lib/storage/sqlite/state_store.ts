@@ -400,7 +400,12 @@ export class SqliteStateStore implements StateStore {
   }
 
   outboxCounts(): Promise<OutboxCounts> {
-    return this.#read(() => this.#outbox.counts());
+    return this.#read(() => {
+      const counts = this.#outbox.counts();
+      // Rows with a first try counted count as queued; those this run handed out are under way.
+      const underWay = Math.min(this.#claimsUsed.size, counts.queued);
+      return { ...counts, queued: counts.queued - underWay, sending: counts.sending + underWay };
+    });
   }
 
   prune(before: Date): Promise<void> {
