@@ -394,6 +394,29 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
     );
   });
 
+  test("outbox counts: a try begun again is one part sending, not two; another chat's claimed part stays queued", async () => {
+    await using s = await fresh(open);
+    for (const chatId of ["ada", "bob"]) {
+      const entry = (await s.store.acceptInbound(event(`hi ${chatId}`, { chatId }), chatId))!;
+      await s.store.answer(entry, {
+        parts: [{ text: `hello ${chatId}` }],
+        deadline: DEADLINE,
+        state: "done",
+        outcome: "x",
+      });
+    }
+    const [ada] = await s.store.openParts();
+    assert.equal(await s.store.startSending(ada!.id), 1);
+    assert.equal(await s.store.startSending(ada!.id), 2);
+    assert.deepEqual(await s.store.outboxCounts(), {
+      queued: 1,
+      sending: 1,
+      deferred: 0,
+      failed: 0,
+      undeliverable: 0,
+    });
+  });
+
   test("a reply whose chat still waits on an earlier part counts no try before its turn", async () => {
     await using s = await fresh(open);
     const first = (await s.store.acceptInbound(event("one"), "k1"))!;

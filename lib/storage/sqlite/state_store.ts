@@ -359,7 +359,16 @@ export class SqliteStateStore implements StateStore {
       const claimed = this.#claimedTry(id);
       if (claimed !== undefined) return Promise.resolve(claimed);
     }
-    return this.#run(() => this.#claimedTry(id) ?? this.#outbox.startSending(id));
+    let counted = false;
+    return this.#run(() => {
+      const claimed = this.#claimedTry(id);
+      if (claimed !== undefined) return claimed;
+      counted = true;
+      return this.#outbox.startSending(id); // clears the claim too
+    }).then((tries) => {
+      if (counted) this.#claimsUsed.delete(id); // committed: no claim is left to hand out
+      return tries;
+    });
   }
 
   partSent(id: number, platformMessageId: string): Promise<void> {
