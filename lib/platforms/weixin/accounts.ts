@@ -116,11 +116,9 @@ export async function saveAccount(
   accountId: string,
   account: Omit<WeixinAccount, "saved_at">,
 ): Promise<string> {
-  const path = accountFile(stateDir, accountId);
-  await Deno.mkdir(`${stateDir}/accounts`, { recursive: true, mode: 0o700 });
   const savedAt = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-  await writeJsonAtomic(path, { ...account, saved_at: savedAt }, { mode: 0o600 });
-  return path;
+  await saveJson(stateDir, accountId, "account", { ...account, saved_at: savedAt });
+  return accountFile(stateDir, accountId);
 }
 
 /**
@@ -194,12 +192,10 @@ export async function readCursor(
  * ```
  */
 export async function saveCursor(stateDir: string, accountId: string, cursor: string) {
-  await Deno.mkdir(`${stateDir}/accounts`, { recursive: true, mode: 0o700 });
-  await writeJsonAtomic(
-    accountFile(stateDir, accountId, "sync"),
-    { get_updates_buf: cursor, saved_at: new Date().toISOString() },
-    { mode: 0o600 },
-  );
+  await saveJson(stateDir, accountId, "sync", {
+    get_updates_buf: cursor,
+    saved_at: new Date().toISOString(),
+  });
 }
 
 /**
@@ -235,12 +231,7 @@ export async function saveContextTokens(
   accountId: string,
   tokens: ReadonlyMap<string, string>,
 ): Promise<void> {
-  await Deno.mkdir(`${stateDir}/accounts`, { recursive: true, mode: 0o700 });
-  await writeJsonAtomic(
-    accountFile(stateDir, accountId, "context-tokens"),
-    Object.fromEntries(tokens),
-    { mode: 0o600 },
-  );
+  await saveJson(stateDir, accountId, "context-tokens", Object.fromEntries(tokens));
 }
 
 /**
@@ -276,12 +267,18 @@ export async function saveSendProgress(
   accountId: string,
   progress: ReadonlyMap<string, number>,
 ): Promise<void> {
+  await saveJson(stateDir, accountId, "send-progress", Object.fromEntries(progress));
+}
+
+/** Writes one of an account's files atomically, mode 0600 (its folder 0700). */
+async function saveJson(
+  stateDir: string,
+  accountId: string,
+  kind: AccountFileKind,
+  value: unknown,
+): Promise<void> {
   await Deno.mkdir(`${stateDir}/accounts`, { recursive: true, mode: 0o700 });
-  await writeJsonAtomic(
-    accountFile(stateDir, accountId, "send-progress"),
-    Object.fromEntries(progress),
-    { mode: 0o600 },
-  );
+  await writeJsonAtomic(accountFile(stateDir, accountId, kind), value, { mode: 0o600 });
 }
 
 /** A JSON object file; undefined when it does not exist; throws naming the file when it is not JSON. */
