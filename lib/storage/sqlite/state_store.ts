@@ -34,6 +34,7 @@ import { STATE_MIGRATIONS } from "./migrations.ts";
 import { OutboundLedger } from "./outbound_ledger.ts";
 import { OutboxRows } from "./outbox_rows.ts";
 import { BackgroundIndexer } from "./background_indexer.ts";
+import { FirstTryClaims } from "./first_try_claims.ts";
 import { SearchIndex } from "./search_index.ts";
 import { SessionStore } from "./sessions.ts";
 import { type NewMessage, TranscriptStore } from "./transcripts.ts";
@@ -84,10 +85,8 @@ export class SqliteStateStore implements StateStore {
   /** Runs the index in the background; none for a read-only store. */
   readonly #indexer: BackgroundIndexer | undefined;
   readonly #now: () => Date;
-  /** This open of the store: the first tries it counts with their replies are its own. */
-  readonly #runId = crypto.randomUUID();
-  /** Parts whose counted first try was handed out (each once, until the part moves on). */
-  readonly #claimsUsed = new Set<number>();
+  /** First tries counted with their replies, handed out to `startSending` once each. */
+  readonly #claims: FirstTryClaims;
   /** Shared transactions; none for a read-only store (it writes nothing). */
   readonly #commits: GroupCommit | undefined;
 
@@ -102,6 +101,7 @@ export class SqliteStateStore implements StateStore {
     this.#journal = new InboundJournal(db, now);
     this.#ledger = new OutboundLedger(db, now);
     this.#outbox = new OutboxRows(db, now);
+    this.#claims = new FirstTryClaims(this.#outbox);
     this.#sessions = new SessionStore(db, now);
     this.#transcripts = new TranscriptStore(db);
     this.#index = new SearchIndex(db);
@@ -356,17 +356,17 @@ export class SqliteStateStore implements StateStore {
   /** A reply's first part was counted with the reply (a read); any other try is a write. */
   startSending(id: number): Promise<number> {
     if (!this.#commits?.pending) {
-      const claimed = this.#claimedTry(id);
+      const claimed = this.#claims.take(id);
       if (claimed !== undefined) return Promise.resolve(claimed);
     }
     let counted = false;
     return this.#run(() => {
-      const claimed = this.#claimedTry(id);
+      const claimed = this.#claims.take(id);
       if (claimed !== undefined) return claimed;
       counted = true;
       return this.#outbox.startSending(id); // clears the claim too
     }).then((tries) => {
-      if (counted) this.#claimsUsed.delete(id); // committed: no claim is left to hand out
+      if (counted) this.#claims.moved(id); // committed: no claim is left to hand out
       return tries;
     });
   }
@@ -409,12 +409,7 @@ export class SqliteStateStore implements StateStore {
   }
 
   outboxCounts(): Promise<OutboxCounts> {
-    return this.#read(() => {
-      const counts = this.#outbox.counts();
-      // Rows with a first try counted count as queued; those this run handed out are under way.
-      const underWay = Math.min(this.#claimsUsed.size, counts.queued);
-      return { ...counts, queued: counts.queued - underWay, sending: counts.sending + underWay };
-    });
+    return this.#read(() => this.#claims.underWay(this.#outbox.counts()));
   }
 
   prune(before: Date): Promise<void> {
@@ -455,7 +450,7 @@ export class SqliteStateStore implements StateStore {
       { inboundId: entry.id, target, replyTo: entry.event.messageId, deadline },
       parts,
     );
-    if (parts.length > 0) this.#outbox.claimFirstTry(chatKeyOf(target), entry.id, this.#runId);
+    if (parts.length > 0) this.#claims.claim(chatKeyOf(target), entry.id);
   }
 
   /**
@@ -463,15 +458,7 @@ export class SqliteStateStore implements StateStore {
    * first try is no longer this run's to hand out (the write cleared it).
    */
   #moved(id: number, write: () => void): Promise<void> {
-    return this.#run(write).then(() => void this.#claimsUsed.delete(id));
-  }
-
-  /** The tries of part `id` if this run counted its first try with the reply and not handed it out. */
-  #claimedTry(id: number): number | undefined {
-    if (this.#claimsUsed.has(id)) return undefined;
-    const tries = this.#outbox.claimedTries(id, this.#runId);
-    if (tries !== undefined) this.#claimsUsed.add(id);
-    return tries;
+    return this.#run(write).then(() => this.#claims.moved(id));
   }
 
   /** The session of `entry`, ended first when it expired, opened when there is none. */
