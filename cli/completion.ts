@@ -1,66 +1,72 @@
 /**
  * `hermes completion <shell>` and the hidden `hermes complete -- WORDS`:
- * shell completion through `@bomb.sh/tab`, loaded only when `argv` names one
- * of them, so that no other command pays for it at start.
+ * shell completion through `@bomb.sh/tab`, which is loaded only when one of
+ * them runs, so that no other command pays for it at start.
  *
  * @module
  */
 
-import { Argument, type Command } from "@commander-js/extra-typings";
-import type { Command as PlainCommand } from "commander";
+import type { RootCommand } from "@bomb.sh/tab";
+import type { CliCommand } from "./command.ts";
 
-/** `@bomb.sh/tab`'s commander adapter: adds `completion` and the hidden `complete`. */
-export type CompletionAdapter = typeof import("@bomb.sh/tab/commander").default;
-
-const DESCRIPTION = "Print a shell completion script (bash, zsh, fish or powershell)";
-// As tab's adapter declares it, so that `hermes --help` reads the same either way.
-const SHELL_ARGUMENT = ["<shell>", "Shell type for completion script"] as const;
-const SHELLS = ["zsh", "bash", "fish", "powershell"];
+const SHELLS = ["zsh", "bash", "fish", "powershell"] as const;
 
 /**
- * The completion adapter when `argv` may run a completion command, else
- * undefined. A command runs only when its name is in `argv`, so any word
- * `completion` or `complete` loads it (at worst needlessly).
+ * Adds `completion` (prints the script a shell sources) and the hidden
+ * `complete` (what that script calls for live completions) to `program`.
  *
  * @example
  * ```ts
- * const adapter = await loadCompletion(["completion", "bash"]);
+ * const program = new CliCommand("hermes");
+ * registerCompletionCommands(program);
  * ```
  */
-export async function loadCompletion(
-  argv: readonly string[],
-): Promise<CompletionAdapter | undefined> {
-  if (!argv.some((word) => word === "completion" || word === "complete")) return undefined;
-  return (await import("@bomb.sh/tab/commander")).default;
+export function registerCompletionCommands(program: CliCommand): void {
+  program.command("completion")
+    .description("Print a shell completion script (bash, zsh, fish or powershell)")
+    .argument("<shell>", "the shell to complete for", SHELLS)
+    .action(async (shell) => {
+      (await completionTree(program)).setup(program.name, program.name, shell!);
+    });
+  program.command("complete", { hidden: true })
+    .description("Print the completions of a partial command line (the shell script asks)")
+    .argument("[words...]", "the words typed so far, after --")
+    .action(async (words) => {
+      (await completionTree(program)).parse(words);
+    });
 }
 
-/**
- * Adds `completion` to `program`: tab's commands when `adapter` is given,
- * else a stand-in with the same name, argument and description for help
- * and "did you mean" hints. The stand-in never runs: running `completion`
- * puts its name in argv, and {@linkcode loadCompletion} loads the adapter.
- *
- * @example
- * ```ts
- * import { Command } from "@commander-js/extra-typings";
- * const program = new Command("hermes");
- * registerCompletionCommands(program, await loadCompletion(["completion", "zsh"]));
- * ```
- */
-export function registerCompletionCommands(
-  program: Command,
-  adapter: CompletionAdapter | undefined,
-): void {
-  if (adapter) {
-    // tab is typed against plain commander; extra-typings only narrows the types.
-    adapter(program as unknown as PlainCommand, { completionCommandName: "completion" });
-    program.commands.find((c) => c.name() === "completion")?.description(DESCRIPTION);
-    return;
-  }
-  program.command("completion")
-    .description(DESCRIPTION)
-    .addArgument(new Argument(...SHELL_ARGUMENT).choices(SHELLS))
-    .action(() => {
-      throw new Error("The completion stand-in ran: loadCompletion() should have loaded tab");
-    });
+/** tab's completion tree, filled with every visible command, option and argument of `program`. */
+async function completionTree(program: CliCommand): Promise<RootCommand> {
+  const { default: root } = await import("@bomb.sh/tab");
+  const visit = (command: CliCommand, path: string) => {
+    const node = path ? root.command(path, command.summary) : root;
+    for (const option of command.options) {
+      const long = option.long.slice(2);
+      const short = option.short?.slice(1);
+      const values = option.choices;
+      if (option.valueName === undefined) {
+        short
+          ? node.option(long, option.description, short)
+          : node.option(long, option.description);
+      } else {
+        node.option(long, option.description, (complete) => {
+          for (const value of values ?? []) complete(value, "");
+        }, short);
+      }
+    }
+    for (const argument of command.arguments) {
+      const values = argument.choices;
+      node.argument(
+        argument.name,
+        values ? (complete) => values.forEach((value) => complete(value, "")) : undefined,
+        argument.variadic,
+      );
+    }
+    for (const sub of command.commands) {
+      if (!sub.hidden) visit(sub, path ? `${path} ${sub.name}` : sub.name);
+    }
+  };
+  visit(program, "");
+  return root;
 }

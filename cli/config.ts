@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { CliCommand } from "./command.ts";
 import { hermesPaths, resolveHome } from "../lib/config/home.ts";
 import type { LoadedConfig, ValueSource } from "../lib/config/load.ts";
 import { MASK } from "../lib/util/secret_mask.ts";
@@ -14,7 +14,7 @@ import { openContext } from "./context.ts";
 import type { CliIo } from "./io.ts";
 
 /** Adds the `config` command group to `program`. */
-export function registerConfigCommands(program: Command, io: CliIo): void {
+export function registerConfigCommands(program: CliCommand, io: CliIo): void {
   const config = program.command("config").description(
     "Validate, show and locate the configuration",
   );

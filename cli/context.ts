@@ -17,7 +17,7 @@ import {
   type LogSink,
 } from "../lib/util/log.ts";
 import type { CliIo } from "./io.ts";
-import type { CommandUnknownOpts } from "@commander-js/extra-typings";
+import type { Invocation } from "./command.ts";
 
 /** The options every command accepts (declared on the program). */
 interface GlobalOptions {
@@ -45,8 +45,8 @@ export interface CommandContext extends HomeContext {
  * flags and the environment only. For commands that must work even when the
  * configuration is broken (`gateway stop`, `gateway status`).
  */
-export async function openHome(io: CliIo, command: CommandUnknownOpts): Promise<HomeContext> {
-  const options: GlobalOptions = command.optsWithGlobals();
+export async function openHome(io: CliIo, invocation: Invocation): Promise<HomeContext> {
+  const options = globalOptions(invocation);
   const paths = hermesPaths(resolveHome(io.env));
   await ensureHome(paths);
   const level = flagLevel(options) ?? envChoice(io.env.HERMES_LOG_LEVEL, LOG_LEVELS) ?? "info";
@@ -63,7 +63,7 @@ export async function openHome(io: CliIo, command: CommandUnknownOpts): Promise<
  */
 export async function loadHomeConfig(
   io: CliIo,
-  command: CommandUnknownOpts,
+  invocation: Invocation,
   home: HomeContext,
 ): Promise<LoadedConfig> {
   // Loaded only here, so that status and stop start fast; the built-in
@@ -74,7 +74,7 @@ export async function loadHomeConfig(
   ]);
   const loaded = await loadConfig({ paths: home.paths, env: io.env });
   for (const secret of loaded.secrets) io.masker.add(secret);
-  const options: GlobalOptions = command.optsWithGlobals();
+  const options = globalOptions(invocation);
   if (!flagLevel(options)) home.log.setLevel(loaded.config.logging.level);
   if (!options.logFormat) home.stderrSink.format = resolveFormat(io, loaded.config.logging.format);
   for (const warning of loaded.warnings) home.log.warn(warning);
@@ -86,10 +86,20 @@ export async function loadHomeConfig(
  * its secrets in all output, and builds the logger (flags win over
  * `HERMES_LOG_LEVEL` and `logging.level`). Configuration warnings are logged.
  */
-export async function openContext(io: CliIo, command: CommandUnknownOpts): Promise<CommandContext> {
-  const home = await openHome(io, command);
-  const loaded = await loadHomeConfig(io, command, home);
+export async function openContext(io: CliIo, invocation: Invocation): Promise<CommandContext> {
+  const home = await openHome(io, invocation);
+  const loaded = await loadHomeConfig(io, invocation, home);
   return { ...home, loaded };
+}
+
+/** The program's options, as given anywhere on the command line. */
+function globalOptions({ globals }: Invocation): GlobalOptions {
+  return {
+    verbose: globals.verbose === true,
+    quiet: globals.quiet === true,
+    logFormat: typeof globals.logFormat === "string" ? globals.logFormat : undefined,
+    debug: globals.debug === true,
+  };
 }
 
 function flagLevel(options: GlobalOptions): LogLevel | undefined {

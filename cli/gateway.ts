@@ -6,7 +6,8 @@
  */
 
 import type { LinkHealth } from "../lib/platforms/health.ts";
-import { type Command, InvalidArgumentError } from "@commander-js/extra-typings";
+import type { CliCommand } from "./command.ts";
+import { positiveSeconds } from "./value_parsers.ts";
 import { HermesError } from "../lib/errors.ts";
 import type { GatewayStatusReport } from "../lib/gateway/status_report.ts";
 import { ExitCode } from "../lib/process/exit_codes.ts";
@@ -23,7 +24,7 @@ const STOP_MARGIN_S = 15;
 const REVIVE_WAIT_MS = 30_000;
 
 /** Adds the `gateway` command group to `program`. */
-export function registerGatewayCommands(program: Command, io: CliIo): void {
+export function registerGatewayCommands(program: CliCommand, io: CliIo): void {
   const gateway = program.command("gateway").description(
     "Run, stop, restart and inspect the gateway process",
   );
@@ -38,7 +39,11 @@ export function registerGatewayCommands(program: Command, io: CliIo): void {
 
   gateway.command("stop")
     .description("Ask the running gateway to drain and stop; wait for it")
-    .option("--timeout <seconds>", "how long to wait (default: drain timeout + 15 s)", seconds)
+    .option(
+      "--timeout <seconds>",
+      "how long to wait (default: drain timeout + 15 s)",
+      positiveSeconds,
+    )
     .option("--force", "kill the gateway if it has not stopped when the wait ends")
     .action(async (options, command) => {
       const [{ paths, log }, { findRunningGateway }, { gatherStatus }, { stopGateway }] =
@@ -318,12 +323,4 @@ function formatDuration(totalSeconds: number): string {
   if (h > 0) return `${h}h ${m}m`;
   if (m > 0) return `${m}m ${s}s`;
   return `${s}s`;
-}
-
-function seconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new InvalidArgumentError(`expected a positive number of seconds, got "${value}"`);
-  }
-  return n;
 }

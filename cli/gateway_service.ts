@@ -6,14 +6,14 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { CliCommand } from "./command.ts";
 import type { ServiceTarget } from "../lib/process/service_unit.ts";
 import { openContext } from "./context.ts";
 import type { CliIo } from "./io.ts";
 
 /** Adds `install` and `uninstall` to the `gateway` command group. */
 export function registerServiceCommands(
-  gateway: Command,
+  gateway: CliCommand,
   io: CliIo,
   commandLine: () => Promise<string[]>,
 ): void {

@@ -5,15 +5,14 @@
  * @module
  */
 
-import { Command, Option } from "@commander-js/extra-typings";
+import { ExitCode } from "../lib/process/exit_codes.ts";
 import { VERSION } from "../lib/version.ts";
-import {
-  type CompletionAdapter,
-  loadCompletion,
-  registerCompletionCommands,
-} from "./completion.ts";
+import { CliCommand } from "./command.ts";
+import { parseCommandLine } from "./command_line.ts";
+import { registerCompletionCommands } from "./completion.ts";
 import { registerConfigCommands } from "./config.ts";
 import { registerGatewayCommands } from "./gateway.ts";
+import { helpText } from "./help.ts";
 import { registerPairCommands } from "./pair.ts";
 import { registerSendCommand } from "./send.ts";
 import { registerSessionCommands } from "./sessions.ts";
@@ -23,38 +22,26 @@ import { reportError } from "./error_boundary.ts";
 import { type CliIo, processIo } from "./io.ts";
 
 /**
- * Builds the `hermes` command tree writing through `io`; `completion` is
- * tab's when its adapter is given (see {@linkcode loadCompletion}), else a
- * stand-in for help.
+ * Builds the `hermes` command tree whose commands write through `io`.
  *
  * @example
  * ```ts
  * const program = buildProgram(processIo());
- * await program.parseAsync(["config", "path"], { from: "user" });
+ * console.log(program.commands.map((c) => c.name));
  * ```
  */
-export function buildProgram(io: CliIo, completion?: CompletionAdapter) {
-  const program = new Command("hermes")
-    .description("Link an AI agent to the chat platforms people live in")
-    .version(`hermes ${VERSION}`, "-V, --version", "print the version")
+export function buildProgram(io: CliIo): CliCommand {
+  const program = new CliCommand("hermes");
+  program.description("Link an AI agent to the chat platforms people live in")
+    .option("-V, --version", "print the version")
     .option("-v, --verbose", "log debug detail")
     .option("-q, --quiet", "log errors only")
-    .addOption(
-      new Option(
-        "--log-format <format>",
-        "log line format (default: human on a terminal, else json)",
-      )
-        .choices(["human", "json"]),
+    .option(
+      "--log-format <format>",
+      "log line format (default: human on a terminal, else json)",
+      ["human", "json"],
     )
-    .option("--debug", "print stack traces of unexpected errors")
-    .exitOverride()
-    .configureOutput({
-      writeOut: (text) => io.out(text),
-      writeErr: (text) => io.err(text),
-      outputError: () => {}, // the error boundary prints errors, once, in hermes' words
-    })
-    .showHelpAfterError(false);
-
+    .option("--debug", "print stack traces of unexpected errors");
   registerGatewayCommands(program, io);
   registerPairCommands(program, io);
   registerSessionCommands(program, io);
@@ -62,12 +49,14 @@ export function buildProgram(io: CliIo, completion?: CompletionAdapter) {
   registerWecomCommands(program, io);
   registerWeixinCommands(program, io);
   registerConfigCommands(program, io);
-  registerCompletionCommands(program, completion);
+  registerCompletionCommands(program);
   return program;
 }
 
 /**
- * Runs `hermes` with `argv` (without the program name) and returns the exit code.
+ * Runs `hermes` with `argv` (without the program name) and returns the exit
+ * code: help and the version exit 0, a group named without a subcommand
+ * prints its help on stderr and exits 2.
  *
  * @example
  * ```ts
@@ -75,12 +64,20 @@ export function buildProgram(io: CliIo, completion?: CompletionAdapter) {
  * ```
  */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
-  const program = buildProgram(io, await loadCompletion(argv));
   try {
-    await program.parseAsync([...argv], { from: "user" });
+    const line = parseCommandLine(buildProgram(io), argv);
+    if (line.kind === "version") {
+      io.out(`hermes ${VERSION}\n`);
+      return ExitCode.Ok;
+    }
+    if (line.kind === "help") {
+      (line.asked ? io.out : io.err)(helpText(line.command));
+      return line.asked ? ExitCode.Ok : ExitCode.Usage;
+    }
+    await line.command.runAction?.(...line.args, line.options, line);
     return io.exitCode;
   } catch (error) {
-    return reportError(error, { io, program, argv, debug: argv.includes("--debug") });
+    return reportError(error, { io, debug: argv.includes("--debug") });
   }
 }
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { CliCommand } from "./command.ts";
 import type { HermesPaths } from "../lib/config/home.ts";
 import { UsageError } from "../lib/errors.ts";
 import type { Approval, ApprovedUser, Lockout, PairingStore } from "../lib/auth/pairing.ts";
@@ -20,7 +20,7 @@ export const NOT_FOUND_EXIT = 1;
 export const LOCKED_OUT_EXIT = 4;
 
 /** Adds the `pair` command group to `program`. */
-export function registerPairCommands(program: Command, io: CliIo): void {
+export function registerPairCommands(program: CliCommand, io: CliIo): void {
   const pair = program.command("pair").description(
     "Approve, list and revoke users who paired with a code",
   );

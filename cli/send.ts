@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Command, Option } from "@commander-js/extra-typings";
+import type { CliCommand } from "./command.ts";
 import type { HermesPaths } from "../lib/config/home.ts";
 import { HermesError, UsageError } from "../lib/errors.ts";
 import type { SendAnswer } from "../lib/gateway/operator_send.ts";
@@ -22,17 +22,14 @@ const USAGE = 'hermes send local:alice "The backup finished"';
 const ANSWER_MARGIN_MS = 5_000;
 
 /** Adds the `send` command to `program`. */
-export function registerSendCommand(program: Command, io: CliIo): void {
+export function registerSendCommand(program: CliCommand, io: CliIo): void {
   program.command("send")
     .description(
       "Send a message to a chat through the running gateway (queued, retried and deferred like a reply)",
     )
     .argument("<target>", "PLATFORM:CHAT_ID, split at the first colon (local:alice)")
     .argument("<text>", "the message; - reads it from standard input")
-    .addOption(
-      new Option("--format <format>", "how TEXT is written (default plain)")
-        .choices(["plain", "markdown"] as const),
-    )
+    .option("--format <format>", "how TEXT is written (default plain)", ["plain", "markdown"])
     .option("--json", "print the message's outbox rows")
     .action(async (target, text, options, command) => {
       const { parseTarget, SEND_WAIT_MS } = await import("../lib/gateway/operator_send.ts");

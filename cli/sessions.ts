@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type Command, InvalidArgumentError } from "@commander-js/extra-typings";
+import type { CliCommand } from "./command.ts";
+import { positiveInteger } from "./value_parsers.ts";
 import type { HermesPaths } from "../lib/config/home.ts";
 import { HermesError } from "../lib/errors.ts";
 import type { SearchHit, SessionRecord, StateStore } from "../lib/storage/state_store.ts";
@@ -13,7 +14,7 @@ import { openHome } from "./context.ts";
 import type { CliIo } from "./io.ts";
 
 /** Adds the `sessions` command group to `program`. */
-export function registerSessionCommands(program: Command, io: CliIo): void {
+export function registerSessionCommands(program: CliCommand, io: CliIo): void {
   const sessions = program.command("sessions").description(
     "List, show and search conversations",
   );
@@ -124,12 +125,4 @@ function describeSession(row: SessionRecord): string {
 
 function describeHit(hit: SearchHit): string {
   return `${hit.session_key}  ${hit.created_at}  ${hit.role}: ${hit.snippet.replaceAll("\n", " ")}`;
-}
-
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new InvalidArgumentError(`expected a positive whole number, got "${value}"`);
-  }
-  return n;
 }

@@ -9,7 +9,8 @@
  * @module
  */
 
-import { type Command, InvalidArgumentError } from "@commander-js/extra-typings";
+import type { CliCommand } from "./command.ts";
+import { positiveSeconds, wholeNumber } from "./value_parsers.ts";
 import { UsageError } from "../lib/errors.ts";
 import type { LinkHealth } from "../lib/platforms/health.ts";
 import type { ProbeFinding, ProbeReport, ProbeStep } from "../lib/platforms/wecom/probe.ts";
@@ -56,7 +57,7 @@ export interface ProbeOutput extends Omit<ProbeReport, "callbacks"> {
 }
 
 /** Adds the `wecom` command group to `program`. */
-export function registerWecomCommands(program: Command, io: CliIo): void {
+export function registerWecomCommands(program: CliCommand, io: CliIo): void {
   const wecom = program.command("wecom").description("Diagnose the WeCom AI Bot link");
   wecom.command("probe")
     .description(
@@ -65,15 +66,19 @@ export function registerWecomCommands(program: Command, io: CliIo): void {
     .option("--bot-id <id>", "the bot id (default WECOM_BOT_ID, wecom.bot_id)")
     .option("--secret <secret>", "the bot's secret (default WECOM_SECRET, wecom.secret)")
     .option("--url <url>", "the long-connection URL (default WECOM_WEBSOCKET_URL)")
-    .option("--duration <seconds>", "how long to exchange heartbeats (default 60)", positive)
+    .option("--duration <seconds>", "how long to exchange heartbeats (default 60)", positiveSeconds)
     .option(
       "--interval <seconds>",
       "time between pings (default wecom.heartbeat_interval_seconds)",
-      positive,
+      positiveSeconds,
     )
-    .option("--reconnects <n>", "forced reconnect cycles (default 2)", count)
+    .option("--reconnects <n>", "forced reconnect cycles (default 2)", wholeNumber)
     .option("--wait-message", "after the reconnects, ask for a message and wait for it")
-    .option("--wait-seconds <seconds>", "how long --wait-message waits (default 120)", positive)
+    .option(
+      "--wait-seconds <seconds>",
+      "how long --wait-message waits (default 120)",
+      positiveSeconds,
+    )
     .option("--force", "probe even while a gateway holds this bot (takes its link away)")
     .option("--json", "print one JSON object")
     .action(async (options, command) => {
@@ -438,20 +443,4 @@ function stepLine(step: ProbeStep): string {
   const mark = step.skipped ? "skip" : step.ok ? "ok" : "FAIL";
   const ms = step.ms === null ? "" : `${Math.round(step.ms)} ms`;
   return `${mark.padEnd(4)}  ${step.name.padEnd(14)} ${ms.padStart(8)}  ${step.detail}`;
-}
-
-function positive(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new InvalidArgumentError(`expected a positive number of seconds, got "${value}"`);
-  }
-  return n;
-}
-
-function count(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new InvalidArgumentError(`expected a whole number 0 or more, got "${value}"`);
-  }
-  return n;
 }

@@ -8,7 +8,8 @@
  * @module
  */
 
-import { type Command, InvalidArgumentError } from "@commander-js/extra-typings";
+import type { CliCommand } from "./command.ts";
+import { positiveSeconds } from "./value_parsers.ts";
 import { ConfigError, HermesError, UsageError } from "../lib/errors.ts";
 import { ExitCode } from "../lib/process/exit_codes.ts";
 import type { QrLoginResult } from "../lib/platforms/weixin/login.ts";
@@ -50,15 +51,14 @@ export interface AccountStatus {
  *
  * @example
  * ```ts
- * import { Command } from "@commander-js/extra-typings";
+ * import { CliCommand } from "./command.ts";
  * import { processIo } from "./io.ts";
  *
- * const program = new Command("hermes");
+ * const program = new CliCommand("hermes");
  * registerWeixinCommands(program, processIo());
- * await program.parseAsync(["weixin", "status", "--json"], { from: "user" });
  * ```
  */
-export function registerWeixinCommands(program: Command, io: CliIo): void {
+export function registerWeixinCommands(program: CliCommand, io: CliIo): void {
   const weixin = program.command("weixin").description(
     "Log the Weixin (personal WeChat) bot in and out, and show its saved accounts",
   );
@@ -74,7 +74,7 @@ export function registerWeixinCommands(program: Command, io: CliIo): void {
     .option(
       "--timeout <seconds>",
       "how long to wait for the scan and confirmation (default 480)",
-      positive,
+      positiveSeconds,
     )
     .option("--json", "print one JSON object at the end (the QR code and states go to stderr)")
     .action(async (options, command) => {
@@ -318,12 +318,4 @@ function age(seconds: number): string {
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
   if (seconds < 86400) return `${Math.floor(seconds / 3600)} h`;
   return `${Math.floor(seconds / 86400)} d`;
-}
-
-function positive(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new InvalidArgumentError(`expected a positive number of seconds, got "${value}"`);
-  }
-  return n;
 }

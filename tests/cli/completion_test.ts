@@ -1,34 +1,46 @@
 import assert from "node:assert/strict";
-import { loadCompletion } from "../../cli/completion.ts";
-import type { CliIo } from "../../cli/io.ts";
-import { buildProgram } from "../../cli/main.ts";
-import { SecretMasker } from "../../lib/util/secret_mask.ts";
+import { runHermes, tempDir } from "../_helpers.ts";
 
-function quietIo(): CliIo {
-  return {
-    out: () => {},
-    err: () => {},
-    env: {},
-    masker: new SecretMasker(),
-    stderrIsTerminal: false,
-    readStdin: () => Promise.resolve(""),
-    exitCode: 0,
-  };
+/** The first column of each line `hermes complete -- WORDS` prints: the candidates. */
+async function candidates(home: string, words: string[]): Promise<string[]> {
+  const result = await runHermes(["complete", "--", ...words], { home });
+  assert.equal(result.code, 0, result.stderr);
+  return result.stdout.split("\n").filter((l) => l && !l.startsWith(":")).map((l) =>
+    l.split("\t")[0]!
+  );
 }
 
-Deno.test("loadCompletion() loads tab only when argv names completion or complete", async () => {
-  assert.equal(await loadCompletion(["--help"]), undefined);
-  assert.equal(await loadCompletion(["gateway", "status"]), undefined);
-  assert.equal(typeof await loadCompletion(["completion", "bash"]), "function");
-  assert.equal(typeof await loadCompletion(["-v", "complete", "--", "config", ""]), "function");
+Deno.test("live completion offers each group's subcommands, and never the hidden complete", async () => {
+  await using home = tempDir();
+  const top = await candidates(home.path, [""]);
+  for (const name of ["gateway", "pair", "sessions", "send", "config", "completion"]) {
+    assert.ok(top.includes(name), `${name} missing from ${top}`);
+  }
+  assert.ok(!top.includes("complete"), top.join(" "));
+  const gateway = await candidates(home.path, ["gateway", ""]);
+  assert.deepEqual(
+    ["install", "restart", "run", "status", "stop", "uninstall"].filter((n) => gateway.includes(n)),
+    ["install", "restart", "run", "status", "stop", "uninstall"],
+  );
 });
 
-Deno.test("the completion stand-in reads in help exactly as tab's completion command", async () => {
-  const standIn = buildProgram(quietIo());
-  const real = buildProgram(quietIo(), await loadCompletion(["completion"]));
-  assert.equal(standIn.helpInformation(), real.helpInformation());
-  const completion = (program: typeof real) =>
-    program.commands.find((c) => c.name() === "completion")!.helpInformation();
-  assert.equal(completion(standIn), completion(real));
-  assert.match(completion(standIn), /^Usage: hermes completion \[options\] <shell>\n/);
+Deno.test("live completion offers an option's and an argument's fixed choices", async () => {
+  await using home = tempDir();
+  assert.deepEqual(
+    (await candidates(home.path, ["--log-format", ""])).sort(),
+    ["human", "json"],
+  );
+  assert.deepEqual(
+    (await candidates(home.path, ["completion", ""])).sort(),
+    ["bash", "fish", "powershell", "zsh"],
+  );
+  const flags = await candidates(home.path, ["pair", "list", "--"]);
+  assert.ok(flags.includes("--json"), flags.join(" "));
+});
+
+Deno.test("hermes completion --help shows its usage and the shells it takes", async () => {
+  await using home = tempDir();
+  const result = await runHermes(["completion", "--help"], { home: home.path });
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /^Usage: hermes completion \[options\] <shell>\n/);
 });

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { reportError } from "../../cli/error_boundary.ts";
 import type { CliIo } from "../../cli/io.ts";
-import { buildProgram } from "../../cli/main.ts";
 import { ConfigError, UsageError } from "../../lib/errors.ts";
 import { SecretMasker } from "../../lib/util/secret_mask.ts";
 
@@ -22,7 +21,7 @@ function fakeIo(): CliIo & { errText: () => string } {
 
 function report(error: unknown, debug: boolean) {
   const io = fakeIo();
-  const code = reportError(error, { io, program: buildProgram(io), argv: [], debug });
+  const code = reportError(error, { io, debug });
   return { code, stderr: io.errText() };
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { lineSink, type LogFormat, Logger } from "../../lib/util/log.ts";
+import { lineSink, type LogFormat, Logger, renderHuman } from "../../lib/util/log.ts";
 import { SecretMasker } from "../../lib/util/secret_mask.ts";
 
 const SECRET = "7012345678:AAE-very-secret";
@@ -36,6 +36,17 @@ Deno.test("Logger writes human lines a person can scan", () => {
   const { log, lines } = capture("human");
   log.info("Gateway running", { pid: 42, home: "/srv/my hermes" });
   assert.equal(lines[0], '06:18:28.123 INFO  Gateway running pid=42 home="/srv/my hermes"\n');
+});
+
+Deno.test("on a terminal only the level label is coloured, and the colour is reset after it", () => {
+  const record = {
+    ts: "2026-11-21T06:18:28.123Z",
+    level: "warn",
+    msg: "Slow",
+    fields: {},
+  } as const;
+  assert.equal(renderHuman(record, true), "06:18:28.123 \x1b[33mWARN \x1b[39m Slow");
+  assert.equal(renderHuman({ ...record, level: "error" }, false), "06:18:28.123 ERROR Slow");
 });
 
 Deno.test("Logger masks secrets in messages, fields and error stacks, in both formats", () => {
