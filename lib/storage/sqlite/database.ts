@@ -87,6 +87,11 @@ export function cached(db: DatabaseSync, sql: string): StatementSync {
   return statement;
 }
 
+/** The text of every statement {@linkcode cached} has prepared on `db` (what a query-plan check reads). */
+export function preparedSql(db: DatabaseSync): string[] {
+  return [...statements.get(db)?.keys() ?? []];
+}
+
 /** The schema version stored in the database (`PRAGMA user_version`). */
 export function schemaVersion(db: DatabaseSync): number {
   return Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);

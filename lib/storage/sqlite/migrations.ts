@@ -220,4 +220,31 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
     `,
   },
+  {
+    version: 10,
+    name: "outbox and journal indexes that hold only what is not finished",
+    sql: `
+      -- The chat's oldest open part, found without walking its sent history; the index
+      -- holds the open parts only, so it stays small however long the chat.
+      DROP INDEX outbox_by_chat;
+      CREATE INDEX outbox_open_by_chat ON outbox(chat_key, id)
+        WHERE state IN ('queued', 'sending', 'deferred', 'failed');
+      -- The counts leave sent parts out, so the index does too.
+      DROP INDEX outbox_by_state;
+      CREATE INDEX outbox_unsent_by_state ON outbox(state) WHERE state <> 'sent';
+      -- A reply's parts in order, without a sort.
+      DROP INDEX outbox_by_inbound;
+      CREATE INDEX outbox_by_inbound ON outbox(inbound_id, part);
+      -- Pruning goes by when a part was written, which never changes: an index on the time of
+      -- its last change was rewritten by every try and every send.
+      DROP INDEX outbox_by_time;
+      CREATE INDEX outbox_by_creation ON outbox(created_at);
+      -- The journal is looked up by state only for what a crash or a drain left unfinished.
+      DROP INDEX inbound_by_session_state;
+      DROP INDEX inbound_by_state;
+      CREATE INDEX inbound_pending ON inbound_journal(id) WHERE state = 'pending';
+      CREATE INDEX inbound_interrupted ON inbound_journal(session_key, id)
+        WHERE state = 'interrupted';
+    `,
+  },
 ];

@@ -42,6 +42,10 @@ interface Row {
   shown_text: string | null;
 }
 
+/**
+ * The states of a part not yet sent nor given up. Written exactly as the
+ * partial index `outbox_open_by_chat` is (schema 10), so that SQLite uses it.
+ */
 const OPEN = "('queued', 'sending', 'deferred', 'failed')";
 
 /**
@@ -102,17 +106,18 @@ export class OutboxRows {
 
   /** Parts not sent nor given up, oldest first. */
   open(): OutboxPart[] {
-    return this.#select(`state IN ${OPEN} ORDER BY id`);
+    // Without statistics, SQLite would rather scan every part ever sent than sort the open ones.
+    return this.#select(`state IN ${OPEN} ORDER BY id`, [], "INDEXED BY outbox_open_by_chat");
   }
 
   /** The oldest open part of `chatKey`: the one its chat waits on. */
   next(chatKey: string): OutboxPart | undefined {
-    return this.#select(`chat_key = ? AND state IN ${OPEN} ORDER BY id LIMIT 1`, chatKey)[0];
+    return this.#select(`chat_key = ? AND state IN ${OPEN} ORDER BY id LIMIT 1`, [chatKey])[0];
   }
 
   /** Every part of the reply to `inboundId`, in order. */
   of(inboundId: number): OutboxPart[] {
-    return this.#select("inbound_id = ? ORDER BY part", inboundId);
+    return this.#select("inbound_id = ? ORDER BY part", [inboundId]);
   }
 
   /** Marks a try; returns the attempt number. */
@@ -185,8 +190,8 @@ export class OutboxRows {
   waiting(chatKey: string): boolean {
     return cached(
       this.#db,
-      `SELECT 1 FROM outbox WHERE chat_key = ? AND state = 'deferred' AND waiting_for_inbound = 1
-       LIMIT 1`,
+      `SELECT 1 FROM outbox WHERE chat_key = ? AND state IN ${OPEN} AND state = 'deferred'
+         AND waiting_for_inbound = 1 LIMIT 1`,
     ).get(chatKey) !== undefined;
   }
 
@@ -196,7 +201,7 @@ export class OutboxRows {
       cached(
         this.#db,
         `UPDATE outbox SET state = 'queued', waiting_for_inbound = 0, updated_at = ?
-         WHERE chat_key = ? AND state = 'deferred' AND waiting_for_inbound = 1`,
+         WHERE chat_key = ? AND state IN ${OPEN} AND state = 'deferred' AND waiting_for_inbound = 1`,
       ).run(this.#now().toISOString(), chatKey).changes,
     );
   }
@@ -222,7 +227,7 @@ export class OutboxRows {
     return row ? JSON.parse(row.reply_context) as Json : undefined;
   }
 
-  /** Parts by state, sent ones left out (the index keeps this proportional to the others). */
+  /** Parts by state, sent ones left out (so is their index: this stays proportional to the others). */
   counts(): OutboxCounts {
     const counts: Record<Exclude<PartState, "sent">, number> = {
       queued: 0,
@@ -237,24 +242,27 @@ export class OutboxRows {
       // platform's link may be down): it counts as queued, as it would without the claim.
       `SELECT CASE WHEN state = 'sending' AND claimed_by IS NOT NULL THEN 'queued' ELSE state END
          AS state, count(*) AS n FROM outbox
-       WHERE state IN ('queued', 'sending', 'deferred', 'failed', 'undeliverable') GROUP BY 1`,
+       WHERE state <> 'sent' GROUP BY 1`,
     ).all() as unknown as { state: Exclude<PartState, "sent">; n: number }[];
     for (const row of rows) counts[row.state] = Number(row.n);
     return counts;
   }
 
-  /** Forgets sent and undeliverable parts last changed before `before`. */
+  /**
+   * Forgets sent and undeliverable parts written before `before` (a part's
+   * deadline ends its tries within hours of its writing).
+   */
   prune(before: Date): number {
     return Number(
       cached(
         this.#db,
-        "DELETE FROM outbox WHERE state IN ('sent', 'undeliverable') AND updated_at < ?",
+        "DELETE FROM outbox WHERE state IN ('sent', 'undeliverable') AND created_at < ?",
       ).run(before.toISOString()).changes,
     );
   }
 
-  #select(where: string, ...params: (string | number)[]): OutboxPart[] {
-    const rows = cached(this.#db, `SELECT * FROM outbox WHERE ${where}`)
+  #select(where: string, params: (string | number)[], indexedBy = ""): OutboxPart[] {
+    const rows = cached(this.#db, `SELECT * FROM outbox ${indexedBy} WHERE ${where}`)
       .all(...params) as unknown as Row[];
     return rows.map((row) => ({
       id: row.id,
