@@ -60,9 +60,10 @@ type LongName<F extends string> = F extends `${string}--${infer Rest}`
   ? Rest extends `${infer Name} ${string}` ? Name : Rest
   : never;
 type OptionValue<F extends string, T> = F extends `${string}<${string}>` ? T : true;
-type ArgumentValue<S extends string> = S extends `${string}...${string}` ? string[]
-  : S extends `<${string}>` ? string
-  : string | undefined;
+type ArgumentValue<S extends string, C extends string = string> = S extends `${string}...${string}`
+  ? C[]
+  : S extends `<${string}>` ? C
+  : C | undefined;
 /** The options an action receives after declaring the option `F` with values of type `T`. */
 type WithOption<O, F extends string, T> = O & { [K in Camel<LongName<F>>]?: OptionValue<F, T> };
 
@@ -165,6 +166,16 @@ export class CliCommand<Args extends unknown[] = [], Options = Record<never, nev
       string,
       string | undefined,
     ];
+    if (valueName === undefined && parseOrChoices !== undefined) {
+      throw new Error(`Cannot declare option "${flags}": a parser or choices need a <value>`);
+    }
+    for (let c: CliCommand | undefined = this as unknown as CliCommand; c; c = c.parent) {
+      const taken = c.options.find((o) => o.long === long || (short && o.short === short));
+      // The first declaration would win and the types would merge to nonsense (`string & number`).
+      if (taken) {
+        throw new Error(`Cannot declare option "${flags}": "${taken.flags}" is on ${c.path}`);
+      }
+    }
     this.options.push({
       flags,
       long,
@@ -179,14 +190,22 @@ export class CliCommand<Args extends unknown[] = [], Options = Record<never, nev
   }
 
   /** Declares the next positional argument: `<name>`, `[name]`, `<name...>`. */
-  argument<const S extends string>(
+  argument<const S extends string, const C extends string = string>(
     spec: S,
     description: string,
-    choices?: readonly string[],
-  ): CliCommand<[...Args, ArgumentValue<S>], Options> {
+    choices?: readonly C[],
+  ): CliCommand<[...Args, ArgumentValue<S, C>], Options> {
     const match = /^(<|\[)([a-z_-]+)(\.\.\.)?(>|\])$/.exec(spec);
     if (!match) {
       throw new Error(`Cannot declare argument "${spec}": write <name>, [name] or <name...>`);
+    }
+    // The action's parameters are typed from the arguments declared before it.
+    if (this.#action) throw new Error(`Cannot declare argument "${spec}" after the action`);
+    const last = this.arguments.at(-1);
+    if (last?.variadic || (last && !last.required && match[1] === "<")) {
+      throw new Error(
+        `Cannot declare argument "${spec}" after "${last.name}": it could never be given`,
+      );
     }
     this.arguments.push({
       name: match[2]!,
@@ -195,7 +214,7 @@ export class CliCommand<Args extends unknown[] = [], Options = Record<never, nev
       description,
       choices,
     });
-    return this as unknown as CliCommand<[...Args, ArgumentValue<S>], Options>;
+    return this as unknown as CliCommand<[...Args, ArgumentValue<S, C>], Options>;
   }
 
   /** Sets what runs: it gets the arguments in order, then the options, then the invocation. */

@@ -8,7 +8,7 @@
  */
 
 import { UsageError } from "../lib/errors.ts";
-import { nearest } from "../lib/util/suggest.ts";
+import { editDistance, nearest } from "../lib/util/suggest.ts";
 import { type ArgumentSpec, type CliCommand, InvalidValue, type OptionSpec } from "./command.ts";
 
 /** What a command line asks for. */
@@ -43,12 +43,31 @@ export const HELP_FLAGS = "-h, --help";
  * ```
  */
 export function parseCommandLine(program: CliCommand, argv: readonly string[]): CommandLine {
+  const reached = { command: program };
+  try {
+    return readCommandLine(program, argv, reached);
+  } catch (error) {
+    // `hermes sessions list --foo --help`: the help asked for wins over the mistake before it.
+    if (error instanceof UsageError && asksForHelp(argv)) {
+      return { kind: "help", command: reached.command, asked: true };
+    }
+    throw error;
+  }
+}
+
+function readCommandLine(
+  program: CliCommand,
+  given: readonly string[],
+  reached: { command: CliCommand },
+): CommandLine {
+  const argv = [...given];
   let command = program;
   const optionsOf = new Map<CliCommand, Record<string, unknown>>();
   const words: string[] = [];
   let onlyArguments = false;
   for (let i = 0; i < argv.length; i++) {
     const word = argv[i]!;
+    reached.command = command;
     if (!onlyArguments && word === "--") {
       onlyArguments = true;
       continue;
@@ -56,13 +75,19 @@ export function parseCommandLine(program: CliCommand, argv: readonly string[]): 
     if (!onlyArguments && word.startsWith("-") && word !== "-") {
       if (word === "-h" || word === "--help") return { kind: "help", command, asked: true };
       if (word === "-V" || word === "--version") return { kind: "version" };
+      if (/^-[A-Za-z]{2,}$/.test(word)) {
+        // `-vq` is `-v -q`, as in commander and getopt (no short option takes a value).
+        argv.splice(i, 1, ...[...word.slice(1)].map((letter) => `-${letter}`));
+        i--;
+        continue;
+      }
       const [flag, inline] = splitInline(word);
       let found = findOption(command, flag);
       if (!found && words.length === 0 && command.defaultCommand) {
         found = findOption(command.defaultCommand, flag);
         if (found) command = command.defaultCommand;
       }
-      if (!found) throw unknownOption(command, flag);
+      if (!found) throw unknownOption(command, flag, argv.slice(i + 1));
       const [owner, spec] = found;
       let value: unknown = true;
       if (spec.valueName !== undefined) {
@@ -92,6 +117,7 @@ export function parseCommandLine(program: CliCommand, argv: readonly string[]): 
     }
     words.push(word);
   }
+  reached.command = command;
   if (words.length === 0 && command.commands.length > 0) {
     if (command.defaultCommand) command = command.defaultCommand;
     else if (!command.runAction) return { kind: "help", command, asked: false };
@@ -115,11 +141,18 @@ export function parseCommandLine(program: CliCommand, argv: readonly string[]): 
 function named(group: CliCommand, path: readonly string[]): CliCommand {
   let command = group;
   for (const word of path) {
+    if (command.commands.length === 0) break; // `help send local:a`: the rest is send's, not a path
     const sub = command.commands.find((c) => c.name === word);
     if (!sub) throw unknownCommand(command, word);
     command = sub;
   }
   return command;
+}
+
+/** Whether `-h` or `--help` comes before any `--`. */
+function asksForHelp(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end === -1 ? argv : argv.slice(0, end)).some((w) => w === "-h" || w === "--help");
 }
 
 function splitInline(word: string): [string, string | undefined] {
@@ -207,7 +240,15 @@ function missing(command: CliCommand, spec: ArgumentSpec): UsageError {
   return usage(command, `missing required argument '${spec.name}'`);
 }
 
-function unknownOption(command: CliCommand, flag: string): UsageError {
+function unknownOption(command: CliCommand, flag: string, rest: readonly string[]): UsageError {
+  // `hermes --json gateway status`: the option is known, but to a command named after it.
+  const later = namedLater(command, rest);
+  if (later !== command && findOption(later, flag)) {
+    return new UsageError(
+      `unknown option '${flag}' for '${command.path}'`,
+      `'${flag}' belongs to '${later.path}': write it after the command. Run '${later.path} --help' to see the usage`,
+    );
+  }
   const known: string[] = [];
   for (let c: CliCommand | undefined = command; c; c = c.parent) {
     known.push(...c.options.map((o) => o.long));
@@ -215,7 +256,30 @@ function unknownOption(command: CliCommand, flag: string): UsageError {
   if (command.defaultCommand) known.push(...command.defaultCommand.options.map((o) => o.long));
   known.push("--help");
   const guess = flag.startsWith("--") ? nearest(flag, known) : undefined;
-  return usage(command, `unknown option '${flag}'`, guess);
+  return usage(
+    command,
+    `unknown option '${flag}'`,
+    guess && similar(flag, guess) ? guess : undefined,
+  );
+}
+
+/** The deepest command the words after a mistake name below `command` (options skipped). */
+function namedLater(command: CliCommand, rest: readonly string[]): CliCommand {
+  let deepest = command;
+  for (const word of rest) {
+    if (word === "--") break;
+    const sub = deepest.commands.find((c) => c.name === word);
+    if (sub) deepest = sub;
+  }
+  return deepest;
+}
+
+/** Close enough to be worth a "did you mean": an abbreviation, or a few edits on a long enough name. */
+function similar(word: string, guess: string): boolean {
+  const [w, g] = [word.replace(/^--/, "").toLowerCase(), guess.replace(/^--/, "").toLowerCase()];
+  if (w && g.startsWith(w)) return true;
+  const distance = editDistance(w, g);
+  return distance <= 3 && (g.length - distance) / g.length > 0.4;
 }
 
 function unknownCommand(group: CliCommand, word: string): UsageError {

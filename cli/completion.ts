@@ -26,7 +26,7 @@ export function registerCompletionCommands(program: CliCommand): void {
     .description("Print a shell completion script (bash, zsh, fish or powershell)")
     .argument("<shell>", "the shell to complete for", SHELLS)
     .action(async (shell) => {
-      (await completionTree(program)).setup(program.name, program.name, shell!);
+      (await completionTree(program)).setup(program.name, program.name, shell);
     });
   program.command("complete", { hidden: true })
     .description("Print the completions of a partial command line (the shell script asks)")

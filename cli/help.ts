@@ -8,33 +8,34 @@
 import type { CliCommand } from "./command.ts";
 import { HELP_FLAGS } from "./command_line.ts";
 
-const WIDTH = 100;
 const HELP_DESCRIPTION = "show this help";
 
 /**
- * The help `hermes … --help` prints for `command`.
+ * The help `hermes … --help` prints for `command`, wrapped to `width`
+ * columns (the terminal's; 80 when the output is no terminal).
  *
  * @example
  * ```ts
  * console.log(helpText(program.commands[0]!));
  * ```
  */
-export function helpText(command: CliCommand): string {
+export function helpText(command: CliCommand, width = 80): string {
   const sections = [`Usage: ${command.path} ${usageTail(command)}`];
   if (command.summary) sections.push(command.summary);
   if (command.arguments.length > 0) {
     sections.push(listing(
+      width,
       "Arguments:",
       command.arguments.map((a) => [a.name, withChoices(a.description, a.choices)]),
     ));
   }
-  sections.push(listing("Options:", [
+  sections.push(listing(width, "Options:", [
     ...command.options.map((o) => [o.flags, withChoices(o.description, o.choices)] as const),
     [HELP_FLAGS, HELP_DESCRIPTION],
   ]));
   const visible = command.commands.filter((c) => !c.hidden);
   if (visible.length > 0) {
-    sections.push(listing("Commands:", [
+    sections.push(listing(width, "Commands:", [
       ...visible.map((c) => [commandTerm(c), c.summary] as const),
       ["help [command]", "show the help of a command"],
     ]));
@@ -61,12 +62,16 @@ function argumentTerm(argument: CliCommand["arguments"][number]): string {
   return argument.required ? `<${name}>` : `[${name}]`;
 }
 
-function listing(title: string, rows: ReadonlyArray<readonly [string, string]>): string {
+function listing(
+  width: number,
+  title: string,
+  rows: ReadonlyArray<readonly [string, string]>,
+): string {
   const termWidth = Math.max(...rows.map(([term]) => term.length));
   const lines = rows.map(([term, text]) => {
     const indent = 2 + termWidth + 2;
     return `  ${term.padEnd(termWidth)}  ${
-      wrap(text, WIDTH - indent).join(`\n${" ".repeat(indent)}`)
+      wrap(text, width - indent).join(`\n${" ".repeat(indent)}`)
     }`
       .trimEnd();
   });

@@ -22,6 +22,8 @@ export interface CliIo {
   readonly stderrIsTerminal: boolean;
   /** Whether standard output is a terminal (a QR code to scan); unset means no. */
   readonly stdoutIsTerminal?: boolean;
+  /** The terminal's width when standard output is one (help wraps to it); unset means 80. */
+  readonly columns?: number;
   /** Reads standard input to its end (`hermes send TARGET -`). */
   readStdin(): Promise<string>;
   /** The exit code `main()` returns when no error ends the command. */
@@ -39,6 +41,7 @@ export function processIo(): CliIo {
     masker,
     stderrIsTerminal: Deno.stderr.isTerminal(),
     stdoutIsTerminal: Deno.stdout.isTerminal(),
+    columns: Deno.stdout.isTerminal() ? Deno.consoleSize().columns : undefined,
     readStdin: () => new Response(Deno.stdin.readable).text(),
     exitCode: 0,
   };

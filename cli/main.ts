@@ -71,7 +71,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       return ExitCode.Ok;
     }
     if (line.kind === "help") {
-      (line.asked ? io.out : io.err)(helpText(line.command));
+      (line.asked ? io.out : io.err)(helpText(line.command, io.columns));
       return line.asked ? ExitCode.Ok : ExitCode.Usage;
     }
     await line.command.runAction?.(...line.args, line.options, line);

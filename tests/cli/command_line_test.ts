@@ -117,3 +117,40 @@ Deno.test("hidden commands are left out of help and guesses; help lists argument
   assert.match(send, /Arguments:\n {2}target\s+where\n {2}text\s+what/);
   assert.doesNotMatch(refused(["secrte"]).hint ?? "", /secret/);
 });
+
+Deno.test("short flags cluster; help asked for wins over a mistake before it", () => {
+  assert.deepEqual(run(["-vv", "send", "a"]).globals, { verbose: true });
+  const help = parseCommandLine(tree(), ["send", "--nope", "--help"]);
+  assert.ok(help.kind === "help" && help.asked && help.command.path === "tool send");
+  const leaf = parseCommandLine(tree(), ["help", "send", "local:a"]);
+  assert.ok(leaf.kind === "help" && leaf.command.path === "tool send");
+});
+
+Deno.test("an unknown option gets a guess only when one is close, or is sent after its command", () => {
+  assert.equal(refused(["send", "a", "--zzzz"]).hint, "Run 'tool send --help' to see the usage");
+  const early = refused(["--json", "send", "a"]);
+  assert.match(early.hint ?? "", /'--json' belongs to 'tool send': write it after the command/);
+});
+
+Deno.test("declarations the types could not follow are refused at once", () => {
+  const command = new CliCommand("tool").command("x");
+  assert.throws(() => command.option("--json", "twice").option("--json", "again"), /--json/);
+  assert.throws(() => command.option("--count", "n", (w) => Number(w)), /need a <value>/);
+  assert.throws(() => command.argument("<all...>", "a").argument("<last>", "b"), /never be given/);
+  assert.throws(
+    () => new CliCommand("y").action(() => {}).argument("<a>", "a"),
+    /after the action/,
+  );
+});
+
+Deno.test("help wraps descriptions to the width it is given, under their column", () => {
+  const program = new CliCommand("tool");
+  program.command("send").description(
+    "Send a message to a chat through the running gateway, queued and retried like a reply",
+  );
+  const lines = helpText(program, 50).split("\n");
+  assert.ok(lines.every((line) => line.length <= 50), lines.join("\n"));
+  const at = lines.findIndex((line) => line.startsWith("  send "));
+  const column = lines[at]!.indexOf("Send");
+  assert.match(lines[at + 1]!, new RegExp(`^ {${column}}\\S`));
+});
