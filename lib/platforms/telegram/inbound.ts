@@ -1,0 +1,225 @@
+/**
+ * What a Telegram update says, as hermes reads it (shared/protocols/telegram.md
+ * §4): the message it carries mapped to a `MessageEvent`, and whether a group
+ * message addresses the bot (a `/cmd@bot` command, an @mention or a
+ * text_mention of it, a reply to one of its messages), read from the entities,
+ * never from the raw text.
+ *
+ * @module
+ */
+
+import type { ChatType, MessageEvent, SessionSource } from "../event.ts";
+
+/** The bot as getMe describes it. */
+export interface BotIdentity {
+  readonly id: number;
+  readonly username: string;
+}
+
+/** A Telegram entity (offsets and lengths in UTF-16 units). */
+export interface TgEntity {
+  readonly type: string;
+  readonly offset: number;
+  readonly length: number;
+  readonly user?: { readonly id: number };
+}
+
+/** The fields of a Telegram Message hermes reads. */
+export interface TgMessage {
+  readonly message_id: number;
+  readonly date: number;
+  readonly chat: {
+    readonly id: number;
+    readonly type: "private" | "group" | "supergroup" | "channel";
+    readonly is_forum?: boolean;
+  };
+  readonly from?: {
+    readonly id: number;
+    readonly is_bot?: boolean;
+    readonly first_name?: string;
+    readonly last_name?: string;
+    readonly username?: string;
+  };
+  readonly text?: string;
+  readonly entities?: readonly TgEntity[];
+  readonly caption?: string;
+  readonly caption_entities?: readonly TgEntity[];
+  readonly message_thread_id?: number;
+  readonly is_topic_message?: boolean;
+  readonly reply_to_message?: TgMessage;
+  readonly edit_date?: number;
+  readonly photo?: readonly { readonly file_id: string; readonly file_size?: number }[];
+  readonly document?: {
+    readonly file_id: string;
+    readonly file_name?: string;
+    readonly mime_type?: string;
+    readonly file_size?: number;
+  };
+  readonly voice?: {
+    readonly file_id: string;
+    readonly mime_type?: string;
+    readonly file_size?: number;
+  };
+  readonly migrate_to_chat_id?: number;
+}
+
+/** One update of getUpdates (or a webhook POST). */
+export interface TgUpdate {
+  readonly update_id: number;
+  readonly message?: TgMessage;
+  readonly edited_message?: TgMessage;
+}
+
+/** A file a message brings, to fetch with getFile. */
+export interface TgFile {
+  readonly fileId: string;
+  readonly kind: "image" | "file" | "voice";
+  readonly name?: string;
+  readonly size?: number;
+}
+
+/** What an update means for hermes. */
+export type Reading =
+  | { readonly kind: "event"; readonly event: MessageEvent; readonly files: readonly TgFile[] }
+  | { readonly kind: "skip"; readonly why: string };
+
+/**
+ * Reads `update` for the bot `me`: the event to hand on (text with a
+ * `/cmd@bot` reduced to `/cmd`, and the files to fetch), or why it is
+ * skipped (no message, a service message, another bot's command, a group
+ * message that does not address the bot while `requireMention`).
+ *
+ * @example
+ * ```ts
+ * const reading = readUpdate({
+ *   update_id: 10,
+ *   message: {
+ *     message_id: 5,
+ *     date: 1_780_000_000,
+ *     chat: { id: 42, type: "private" },
+ *     from: { id: 42, first_name: "Alice" },
+ *     text: "hello",
+ *   },
+ * }, { id: 7, username: "hermes_bot" }, { requireMention: true });
+ * // reading.kind === "event", reading.event.source.chatType === "dm"
+ * ```
+ */
+export function readUpdate(
+  update: TgUpdate,
+  me: BotIdentity,
+  options: { readonly requireMention: boolean },
+): Reading {
+  const edited = update.edited_message !== undefined;
+  const message = update.message ?? update.edited_message;
+  if (!message) return { kind: "skip", why: "no message in the update" };
+  const source = sourceOf(message);
+  if (!source) return { kind: "skip", why: "a message without a sender" };
+  if (message.from?.is_bot) return { kind: "skip", why: "a bot's message" };
+  const raw = message.text ?? message.caption ?? "";
+  const entities = message.text !== undefined
+    ? message.entities ?? []
+    : message.caption_entities ?? [];
+  const command = commandOf(raw, entities);
+  if (
+    command && command.bot !== undefined && command.bot.toLowerCase() !== me.username.toLowerCase()
+  ) {
+    return { kind: "skip", why: `a command for @${command.bot}` };
+  }
+  const files = filesOf(message);
+  if (raw.trim() === "" && files.length === 0) return { kind: "skip", why: "a service message" };
+  if (
+    source.chatType === "group" && options.requireMention &&
+    !addressesBot(message, raw, entities, me)
+  ) {
+    return { kind: "skip", why: "a group message that does not address the bot" };
+  }
+  const text = command?.bot !== undefined
+    ? raw.slice(0, command.end - command.bot.length - 1) + raw.slice(command.end)
+    : raw;
+  const id = `${message.chat.id}:${message.message_id}`;
+  const event: MessageEvent = {
+    messageId: edited ? `${id}:edit:${message.edit_date ?? message.date}` : id,
+    source,
+    text,
+    receivedAt: new Date(message.date * 1000).toISOString(),
+    kind: edited ? "edit" : "message",
+    replyContext: { message_id: message.message_id },
+    ...(senderName(message) ? { senderName: senderName(message) } : {}),
+    ...(message.reply_to_message?.text !== undefined
+      ? { replyToText: message.reply_to_message.text }
+      : {}),
+  };
+  return { kind: "event", event, files };
+}
+
+/** The chat a message came from, as a session source (undefined without a sender). */
+export function sourceOf(message: TgMessage): SessionSource | undefined {
+  const type = message.chat.type;
+  const chatType: ChatType = type === "private" ? "dm" : type === "channel" ? "channel" : "group";
+  const userId = message.from?.id ?? (chatType === "channel" ? message.chat.id : undefined);
+  if (userId === undefined) return undefined;
+  // A thread id is a topic only in a forum; Telegram also fills it on plain reply chains.
+  const topic = message.message_thread_id !== undefined &&
+    (message.is_topic_message === true || message.chat.is_forum === true);
+  return {
+    platform: "telegram",
+    chatType,
+    chatId: String(message.chat.id),
+    ...(topic ? { threadId: String(message.message_thread_id) } : {}),
+    userId: String(userId),
+  };
+}
+
+/** A leading bot_command entity: where it ends, and the bot it names (`/cmd@bot`). */
+function commandOf(
+  text: string,
+  entities: readonly TgEntity[],
+): { end: number; bot?: string } | undefined {
+  const entity = entities.find((e) => e.type === "bot_command" && e.offset === 0);
+  if (!entity) return undefined;
+  const word = text.slice(0, entity.length);
+  const at = word.indexOf("@");
+  return at === -1 ? { end: entity.length } : { end: entity.length, bot: word.slice(at + 1) };
+}
+
+function addressesBot(
+  message: TgMessage,
+  text: string,
+  entities: readonly TgEntity[],
+  me: BotIdentity,
+): boolean {
+  if (message.reply_to_message?.from?.id === me.id) return true;
+  const handle = `@${me.username}`.toLowerCase();
+  return entities.some((entity) => {
+    const span = text.slice(entity.offset, entity.offset + entity.length).toLowerCase();
+    if (entity.type === "mention") return span === handle;
+    if (entity.type === "text_mention") return entity.user?.id === me.id;
+    if (entity.type === "bot_command") return span.endsWith(handle) || !span.includes("@");
+    return false;
+  });
+}
+
+function filesOf(message: TgMessage): TgFile[] {
+  const files: TgFile[] = [];
+  const photo = message.photo?.at(-1); // sizes come smallest first
+  if (photo) files.push({ fileId: photo.file_id, kind: "image", size: photo.file_size });
+  if (message.document) {
+    files.push({
+      fileId: message.document.file_id,
+      kind: "file",
+      name: message.document.file_name,
+      size: message.document.file_size,
+    });
+  }
+  if (message.voice) {
+    files.push({ fileId: message.voice.file_id, kind: "voice", size: message.voice.file_size });
+  }
+  return files;
+}
+
+function senderName(message: TgMessage): string | undefined {
+  const from = message.from;
+  if (!from) return undefined;
+  const name = [from.first_name, from.last_name].filter(Boolean).join(" ");
+  return name || from.username;
+}

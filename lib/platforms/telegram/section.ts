@@ -1,0 +1,76 @@
+/**
+ * The `telegram` section of config.yaml: a Telegram bot through the Bot
+ * API, by long polling.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { defineSection } from "../../config/section.ts";
+import { accessEnv, accessFields } from "../../auth/access_settings.ts";
+import { DEFAULT_TELEGRAM_API } from "./api.ts";
+
+/** Settings of the Telegram platform. */
+export const telegramSection = defineSection({
+  key: "telegram",
+  schema: z.object({
+    enabled: z.boolean().optional().describe(
+      "Connect Telegram; unset means on when bot_token is set",
+    ),
+    bot_token: z.string().regex(
+      /^\d+:[A-Za-z0-9_-]+$/,
+      "a token as @BotFather gives it (123456:ABC…)",
+    )
+      .optional().describe("The bot's token from @BotFather (TELEGRAM_BOT_TOKEN)"),
+    api_base_url: z.string().regex(/^https?:\/\/[^/]/, "an http:// or https:// URL")
+      .default(DEFAULT_TELEGRAM_API).describe(
+        "The Bot API (TELEGRAM_API_BASE_URL): Telegram's, or a local telegram-bot-api server",
+      ),
+    require_mention: z.boolean().default(true).describe(
+      "In groups, answer only what addresses the bot: /cmd@bot, an @mention, a reply to it",
+    ),
+    home_channel: z.string().min(1).optional().describe(
+      "The chat id messages not answering anyone go to (TELEGRAM_HOME_CHANNEL)",
+    ),
+    poll_timeout_seconds: z.number().int().min(1).max(50).default(30).describe(
+      "How long one getUpdates waits for updates (Telegram allows up to 50)",
+    ),
+    stall_seconds: z.number().min(10).default(120).describe(
+      "A poll still unanswered this long after its timeout is a stall: it is abandoned and polled again",
+    ),
+    media_allow_addresses: z.array(z.string().min(1)).default([]).describe(
+      "IP addresses files may be fetched from although they are private (a local Bot API server, a simulator)",
+    ),
+    ...accessFields,
+  }),
+  env: {
+    TELEGRAM_ENABLED: "enabled",
+    TELEGRAM_BOT_TOKEN: "bot_token",
+    TELEGRAM_API_BASE_URL: "api_base_url",
+    TELEGRAM_REQUIRE_MENTION: "require_mention",
+    TELEGRAM_HOME_CHANNEL: "home_channel",
+    TELEGRAM_POLL_TIMEOUT_SECONDS: "poll_timeout_seconds",
+    TELEGRAM_STALL_SECONDS: "stall_seconds",
+    TELEGRAM_MEDIA_ALLOW_ADDRESSES: "media_allow_addresses",
+    ...accessEnv("telegram"),
+  },
+  secrets: ["bot_token"],
+});
+
+/** The Telegram platform's settings, validated and with defaults. */
+export type TelegramSettings = z.output<typeof telegramSection.schema>;
+
+/**
+ * The telegram section of a validated configuration.
+ *
+ * @example
+ * ```ts
+ * import type { ConfigData } from "../adapter.ts";
+ * declare const config: ConfigData; // validated, defaults filled in
+ *
+ * telegramSettings(config).require_mention; // true unless configured
+ * ```
+ */
+export function telegramSettings(config: Readonly<Record<string, unknown>>): TelegramSettings {
+  return config.telegram as TelegramSettings;
+}
