@@ -10,7 +10,7 @@
  */
 
 import type { PlatformAdapter } from "../platforms/adapter.ts";
-import { capabilitiesOf } from "../platforms/capabilities.ts";
+import { capabilitiesOf, streamingFor } from "../platforms/capabilities.ts";
 import type { SessionSource } from "../platforms/event.ts";
 import type { NewPart, StateStore } from "../storage/state_store.ts";
 import { chunkText } from "./chunk_text.ts";
@@ -65,7 +65,7 @@ export class Previews {
   async show(text: string): Promise<void> {
     const { adapter, to, replyTo, store, key } = this.#options;
     const capabilities = capabilitiesOf(adapter);
-    if (capabilities.streaming === "draft" && adapter.draft) {
+    if (streamingFor(adapter, to.chatType) === "draft" && adapter.draft) {
       // A draft is one growing bubble: the final parts are sent as new messages.
       await adapter.draft(to, key, text.slice(0, capabilities.maxMessageLength));
       this.#drafted = true;

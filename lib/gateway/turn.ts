@@ -13,7 +13,7 @@ import { type Agent, AgentError } from "../agent/agent.ts";
 import { filterThinkBlocks } from "../agent/think_filter.ts";
 import type { Config } from "../config/schema.ts";
 import type { PlatformAdapter } from "../platforms/adapter.ts";
-import { capabilitiesOf } from "../platforms/capabilities.ts";
+import { capabilitiesOf, streamingFor } from "../platforms/capabilities.ts";
 import { sessionKey } from "../sessions/key.ts";
 import type { Attachment, SessionSource } from "../platforms/event.ts";
 import {
@@ -124,7 +124,7 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
   };
 
   const capabilities = capabilitiesOf(adapter);
-  const previews = capabilities.streaming !== "final"
+  const previews = streamingFor(adapter, event.source.chatType) !== "final"
     ? new Previews({
       adapter,
       to: event.source,

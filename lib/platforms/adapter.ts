@@ -10,6 +10,7 @@
 import type { Logger } from "../util/log.ts";
 import type {
   Attachment,
+  ChatType,
   MessageEvent,
   OutboundMessage,
   SendContext,
@@ -26,6 +27,11 @@ export interface Capabilities {
    * streaming draft, `draft()`).
    */
   readonly streaming: "final" | "edit" | "draft";
+  /**
+   * Chat types where the reply streams as the platform's draft (`draft()`)
+   * instead: Telegram drafts in DMs and edits in groups.
+   */
+  readonly draftIn?: readonly ChatType[];
   /** Longest text one message may carry, in `lengthUnit`. */
   readonly maxMessageLength: number;
   /** What `maxMessageLength` counts (default `utf16`). */

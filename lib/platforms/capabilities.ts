@@ -8,7 +8,7 @@
  */
 
 import type { Capabilities, PlatformAdapter } from "./adapter.ts";
-import type { Attachment } from "./event.ts";
+import type { Attachment, ChatType } from "./event.ts";
 
 /** The capabilities with every default applied. */
 export interface EffectiveCapabilities {
@@ -51,4 +51,23 @@ export function capabilitiesOf(
     livePreviews,
     mediaOut: given.media?.out ?? [],
   };
+}
+
+/**
+ * How a reply to a chat of `chatType` streams on `adapter`: its draft where
+ * `draftIn` names the chat type (and it has `draft()`), else `streaming`.
+ *
+ * @example
+ * ```ts
+ * const telegramLike = { capabilities: { streaming: "edit", draftIn: ["dm"], maxMessageLength: 4096 } } as const;
+ * streamingFor({ ...telegramLike, draft: async () => {} }, "dm"); // "draft"
+ * streamingFor({ ...telegramLike, draft: async () => {} }, "group"); // "edit"
+ * ```
+ */
+export function streamingFor(
+  adapter: Pick<PlatformAdapter, "capabilities" | "draft">,
+  chatType: ChatType,
+): Capabilities["streaming"] {
+  if (adapter.draft && adapter.capabilities.draftIn?.includes(chatType)) return "draft";
+  return capabilitiesOf(adapter).streaming;
 }

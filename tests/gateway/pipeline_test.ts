@@ -558,6 +558,38 @@ Deno.test("a platform that streams by draft sees the draft grow, then the reply 
   ]);
 });
 
+Deno.test("a platform that drafts in DMs only streams a DM as a draft and a group reply by edits", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const adapter = new RecordingAdapter("test", {
+    streaming: "edit",
+    draftIn: ["dm"],
+    maxMessageLength: 4096,
+  });
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const { pipeline } = await setup(db, { adapter, agent });
+  await pipeline.accept(message("in a dm"));
+  await adapter.until(() => adapter.settledLog.length === 1);
+  assert.deepEqual(adapter.drafts.map((d) => d.text), [
+    "answer to in a dm",
+    "answer to in a dm (done)",
+  ]);
+  assert.deepEqual(adapter.messages.map((x) => [x.text, x.edits]), [[
+    "answer to in a dm (done)",
+    0,
+  ]]);
+  await pipeline.accept({
+    ...message("in a group"),
+    source: { platform: "test", chatType: "group", chatId: "room-1", userId: "alice" },
+  });
+  await adapter.until(() => adapter.settledLog.length === 2);
+  assert.equal(adapter.drafts.length, 2, "no draft in the group");
+  const group = adapter.messages.at(-1)!;
+  assert.equal(group.text, "answer to in a group (done)");
+  assert.ok(group.edits >= 1, "the group's preview message was edited into the reply");
+});
+
 Deno.test("the final edit tells the platform what the preview shows, so it can skip an edit that changes nothing", async () => {
   await using dir = tempDir();
   using db = database(dir.path);

@@ -33,7 +33,9 @@ export const TELEGRAM_LOCK_SCOPE = "telegram-bot-token";
 
 /** What a Telegram bot can do. */
 export const TELEGRAM_CAPABILITIES: Capabilities = {
+  // A group sees a message edited as the reply grows; a DM sees Telegram's own draft.
   streaming: "edit",
+  draftIn: ["dm"],
   maxMessageLength: 4096,
   lengthUnit: "utf16",
   typing: true,
@@ -178,6 +180,21 @@ export class TelegramAdapter implements PlatformAdapter {
     }
     this.#context.health.sendOk();
     return { status: "sent", messageId };
+  }
+
+  /**
+   * Shows the reply so far as the DM's draft (`sendMessageDraft`: a preview
+   * that animates in place and fades after about 30 s; the final text is
+   * sent as a message).
+   */
+  async draft(to: SessionSource, draftId: string, text: string): Promise<void> {
+    const api = this.#connected();
+    await api.call("sendMessageDraft", {
+      chat_id: this.#chatOf(to),
+      draft_id: draftNumber(draftId),
+      text: text.slice(0, 4096),
+      ...(to.threadId ? { message_thread_id: Number(to.threadId) } : {}),
+    });
   }
 
   /** Shows "typing…" for about 5 s (the turn refreshes it); failures are ignored. */
@@ -330,6 +347,13 @@ export class TelegramAdapter implements PlatformAdapter {
       this.#context.log.warn("Telegram did not take the command list", { error });
     }
   }
+}
+
+/** A draft's non-zero number, the same for the same key (the draft then animates in place). */
+function draftNumber(key: string): number {
+  let hash = 0;
+  for (const char of key) hash = (Math.imul(hash, 31) + char.codePointAt(0)!) | 0;
+  return (hash & 0x7fffffff) || 1;
 }
 
 /** The reply parameters of a part that answers a message (kept when that message is gone). */
