@@ -11,7 +11,7 @@
  * @module
  */
 
-import { PlatformError } from "../../errors.ts";
+import { ConfigError, PlatformError } from "../../errors.ts";
 import type { AdapterContext, Capabilities, PlatformAdapter } from "../adapter.ts";
 import type {
   Attachment,
@@ -21,12 +21,13 @@ import type {
   SessionSource,
 } from "../event.ts";
 import type { LinkHealth } from "../health.ts";
-import { TelegramApi } from "./api.ts";
+import { TelegramApi, type UploadFile } from "./api.ts";
 import { TelegramError } from "./errors.ts";
 import { type BotIdentity, readUpdate, type TgFile, type TgUpdate } from "./inbound.ts";
 import { readOffset, saveOffset } from "./offset_file.ts";
-import { TelegramPoller } from "./poller.ts";
+import { ALLOWED_UPDATES, TelegramPoller } from "./poller.ts";
 import type { TelegramSettings } from "./section.ts";
+import { WebhookListener } from "./webhook.ts";
 
 /** The credential lock scope of a bot token. */
 export const TELEGRAM_LOCK_SCOPE = "telegram-bot-token";
@@ -47,6 +48,10 @@ export const TELEGRAM_CAPABILITIES: Capabilities = {
 
 /** Downloads stop at 20 MB on Telegram's side. */
 const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
+/** Larger images go as documents. */
+const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
+/** An upload of up to 50 MB may take a while. */
+const UPLOAD_TIMEOUT_MS = 120_000;
 
 /**
  * One Telegram bot.
@@ -55,6 +60,7 @@ const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
  * ```ts
  * import type { AdapterContext } from "../adapter.ts";
  * import type { TelegramSettings } from "./section.ts";
+import { WebhookListener } from "./webhook.ts";
  * declare const context: AdapterContext<TelegramSettings>; // what the gateway hands the adapter
  *
  * const adapter = new TelegramAdapter(context);
@@ -69,11 +75,14 @@ export class TelegramAdapter implements PlatformAdapter {
   readonly #context: AdapterContext<TelegramSettings>;
   #api: TelegramApi | undefined;
   #poller: TelegramPoller | undefined;
+  #webhook: WebhookListener | undefined;
   #me: BotIdentity | undefined;
   /** Groups that became supergroups: old chat id → new (sends follow them). */
   readonly #migrated = new Map<string, string>();
   /** Chats whose user blocked the bot (or that removed it). */
   readonly #blocked = new Set<string>();
+  /** Per reply part being sent, how many of its files went out (a retry skips them). */
+  readonly #filesSent = new Map<string, number>();
 
   /** Reads the settings; nothing is claimed or polled until {@linkcode connect}. */
   constructor(context: AdapterContext<TelegramSettings>) {
@@ -106,20 +115,34 @@ export class TelegramAdapter implements PlatformAdapter {
       baseUrl: settings.api_base_url,
       fetch: this.#context.fetch,
     });
-    const me = await api.call<BotIdentity & { can_read_all_group_messages?: boolean }>("getMe");
+    let me: BotIdentity & { can_read_all_group_messages?: boolean };
+    try {
+      me = await api.call("getMe");
+    } catch (error) {
+      if (error instanceof TelegramError && error.action === "unauthorized") {
+        // Retrying cannot help: the start fails until the operator changes the token.
+        throw new ConfigError(
+          `Telegram refused the bot token (${error.description}): set TELEGRAM_BOT_TOKEN (telegram.bot_token) to the token @BotFather gave`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
     this.#me = { id: me.id, username: me.username };
     health.detail("bot", `@${me.username}`);
-    health.detail("mode", "polling");
     if (settings.require_mention && me.can_read_all_group_messages === false) {
       log.warn(
         "Privacy mode is on: in groups Telegram may not deliver plain @mentions, only commands and replies to the bot; turn it off with @BotFather /setprivacy (then re-add the bot) or make the bot an admin",
       );
     }
-    await api.call("deleteWebhook", { drop_pending_updates: false });
     await this.#setCommands(api);
+    this.#api = api;
+    if (settings.webhook_url) return await this.#listen(api, settings.webhook_url);
+    health.detail("mode", "polling");
+    // A webhook left set would answer every poll with 409; its pending updates are kept.
+    await api.call("deleteWebhook", { drop_pending_updates: false });
     const botId = String(me.id);
     const offset = await readOffset(stateDir, botId);
-    this.#api = api;
     health.set("subscribed");
     const poller = new TelegramPoller({
       api,
@@ -137,28 +160,64 @@ export class TelegramAdapter implements PlatformAdapter {
     poller.start();
   }
 
-  /** Stops polling once the batch under way is journaled and its offset saved. */
+  /**
+   * Stops polling once the batch under way is journaled and its offset
+   * saved (or the webhook listener once the updates being journaled are
+   * answered; the webhook stays set, so Telegram keeps what comes meanwhile).
+   */
   async disconnect(_reason: string): Promise<void> {
     await this.#poller?.stop();
     this.#poller = undefined;
+    await this.#webhook?.close();
+    this.#webhook = undefined;
     this.#api = undefined; // a stopped link sends nothing
     this.#context.health.set("stopped");
   }
 
-  /** Sends a reply part as a new message. */
+  /**
+   * Sends a reply part: its files first (an image up to 10 MB with
+   * sendPhoto, anything else with sendDocument), then its text. A retry of
+   * the part skips the files that already went out in this run.
+   */
   async send(
     to: SessionSource,
     message: OutboundMessage,
     context: SendContext,
   ): Promise<SendResult> {
     const api = this.#connected();
-    const params: Record<string, unknown> = {
-      text: message.text,
-      ...replyTo(context),
-    };
-    const sent = await this.#deliver(api, "sendMessage", to, params) as { message_id: number };
+    const files = message.attachments ?? [];
+    const key = context.idempotencyKey;
+    let last: { message_id: number } | undefined;
+    try {
+      for (let i = this.#filesSent.get(key) ?? 0; i < files.length; i++) {
+        const file = files[i]!;
+        const bytes = await Deno.readFile(file.path);
+        const field = file.kind === "image" && bytes.length <= MAX_PHOTO_BYTES
+          ? "photo"
+          : "document";
+        last = await this.#deliver(
+          api,
+          field === "photo" ? "sendPhoto" : "sendDocument",
+          to,
+          replyTo(context),
+          { [field]: { bytes, name: file.name ?? baseName(file.path), mime: file.mime } },
+        ) as { message_id: number };
+        this.#filesSent.set(key, i + 1);
+      }
+      if (message.text.trim() !== "" || !last) {
+        last = await this.#deliver(api, "sendMessage", to, {
+          text: message.text,
+          ...replyTo(context),
+        }) as { message_id: number };
+      }
+    } catch (error) {
+      // Only a retry of the part needs to know what of it went out.
+      if (!(error instanceof PlatformError && error.retryable)) this.#filesSent.delete(key);
+      throw error;
+    }
+    this.#filesSent.delete(key);
     this.#context.health.sendOk();
-    return { status: "sent", messageId: String(sent.message_id) };
+    return { status: "sent", messageId: String(last.message_id) };
   }
 
   /** Replaces the text of a sent message; "not modified" is a success. */
@@ -218,12 +277,36 @@ export class TelegramAdapter implements PlatformAdapter {
     return this.#context.health.snapshot();
   }
 
+  /** Listens for the webhook, then tells Telegram where it is. */
+  async #listen(api: TelegramApi, url: string): Promise<void> {
+    const { settings, health, log } = this.#context;
+    const listener = WebhookListener.listen({
+      hostname: settings.webhook_host,
+      port: settings.webhook_port,
+      path: new URL(url).pathname,
+      secret: settings.webhook_secret!,
+      log,
+      onUpdate: (update) => this.#take([update]),
+    });
+    this.#webhook = listener;
+    health.detail("mode", "webhook");
+    health.detail("webhook_port", listener.port);
+    await api.call("setWebhook", {
+      url,
+      secret_token: settings.webhook_secret,
+      allowed_updates: ALLOWED_UPDATES,
+      drop_pending_updates: false,
+    });
+    health.set("subscribed");
+  }
+
   /** Calls a send method, following a migration and dropping a thread that is gone. */
   async #deliver(
     api: TelegramApi,
     method: string,
     to: SessionSource,
     params: Record<string, unknown>,
+    files?: Readonly<Record<string, UploadFile>>,
   ): Promise<unknown> {
     let thread = to.threadId && to.threadId !== "1" ? Number(to.threadId) : undefined;
     for (let tries = 0;; tries++) {
@@ -233,7 +316,7 @@ export class TelegramAdapter implements PlatformAdapter {
           chat_id: chat,
           ...params,
           ...(thread !== undefined ? { message_thread_id: thread } : {}),
-        });
+        }, files ? { files, timeoutMs: UPLOAD_TIMEOUT_MS } : {});
       } catch (error) {
         if (!(error instanceof TelegramError) || tries >= 2) throw this.#noted(error, to);
         if (error.action === "drop_thread" && thread !== undefined) {
@@ -347,6 +430,10 @@ export class TelegramAdapter implements PlatformAdapter {
       this.#context.log.warn("Telegram did not take the command list", { error });
     }
   }
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
 }
 
 /** A draft's non-zero number, the same for the same key (the draft then animates in place). */

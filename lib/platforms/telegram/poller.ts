@@ -21,8 +21,8 @@ import type { TgUpdate } from "./inbound.ts";
 
 /** The fewest ms between two polls while another poller holds the updates. */
 export const CONFLICT_WAIT_MS = 10_000;
-/** The updates hermes asks for (my_chat_member says when a user blocks the bot). */
-const ALLOWED_UPDATES = ["message", "edited_message", "my_chat_member"];
+/** The updates hermes asks for, polling or by webhook (my_chat_member says when a user blocks the bot). */
+export const ALLOWED_UPDATES = ["message", "edited_message", "my_chat_member"];
 
 /** What a {@linkcode TelegramPoller} needs. */
 export interface TelegramPollerOptions {

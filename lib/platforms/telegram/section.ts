@@ -1,6 +1,6 @@
 /**
  * The `telegram` section of config.yaml: a Telegram bot through the Bot
- * API, by long polling.
+ * API, by long polling or, with `webhook_url`, by webhook.
  *
  * @module
  */
@@ -38,6 +38,22 @@ export const telegramSection = defineSection({
     stall_seconds: z.number().min(10).default(120).describe(
       "A poll still unanswered this long after its timeout is a stall: it is abandoned and polled again",
     ),
+    webhook_url: z.string().regex(/^https:\/\/[^/]/, "an https:// URL Telegram can reach")
+      .optional().describe(
+        "Receive updates by webhook at this public HTTPS URL instead of polling (TELEGRAM_WEBHOOK_URL; ports 443, 80, 88 or 8443)",
+      ),
+    webhook_secret: z.string().regex(
+      /^[A-Za-z0-9_-]{16,256}$/,
+      "16 to 256 characters of A-Z, a-z, 0-9, _ and -",
+    ).optional().describe(
+      "The secret Telegram sends with each update (TELEGRAM_WEBHOOK_SECRET); required with webhook_url",
+    ),
+    webhook_port: z.number().int().min(0).max(65535).default(8443).describe(
+      "The port the webhook listener binds (TELEGRAM_WEBHOOK_PORT); a reverse proxy may sit in front",
+    ),
+    webhook_host: z.string().min(1).default("0.0.0.0").describe(
+      "The address the webhook listener binds (TELEGRAM_WEBHOOK_HOST); 127.0.0.1 behind a reverse proxy",
+    ),
     media_allow_addresses: z.array(z.string().min(1)).default([]).describe(
       "IP addresses files may be fetched from although they are private (a local Bot API server, a simulator)",
     ),
@@ -51,10 +67,14 @@ export const telegramSection = defineSection({
     TELEGRAM_HOME_CHANNEL: "home_channel",
     TELEGRAM_POLL_TIMEOUT_SECONDS: "poll_timeout_seconds",
     TELEGRAM_STALL_SECONDS: "stall_seconds",
+    TELEGRAM_WEBHOOK_URL: "webhook_url",
+    TELEGRAM_WEBHOOK_SECRET: "webhook_secret",
+    TELEGRAM_WEBHOOK_PORT: "webhook_port",
+    TELEGRAM_WEBHOOK_HOST: "webhook_host",
     TELEGRAM_MEDIA_ALLOW_ADDRESSES: "media_allow_addresses",
     ...accessEnv("telegram"),
   },
-  secrets: ["bot_token"],
+  secrets: ["bot_token", "webhook_secret"],
 });
 
 /** The Telegram platform's settings, validated and with defaults. */
