@@ -38,6 +38,9 @@ const parser = new MarkdownIt("default", { html: false, linkify: false, typograp
 /** Link schemes Telegram makes a link of; anything else is shown as text. */
 const LINKABLE = /^(?:https?|tg|ton):\/\//i;
 const WORD_CHAR = /[A-Za-z0-9]/;
+/** Inside a pair of single stars, how globs (`*.ts`, `src/*`) start and end. */
+const PATH_START = /[./\\]/;
+const PATH_END = /[/\\]/;
 const LANGUAGE = /^[A-Za-z0-9_+#.-]{1,32}$/;
 
 /** Escapes text for Telegram HTML: only the named entities it knows. */
@@ -74,6 +77,7 @@ function tree(tokens: readonly Token[]): Node[] {
 class Renderer {
   readonly #html: boolean;
   #quoteDepth = 0;
+  #inLink = false;
 
   constructor(mode: Mode) {
     this.#html = mode === "html";
@@ -137,6 +141,10 @@ class Renderer {
     return items.map((item, i) => {
       const marker = ordered ? `${start + i}. ` : "• ";
       const body = this.blocks(item.children, tight);
+      // A lone "*" or "-" line is an empty item to CommonMark, not to the agent.
+      if (body === "") {
+        return this.text(ordered ? `${item.token.info}${item.token.markup}` : item.token.markup);
+      }
       return marker + this.indent(body, " ".repeat(marker.length));
     }).join(tight ? "\n" : "\n\n");
   }
@@ -212,7 +220,10 @@ class Renderer {
           out += "\n";
           break;
         case "code_inline":
-          out += this.#html ? `<code>${escapeHtml(child.content)}</code>` : child.content;
+          // Telegram may refuse code inside a link: a link's label is text.
+          out += this.#html && !this.#inLink
+            ? `<code>${escapeHtml(child.content)}</code>`
+            : this.text(child.content);
           break;
         case "strong_open":
         case "strong_close":
@@ -224,7 +235,10 @@ class Renderer {
           break;
         case "link_open": {
           const close = closingIndex(children, i);
+          const inLink = this.#inLink;
+          this.#inLink = true;
           const label = this.inlineOf(children.slice(i + 1, close));
+          this.#inLink = inLink;
           out += this.link(label, child.attrGet("href") ?? "");
           i = close;
           break;
@@ -249,6 +263,8 @@ class Renderer {
   link(label: string, href: string): string {
     const url = href.startsWith("mailto:") ? href.slice("mailto:".length) : href;
     if (url === "") return label;
+    // An image inside a link: no link inside a link, its alt text is enough.
+    if (this.#inLink) return label === "" ? this.text(url) : label;
     if (this.#html && LINKABLE.test(href)) {
       return `<a href="${escapeAttribute(href)}">${label === "" ? escapeHtml(href) : label}</a>`;
     }
@@ -269,8 +285,9 @@ function closingIndex(children: readonly Token[], open: number): number {
 
 /**
  * Single-star emphasis touching a letter or digit outside (`2*3*4`,
- * `a*b*`) is arithmetic or a glob far more often than italics in an agent's
- * answer: the indexes of those delimiters, to be shown as `*`.
+ * `a*b*`), or starting inside with `.` `/` `\\` or ending with `/` `\\`
+ * (`*.ts and src/*`), is arithmetic or a glob far more often than italics in
+ * an agent's answer: the indexes of those delimiters, to be shown as `*`.
  */
 function literalStars(children: readonly Token[]): Set<number> {
   const literal = new Set<number>();
@@ -283,8 +300,12 @@ function literalStars(children: readonly Token[]): Set<number> {
       if (start === undefined) return;
       const before = children[start - 1];
       const after = children[i + 1];
+      const first = children[start + 1];
+      const last = children[i - 1];
       const touches = (before?.type === "text" && WORD_CHAR.test(before.content.at(-1) ?? "")) ||
-        (after?.type === "text" && WORD_CHAR.test(after.content[0] ?? ""));
+        (after?.type === "text" && WORD_CHAR.test(after.content[0] ?? "")) ||
+        (first?.type === "text" && PATH_START.test(first.content[0] ?? "")) ||
+        (last?.type === "text" && PATH_END.test(last.content.at(-1) ?? ""));
       if (touches) literal.add(start).add(i);
     }
   });

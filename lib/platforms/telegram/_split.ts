@@ -140,11 +140,12 @@ function nextCut(atoms: readonly Atom[], start: number, limit: number): Cut {
   for (; i < atoms.length; i++) {
     const atom = atoms[i]!;
     if (atom.tag) continue;
-    if (width + atom.text.length > limit) break;
+    // A separator is dropped at a cut, so it may stand just past the limit.
     if (atom.text === "\n") {
       if (atoms[i + 1]?.text === "\n") paragraph = { end: i, next: i + 2, width };
       else line = { end: i, next: i + 1, width };
     } else if (isSpace(atom)) word = { end: i, next: i + 1, width };
+    if (width + atom.text.length > limit) break;
     width += atom.text.length;
     if (CJK_STOPS.has(atom.text)) word = { end: i + 1, next: i + 1, width };
   }
