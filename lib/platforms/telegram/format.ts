@@ -13,11 +13,58 @@
  * @module
  */
 
+import type { OutboundMessage } from "../event.ts";
 import { escapeHtml, renderMarkdown } from "./_markdown.ts";
 import { htmlAtoms, splitAtoms, textAtoms } from "./_split.ts";
 
 /** The longest text of one message (sendMessage, editMessageText), in UTF-16 units. */
 export const TELEGRAM_MAX_MESSAGE_LENGTH = 4096;
+
+/** One Telegram message of a reply, and what to send instead if Telegram refuses its HTML. */
+export interface TelegramText {
+  /** The `text` of sendMessage / editMessageText. */
+  readonly text: string;
+  /** `"HTML"` for a markdown reply; unset for plain text (send no parse_mode). */
+  readonly parseMode?: "HTML";
+  /**
+   * The same message as plain text, in as many messages as it takes (a link
+   * written out as `label (url)` can make it longer); `[text]` for plain text.
+   */
+  readonly fallback: readonly string[];
+}
+
+/**
+ * A reply as the Telegram messages to send, in order: markdown through
+ * {@linkcode toTelegramHtml} and {@linkcode splitTelegramHtml}, each with its
+ * plain fallback ({@linkcode htmlToPlain}, {@linkcode splitPlain}); plain
+ * text (the default format) through {@linkcode splitPlain} alone.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(telegramMessages({ text: "**Hi** [me](https://example.com)", format: "markdown" }), [
+ *   {
+ *     text: '<b>Hi</b> <a href="https://example.com">me</a>',
+ *     parseMode: "HTML",
+ *     fallback: ["Hi me (https://example.com)"],
+ *   },
+ * ]);
+ * assert.deepEqual(telegramMessages({ text: "1 < 2" }), [{ text: "1 < 2", fallback: ["1 < 2"] }]);
+ * ```
+ */
+export function telegramMessages(
+  message: Pick<OutboundMessage, "text" | "format">,
+  limit: number = TELEGRAM_MAX_MESSAGE_LENGTH,
+): TelegramText[] {
+  if (message.format !== "markdown") {
+    return splitPlain(message.text, limit).map((text) => ({ text, fallback: [text] }));
+  }
+  return splitTelegramHtml(toTelegramHtml(message.text), limit).map((text) => ({
+    text,
+    parseMode: "HTML",
+    fallback: splitPlain(htmlToPlain(text), limit),
+  }));
+}
 
 /**
  * The agent's markdown as Telegram HTML. Bold, italic, strikethrough, inline

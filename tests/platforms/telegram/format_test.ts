@@ -6,6 +6,7 @@ import {
   splitPlain,
   splitTelegramHtml,
   TELEGRAM_MAX_MESSAGE_LENGTH,
+  telegramMessages,
   toTelegramHtml,
   visibleLength,
 } from "../../../lib/platforms/telegram/format.ts";
@@ -403,4 +404,88 @@ Deno.test("a code block longer than a message is a code block in every part", ()
   }
   // Cut at line ends: every line arrives whole, indentation and all.
   assert.deepEqual(chunks.flatMap((chunk) => visibleText(chunk).split("\n")), lines);
+});
+
+Deno.test("telegramMessages() sends markdown as checked HTML parts, each with a plain fallback", () => {
+  const markdown = "## Plan\n\n" +
+    "Read [the guide](https://example.com/guide) twice. ".repeat(300);
+  const parts = telegramMessages({ text: markdown, format: "markdown" });
+  assert.ok(parts.length >= 2);
+  for (const part of parts) {
+    assert.equal(part.parseMode, "HTML");
+    assertTelegramHtml(part.text);
+    assert.ok(part.fallback.length >= 1);
+    for (const piece of part.fallback) {
+      assert.ok(piece.length <= 4096);
+      assert.ok(!piece.includes("<") && !piece.includes("&amp;"));
+    }
+  }
+  assert.match(
+    parts[0]!.fallback[0]!,
+    /^Plan\n\nRead the guide \(https:\/\/example\.com\/guide\) twice\./,
+  );
+  assert.deepEqual(telegramMessages({ text: "**not markdown** & <b>", format: "plain" }), [
+    { text: "**not markdown** & <b>", fallback: ["**not markdown** & <b>"] },
+  ]);
+  assert.deepEqual(telegramMessages({ text: "  " }), []);
+});
+
+Deno.test("random hostile markdown always converts and splits into valid Telegram HTML", () => {
+  const pieces = [
+    "*",
+    "**",
+    "_",
+    "__",
+    "`",
+    "```",
+    "```ts\n",
+    "~~",
+    "[",
+    "]",
+    "(",
+    ")",
+    "](https://x.org/a_(b)",
+    "<",
+    ">",
+    "&",
+    "&amp;",
+    "\n",
+    "\n\n",
+    "- ",
+    "1. ",
+    "> ",
+    "# ",
+    "| a | b |\n|---|---|\n| ",
+    " | ",
+    "😀",
+    "中文",
+    "👨‍👩‍👧",
+    " ",
+    "word",
+    "\\",
+    "![i](",
+    "<https://y.org>",
+    "<a@b.c>",
+    "    ",
+    "||",
+    "---\n",
+    "\t",
+    "é\u0301",
+    "&#128512;",
+    '"',
+  ];
+  let seed = 20261201;
+  const random = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  for (let n = 0; n < 400; n++) {
+    let markdown = "";
+    for (let i = 1 + random(60); i > 0; i--) markdown += pieces[random(pieces.length)];
+    const out = toTelegramHtml(markdown);
+    if (out === "") continue;
+    assert.deepEqual(telegramHtmlErrors(out, Infinity), [], JSON.stringify(markdown));
+    for (const limit of [2, 5, 13, 40]) split(out, limit);
+    for (const piece of splitPlain(plainFallback(markdown), 7)) assert.ok(piece.length <= 7);
+  }
 });
