@@ -25,6 +25,7 @@ import { TelegramApi, type UploadFile } from "./api.ts";
 import { TelegramError } from "./errors.ts";
 import { type BotIdentity, readUpdate, type TgFile, type TgUpdate } from "./inbound.ts";
 import { readOffset, saveOffset } from "./offset_file.ts";
+import { telegramMessages, type TelegramText } from "./format.ts";
 import { ALLOWED_UPDATES, TelegramPoller } from "./poller.ts";
 import type { TelegramSettings } from "./section.ts";
 import { WebhookListener } from "./webhook.ts";
@@ -81,8 +82,8 @@ export class TelegramAdapter implements PlatformAdapter {
   readonly #migrated = new Map<string, string>();
   /** Chats whose user blocked the bot (or that removed it). */
   readonly #blocked = new Set<string>();
-  /** Per reply part being sent, how many of its files went out (a retry skips them). */
-  readonly #filesSent = new Map<string, number>();
+  /** Per reply part being sent, how many of its messages went out (a retry skips them). */
+  readonly #stepsSent = new Map<string, number>();
 
   /** Reads the settings; nothing is claimed or polled until {@linkcode connect}. */
   constructor(context: AdapterContext<TelegramSettings>) {
@@ -176,8 +177,10 @@ export class TelegramAdapter implements PlatformAdapter {
 
   /**
    * Sends a reply part: its files first (an image up to 10 MB with
-   * sendPhoto, anything else with sendDocument), then its text. A retry of
-   * the part skips the files that already went out in this run.
+   * sendPhoto, anything else with sendDocument), then its text, markdown as
+   * Telegram HTML (as plain text when Telegram refuses the HTML), in as
+   * many messages as Telegram's 4,096 characters take. A retry of the part
+   * skips what of it already went out in this run.
    */
   async send(
     to: SessionSource,
@@ -185,60 +188,106 @@ export class TelegramAdapter implements PlatformAdapter {
     context: SendContext,
   ): Promise<SendResult> {
     const api = this.#connected();
-    const files = message.attachments ?? [];
-    const key = context.idempotencyKey;
-    let last: { message_id: number } | undefined;
-    try {
-      for (let i = this.#filesSent.get(key) ?? 0; i < files.length; i++) {
-        const file = files[i]!;
+    const steps: (() => Promise<{ message_id: number }>)[] = [];
+    for (const file of message.attachments ?? []) {
+      steps.push(async () => {
         const bytes = await Deno.readFile(file.path);
         const field = file.kind === "image" && bytes.length <= MAX_PHOTO_BYTES
           ? "photo"
           : "document";
-        last = await this.#deliver(
+        return await this.#deliver(
           api,
           field === "photo" ? "sendPhoto" : "sendDocument",
           to,
           replyTo(context),
           { [field]: { bytes, name: file.name ?? baseName(file.path), mime: file.mime } },
         ) as { message_id: number };
-        this.#filesSent.set(key, i + 1);
-      }
-      if (message.text.trim() !== "" || !last) {
-        last = await this.#deliver(api, "sendMessage", to, {
-          text: message.text,
-          ...replyTo(context),
-        }) as { message_id: number };
+      });
+    }
+    const texts = message.text.trim() === "" && steps.length > 0 ? [] : telegramMessages(message);
+    for (const text of texts) {
+      steps.push(() => this.#sendText(api, to, text, replyTo(context)));
+    }
+    const key = context.idempotencyKey;
+    let last: { message_id: number } | undefined;
+    try {
+      for (let step = this.#stepsSent.get(key) ?? 0; step < steps.length; step++) {
+        last = await steps[step]!();
+        this.#stepsSent.set(key, step + 1);
       }
     } catch (error) {
       // Only a retry of the part needs to know what of it went out.
-      if (!(error instanceof PlatformError && error.retryable)) this.#filesSent.delete(key);
+      if (!(error instanceof PlatformError && error.retryable)) this.#stepsSent.delete(key);
       throw error;
     }
-    this.#filesSent.delete(key);
+    this.#stepsSent.delete(key);
     this.#context.health.sendOk();
-    return { status: "sent", messageId: String(last.message_id) };
+    return { status: "sent", messageId: last ? String(last.message_id) : "" };
   }
 
-  /** Replaces the text of a sent message; "not modified" is a success. */
+  /**
+   * Replaces the text of a sent message: a preview as plain text (half a
+   * reply's markdown may not parse), the final text formatted. "Not
+   * modified" is a success.
+   */
   async edit(
     to: SessionSource,
     messageId: string,
     message: OutboundMessage,
     context: SendContext,
   ): Promise<SendResult> {
-    if (context.shownText === message.text) return { status: "sent", messageId };
+    const [text] = telegramMessages(message.final ? message : { text: message.text });
+    if (!text) return { status: "sent", messageId };
+    // Telegram refuses an edit that changes nothing; a formatted final still changes the look.
+    const unformatted = text.parseMode === undefined || !/<[a-z]/.test(text.text);
+    if (context.shownText === message.text && unformatted) return { status: "sent", messageId };
     const api = this.#connected();
-    try {
-      await this.#deliver(api, "editMessageText", to, {
+    const call = (body: string, parseMode?: string) =>
+      this.#deliver(api, "editMessageText", to, {
         message_id: Number(messageId),
-        text: message.text,
+        text: body,
+        ...(parseMode ? { parse_mode: parseMode } : {}),
       });
+    try {
+      try {
+        await call(text.text, text.parseMode);
+      } catch (error) {
+        if (!(error instanceof TelegramError && error.action === "plain_fallback")) throw error;
+        await call(text.fallback.join("\n"));
+      }
     } catch (error) {
       if (!(error instanceof TelegramError && error.action === "not_modified")) throw error;
     }
     this.#context.health.sendOk();
     return { status: "sent", messageId };
+  }
+
+  /** Sends one message of text, formatted; as plain text when Telegram cannot parse it. */
+  async #sendText(
+    api: TelegramApi,
+    to: SessionSource,
+    text: TelegramText,
+    reply: Record<string, unknown>,
+  ): Promise<{ message_id: number }> {
+    try {
+      return await this.#deliver(api, "sendMessage", to, {
+        text: text.text,
+        ...(text.parseMode ? { parse_mode: text.parseMode } : {}),
+        ...reply,
+      }) as { message_id: number };
+    } catch (error) {
+      if (!(error instanceof TelegramError && error.action === "plain_fallback")) throw error;
+      this.#context.log.warn("Telegram refused the formatting; sending the reply as plain text", {
+        error: error.description,
+      });
+      let last: { message_id: number } | undefined;
+      for (const plain of text.fallback) {
+        last = await this.#deliver(api, "sendMessage", to, { text: plain, ...reply }) as {
+          message_id: number;
+        };
+      }
+      return last!;
+    }
   }
 
   /**
