@@ -184,7 +184,7 @@ export function setBlocked(
   if (chat.chat.type !== "private") throw new Error(`Cannot block in chat ${userId}: not private`);
   chat.blocked = blocked;
   const member = (status: string) => ({
-    user: state.bot,
+    user: state.botUser(),
     status,
     ...(status === "kicked" ? { until_date: 0 } : {}),
   });
