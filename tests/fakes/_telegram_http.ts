@@ -38,9 +38,13 @@ export function tooManyRequests(retryAfter: number): ApiError {
 
 /** An HTTP answer. */
 export interface Answer {
+  /** HTTP status. */
   status: number;
+  /** Body. */
   body: Uint8Array | string;
+  /** Content-Type (default application/octet-stream). */
   type?: string;
+  /** Extra headers. */
   headers?: Record<string, string>;
 }
 
@@ -69,9 +73,13 @@ export function errorAnswer(error: ApiError): Answer {
 
 /** One request as read from the socket. */
 export interface Incoming {
+  /** HTTP method. */
   method: string;
+  /** Request target (path and query). */
   target: string;
+  /** Headers. */
   headers: Headers;
+  /** The body bytes. */
   raw: Uint8Array<ArrayBuffer>;
 }
 

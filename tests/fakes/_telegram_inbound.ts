@@ -46,7 +46,9 @@ export interface InboundMessage {
 
 /** A queued message and its update (undefined when allowed_updates left it out). */
 export interface Inbound {
+  /** The stored message. */
   message: Message;
+  /** The queued update. */
   update?: Update;
 }
 

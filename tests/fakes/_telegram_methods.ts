@@ -18,10 +18,15 @@ import { truthy } from "./_telegram_webhook.ts";
 
 /** One sendMessageDraft frame. */
 export interface DraftFrame {
+  /** The private chat. */
   chat_id: number;
+  /** The draft (the same id animates in place). */
   draft_id: number;
+  /** Parsed, trimmed text. */
   text: string;
+  /** Its entities. */
   entities: FormattedText["entities"];
+  /** The topic, if any. */
   message_thread_id?: number;
   /** Simulated time (ms). */
   at: number;
@@ -29,7 +34,9 @@ export interface DraftFrame {
 
 /** What the method handlers share. */
 export interface MethodContext {
+  /** Chats, messages and updates. */
   state: TelegramState;
+  /** The flood-control model. */
   rate: RateModel;
   /** Every accepted draft frame, in order. */
   drafts: DraftFrame[];

@@ -12,57 +12,89 @@ import { ApiError, badRequest } from "./_telegram_http.ts";
 
 /** A User object. */
 export interface User {
+  /** The user id (a private chat has the same id). */
   id: number;
+  /** Whether this is a bot. */
   is_bot: boolean;
+  /** First name. */
   first_name: string;
+  /** Last name, if any. */
   last_name?: string;
+  /** Username without "@", if any. */
   username?: string;
+  /** IETF language tag of the user's client. */
   language_code?: string;
 }
 
 /** The bot as getMe answers it. */
 export interface BotUser extends User {
+  /** Whether the bot can be added to groups. */
   can_join_groups: boolean;
+  /** True when privacy mode is off. */
   can_read_all_group_messages: boolean;
+  /** Whether inline mode is on. */
   supports_inline_queries: boolean;
+  /** Whether DMs with the bot use topics. */
   has_topics_enabled: boolean;
 }
 
 /** A Chat object (as embedded in a Message). */
 export interface Chat {
+  /** Chat id: the user's id (private), negative (group), -100… (supergroup, channel). */
   id: number;
+  /** The chat kind. */
   type: "private" | "group" | "supergroup" | "channel";
+  /** Title of a group, supergroup or channel. */
   title?: string;
+  /** Public username, if any. */
   username?: string;
+  /** The user's first name (private chats). */
   first_name?: string;
+  /** Set on supergroups with topics. */
   is_forum?: true;
 }
 
 /** A Message object; the fields beyond these follow the Bot API names. */
 export interface Message {
+  /** Id, unique within its chat. */
   message_id: number;
+  /** Unix time in seconds. */
   date: number;
+  /** The chat it belongs to. */
   chat: Chat;
+  /** The sender. */
   from?: User;
+  /** Topic (or reply-thread) id. */
   message_thread_id?: number;
+  /** Set when sent in a forum topic. */
   is_topic_message?: true;
+  /** The text of a text message. */
   text?: string;
+  /** Unix time of the last edit. */
   edit_date?: number;
+  /** Every other field, by its Bot API name (photo, caption, reply_to_message, ...). */
   [field: string]: unknown;
 }
 
 /** An Update: update_id plus one payload. */
 export interface Update {
+  /** Counts up by one. */
   update_id: number;
+  /** A new message. */
   message?: Message;
+  /** A new version of a message. */
   edited_message?: Message;
+  /** The other payloads (my_chat_member, callback_query, ...). */
   [payload: string]: unknown;
 }
 
 /** What the simulator keeps per chat. */
 export interface ChatState {
+  /** The Chat object. */
   chat: Chat;
+  /** The id the next message gets. */
   nextMessageId: number;
+  /** Stored messages by id. */
   messages: Map<number, Message>;
   /** Topic ids (the id of each forum_topic_created message) and names. */
   topics: Map<number, string>;
@@ -76,9 +108,13 @@ export interface ChatState {
 
 /** A file the simulator serves through getFile and /file/. */
 export interface StoredFile {
+  /** The id getFile takes. */
   file_id: string;
+  /** The stable unique id. */
   file_unique_id: string;
+  /** The path under /file/bot<token>/. */
   file_path: string;
+  /** The content. */
   bytes: Uint8Array;
 }
 

@@ -28,6 +28,8 @@ export type Encoding = "json" | "query" | "form" | "multipart";
  *
  * @example
  * ```ts
+ * import { TelegramServer } from "./telegram_server.ts";
+ * await using tg = await TelegramServer.start();
  * const reply = await call(tg, "sendMessage", { chat_id: 1001, text: "hi" });
  * ```
  */

@@ -20,7 +20,9 @@ import type { TelegramState, Update } from "./_telegram_state.ts";
 
 /** One POST of an update to the webhook. */
 export interface Delivery {
+  /** The update delivered. */
   update_id: number;
+  /** The webhook URL. */
   url: string;
   /** The secret header sent, if any. */
   secret?: string;
