@@ -69,6 +69,7 @@ export class TelegramControl {
   readonly #watchers = new Set<() => void>();
   readonly #faults = new Map<string, { fault: Fault; count: number }[]>();
   #nextUser = 1000;
+  #albums = 0;
 
   /** Controls `ctx` (and its state). */
   constructor(ctx: MethodContext) {
@@ -105,9 +106,21 @@ export class TelegramControl {
     return this.state.addChat("supergroup", title, options.forum);
   }
 
+  /** Adds a channel (-100… id) with the bot as its admin. */
+  addChannel(title: string): Chat {
+    const chat = this.state.addChat("channel", title);
+    this.state.chat(chat.id).botIsAdmin = true;
+    return chat;
+  }
+
   /** Creates a forum topic (or a DM topic when the bot has topics enabled); returns its thread id. */
   createTopic(chatId: number, name: string): number {
     return createTopic(this.state, chatId, name);
+  }
+
+  /** Makes the bot an admin of a group (it then gets every message despite privacy mode), or not. */
+  setBotAdmin(chatId: number, isAdmin = true): void {
+    this.state.chat(chatId).botIsAdmin = isAdmin;
   }
 
   /** Blocks the bot in a private chat: sends answer 403, a my_chat_member "kicked" is queued. */
@@ -132,7 +145,13 @@ export class TelegramControl {
     return inbound(this.state, message);
   }
 
-  /** Queues a text from a user, with the entities clients find (commands, mentions, URLs). */
+  /**
+   * Queues a text from a user, with the entities clients find (commands,
+   * mentions, URLs). In a group, privacy mode may keep it from the bot: the
+   * returned `update` is then undefined (start with
+   * `canReadAllGroupMessages: true` or call {@linkcode setBotAdmin} to get
+   * every message).
+   */
   userText(chatId: number, text: string, extra: Partial<InboundMessage> = {}): Inbound {
     return inbound(this.state, { ...extra, chat: chatId, text });
   }
@@ -158,9 +177,7 @@ export class TelegramControl {
     photos: Uint8Array[],
     options: { caption?: string; from?: number } = {},
   ): Inbound[] {
-    const mediaGroupId = `1${
-      String(this.requests.length + this.state.queue.length).padStart(17, "0")
-    }`;
+    const mediaGroupId = String(13_000_000_000_000_000 + ++this.#albums);
     return photos.map((photo, i) =>
       inbound(this.state, {
         chat: chatId,

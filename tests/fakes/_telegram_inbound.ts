@@ -13,12 +13,20 @@
  * message_thread_id without is_topic_message; a photo is two sizes whose
  * small one serves the first quarter of the bytes.
  *
+ * Privacy mode (section 4): in a group or supergroup where the bot is not an
+ * admin and getMe's can_read_all_group_messages is false, a user's message
+ * becomes an update only if it has a bot_command addressed to this bot
+ * (`/cmd@bot`), a bare command while this bot was the last bot to post, or
+ * replies to the bot. A plain "@bot hello" is not delivered (the document's
+ * warning). Other bots' messages are never delivered in groups. The message
+ * is stored either way (a reply can target it).
+ *
  * @module
  */
 
 import { findEntities, type MessageEntity } from "./_telegram_entities.ts";
 import { fileFields, type MethodContext, photoSizes } from "./_telegram_methods.ts";
-import type { Message, TelegramState, Update, User } from "./_telegram_state.ts";
+import type { ChatState, Message, TelegramState, Update, User } from "./_telegram_state.ts";
 
 /** A message a user sends, for {@linkcode inbound}. */
 export interface InboundMessage {
@@ -44,7 +52,7 @@ export interface InboundMessage {
   mediaGroupId?: string;
 }
 
-/** A queued message and its update (undefined when allowed_updates left it out). */
+/** A stored message and its update (undefined when privacy mode or allowed_updates left it out). */
 export interface Inbound {
   /** The stored message. */
   message: Message;
@@ -61,7 +69,26 @@ function sender(state: TelegramState, chatId: number, from?: number): User {
   return first;
 }
 
-/** Queues a user's message as a `message` update. */
+/** Whether the bot gets this user message, under privacy mode (see the module doc). */
+function visibleToBot(state: TelegramState, chat: ChatState, message: Message): boolean {
+  const type = chat.chat.type;
+  if (type === "private" || type === "channel") return true;
+  if (message.from?.is_bot) return false;
+  if (state.bot.can_read_all_group_messages || chat.botIsAdmin) return true;
+  const replied = message.reply_to_message as Message | undefined;
+  if (replied?.from?.id === state.bot.id) return true;
+  const text = String(message.text ?? message.caption ?? "");
+  const entities = (message.entities ?? message.caption_entities ?? []) as MessageEntity[];
+  const lastBot = [...chat.messages.values()].reverse().find((m) => m.from?.is_bot);
+  return entities.some((e) => {
+    if (e.type !== "bot_command") return false;
+    const target = text.slice(e.offset, e.offset + e.length).split("@")[1];
+    if (target !== undefined) return target.toLowerCase() === state.bot.username?.toLowerCase();
+    return lastBot?.from?.id === state.bot.id;
+  });
+}
+
+/** Stores a user's message and queues it as a `message` update if the bot gets it. */
 export function inbound(state: TelegramState, input: InboundMessage): Inbound {
   const chat = state.chat(input.chat);
   const fields: Partial<Message> = { from: sender(state, input.chat, input.from) };
@@ -113,7 +140,8 @@ export function inbound(state: TelegramState, input: InboundMessage): Inbound {
     if (entities.length > 0) fields[entitiesKey!] = entities;
   }
   const message = state.store(chat, fields);
-  return { message, update: state.enqueue("message", message) };
+  const seen = visibleToBot(state, chat, message);
+  return { message, update: seen ? state.enqueue("message", message) : undefined };
 }
 
 /** Queues an `edited_message` update: the message with its new text and edit_date. */
@@ -132,7 +160,8 @@ export function edit(
   if (entities.length > 0) message[entitiesKey] = entities;
   else delete message[entitiesKey];
   message.edit_date = Math.floor(state.now() / 1000);
-  return { message, update: state.enqueue("edited_message", message) };
+  const seen = visibleToBot(state, state.chat(chatId), message);
+  return { message, update: seen ? state.enqueue("edited_message", message) : undefined };
 }
 
 /** Creates a forum topic (its id is its forum_topic_created message's id); returns the id. */

@@ -98,6 +98,8 @@ export interface ChatState {
   messages: Map<number, Message>;
   /** Topic ids (the id of each forum_topic_created message) and names. */
   topics: Map<number, string>;
+  /** Whether the bot is an admin here (it then gets every group message). */
+  botIsAdmin?: boolean;
   /** A private chat whose user blocked the bot. */
   blocked: boolean;
   /** Set once a basic group became this supergroup. */

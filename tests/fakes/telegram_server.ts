@@ -103,7 +103,11 @@ export interface TelegramServerOptions {
   botUsername?: string;
   /** The bot's first_name; default "Hermes". */
   botName?: string;
-  /** getMe's can_read_all_group_messages (privacy off); default false. */
+  /**
+   * getMe's can_read_all_group_messages; default false, i.e. privacy mode:
+   * in groups the bot gets only commands for it, replies to it and service
+   * messages (see `_telegram_inbound.ts`).
+   */
   canReadAllGroupMessages?: boolean;
   /** getMe's has_topics_enabled (topics in DMs); default false. */
   hasTopicsEnabled?: boolean;

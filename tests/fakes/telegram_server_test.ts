@@ -339,3 +339,60 @@ Deno.test("the outbound log records each call with params, time and outcome", as
   const [first] = await tg.waitForOutbound("sendmessage", 1);
   assert.equal((first?.result as { text: string }).text, "one");
 });
+
+Deno.test("privacy mode: in a group the bot gets commands for it and replies to it, not plain @mentions", async () => {
+  await using tg = await TelegramServer.start();
+  tg.addUser();
+  const other = tg.addUser({ is_bot: true, first_name: "Other", username: "other_bot" });
+  const group = tg.addSupergroup("Team");
+  const seen = (inbound: { update?: unknown }) => inbound.update !== undefined;
+  assert.equal(
+    seen(tg.userText(group.id, "@hermes_sim_bot hello")),
+    false,
+    "a plain mention is hidden",
+  );
+  assert.equal(seen(tg.userText(group.id, "chatter")), false);
+  assert.equal(seen(tg.userCommand(group.id, "ask", "x")), true, "/ask@hermes_sim_bot");
+  assert.equal(seen(tg.userText(group.id, "/ask@other_bot x")), false, "a command for another bot");
+  assert.equal(
+    seen(tg.userCommand(group.id, "ask", "", { addressed: false })),
+    false,
+    "bare, no bot posted",
+  );
+  const mine = (await call(tg, "sendMessage", { chat_id: group.id, text: "bot here" })).json.result;
+  assert.equal(
+    seen(tg.userCommand(group.id, "ask", "", { addressed: false })),
+    true,
+    "bare, the bot posted last",
+  );
+  assert.equal(
+    seen(tg.userText(group.id, "to you", { replyTo: mine.message_id })),
+    true,
+    "a reply to the bot",
+  );
+  assert.equal(
+    seen(tg.userText(group.id, "/ask@hermes_sim_bot", { from: other.id })),
+    false,
+    "other bots never",
+  );
+  tg.setBotAdmin(group.id);
+  assert.equal(seen(tg.userText(group.id, "chatter as admin")), true);
+  assert.equal(seen(tg.userText(tg.addUser().id, "a DM is always delivered")), true);
+  assert.equal(tg.messages(group.id).length, 10, "hidden messages are still stored");
+});
+
+Deno.test("privacy off (can_read_all_group_messages) delivers every user message in groups", async () => {
+  await using tg = await TelegramServer.start({ canReadAllGroupMessages: true });
+  tg.addUser();
+  const group = tg.addGroup("Team");
+  assert.notEqual(tg.userText(group.id, "@hermes_sim_bot hello").update, undefined);
+  assert.notEqual(tg.userText(group.id, "chatter").update, undefined);
+});
+
+Deno.test("userLongText splits a long text into parts of at most 4096 UTF-16 units", async () => {
+  await using tg = await TelegramServer.start();
+  const ada = tg.addUser();
+  const parts = tg.userLongText(ada.id, "x".repeat(9000));
+  assert.deepEqual(parts.map((p) => p.message.text?.length), [4096, 4096, 808]);
+  assert.deepEqual(tg.pendingUpdates().map((u) => u.update_id), [1, 2, 3]);
+});
