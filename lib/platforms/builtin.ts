@@ -7,3 +7,4 @@
 import "./local/platform.ts";
 import "./wecom/platform.ts";
 import "./weixin/platform.ts";
+import "./telegram/platform.ts";

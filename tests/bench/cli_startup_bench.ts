@@ -25,7 +25,7 @@ Deno.writeTextFileSync(
   `${home}/config.yaml`,
   "gateway:\n  drain_timeout: 120\nlogging:\n  level: info\n",
 );
-Deno.writeTextFileSync(`${home}/.env`, "TELEGRAM_BOT_TOKEN=123456:bench-secret\n");
+Deno.writeTextFileSync(`${home}/.env`, "DISCORD_BOT_TOKEN=bench-secret\n");
 
 const flags = cliRunFlags();
 const bundle = `${root}dist/hermes.js`;

@@ -156,7 +156,7 @@ Deno.test("a secret set in .env never appears in config show or in log lines", a
   const token = "7012345678:AAE-never-print-this";
   await Deno.writeTextFile(
     `${home.path}/.env`,
-    `TELEGRAM_BOT_TOKEN=${token}\nHERMES_LOG_LEVEL=debug\n`,
+    `DISCORD_BOT_TOKEN=${token}\nHERMES_LOG_LEVEL=debug\n`,
   );
   // The same value pasted where a log line and an error will quote it.
   await Deno.writeTextFile(
@@ -168,7 +168,7 @@ Deno.test("a secret set in .env never appears in config show or in log lines", a
     const result = await runHermes(["config", "show"], { home: home.path });
     assert.equal(result.code, 0, result.stderr);
     assert.ok(!result.stdout.includes(token) && !result.stderr.includes(token));
-    assert.match(result.stdout, /TELEGRAM_BOT_TOKEN=\*\*\*/);
+    assert.match(result.stdout, /DISCORD_BOT_TOKEN=\*\*\*/);
     assert.match(result.stdout, /logging\.level\s+debug\s+\.env HERMES_LOG_LEVEL/);
     assert.match(result.stdout, /gateway\.drain_timeout\s+30\s+config\.yaml/);
   });
@@ -176,7 +176,7 @@ Deno.test("a secret set in .env never appears in config show or in log lines", a
     const result = await runHermes(["config", "show", "--json"], { home: home.path });
     assert.ok(!result.stdout.includes(token) && !result.stderr.includes(token));
     const shown = JSON.parse(result.stdout);
-    assert.deepEqual(shown.unused_env, [{ name: "TELEGRAM_BOT_TOKEN", value: "***" }]);
+    assert.deepEqual(shown.unused_env, [{ name: "DISCORD_BOT_TOKEN", value: "***" }]);
   });
   await t.step("log lines, human and JSON", async () => {
     for (const format of ["human", "json"]) {

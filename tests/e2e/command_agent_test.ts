@@ -74,7 +74,7 @@ Deno.test("a command agent's program sees PATH, HOME and the agent.env names, no
   await using local = await startLocalGateway(home.path, {
     OPENAI_API_KEY: "sk-openai-secret",
     LOCAL_API_KEY: "local-secret-key",
-    TELEGRAM_BOT_TOKEN: "123456:telegram-secret",
+    DISCORD_BOT_TOKEN: "discord-secret-token",
     MY_SETTING: "passed on",
     NOT_LISTED: "stays out",
   });
@@ -94,7 +94,7 @@ Deno.test("a command agent's program sees PATH, HOME and the agent.env names, no
   assert.ok(names.includes("MY_SETTING"), names.join(" "));
   assert.ok(names.includes("PATH"), names.join(" "));
   assert.ok(names.includes("HOME"), names.join(" "));
-  for (const secret of ["OPENAI_API_KEY", "LOCAL_API_KEY", "TELEGRAM_BOT_TOKEN"]) {
+  for (const secret of ["OPENAI_API_KEY", "LOCAL_API_KEY", "DISCORD_BOT_TOKEN"]) {
     assert.ok(!names.includes(secret), `${secret} reached the program: ${names.join(" ")}`);
   }
   const allowed = new Set(["PATH", "HOME", "LANG", "TZ", "TMPDIR", "MY_SETTING"]);

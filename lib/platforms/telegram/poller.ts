@@ -178,7 +178,8 @@ export class TelegramPoller {
         `${error.description} (another poller or a webhook holds this bot's updates)`,
       );
       health.set("superseded");
-      const wait = Math.min(CONFLICT_WAIT_MS * this.#conflicts, 60_000);
+      // 10 s for the first minute (the other one may be a gateway on its way out), then up to 30 s.
+      const wait = CONFLICT_WAIT_MS * Math.min(Math.ceil(this.#conflicts / 6), 3);
       log.warn("Another poller holds this bot's updates; waiting before polling again", {
         wait_ms: wait,
         conflicts: this.#conflicts,

@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { waitFor } from "../gateway/_gateway.ts";
+import { sentTexts, startTelegramGateway, telegramHealth, waitForText } from "./_telegram.ts";
+
+Deno.test("a DM and the group messages that address the bot are answered; one that does not is not", async () => {
+  await using setup = await startTelegramGateway();
+  const { tg } = setup;
+  const ada = tg.addUser({ first_name: "Ada" });
+  tg.userText(ada.id, "hello from a DM");
+  await waitForText(tg, ada.id, "hello from a DM");
+
+  const group = tg.addSupergroup("Team");
+  tg.setBotAdmin(group.id); // the bot sees every message, so not being addressed is what keeps one out
+  // Each from someone else: one person's second message would supersede their first.
+  const [bob, cy, di, ed] = ["Bob", "Cy", "Di", "Ed"].map((first_name) =>
+    tg.addUser({ first_name })
+  );
+  tg.userCommand(group.id, "echo", "as a command", { from: bob!.id });
+  tg.userText(group.id, `@${tg.bot.username} as a mention`, { from: cy!.id });
+  const bots = tg.messages(group.id); // none yet: reply to a bot message below
+  assert.equal(bots.filter((m) => m.from?.is_bot).length, 0);
+  tg.userText(group.id, "lunch anyone?", { from: di!.id });
+  await waitForText(tg, group.id, `@${tg.bot.username} as a mention`);
+  const botMessage = tg.messages(group.id).find((m) => m.from?.is_bot)!;
+  tg.userText(group.id, "as a reply", { from: ed!.id, replyTo: botMessage.message_id });
+  await waitForText(tg, group.id, "as a reply");
+  await waitFor("the command's answer", () => sentTexts(tg, group.id).length >= 3).catch((e) => {
+    throw new Error(`${e.message}: ${setup.gateway.stderr().slice(-3000)}`);
+  });
+  const texts = sentTexts(tg, group.id);
+  assert.ok(texts.some((t) => t.includes("as a command")), texts.join(" | "));
+  assert.ok(!texts.some((t) => t.includes("lunch")), "a message not for the bot got an answer");
+  // Answers quote the message they answer.
+  const replies = tg.outboundOf("sendMessage").filter((c) => c.ok);
+  assert.ok(
+    replies.every((c) => (c.params.reply_parameters as { message_id?: number })?.message_id),
+  );
+
+  const health = await telegramHealth(setup);
+  assert.equal(health.state, "receiving");
+  const details = health.details as Record<string, unknown>;
+  assert.equal(details.bot, `@${tg.bot.username}`);
+  assert.equal(details.mode, "polling");
+  assert.ok(Number(details.last_update_id) >= 5);
+  assert.ok((health.last_inbound_at as Record<string, string>).dm);
+  assert.ok((health.last_inbound_at as Record<string, string>).group);
+});
+
+Deno.test("across a clean restart between batches and a kill -9 right after a batch is journaled, every update is answered once", async () => {
+  await using setup = await startTelegramGateway();
+  const { tg } = setup;
+  const users = Array.from({ length: 12 }, (_, i) => tg.addUser({ first_name: `U${i}` }));
+  const ask = (from: number, to: number, batch: string) => {
+    for (const user of users.slice(from, to)) {
+      tg.userText(user.id, `${batch} from ${user.first_name}`);
+    }
+  };
+  const answered = (batch: string, from: number, to: number) =>
+    users.slice(from, to).every((u) =>
+      sentTexts(tg, u.id).includes(`${batch} from ${u.first_name}`)
+    );
+
+  ask(0, 4, "first");
+  await waitFor("the first batch's answers", () => answered("first", 0, 4), 15_000);
+  // A clean stop, and a batch that arrives while no gateway runs.
+  setup.gateway.child.kill("SIGTERM");
+  assert.equal(
+    await setup.gateway.exited,
+    75,
+    "drained, and asks its supervisor to start it again",
+  );
+  ask(4, 8, "second");
+  await setup.restart();
+  await waitFor("the second batch's answers", () => answered("second", 4, 8), 15_000);
+
+  // Replies cannot go out, so a batch is journaled but unanswered when the gateway dies.
+  tg.failNext("sendMessage", { error: 500, description: "Internal Server Error" }, 1_000);
+  const offsetFile = `${setup.home}/platforms/telegram/offset-${tg.bot.id}.json`;
+  const savedOffset = () => JSON.parse(Deno.readTextFileSync(offsetFile)).offset as number;
+  const before = savedOffset();
+  ask(8, 12, "third");
+  await waitFor("the third batch to be journaled", () => savedOffset() >= before + 4, 15_000);
+  await setup.restart(); // kill -9, then a new gateway in the same home
+  tg.clearFaults();
+  await waitFor("the third batch's answers", () => answered("third", 8, 12), 20_000);
+
+  await new Promise((resolve) => setTimeout(resolve, 1_500)); // time for a double to show
+  for (const user of users) {
+    const texts = sentTexts(tg, user.id);
+    assert.equal(texts.length, 1, `${user.first_name} got ${JSON.stringify(texts)}`);
+  }
+});
+
+Deno.test("a second poller on the same token: superseded, named, one poll per 10 s at most, and nothing lost once it stops", async () => {
+  await using setup = await startTelegramGateway();
+  const { tg } = setup;
+  const ada = tg.addUser({ first_name: "Ada" });
+  // Another bot instance polling with the same token (it never confirms anything: no offset).
+  let rogue = true;
+  const rogueLoop = (async () => {
+    while (rogue) {
+      const response = await fetch(`${tg.apiBase}/getUpdates?timeout=1&limit=1`).catch(() =>
+        undefined
+      );
+      await response?.body?.cancel();
+    }
+  })();
+  const conflictStart = Date.now();
+  await waitFor(
+    "the gateway to see the conflict",
+    async () => (await telegramHealth(setup)).state === "superseded",
+    15_000,
+  );
+  const health = await telegramHealth(setup);
+  const error = health.last_error as { code: string; message: string };
+  assert.equal(error.code, "409");
+  assert.match(error.message, /terminated by other getUpdates request.*another poller/);
+  tg.userText(ada.id, "sent during the conflict");
+  await new Promise((resolve) => setTimeout(resolve, 21_000));
+  const gatewayPolls = tg.requests.filter((r) =>
+    r.method === "getupdates" && r.params.allowed_updates !== undefined && r.at >= conflictStart
+  );
+  rogue = false;
+  await rogueLoop;
+  const span = (gatewayPolls.at(-1)!.at - gatewayPolls[0]!.at) / 1000;
+  assert.ok(
+    gatewayPolls.length <= Math.floor(span / 10) + 2,
+    `${gatewayPolls.length} polls in ${span} s`,
+  );
+  for (let i = 2; i < gatewayPolls.length; i++) {
+    assert.ok(
+      gatewayPolls[i]!.at - gatewayPolls[i - 1]!.at >= 9_900,
+      "polls 10 s apart while superseded",
+    );
+  }
+  await waitForText(tg, ada.id, "sent during the conflict", 30_000);
+  // Back within one wait of the other poller's end.
+  await waitFor("the link to recover", async () => {
+    const { state } = await telegramHealth(setup);
+    return state === "subscribed" || state === "receiving";
+  }, 15_000);
+  tg.userText(ada.id, "after the conflict");
+  await waitForText(tg, ada.id, "after the conflict");
+});
