@@ -142,3 +142,83 @@ Deno.test("a second poller on the same token: superseded, named, one poll per 10
   tg.userText(ada.id, "after the conflict");
   await waitForText(tg, ada.id, "after the conflict");
 });
+
+Deno.test("webhook mode: updates with the secret are answered, a wrong secret gets 401, and a kill -9 mid-delivery loses nothing", async () => {
+  const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = free.addr.port;
+  free.close();
+  const secret = "webhook-secret-0123456789";
+  await using setup = await startTelegramGateway({
+    env: {
+      TELEGRAM_WEBHOOK_URL: `http://127.0.0.1:${port}/telegram/hook`,
+      TELEGRAM_WEBHOOK_SECRET: secret,
+      TELEGRAM_WEBHOOK_HOST: "127.0.0.1",
+      TELEGRAM_WEBHOOK_PORT: String(port),
+    },
+    server: { webhookRetryMs: 200 },
+  });
+  const { tg } = setup;
+  await waitFor("setWebhook", () => tg.outboundOf("setWebhook").some((c) => c.ok));
+  const set = tg.outboundOf("setWebhook").find((c) => c.ok)!;
+  assert.equal(set.params.secret_token, secret);
+  assert.equal(tg.outboundOf("deleteWebhook").length, 0, "webhook mode never deletes the webhook");
+
+  const ada = tg.addUser({ first_name: "Ada" });
+  tg.userText(ada.id, "by webhook");
+  await waitForText(tg, ada.id, "by webhook");
+  assert.ok(tg.deliveries.every((d) => d.secret === secret));
+  const details = (await telegramHealth(setup)).details as Record<string, unknown>;
+  assert.equal(details.mode, "webhook");
+
+  // Someone who knows the URL but not the secret.
+  const forged = JSON.stringify({
+    update_id: 999_999,
+    message: {
+      message_id: 1,
+      date: 1,
+      chat: { id: ada.id, type: "private" },
+      from: { id: ada.id, first_name: "Ada" },
+      text: "forged",
+    },
+  });
+  const attempts: Record<string, string>[] = [{}, {
+    "x-telegram-bot-api-secret-token": "wrong-secret-0123456789",
+  }];
+  for (const header of attempts) {
+    const r = await fetch(`http://127.0.0.1:${port}/telegram/hook`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...header },
+      body: forged,
+    });
+    assert.equal(r.status, 401);
+    await r.body?.cancel();
+  }
+
+  // A burst, and the gateway killed while it takes it (replies held back, so none is half sent):
+  // Telegram sends again what was not answered 200, and each is answered once.
+  tg.failNext("sendMessage", { error: 500, description: "Internal Server Error" }, 1_000);
+  const users = Array.from({ length: 10 }, (_, i) => tg.addUser({ first_name: `W${i}` }));
+  const taken = () => tg.deliveries.filter((d) => d.status === 200).length;
+  const before = taken();
+  for (const user of users) tg.userText(user.id, `burst from ${user.first_name}`);
+  await waitFor("half the burst journaled", () => taken() >= before + 5);
+  await setup.gateway[Symbol.asyncDispose](); // kill -9
+  // And more while no gateway listens: every POST fails until one does.
+  const late = Array.from({ length: 3 }, (_, i) => tg.addUser({ first_name: `L${i}` }));
+  for (const user of late) tg.userText(user.id, `late from ${user.first_name}`);
+  await waitFor("a delivery refused", () => tg.deliveries.some((d) => d.error !== undefined));
+  await setup.restart();
+  tg.clearFaults();
+  users.push(...late);
+  await waitFor(
+    "every answer of the burst",
+    () => users.every((u) => sentTexts(tg, u.id).length > 0),
+    30_000,
+  );
+  assert.ok(tg.deliveries.some((d) => d.attempt > 1), "an update was delivered again");
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  for (const user of [ada, ...users]) {
+    assert.equal(sentTexts(tg, user.id).length, 1, `${user.first_name}: ${sentTexts(tg, user.id)}`);
+  }
+  assert.ok(!sentTexts(tg, ada.id).includes("forged"));
+});

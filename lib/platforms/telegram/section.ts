@@ -38,7 +38,11 @@ export const telegramSection = defineSection({
     stall_seconds: z.number().min(10).default(120).describe(
       "A poll still unanswered this long after its timeout is a stall: it is abandoned and polled again",
     ),
-    webhook_url: z.string().regex(/^https:\/\/[^/]/, "an https:// URL Telegram can reach")
+    // http only on loopback: a local Bot API server, or a test's simulator.
+    webhook_url: z.string().regex(
+      /^(https:\/\/[^/]|http:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/])/,
+      "an https:// URL Telegram can reach (http:// only on 127.0.0.1)",
+    )
       .optional().describe(
         "Receive updates by webhook at this public HTTPS URL instead of polling (TELEGRAM_WEBHOOK_URL; ports 443, 80, 88 or 8443)",
       ),
