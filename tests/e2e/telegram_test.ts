@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { startFakeOpenAI } from "../fakes/openai_server.ts";
+import { Faults } from "../fakes/telegram_server.ts";
 import { waitFor } from "../gateway/_gateway.ts";
 import { sentTexts, startTelegramGateway, telegramHealth, waitForText } from "./_telegram.ts";
 
@@ -221,4 +223,115 @@ Deno.test("webhook mode: updates with the secret are answered, a wrong secret ge
     assert.equal(sentTexts(tg, user.id).length, 1, `${user.first_name}: ${sentTexts(tg, user.id)}`);
   }
   assert.ok(!sentTexts(tg, ada.id).includes("forged"));
+});
+
+Deno.test("a slow streamed reply: drafts then one message in a DM; one message edited at most once a second in a group", async () => {
+  const words = Array.from({ length: 24 }, (_, i) => `word${i}`);
+  await using openai = startFakeOpenAI({
+    tokens: () => words.map((w) => `${w} `),
+    tokenDelayMs: 120,
+  });
+  await using setup = await startTelegramGateway({
+    env: { HERMES_MODEL: "fake", OPENAI_BASE_URL: openai.baseUrl, OPENAI_API_KEY: "sk-fake" },
+  });
+  const { tg } = setup;
+  const reply = words.join(" ");
+
+  const ada = tg.addUser({ first_name: "Ada" });
+  tg.userText(ada.id, "tell me slowly");
+  await waitForText(tg, ada.id, reply, 20_000);
+  const drafts = tg.outboundOf("sendMessageDraft").filter((c) =>
+    c.ok && Number(c.params.chat_id) === ada.id
+  );
+  assert.ok(drafts.length >= 2, `${drafts.length} drafts`);
+  assert.ok(
+    String(drafts.at(-1)!.params.text).length > String(drafts[0]!.params.text).length,
+    "the draft grew",
+  );
+  assert.deepEqual(sentTexts(tg, ada.id), [reply], "one final message");
+  assert.equal(
+    tg.outboundOf("editMessageText").filter((c) => Number(c.params.chat_id) === ada.id).length,
+    0,
+  );
+
+  const group = tg.addSupergroup("Team");
+  tg.setBotAdmin(group.id);
+  tg.userText(group.id, `@${tg.bot.username} tell us slowly`);
+  await waitFor(
+    "the group's reply in full",
+    () => tg.messages(group.id).some((m) => m.from?.is_bot && m.text === reply),
+    20_000,
+  );
+  const sends = tg.outboundOf("sendMessage").filter((c) =>
+    c.ok && Number(c.params.chat_id) === group.id
+  );
+  assert.equal(sends.length, 1, "one message, edited as the reply grows");
+  const edits = tg.outboundOf("editMessageText").filter((c) =>
+    Number(c.params.chat_id) === group.id
+  );
+  assert.ok(edits.length >= 1, "edited");
+  const times = [sends[0]!, ...edits].map((c) => c.at);
+  for (let i = 1; i < times.length; i++) {
+    assert.ok(times[i]! - times[i - 1]! >= 900, `operations ${times[i]! - times[i - 1]!} ms apart`);
+  }
+  const notModified = edits.filter((c) => /not modified/.test(c.error?.description ?? ""));
+  assert.ok(notModified.length <= 1, `${notModified.length} "not modified" answers`);
+  assert.equal(tg.messages(group.id).filter((m) => m.from?.is_bot).length, 1);
+});
+
+Deno.test("a 429 storm across 10 chats: every reply once, no retry before retry_after, the other chats not held up", async () => {
+  await using setup = await startTelegramGateway();
+  const { tg } = setup;
+  const users = Array.from({ length: 10 }, (_, i) => tg.addUser({ first_name: `R${i}` }));
+  // Every 5th sendMessage is refused with retry_after 3.
+  let armedAt = 0;
+  const storm = setInterval(() => {
+    const calls = tg.outboundOf("sendMessage").length;
+    if (calls >= armedAt + 4) {
+      armedAt = calls + 1;
+      tg.failNext("sendMessage", Faults.tooManyRequests(3));
+    }
+  }, 5);
+  try {
+    for (let round = 0; round < 3; round++) {
+      for (const user of users) tg.userText(user.id, `round ${round} from ${user.first_name}`);
+      await waitFor(
+        `round ${round}'s answers`,
+        () =>
+          users.every((u) => sentTexts(tg, u.id).includes(`round ${round} from ${u.first_name}`)),
+        30_000,
+      );
+    }
+  } finally {
+    clearInterval(storm);
+  }
+  const calls = tg.outboundOf("sendMessage");
+  const refused = calls.filter((c) => c.error?.error_code === 429);
+  assert.ok(refused.length >= 3, `${refused.length} refusals`);
+  for (const refusal of refused) {
+    const chat = Number(refusal.params.chat_id);
+    const next = calls.find((c) => c.at > refusal.at && Number(c.params.chat_id) === chat);
+    assert.ok(next, `chat ${chat} was never tried again`);
+    assert.ok(
+      next.at - refusal.at >= 2_950,
+      `chat ${chat} tried again after ${next.at - refusal.at} ms`,
+    );
+  }
+  // The first refusal came while every chat had a reply to send: the others did not wait with it.
+  const first = refused[0]!;
+  const othersMeanwhile = calls.filter((c) =>
+    c.ok && c.at > first.at && c.at < first.at + 3_000 &&
+    Number(c.params.chat_id) !== Number(first.params.chat_id)
+  );
+  assert.ok(othersMeanwhile.length >= 3, `${othersMeanwhile.length} other chats served meanwhile`);
+  for (const user of users) {
+    const texts = sentTexts(tg, user.id);
+    assert.equal(texts.length, 3, `${user.first_name}: ${JSON.stringify(texts)}`);
+    assert.equal(new Set(texts).size, 3, "no reply twice");
+  }
+  const health = await telegramHealth(setup);
+  const waits = (health.details as Record<string, { count: number; longest_ms: number }>)
+    .flood_waits!;
+  assert.equal(waits.count, refused.length);
+  assert.equal(waits.longest_ms, 3_000);
 });

@@ -359,6 +359,16 @@ export class TelegramServer extends TelegramControl implements AsyncDisposable {
     if (fault) {
       if ("reset" in fault && fault.reset === "before") return "drop";
       if ("error" in fault) {
+        // A refusal is a failed call like any other: the outbound log shows it.
+        if (method !== "getupdates") {
+          this.outbound.push({
+            method: CANONICAL.get(method) ?? method,
+            params: record.params,
+            at: this.state.now(),
+            ok: false,
+            error: { error_code: fault.error, description: fault.description },
+          });
+        }
         return errorAnswer(new ApiError(fault.error, fault.description, fault.parameters));
       }
       if ("http" in fault) {
