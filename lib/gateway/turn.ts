@@ -202,13 +202,14 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
   const kind: MessageKind = state === "failed" ? "note" : "chat";
   await complete({
     reply: { text: finalText, kind },
+    // What an agent writes is markdown: platforms that format (Telegram) show it formatted.
     parts: withFiles(
       previews
         ? await previews.finalParts(finalText)
         : chunkText(finalText, capabilities.maxMessageLength, capabilities.lengthUnit)
           .map((c) => ({ text: c.text })),
       files,
-    ),
+    ).map((part) => ({ ...part, format: "markdown" as const })),
     deadline: context.deadline,
     state,
     outcome,

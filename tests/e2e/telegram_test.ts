@@ -335,3 +335,47 @@ Deno.test("a 429 storm across 10 chats: every reply once, no retry before retry_
   assert.equal(waits.count, refused.length);
   assert.equal(waits.longest_ms, 3_000);
 });
+
+Deno.test("replies full of what breaks Telegram formatting arrive formatted, in parts of at most 4096 that each parse", async () => {
+  const paragraphs = Array.from(
+    { length: 90 },
+    (_, n) =>
+      n % 7 === 0
+        ? "```python\n" + `def f_${n}(a, b):  # a < b & (c)\n    return a_b * 2.5\n`.repeat(6) +
+          "```"
+        : `Paragraph ${n}: call f(x) (see [the docs](https://example.com/a_(b)?q=${n}&r=1)), ` +
+          `snake_case_names, 2*3*4, *.ts and a stray _ or . or ! end.`,
+  );
+  const markdown = paragraphs.join("\n\n");
+  assert.ok(markdown.length >= 10_000);
+  const chunks = markdown.match(/[\s\S]{1,60}/g)!;
+  await using openai = startFakeOpenAI({ tokens: () => chunks });
+  await using setup = await startTelegramGateway({
+    env: { HERMES_MODEL: "fake", OPENAI_BASE_URL: openai.baseUrl, OPENAI_API_KEY: "sk-fake" },
+  });
+  const { tg } = setup;
+  const ada = tg.addUser({ first_name: "Ada" });
+  tg.userText(ada.id, "the long answer, please");
+  await waitFor(
+    "the answer's last paragraph",
+    () => tg.messages(ada.id).some((m) => m.from?.is_bot && m.text?.includes("Paragraph 89")),
+    30_000,
+  );
+  const sends = tg.outboundOf("sendMessage").filter((c) => Number(c.params.chat_id) === ada.id);
+  assert.ok(sends.length >= 3, `${sends.length} parts`);
+  for (const send of sends) {
+    assert.equal(send.ok, true, JSON.stringify(send.error));
+    assert.equal(send.params.parse_mode, "HTML", "formatted, not the plain fallback");
+  }
+  const shown = tg.messages(ada.id).filter((m) => m.from?.is_bot).map((m) => m.text ?? "");
+  for (const text of shown) assert.ok(text.length <= 4096, `${text.length} characters`);
+  const all = shown.join("\n");
+  for (let n = 1; n < 90; n += 7) {
+    assert.ok(all.includes(`Paragraph ${n}: call f(x)`), `paragraph ${n}`);
+  }
+  assert.ok(all.includes("snake_case_names, 2*3*4, *.ts"), "stray characters kept as typed");
+  const entityTypes = tg.messages(ada.id).filter((m) => m.from?.is_bot)
+    .flatMap((m) => (m.entities ?? []) as { type: string }[]).map((e) => e.type);
+  assert.ok(entityTypes.includes("text_link"), "links are links");
+  assert.ok(entityTypes.includes("pre"), "code is code");
+});
