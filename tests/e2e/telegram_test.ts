@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { startFakeOpenAI } from "../fakes/openai_server.ts";
 import { Faults } from "../fakes/telegram_server.ts";
+import { cachedFiles, PNG } from "./_media.ts";
 import { waitFor } from "../gateway/_gateway.ts";
 import { sentTexts, startTelegramGateway, telegramHealth, waitForText } from "./_telegram.ts";
 
@@ -378,4 +379,68 @@ Deno.test("replies full of what breaks Telegram formatting arrive formatted, in 
     .flatMap((m) => (m.entities ?? []) as { type: string }[]).map((e) => e.type);
   assert.ok(entityTypes.includes("text_link"), "links are links");
   assert.ok(entityTypes.includes("pre"), "code is code");
+});
+
+Deno.test("a user's photo and document reach the agent through the media store; a reply's MEDIA: file goes with sendPhoto", async () => {
+  await using openai = startFakeOpenAI({
+    tokens: (messages) => {
+      const last = messages.at(-1) as { content: unknown };
+      return Array.isArray(last.content) ? ["seen ", `${last.content.length} parts`] : ["plain"];
+    },
+  });
+  await using setup = await startTelegramGateway({
+    env: { HERMES_MODEL: "fake", OPENAI_BASE_URL: openai.baseUrl, OPENAI_API_KEY: "sk-fake" },
+  });
+  const { tg, home } = setup;
+  const ada = tg.addUser({ first_name: "Ada" });
+  tg.inbound({ chat: ada.id, photo: PNG, text: "what is this?" });
+  await waitForText(tg, ada.id, "seen 2 parts");
+  const request = openai.requests.at(-1)!;
+  const content = (request.messages as { content: unknown }[]).at(-1)!.content as {
+    type: string;
+    image_url?: { url: string };
+  }[];
+  assert.deepEqual(content.map((p) => p.type), ["text", "image_url"]);
+  assert.match(content[1]!.image_url!.url, /^data:image\/png;base64,/);
+
+  const report = new TextEncoder().encode("%PDF-1.4\nquarterly numbers\n");
+  tg.inbound({
+    chat: ada.id,
+    document: { bytes: report, fileName: "q3.pdf", mimeType: "application/pdf" },
+    text: "and this",
+  });
+  await waitFor("the document's answer", () => sentTexts(tg, ada.id).length >= 2);
+  const cached = await cachedFiles(home);
+  assert.ok(
+    [...cached.values()].some((bytes) =>
+      new TextDecoder().decode(bytes).includes("quarterly numbers")
+    ),
+    "the document is in the media store",
+  );
+  assert.equal(
+    tg.requests.filter((r) => r.method === "file").length,
+    2,
+    "both fetched from /file/",
+  );
+});
+
+Deno.test("a reply's MEDIA: line is sent as a photo, before its text", async () => {
+  await using setup = await startTelegramGateway({ env: {} });
+  const { tg, home } = setup;
+  await Deno.writeTextFile(`${home}/config.yaml`, `agent:\n  media_dirs: [${home}/out]\n`);
+  await setup.restart();
+  await Deno.mkdir(`${home}/out`);
+  await Deno.writeFile(`${home}/out/chart.png`, PNG);
+  const ada = tg.addUser({ first_name: "Ada" });
+  tg.userText(ada.id, `here it is\nMEDIA:${home}/out/chart.png`);
+  await waitForText(tg, ada.id, "here it is");
+  const photos = tg.outboundOf("sendPhoto").filter((c) => c.ok);
+  assert.equal(photos.length, 1);
+  assert.ok(
+    photos[0]!.at <= tg.outboundOf("sendMessage").find((c) => c.params.text === "here it is")!.at,
+  );
+  assert.deepEqual(tg.messages(ada.id).filter((m) => m.from?.is_bot).map((m) => Boolean(m.photo)), [
+    true,
+    false,
+  ]);
 });
