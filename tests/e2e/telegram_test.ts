@@ -3,6 +3,7 @@ import { startFakeOpenAI } from "../fakes/openai_server.ts";
 import { Faults } from "../fakes/telegram_server.ts";
 import { cachedFiles, PNG } from "./_media.ts";
 import { waitFor } from "../gateway/_gateway.ts";
+import { runHermes } from "../_helpers.ts";
 import { sentTexts, startTelegramGateway, telegramHealth, waitForText } from "./_telegram.ts";
 
 Deno.test("a DM and the group messages that address the bot are answered; one that does not is not", async () => {
@@ -443,4 +444,27 @@ Deno.test("a reply's MEDIA: line is sent as a photo, before its text", async () 
     true,
     false,
   ]);
+});
+
+Deno.test("a user who blocks the bot is listed in status, and a part for them is undeliverable after one try", async () => {
+  await using setup = await startTelegramGateway();
+  const { tg } = setup;
+  const ada = tg.addUser({ first_name: "Ada" });
+  tg.userText(ada.id, "hello");
+  await waitForText(tg, ada.id, "hello");
+  tg.block(ada.id);
+  await waitFor("the block in status", async () => {
+    const details = (await telegramHealth(setup)).details as Record<string, unknown>;
+    return JSON.stringify(details.undeliverable_chats) === JSON.stringify([String(ada.id)]);
+  });
+  const result = await runHermes(["send", `telegram:${ada.id}`, "are you there?", "--json"], {
+    home: setup.home,
+    env: { ...setup.env, HERMES_GATEWAY_LOCK_DIR: `${setup.home}/locks` },
+  });
+  assert.notEqual(result.code, 0, result.stdout);
+  const rows = JSON.parse(result.stdout) as { state: string; last_code?: string }[];
+  assert.equal(rows[0]!.state, "undeliverable", result.stdout);
+  const tries = tg.outboundOf("sendMessage").filter((c) => c.params.text === "are you there?");
+  assert.equal(tries.length, 1, "a block is never retried");
+  assert.equal(tries[0]!.error?.error_code, 403);
 });

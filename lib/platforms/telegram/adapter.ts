@@ -236,6 +236,15 @@ export class TelegramAdapter implements PlatformAdapter {
     const { emit, log, health, settings } = this.#context;
     const me = this.#me!;
     for (const update of updates) {
+      const membership = update.my_chat_member;
+      if (membership) {
+        const status = membership.new_chat_member.status;
+        this.#sender?.markBlocked(
+          String(membership.chat.id),
+          status === "kicked" || status === "left",
+        );
+        continue;
+      }
       const reading = readUpdate(update, me, { requireMention: settings.require_mention });
       if (reading.kind === "skip") {
         log.debug("Telegram update skipped", { update_id: update.update_id, why: reading.why });

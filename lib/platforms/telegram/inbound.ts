@@ -68,6 +68,11 @@ export interface TgUpdate {
   readonly update_id: number;
   readonly message?: TgMessage;
   readonly edited_message?: TgMessage;
+  /** The bot's own membership changed: a user blocked it ("kicked") or let it back ("member"). */
+  readonly my_chat_member?: {
+    readonly chat: { readonly id: number };
+    readonly new_chat_member: { readonly status: string };
+  };
 }
 
 /** A file a message brings, to fetch with getFile. */

@@ -29,9 +29,6 @@ export const telegramSection = defineSection({
     require_mention: z.boolean().default(true).describe(
       "In groups, answer only what addresses the bot: /cmd@bot, an @mention, a reply to it",
     ),
-    home_channel: z.string().min(1).optional().describe(
-      "The chat id messages not answering anyone go to (TELEGRAM_HOME_CHANNEL)",
-    ),
     poll_timeout_seconds: z.number().int().min(1).max(50).default(30).describe(
       "How long one getUpdates waits for updates (Telegram allows up to 50)",
     ),
@@ -68,7 +65,6 @@ export const telegramSection = defineSection({
     TELEGRAM_BOT_TOKEN: "bot_token",
     TELEGRAM_API_BASE_URL: "api_base_url",
     TELEGRAM_REQUIRE_MENTION: "require_mention",
-    TELEGRAM_HOME_CHANNEL: "home_channel",
     TELEGRAM_POLL_TIMEOUT_SECONDS: "poll_timeout_seconds",
     TELEGRAM_STALL_SECONDS: "stall_seconds",
     TELEGRAM_WEBHOOK_URL: "webhook_url",

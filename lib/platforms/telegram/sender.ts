@@ -238,14 +238,18 @@ export class TelegramSender {
     }
   }
 
+  /** Records that chat `chatId` blocked or removed the bot (or let it back). */
+  markBlocked(chatId: string, blocked: boolean): void {
+    if (blocked) this.#blocked.add(chatId);
+    else this.#blocked.delete(chatId);
+    this.#health.detail("undeliverable_chats", [...this.#blocked]);
+  }
+
   #noted(error: unknown, to: SessionSource): unknown {
     if (!(error instanceof TelegramError)) return error;
     const health = this.#health;
     health.error(`${error.method}:${error.platformCode}`, error.description);
-    if (error.action === "blocked") {
-      this.#blocked.add(to.chatId);
-      health.detail("undeliverable_chats", [...this.#blocked]);
-    }
+    if (error.action === "blocked") this.markBlocked(to.chatId, true);
     if (error.action === "retry_after") {
       const waits = (health.snapshot().details.flood_waits ?? { count: 0, longest_ms: 0 }) as {
         count: number;
