@@ -468,3 +468,33 @@ Deno.test("a user who blocks the bot is listed in status, and a part for them is
   assert.equal(tries.length, 1, "a block is never retried");
   assert.equal(tries[0]!.error?.error_code, 403);
 });
+
+Deno.test("an album and a long text the client split reach the agent as one message each", async () => {
+  await using setup = await startTelegramGateway();
+  const { tg, home } = setup;
+  const ada = tg.addUser({ first_name: "Ada" });
+  const long = Array.from({ length: 2_000 }, (_, i) => `w${i}`).join(" ");
+  assert.ok(long.length > 8_192);
+  assert.equal(tg.userLongText(ada.id, long).length, 3);
+  await waitFor(
+    "the long text's answer",
+    () =>
+      tg.messages(ada.id).filter((m) => m.from?.is_bot).map((m) => m.text).join("").includes(
+        "w1999",
+      ),
+    20_000,
+  );
+  const answers = tg.outboundOf("sendMessage").filter((c) => c.ok);
+  const words = (text: string) => text.split(/\s+/).filter(Boolean);
+  // One answer, the whole text (its parts cut at spaces).
+  assert.deepEqual(words(answers.map((c) => String(c.params.text)).join(" ")), words(long));
+  assert.ok(answers.every((c) => c.params.reply_parameters !== undefined));
+
+  const photos = [1, 2, 3].map((n) => Uint8Array.from([...PNG, n]));
+  tg.userAlbum(ada.id, photos, { caption: "three pictures" });
+  await waitForText(tg, ada.id, "three pictures");
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  assert.equal(sentTexts(tg, ada.id).filter((t) => t === "three pictures").length, 1);
+  assert.equal(sentTexts(tg, ada.id).length, answers.length + 1, "no answer per picture");
+  assert.equal((await cachedFiles(home)).size, 3, "the three pictures went with the one message");
+});

@@ -23,7 +23,14 @@ import type {
 import type { LinkHealth } from "../health.ts";
 import { TelegramApi } from "./api.ts";
 import { TelegramError } from "./errors.ts";
-import { type BotIdentity, readUpdate, type TgFile, type TgUpdate } from "./inbound.ts";
+import {
+  type BotIdentity,
+  mayContinue,
+  messageRuns,
+  readUpdate,
+  type TgFile,
+  type TgUpdate,
+} from "./inbound.ts";
 import { readOffset, saveOffset } from "./offset_file.ts";
 import { ALLOWED_UPDATES, TelegramPoller } from "./poller.ts";
 import type { TelegramSettings } from "./section.ts";
@@ -146,6 +153,7 @@ export class TelegramAdapter implements PlatformAdapter {
       health,
       log,
       onBatch: (updates) => this.#take(updates),
+      continues: mayContinue,
       saveOffset: (next) => saveOffset(stateDir, botId, next),
       onUnauthorized: (error) =>
         log.error("Telegram refused the bot token; polling stopped", { error }),
@@ -231,12 +239,16 @@ export class TelegramAdapter implements PlatformAdapter {
     });
   }
 
-  /** Hands on a batch in order; resolves once each update is journaled or skipped. */
+  /**
+   * Hands on a batch in order, an album or a split text as one message;
+   * resolves once each is journaled or skipped.
+   */
   async #take(updates: readonly TgUpdate[]): Promise<void> {
     const { emit, log, health, settings } = this.#context;
     const me = this.#me!;
-    for (const update of updates) {
-      const membership = update.my_chat_member;
+    for (const run of messageRuns(updates)) {
+      const [first, ...rest] = run as [TgUpdate, ...TgUpdate[]];
+      const membership = first.my_chat_member;
       if (membership) {
         const status = membership.new_chat_member.status;
         this.#sender?.markBlocked(
@@ -245,13 +257,22 @@ export class TelegramAdapter implements PlatformAdapter {
         );
         continue;
       }
-      const reading = readUpdate(update, me, { requireMention: settings.require_mention });
+      const reading = readUpdate(first, me, { requireMention: settings.require_mention });
       if (reading.kind === "skip") {
-        log.debug("Telegram update skipped", { update_id: update.update_id, why: reading.why });
+        log.debug("Telegram update skipped", { update_id: first.update_id, why: reading.why });
         continue;
       }
-      const attachments = await this.#fetchFiles(reading.files);
-      await emit(attachments.length > 0 ? { ...reading.event, attachments } : reading.event);
+      // The rest of the message counts as addressed when its first piece was.
+      const pieces = [reading, ...rest.map((u) => readUpdate(u, me, { requireMention: false }))]
+        .filter((r) => r.kind === "event");
+      const text = pieces.map((p) => p.event.text).filter((t) => t !== "")
+        .join(first.message?.media_group_id ? "\n" : "");
+      const attachments = await this.#fetchFiles(pieces.flatMap((p) => p.files));
+      await emit({
+        ...reading.event,
+        text,
+        ...(attachments.length > 0 ? { attachments } : {}),
+      });
       health.inbound(reading.event.source.chatType);
     }
   }

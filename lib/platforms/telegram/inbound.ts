@@ -61,6 +61,8 @@ export interface TgMessage {
     readonly file_size?: number;
   };
   readonly migrate_to_chat_id?: number;
+  /** Shared by the items of one album. */
+  readonly media_group_id?: string;
 }
 
 /** One update of getUpdates (or a webhook POST). */
@@ -227,4 +229,65 @@ function senderName(message: TgMessage): string | undefined {
   if (!from) return undefined;
   const name = [from.first_name, from.last_name].filter(Boolean).join(" ");
   return name || from.username;
+}
+
+/** A text this long was probably split off a longer one by the user's client (at 4,096). */
+const SPLIT_LENGTH = 4_000;
+
+/**
+ * Whether update `next` carries more of the message `previous` began: the
+ * next item of the same album, or the next piece of a long text the
+ * client split (same chat, same sender, the piece before it near 4,096).
+ *
+ * @example
+ * ```ts
+ * const chat = { id: 42, type: "private" as const };
+ * const from = { id: 42 };
+ * continuesMessage(
+ *   { update_id: 1, message: { message_id: 1, date: 0, chat, from, text: "x".repeat(4096) } },
+ *   { update_id: 2, message: { message_id: 2, date: 0, chat, from, text: "…and the rest" } },
+ * ); // true
+ * ```
+ */
+export function continuesMessage(previous: TgUpdate, next: TgUpdate): boolean {
+  const a = previous.message;
+  const b = next.message;
+  if (!a || !b || a.chat.id !== b.chat.id || a.from?.id !== b.from?.id) return false;
+  if (a.media_group_id !== undefined) return b.media_group_id === a.media_group_id;
+  return a.text !== undefined && b.text !== undefined && a.text.length >= SPLIT_LENGTH &&
+    b.media_group_id === undefined;
+}
+
+/**
+ * Whether the last of `updates` may be followed by more of its message: an
+ * album item, or a text near the length at which clients split.
+ *
+ * @example
+ * ```ts
+ * mayContinue([]); // false
+ * ```
+ */
+export function mayContinue(updates: readonly TgUpdate[]): boolean {
+  const last = updates.at(-1)?.message;
+  return last !== undefined &&
+    (last.media_group_id !== undefined || (last.text?.length ?? 0) >= SPLIT_LENGTH);
+}
+
+/**
+ * `updates` in runs that make one message each (an album, a split text),
+ * in order.
+ *
+ * @example
+ * ```ts
+ * messageRuns([]); // []
+ * ```
+ */
+export function messageRuns(updates: readonly TgUpdate[]): TgUpdate[][] {
+  const runs: TgUpdate[][] = [];
+  for (const update of updates) {
+    const run = runs.at(-1);
+    if (run && continuesMessage(run.at(-1)!, update)) run.push(update);
+    else runs.push([update]);
+  }
+  return runs;
 }

@@ -21,6 +21,10 @@ import type { TgUpdate } from "./inbound.ts";
 
 /** The fewest ms between two polls while another poller holds the updates. */
 export const CONFLICT_WAIT_MS = 10_000;
+/** How long to wait for the rest of an album or a split text (Telegram's clients send it at once). */
+const CONTINUATION_WAIT_MS = 800;
+/** Polls for more pieces of one message, at most. */
+const CONTINUATION_POLLS = 3;
 /** The updates hermes asks for, polling or by webhook (my_chat_member says when a user blocks the bot). */
 export const ALLOWED_UPDATES = ["message", "edited_message", "my_chat_member"];
 
@@ -37,6 +41,11 @@ export interface TelegramPollerOptions {
   readonly log: Logger;
   /** Takes a batch in order; resolves once each update is journaled (or skipped). */
   readonly onBatch: (updates: readonly TgUpdate[]) => Promise<void>;
+  /**
+   * Whether the last of `updates` may be followed by pieces of the same
+   * message (then the poll waits a moment for them before handing on).
+   */
+  readonly continues?: (updates: readonly TgUpdate[]) => boolean;
   /** Saves the offset after a batch (the next update to ask for). */
   readonly saveOffset: (offset: number) => Promise<void>;
   /** Told when Telegram refuses the token (401): polling stops. */
@@ -141,8 +150,25 @@ export class TelegramPoller {
     }
   }
 
+  /**
+   * One getUpdates; while the answer ends with a piece more may follow (an
+   * album, a long text the client split), it is asked again with the same
+   * offset, which confirms nothing, after a pause: the rest arrives with it.
+   */
   async #poll(): Promise<TgUpdate[]> {
-    const timeout = this.#o.pollTimeoutS;
+    let updates = await this.#get(this.#o.pollTimeoutS);
+    for (let more = 0; more < CONTINUATION_POLLS && this.#o.continues?.(updates); more++) {
+      await this.#sleep(CONTINUATION_WAIT_MS);
+      if (this.#stopped.signal.aborted) break;
+      const again = await this.#get(0);
+      // The same offset answers what came before and what came since.
+      if (again.length <= updates.length || again[0]?.update_id !== updates[0]?.update_id) break;
+      updates = again;
+    }
+    return updates;
+  }
+
+  async #get(timeout: number): Promise<TgUpdate[]> {
     try {
       const updates = await this.#o.api.call<TgUpdate[]>("getUpdates", {
         offset: this.#offset,

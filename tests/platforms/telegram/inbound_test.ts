@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { readUpdate, type TgMessage } from "../../../lib/platforms/telegram/inbound.ts";
+import {
+  mayContinue,
+  messageRuns,
+  readUpdate,
+  type TgMessage,
+} from "../../../lib/platforms/telegram/inbound.ts";
 
 const ME = { id: 7000, username: "hermes_bot" };
 const ALICE = { id: 42, first_name: "Alice", last_name: "Liddell", username: "alice" };
@@ -155,4 +160,29 @@ Deno.test("service messages, other bots and updates without a message are skippe
   assert.equal(read({ migrate_to_chat_id: -100999 }).kind, "skip");
   assert.equal(read({ text: "hi", from: { id: 8, is_bot: true } }).kind, "skip");
   assert.equal(readUpdate({ update_id: 3 }, ME, { requireMention: true }).kind, "skip");
+});
+
+Deno.test("an album's items and the pieces of a split long text make one run; anything else its own", () => {
+  const update = (id: number, fields: Partial<TgMessage>) => ({
+    update_id: id,
+    message: message({ message_id: id, ...fields }),
+  });
+  const long = "x".repeat(4096);
+  const runs = messageRuns([
+    update(1, { text: long }),
+    update(2, { text: "and the rest" }),
+    update(3, { text: "a new message" }),
+    update(4, { media_group_id: "g1", photo: [{ file_id: "a" }], caption: "two pictures" }),
+    update(5, { media_group_id: "g1", photo: [{ file_id: "b" }] }),
+    update(6, { media_group_id: "g2", photo: [{ file_id: "c" }] }),
+    update(7, { text: long, from: { id: 99, first_name: "Someone else" } }),
+  ]);
+  assert.deepEqual(runs.map((run) => run.map((u) => u.update_id)), [[1, 2], [3], [4, 5], [6], [7]]);
+  assert.equal(mayContinue([update(1, { text: long })]), true, "more of a long text may come");
+  assert.equal(
+    mayContinue([update(1, { media_group_id: "g" })]),
+    true,
+    "more of an album may come",
+  );
+  assert.equal(mayContinue([update(1, { text: "short" })]), false);
 });
