@@ -78,7 +78,7 @@ Deno.test("across a clean restart between batches and a kill -9 right after a ba
   await waitFor("the second batch's answers", () => answered("second", 4, 8), 15_000);
 
   // Replies cannot go out, so a batch is journaled but unanswered when the gateway dies.
-  tg.failNext("sendMessage", { error: 500, description: "Internal Server Error" }, 1_000);
+  tg.failNext("sendMessage", Faults.tooManyRequests(1), 1_000);
   const offsetFile = `${setup.home}/platforms/telegram/offset-${tg.bot.id}.json`;
   const savedOffset = () => JSON.parse(Deno.readTextFileSync(offsetFile)).offset as number;
   const before = savedOffset();
@@ -200,7 +200,7 @@ Deno.test("webhook mode: updates with the secret are answered, a wrong secret ge
 
   // A burst, and the gateway killed while it takes it (replies held back, so none is half sent):
   // Telegram sends again what was not answered 200, and each is answered once.
-  tg.failNext("sendMessage", { error: 500, description: "Internal Server Error" }, 1_000);
+  tg.failNext("sendMessage", Faults.tooManyRequests(1), 1_000);
   const users = Array.from({ length: 10 }, (_, i) => tg.addUser({ first_name: `W${i}` }));
   const taken = () => tg.deliveries.filter((d) => d.status === 200).length;
   const before = taken();

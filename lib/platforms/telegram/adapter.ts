@@ -82,6 +82,8 @@ export class TelegramAdapter implements PlatformAdapter {
   #sender: TelegramSender | undefined;
   #poller: TelegramPoller | undefined;
   #webhook: WebhookListener | undefined;
+  /** Bumped by every connect and disconnect: a connect that is no longer the latest stops. */
+  #generation = 0;
   #me: BotIdentity | undefined;
 
   /** Reads the settings; nothing is claimed or polled until {@linkcode connect}. */
@@ -104,6 +106,13 @@ export class TelegramAdapter implements PlatformAdapter {
       });
     }
     await this.#poller?.stop();
+    // A disconnect while this connect waits (it timed out) ends it: never two pollers at once.
+    const generation = ++this.#generation;
+    const current = () => {
+      if (generation !== this.#generation) {
+        throw new Error("Telegram was disconnected while connecting");
+      }
+    };
     try {
       await this.#context.credentialLock(TELEGRAM_LOCK_SCOPE, token);
     } catch (error) {
@@ -136,14 +145,16 @@ export class TelegramAdapter implements PlatformAdapter {
       );
     }
     await this.#setCommands(api);
+    current();
     this.#api = api;
     this.#sender = new TelegramSender(api, health, log);
-    if (settings.webhook_url) return await this.#listen(api, settings.webhook_url);
+    if (settings.webhook_url) return await this.#listen(api, settings.webhook_url, current);
     health.detail("mode", "polling");
     // A webhook left set would answer every poll with 409; its pending updates are kept.
     await api.call("deleteWebhook", { drop_pending_updates: false });
     const botId = String(me.id);
     const offset = await readOffset(stateDir, botId);
+    current();
     health.set("subscribed");
     const poller = new TelegramPoller({
       api,
@@ -168,6 +179,7 @@ export class TelegramAdapter implements PlatformAdapter {
    * answered; the webhook stays set, so Telegram keeps what comes meanwhile).
    */
   async disconnect(_reason: string): Promise<void> {
+    this.#generation++;
     await this.#poller?.stop();
     this.#poller = undefined;
     await this.#webhook?.close();
@@ -208,7 +220,7 @@ export class TelegramAdapter implements PlatformAdapter {
   }
 
   /** Listens for the webhook, then tells Telegram where it is. */
-  async #listen(api: TelegramApi, url: string): Promise<void> {
+  async #listen(api: TelegramApi, url: string, current: () => void): Promise<void> {
     const { settings, health, log } = this.#context;
     const listener = WebhookListener.listen({
       hostname: settings.webhook_host,
@@ -227,6 +239,7 @@ export class TelegramAdapter implements PlatformAdapter {
       allowed_updates: ALLOWED_UPDATES,
       drop_pending_updates: false,
     });
+    current();
     health.set("subscribed");
   }
 

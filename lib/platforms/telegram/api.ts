@@ -106,10 +106,11 @@ export class TelegramApi {
       const reason = causes(error);
       const unsent = !timeout.aborted && NEVER_LEFT.test(reason);
       const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : this.#masked(reason);
+      // The cause is kept masked too: fetch's own message names the URL, token and all.
       throw new TelegramError(method, {
         description: why,
         delivery: unsent ? "unsent" : "unknown",
-        cause: error,
+        cause: new Error(why),
       });
     }
     return this.#result<T>(method, response, text);

@@ -12,7 +12,10 @@ import { PlatformError } from "../../errors.ts";
 export type TelegramAction =
   /** 429: wait `retry_after`, then the same call again. */
   | "retry_after"
-  /** 5xx, or a failure before the request left: the same call again, after a backoff. */
+  /**
+   * 5xx or 421, or a failure on the way: the same call again, after a
+   * backoff, when that cannot do it twice (see `TelegramError.retryable`).
+   */
   | "retry"
   /** An edit to the text the message already has: that is a success. */
   | "not_modified"
@@ -44,7 +47,7 @@ export type TelegramAction =
  */
 export function telegramAction(code: number, description: string): TelegramAction {
   if (code === 429) return "retry_after";
-  if (code >= 500) return "retry";
+  if (code >= 500 || code === 421) return "retry";
   if (code === 401) return "unauthorized";
   if (code === 403) return "blocked";
   if (code === 409) return "conflict";
@@ -115,8 +118,11 @@ export class TelegramError extends PlatformError {
       platform: "telegram",
       code: errorCode || (delivery === "unsent" ? "network" : "no_answer"),
       // A send that may have gone through is not tried again by itself: that would double it.
+      // Safe are a request that never left, a 421 (the wrong server: nothing was done), and
+      // any call that does the same however often it runs; a 5xx may come after the send.
       retryable: action === "retry_after" ||
-        (action === "retry" && (delivery !== "unknown" || IDEMPOTENT.has(method))),
+        (action === "retry" &&
+          (delivery === "unsent" || errorCode === 421 || IDEMPOTENT.has(method))),
       ...(details.retryAfterMs !== undefined ? { retryAfterMs: details.retryAfterMs } : {}),
       cause: details.cause,
     });

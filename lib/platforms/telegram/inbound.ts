@@ -237,7 +237,8 @@ const SPLIT_LENGTH = 4_000;
 /**
  * Whether update `next` carries more of the message `previous` began: the
  * next item of the same album, or the next piece of a long text the
- * client split (same chat, same sender, the piece before it near 4,096).
+ * client split (same chat, same sender, sent within 2 s of the piece
+ * before it, which is near 4,096 long).
  *
  * @example
  * ```ts
@@ -254,8 +255,9 @@ export function continuesMessage(previous: TgUpdate, next: TgUpdate): boolean {
   const b = next.message;
   if (!a || !b || a.chat.id !== b.chat.id || a.from?.id !== b.from?.id) return false;
   if (a.media_group_id !== undefined) return b.media_group_id === a.media_group_id;
+  // A client sends the pieces of one text at once; a later message is a message of its own.
   return a.text !== undefined && b.text !== undefined && a.text.length >= SPLIT_LENGTH &&
-    b.media_group_id === undefined;
+    b.media_group_id === undefined && b.date - a.date <= 2;
 }
 
 /**

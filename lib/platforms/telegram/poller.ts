@@ -114,6 +114,7 @@ export class TelegramPoller {
   async #run(): Promise<void> {
     const { health, log } = this.#o;
     let failures = 0;
+    let batchFailures = 0;
     while (!this.#stopped.signal.aborted) {
       let updates: TgUpdate[];
       try {
@@ -127,17 +128,22 @@ export class TelegramPoller {
       }
       failures = 0;
       this.#conflicts = 0;
-      if (health.state !== "subscribed" && health.state !== "receiving") health.set("subscribed");
-      if (updates.length === 0) continue;
+      if (updates.length === 0) {
+        if (health.state !== "subscribed" && health.state !== "receiving") health.set("subscribed");
+        continue;
+      }
       try {
         await this.#o.onBatch(updates);
       } catch (error) {
-        // Nothing of this batch is confirmed: the next poll asks for it again.
+        // Nothing of this batch is confirmed: the next poll asks for it again, later each time.
         health.error("journal_failed", `a batch could not be journaled: ${error}`);
+        health.set(batchFailures >= 2 ? "retrying" : "degraded");
         log.error("a Telegram batch could not be journaled; polling it again", { error });
-        await this.#sleep(backoffDelay(failures++, { baseMs: 2_000, maxMs: 30_000 }));
+        await this.#sleep(backoffDelay(batchFailures++, { baseMs: 2_000, maxMs: 60_000 }));
         continue;
       }
+      batchFailures = 0;
+      if (health.state !== "subscribed" && health.state !== "receiving") health.set("subscribed");
       const next = updates.at(-1)!.update_id + 1;
       this.#offset = next;
       try {

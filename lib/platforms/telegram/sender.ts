@@ -11,11 +11,77 @@
 
 import { PlatformError } from "../../errors.ts";
 import type { Logger } from "../../util/log.ts";
-import type { OutboundMessage, SendContext, SendResult, SessionSource } from "../event.ts";
+import type {
+  Attachment,
+  OutboundMessage,
+  SendContext,
+  SendResult,
+  SessionSource,
+} from "../event.ts";
 import type { LinkHealthTracker } from "../health.ts";
 import type { TelegramApi, UploadFile } from "./api.ts";
 import { TelegramError } from "./errors.ts";
-import { telegramMessages, type TelegramText } from "./format.ts";
+import { telegramMessages } from "./format.ts";
+
+/** One Telegram call of a reply part: a file, or one message of its text (an edit, for the first of an edited part). */
+type Step =
+  | { readonly kind: "file"; readonly file: Attachment }
+  | {
+    readonly kind: "text";
+    readonly text: string;
+    readonly parseMode?: "HTML";
+    /** Which message of the part's text it is (its plain pieces share it). */
+    readonly index: number;
+    readonly editOf?: number;
+  };
+
+/** How far a part got: steps done, and the messages whose formatting was refused. */
+interface Progress {
+  done: number;
+  plain: number[];
+}
+
+/**
+ * The steps of a part, the same on every try: a new part's files then its
+ * messages; an edited part's first message (unless it shows that already),
+ * then its files, then its other messages. A message in `plain` is its
+ * plain pieces instead.
+ */
+function partSteps(
+  message: OutboundMessage,
+  plain: readonly number[],
+  edit: { id: number; shown: string | undefined } | undefined,
+): Step[] {
+  // A preview is plain text: half a reply's markdown may not parse.
+  const texts = telegramMessages(message.final || !edit ? message : { text: message.text });
+  const files: Step[] = (message.attachments ?? []).map((file) => ({ kind: "file", file }));
+  const messages: Step[] = texts.flatMap((text, index) => {
+    const editOf = edit && index === 0 ? edit.id : undefined;
+    if (plain.includes(index)) {
+      return text.fallback.map((piece, j): Step => ({
+        kind: "text",
+        text: piece,
+        index,
+        ...(j === 0 && editOf !== undefined ? { editOf } : {}),
+      }));
+    }
+    return [{
+      kind: "text",
+      text: text.text,
+      ...(text.parseMode ? { parseMode: text.parseMode } : {}),
+      index,
+      ...(editOf !== undefined ? { editOf } : {}),
+    }];
+  });
+  if (!edit) {
+    return message.text.trim() === "" && files.length > 0 ? files : [...files, ...messages];
+  }
+  const [head, ...rest] = messages;
+  // Telegram refuses an edit that changes nothing; a formatted final still changes the look.
+  const unchanged = head?.kind === "text" && edit.shown === message.text &&
+    (head.parseMode === undefined || !/<[a-z]/.test(head.text));
+  return [...(head && !unchanged ? [head] : []), ...files, ...rest];
+}
 
 /** Larger images go as documents. */
 const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
@@ -48,8 +114,10 @@ export class TelegramSender {
   readonly #migrated = new Map<string, string>();
   /** Chats whose user blocked the bot (or that removed it). */
   readonly #blocked = new Set<string>();
-  /** Per reply part being sent, how many of its messages went out (a retry skips them). */
-  readonly #stepsSent = new Map<string, number>();
+  /** Per reply part being sent: how many of its steps went out, and which fell back to plain. */
+  readonly #progress = new Map<string, Progress>();
+  /** Sends whose outcome is unknown, so far. */
+  #uncertain = 0;
 
   constructor(api: TelegramApi, health: LinkHealthTracker, log: Logger) {
     this.#api = api;
@@ -60,56 +128,22 @@ export class TelegramSender {
   /**
    * Sends a reply part: its files first (an image up to 10 MB with
    * sendPhoto, anything else with sendDocument), then its text, markdown as
-   * Telegram HTML (as plain text when Telegram refuses the HTML), in as
-   * many messages as Telegram's 4,096 characters take. A retry of the part
-   * skips what of it already went out in this run.
+   * Telegram HTML, in as many messages as Telegram's 4,096 characters take.
+   * Answers the id of the part's first message.
    */
   async send(
     to: SessionSource,
     message: OutboundMessage,
     context: SendContext,
   ): Promise<SendResult> {
-    const api = this.#api;
-    const steps: (() => Promise<{ message_id: number }>)[] = [];
-    for (const file of message.attachments ?? []) {
-      steps.push(async () => {
-        const bytes = await Deno.readFile(file.path);
-        const field = file.kind === "image" && bytes.length <= MAX_PHOTO_BYTES
-          ? "photo"
-          : "document";
-        return await this.#deliver(
-          api,
-          field === "photo" ? "sendPhoto" : "sendDocument",
-          to,
-          replyTo(context),
-          { [field]: { bytes, name: file.name ?? baseName(file.path), mime: file.mime } },
-        ) as { message_id: number };
-      });
-    }
-    const texts = message.text.trim() === "" && steps.length > 0 ? [] : telegramMessages(message);
-    for (const text of texts) {
-      steps.push(() => this.#sendText(api, to, text, replyTo(context)));
-    }
-    const key = context.idempotencyKey;
-    let last: { message_id: number } | undefined;
-    try {
-      for (let step = this.#stepsSent.get(key) ?? 0; step < steps.length; step++) {
-        last = await steps[step]!();
-        this.#stepsSent.set(key, step + 1);
-      }
-    } catch (error) {
-      // Only a retry of the part needs to know what of it went out.
-      if (!(error instanceof PlatformError && error.retryable)) this.#stepsSent.delete(key);
-      throw error;
-    }
-    this.#stepsSent.delete(key);
-    this.#health.sendOk();
-    return { status: "sent", messageId: last ? String(last.message_id) : "" };
+    const id = await this.#run(to, message, context, undefined);
+    return { status: "sent", messageId: id ?? "" };
   }
 
   /**
    * Replaces the text of a sent message: a preview as plain text (half a
-   * reply's markdown may not parse), the final text formatted. "Not
+   * reply's markdown may not parse), the final text formatted, and what of
+   * it does not fit in one message (and its files) sent after it. "Not
    * modified" is a success.
    */
   async edit(
@@ -118,58 +152,119 @@ export class TelegramSender {
     message: OutboundMessage,
     context: SendContext,
   ): Promise<SendResult> {
-    const [text] = telegramMessages(message.final ? message : { text: message.text });
-    if (!text) return { status: "sent", messageId };
-    // Telegram refuses an edit that changes nothing; a formatted final still changes the look.
-    const unformatted = text.parseMode === undefined || !/<[a-z]/.test(text.text);
-    if (context.shownText === message.text && unformatted) return { status: "sent", messageId };
-    const api = this.#api;
-    const call = (body: string, parseMode?: string) =>
-      this.#deliver(api, "editMessageText", to, {
-        message_id: Number(messageId),
-        text: body,
-        ...(parseMode ? { parse_mode: parseMode } : {}),
-      });
-    try {
-      try {
-        await call(text.text, text.parseMode);
-      } catch (error) {
-        if (!(error instanceof TelegramError && error.action === "plain_fallback")) throw error;
-        await call(text.fallback.join("\n"));
-      }
-    } catch (error) {
-      if (!(error instanceof TelegramError && error.action === "not_modified")) throw error;
-    }
-    this.#health.sendOk();
+    await this.#run(to, message, context, { id: Number(messageId), shown: context.shownText });
     return { status: "sent", messageId };
   }
 
-  /** Sends one message of text, formatted; as plain text when Telegram cannot parse it. */
-  async #sendText(
-    api: TelegramApi,
+  /**
+   * Runs the steps of a part from where an earlier try of it stopped. A
+   * message whose formatting Telegram refuses is replaced by its plain
+   * text; a step whose outcome is unknown (a timeout after the request
+   * left) counts as done, logged, since trying it again could show it twice.
+   */
+  async #run(
     to: SessionSource,
-    text: TelegramText,
-    reply: Record<string, unknown>,
-  ): Promise<{ message_id: number }> {
-    try {
-      return await this.#deliver(api, "sendMessage", to, {
-        text: text.text,
-        ...(text.parseMode ? { parse_mode: text.parseMode } : {}),
-        ...reply,
-      }) as { message_id: number };
-    } catch (error) {
-      if (!(error instanceof TelegramError && error.action === "plain_fallback")) throw error;
-      this.#log.warn("Telegram refused the formatting; sending the reply as plain text", {
+    message: OutboundMessage,
+    context: SendContext,
+    edit: { id: number; shown: string | undefined } | undefined,
+  ): Promise<string | undefined> {
+    const key = context.idempotencyKey;
+    const progress = this.#progress.get(key) ?? { done: 0, plain: [] };
+    let first: string | undefined = edit ? String(edit.id) : undefined;
+    for (;;) {
+      const steps = partSteps(message, progress.plain, edit);
+      const step = steps[progress.done];
+      if (!step) break;
+      try {
+        const id = await this.#step(step, to, context);
+        first ??= id;
+      } catch (error) {
+        if (!this.#overcome(error, step, progress, to)) {
+          // Only a retry of the part needs to know what of it went out.
+          if (!(error instanceof PlatformError && error.retryable)) this.#progress.delete(key);
+          else this.#progress.set(key, progress);
+          throw error;
+        }
+        if (step.kind === "text" && progress.plain.includes(step.index) && step.parseMode) continue;
+      }
+      progress.done++;
+      this.#progress.set(key, progress);
+    }
+    this.#progress.delete(key);
+    this.#health.sendOk();
+    return first;
+  }
+
+  /** One Telegram call of a part; answers the message id it made. */
+  async #step(step: Step, to: SessionSource, context: SendContext): Promise<string | undefined> {
+    const api = this.#api;
+    if (step.kind === "file") {
+      const bytes = await Deno.readFile(step.file.path);
+      const field = step.file.kind === "image" && bytes.length <= MAX_PHOTO_BYTES
+        ? "photo"
+        : "document";
+      const sent = await this.#deliver(
+        api,
+        field === "photo" ? "sendPhoto" : "sendDocument",
+        to,
+        replyTo(context),
+        {
+          [field]: {
+            bytes,
+            name: step.file.name ?? baseName(step.file.path),
+            mime: step.file.mime,
+          },
+        },
+      ) as { message_id: number };
+      return String(sent.message_id);
+    }
+    const formatting = step.parseMode ? { parse_mode: step.parseMode } : {};
+    if (step.editOf !== undefined) {
+      await this.#deliver(api, "editMessageText", to, {
+        message_id: step.editOf,
+        text: step.text,
+        ...formatting,
+      });
+      return String(step.editOf);
+    }
+    const sent = await this.#deliver(api, "sendMessage", to, {
+      text: step.text,
+      ...formatting,
+      ...replyTo(context),
+    }) as { message_id: number };
+    return String(sent.message_id);
+  }
+
+  /** Whether the failure of `step` is dealt with (the part goes on); records how. */
+  #overcome(error: unknown, step: Step, progress: Progress, to: SessionSource): boolean {
+    if (error instanceof Deno.errors.NotFound && step.kind === "file") {
+      this.#log.warn("A reply's file is gone; the reply goes on without it", {
+        path: step.file.path,
+      });
+      return true;
+    }
+    if (!(error instanceof TelegramError)) return false;
+    if (step.kind === "text" && error.action === "plain_fallback" && step.parseMode) {
+      this.#log.warn("Telegram refused the formatting; sending that message as plain text", {
         error: error.description,
       });
-      let last: { message_id: number } | undefined;
-      for (const plain of text.fallback) {
-        last = await this.#deliver(api, "sendMessage", to, { text: plain, ...reply }) as {
-          message_id: number;
-        };
-      }
-      return last!;
+      progress.plain.push(step.index);
+      return true;
     }
+    if (step.kind === "text" && step.editOf !== undefined && error.action === "not_modified") {
+      return true;
+    }
+    if (error.delivery === "unknown" && !error.retryable) {
+      this.#uncertain++;
+      this.#health.detail("uncertain_sends", this.#uncertain);
+      this.#log.warn("A Telegram send may or may not have arrived; it is not sent again", {
+        chat: to.chatId,
+        method: error.method,
+        error: error.description,
+      });
+      return true;
+    }
+    return false;
   }
 
   /**

@@ -96,7 +96,9 @@ Deno.test("a refusal becomes a TelegramError with the action its code and wordin
       false,
     ],
     [401, { description: "Unauthorized" }, "unauthorized", false],
-    [500, { description: "Internal Server Error: restart" }, "retry", true],
+    // Telegram may have sent it before failing: a send is not tried again by itself.
+    [500, { description: "Internal Server Error: restart" }, "retry", false],
+    [421, { description: "Misdirected Request" }, "retry", true],
   ] as const;
   for (const [status, body, action, retryable] of cases) {
     await t.step(`${status} ${body.description.slice(0, 40)}`, async () => {
@@ -108,6 +110,20 @@ Deno.test("a refusal becomes a TelegramError with the action its code and wordin
       assert.equal(error.platformCode, String(status));
       if (action === "retry_after") assert.equal(error.retryAfterMs, 3_000);
     });
+  }
+});
+
+Deno.test("a 5xx is tried again for a call that does the same however often it runs", async () => {
+  await using s = server(() =>
+    json(502, { ok: false, error_code: 502, description: "Bad Gateway" })
+  );
+  for (
+    const [method, retryable] of [["editMessageText", true], ["getUpdates", true], [
+      "sendPhoto",
+      false,
+    ]] as const
+  ) {
+    assert.equal((await refusal(s.api.call(method))).retryable, retryable, method);
   }
 });
 

@@ -176,8 +176,18 @@ Deno.test("an album's items and the pieces of a split long text make one run; an
     update(5, { media_group_id: "g1", photo: [{ file_id: "b" }] }),
     update(6, { media_group_id: "g2", photo: [{ file_id: "c" }] }),
     update(7, { text: long, from: { id: 99, first_name: "Someone else" } }),
+    update(8, { text: long }),
+    update(9, { text: "a reply a minute later", date: 1_780_000_060 }),
   ]);
-  assert.deepEqual(runs.map((run) => run.map((u) => u.update_id)), [[1, 2], [3], [4, 5], [6], [7]]);
+  assert.deepEqual(runs.map((run) => run.map((u) => u.update_id)), [
+    [1, 2],
+    [3],
+    [4, 5],
+    [6],
+    [7],
+    [8],
+    [9],
+  ]);
   assert.equal(mayContinue([update(1, { text: long })]), true, "more of a long text may come");
   assert.equal(
     mayContinue([update(1, { media_group_id: "g" })]),
