@@ -34,6 +34,7 @@ import {
 import { readOffset, saveOffset } from "./offset_file.ts";
 import { ALLOWED_UPDATES, TelegramPoller } from "./poller.ts";
 import type { TelegramSettings } from "./section.ts";
+import { SendProgress } from "./send_progress.ts";
 import { TelegramSender } from "./sender.ts";
 import { WebhookListener } from "./webhook.ts";
 
@@ -64,6 +65,7 @@ const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
  * ```ts
  * import type { AdapterContext } from "../adapter.ts";
  * import type { TelegramSettings } from "./section.ts";
+import { SendProgress } from "./send_progress.ts";
 import { TelegramSender } from "./sender.ts";
 import { WebhookListener } from "./webhook.ts";
  * declare const context: AdapterContext<TelegramSettings>; // what the gateway hands the adapter
@@ -147,7 +149,7 @@ export class TelegramAdapter implements PlatformAdapter {
     await this.#setCommands(api);
     current();
     this.#api = api;
-    this.#sender = new TelegramSender(api, health, log);
+    this.#sender = new TelegramSender(api, health, log, await SendProgress.load(stateDir));
     if (settings.webhook_url) return await this.#listen(api, settings.webhook_url, current);
     health.detail("mode", "polling");
     // A webhook left set would answer every poll with 409; its pending updates are kept.

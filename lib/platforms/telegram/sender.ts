@@ -22,6 +22,7 @@ import type { LinkHealthTracker } from "../health.ts";
 import type { TelegramApi, UploadFile } from "./api.ts";
 import { TelegramError } from "./errors.ts";
 import { telegramMessages } from "./format.ts";
+import { type Progress, SendProgress } from "./send_progress.ts";
 
 /** One Telegram call of a reply part: a file, or one message of its text (an edit, for the first of an edited part). */
 type Step =
@@ -34,12 +35,6 @@ type Step =
     readonly index: number;
     readonly editOf?: number;
   };
-
-/** How far a part got: steps done, and the messages whose formatting was refused. */
-interface Progress {
-  done: number;
-  plain: number[];
-}
 
 /**
  * The steps of a part, the same on every try: a new part's files then its
@@ -115,14 +110,21 @@ export class TelegramSender {
   /** Chats whose user blocked the bot (or that removed it). */
   readonly #blocked = new Set<string>();
   /** Per reply part being sent: how many of its steps went out, and which fell back to plain. */
-  readonly #progress = new Map<string, Progress>();
+  readonly #progress: SendProgress;
   /** Sends whose outcome is unknown, so far. */
   #uncertain = 0;
 
-  constructor(api: TelegramApi, health: LinkHealthTracker, log: Logger) {
+  /** `progress` keeps half-sent parts (default: in memory only). */
+  constructor(
+    api: TelegramApi,
+    health: LinkHealthTracker,
+    log: Logger,
+    progress: SendProgress = SendProgress.inMemory(),
+  ) {
     this.#api = api;
     this.#health = health;
     this.#log = log;
+    this.#progress = progress;
   }
 
   /**
@@ -181,18 +183,44 @@ export class TelegramSender {
       } catch (error) {
         if (!this.#overcome(error, step, progress, to)) {
           // Only a retry of the part needs to know what of it went out.
-          if (!(error instanceof PlatformError && error.retryable)) this.#progress.delete(key);
-          else this.#progress.set(key, progress);
+          if (error instanceof PlatformError && error.retryable) await this.#keep(key, progress);
+          else await this.#forget(key);
           throw error;
         }
         if (step.kind === "text" && progress.plain.includes(step.index) && step.parseMode) continue;
       }
       progress.done++;
-      this.#progress.set(key, progress);
+      // Kept on disk while a part is half sent, so a restart sends none of its steps again.
+      if (progress.done < partSteps(message, progress.plain, edit).length) {
+        await this.#keep(key, progress);
+      }
     }
-    this.#progress.delete(key);
+    await this.#forget(key);
     this.#health.sendOk();
     return first;
+  }
+
+  async #keep(key: string, progress: Progress): Promise<void> {
+    try {
+      await this.#progress.set(key, progress);
+    } catch (error) {
+      this.#log.warn(
+        "How far a Telegram reply got could not be saved; a restart may repeat some of it",
+        {
+          error,
+        },
+      );
+    }
+  }
+
+  async #forget(key: string): Promise<void> {
+    try {
+      await this.#progress.delete(key);
+    } catch (error) {
+      this.#log.warn("A finished Telegram reply could not be struck from the send progress", {
+        error,
+      });
+    }
   }
 
   /** One Telegram call of a part; answers the message id it made. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { TelegramApi } from "../../../lib/platforms/telegram/api.ts";
+import { SendProgress } from "../../../lib/platforms/telegram/send_progress.ts";
 import { TelegramSender } from "../../../lib/platforms/telegram/sender.ts";
 import { LinkHealthTracker } from "../../../lib/platforms/health.ts";
 import { Logger } from "../../../lib/util/log.ts";
@@ -107,4 +108,40 @@ Deno.test("a reply whose file is gone still sends its text", async () => {
   }, { idempotencyKey: "k#0", attempt: 1 });
   assert.ok(result.status === "sent");
   assert.deepEqual(s.bot().map((m) => m.text), ["the chart:"]);
+});
+
+Deno.test("a part half sent before a restart goes on from where it stopped, none of it twice", async () => {
+  await using s = await setup();
+  await using dir = tempDir();
+  await Deno.writeFile(
+    `${dir.path}/chart.png`,
+    Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 13, 10, 26, 10]),
+  );
+  const part = {
+    text: "the chart",
+    final: true,
+    attachments: [{
+      kind: "image" as const,
+      mime: "image/png",
+      size: 8,
+      path: `${dir.path}/chart.png`,
+    }],
+  };
+  const senderOf = async () =>
+    new TelegramSender(
+      new TelegramApi({ token: s.tg.token, baseUrl: s.tg.url }),
+      new LinkHealthTracker(),
+      new Logger({ level: "error", sinks: [], masker: new SecretMasker() }),
+      await SendProgress.load(dir.path),
+    );
+  s.tg.failNext("sendMessage", Faults.tooManyRequests(1));
+  await assert.rejects((await senderOf()).send(s.to, part, { idempotencyKey: "k#0", attempt: 1 }));
+  const saved = JSON.parse(await Deno.readTextFile(`${dir.path}/send-progress.json`));
+  assert.deepEqual(saved, { "k#0": { done: 1, plain: [] } });
+  assert.equal((await Deno.stat(`${dir.path}/send-progress.json`)).mode! & 0o777, 0o600);
+  // A new gateway: a new sender, the same folder.
+  await (await senderOf()).send(s.to, part, { idempotencyKey: "k#0", attempt: 2 });
+  assert.equal(s.tg.outboundOf("sendPhoto").length, 1, "the photo went once");
+  assert.deepEqual(s.bot().map((m) => m.text ?? "[photo]"), ["[photo]", "the chart"]);
+  assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir.path}/send-progress.json`)), {});
 });
