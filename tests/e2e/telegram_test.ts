@@ -517,3 +517,47 @@ Deno.test("one chat waiting out its 429 holds up no other chat", async () => {
     assert.ok(answer.at < retried.at, `${user.first_name} waited for the other chat's 429`);
   }
 });
+
+Deno.test("webhook mode: a webhook Telegram cannot reach reads degraded, naming why", async () => {
+  const ports = [0, 0].map(() => {
+    const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = free.addr.port;
+    free.close();
+    return port;
+  });
+  await using setup = await startTelegramGateway({
+    env: {
+      // Telegram is told one address; the gateway listens on another (a proxy that does not forward).
+      TELEGRAM_WEBHOOK_URL: `http://127.0.0.1:${ports[0]}/telegram/hook`,
+      TELEGRAM_WEBHOOK_SECRET: "webhook-secret-0123456789",
+      TELEGRAM_WEBHOOK_HOST: "127.0.0.1",
+      TELEGRAM_WEBHOOK_PORT: String(ports[1]),
+      TELEGRAM_WEBHOOK_CHECK_SECONDS: "1",
+    },
+    server: { webhookRetryMs: 200 },
+  });
+  const { tg } = setup;
+  await waitFor("setWebhook", () => tg.outboundOf("setWebhook").some((c) => c.ok));
+  tg.userText(tg.addUser({ first_name: "Ada" }).id, "can you hear me?");
+  await waitFor(
+    "the link to read degraded",
+    async () => (await telegramHealth(setup)).state === "degraded",
+    15_000,
+  );
+  const health = await telegramHealth(setup);
+  const error = health.last_error as { code: string; message: string };
+  assert.equal(error.code, "webhook_failing");
+  assert.match(error.message, /cannot deliver to the webhook: .*1 update\(s\) waiting/);
+});
+
+Deno.test("under privacy mode a group's plain message never reaches the bot, a command for it does", async () => {
+  await using setup = await startTelegramGateway();
+  const { tg } = setup;
+  const group = tg.addSupergroup("Team"); // the bot is no admin: Telegram's privacy mode applies
+  const bob = tg.addUser({ first_name: "Bob" });
+  assert.equal(tg.userText(group.id, "lunch anyone?", { from: bob.id }).update, undefined);
+  tg.userCommand(group.id, "status", "", { from: bob.id });
+  await waitFor("an answer to the command", () => sentTexts(tg, group.id).length === 1);
+  assert.ok(!sentTexts(tg, group.id).some((t) => t.includes("lunch")));
+  assert.match(setup.gateway.stderr(), /Privacy mode is on/);
+});

@@ -84,6 +84,8 @@ export class TelegramAdapter implements PlatformAdapter {
   #sender: TelegramSender | undefined;
   #poller: TelegramPoller | undefined;
   #webhook: WebhookListener | undefined;
+  /** Stops the webhook's health checks. */
+  #stopWatching: (() => void) | undefined;
   /** Bumped by every connect and disconnect: a connect that is no longer the latest stops. */
   #generation = 0;
   #me: BotIdentity | undefined;
@@ -182,6 +184,8 @@ export class TelegramAdapter implements PlatformAdapter {
    */
   async disconnect(_reason: string): Promise<void> {
     this.#generation++;
+    this.#stopWatching?.();
+    this.#stopWatching = undefined;
     await this.#poller?.stop();
     this.#poller = undefined;
     await this.#webhook?.close();
@@ -243,6 +247,44 @@ export class TelegramAdapter implements PlatformAdapter {
     });
     current();
     health.set("subscribed");
+    this.#watchWebhook(api, listener);
+  }
+
+  /**
+   * Asks Telegram now and then whether its deliveries fail (a TLS error, a
+   * proxy that does not forward): a listener that hears nothing is not a
+   * healthy link.
+   */
+  #watchWebhook(api: TelegramApi, listener: WebhookListener): void {
+    const { settings, health, log } = this.#context;
+    const check = async () => {
+      try {
+        const info = await api.call<{
+          last_error_date?: number;
+          last_error_message?: string;
+          pending_update_count?: number;
+        }>("getWebhookInfo");
+        health.detail("pending_updates", info.pending_update_count ?? 0);
+        const failedAt = (info.last_error_date ?? 0) * 1000;
+        if (failedAt > listener.lastReceivedAt) {
+          health.error(
+            "webhook_failing",
+            `Telegram cannot deliver to the webhook: ${
+              info.last_error_message ?? "no reason given"
+            } (${
+              info.pending_update_count ?? 0
+            } update(s) waiting); check the URL, its TLS certificate and the proxy in front`,
+          );
+          if (health.state === "subscribed" || health.state === "receiving") health.set("degraded");
+        } else if (health.state === "degraded") {
+          health.set("subscribed");
+        }
+      } catch (error) {
+        log.debug("getWebhookInfo failed", { error });
+      }
+    };
+    const timer = setInterval(check, settings.webhook_check_seconds * 1000);
+    this.#stopWatching = () => clearInterval(timer);
   }
 
   #connected(): TelegramSender {

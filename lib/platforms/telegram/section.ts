@@ -55,6 +55,9 @@ export const telegramSection = defineSection({
     webhook_host: z.string().min(1).default("0.0.0.0").describe(
       "The address the webhook listener binds (TELEGRAM_WEBHOOK_HOST); 127.0.0.1 behind a reverse proxy",
     ),
+    webhook_check_seconds: z.number().min(1).default(60).describe(
+      "How often webhook mode asks Telegram (getWebhookInfo) whether its deliveries fail",
+    ),
     media_allow_addresses: z.array(z.string().min(1)).default([]).describe(
       "IP addresses files may be fetched from although they are private (a local Bot API server, a simulator)",
     ),
@@ -71,6 +74,7 @@ export const telegramSection = defineSection({
     TELEGRAM_WEBHOOK_SECRET: "webhook_secret",
     TELEGRAM_WEBHOOK_PORT: "webhook_port",
     TELEGRAM_WEBHOOK_HOST: "webhook_host",
+    TELEGRAM_WEBHOOK_CHECK_SECONDS: "webhook_check_seconds",
     TELEGRAM_MEDIA_ALLOW_ADDRESSES: "media_allow_addresses",
     ...accessEnv("telegram"),
   },

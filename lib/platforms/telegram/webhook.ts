@@ -47,19 +47,27 @@ export interface WebhookOptions {
  */
 export class WebhookListener {
   readonly #server: Deno.HttpServer<Deno.NetAddr>;
+  readonly #received: { at: number };
 
-  private constructor(server: Deno.HttpServer<Deno.NetAddr>) {
+  private constructor(server: Deno.HttpServer<Deno.NetAddr>, received: { at: number }) {
     this.#server = server;
+    this.#received = received;
+  }
+
+  /** When (ms) the last update with the right secret came; 0 for never. */
+  get lastReceivedAt(): number {
+    return this.#received.at;
   }
 
   /** Starts listening; throws when the address cannot be bound. */
   static listen(options: WebhookOptions): WebhookListener {
+    const received = { at: 0 };
     const server = Deno.serve({
       hostname: options.hostname,
       port: options.port,
       onListen: () => {},
-    }, (request) => handle(request, options));
-    return new WebhookListener(server);
+    }, (request) => handle(request, options, received));
+    return new WebhookListener(server, received);
   }
 
   /** The port it listens on (the one given, or the one picked for port 0). */
@@ -73,7 +81,11 @@ export class WebhookListener {
   }
 }
 
-async function handle(request: Request, options: WebhookOptions): Promise<Response> {
+async function handle(
+  request: Request,
+  options: WebhookOptions,
+  received: { at: number },
+): Promise<Response> {
   const { pathname } = new URL(request.url);
   if (pathname !== options.path) return new Response("Not Found", { status: 404 });
   if (request.method !== "POST") {
@@ -84,6 +96,7 @@ async function handle(request: Request, options: WebhookOptions): Promise<Respon
     options.log.warn("A webhook request without the right secret was refused");
     return new Response("Unauthorized", { status: 401 });
   }
+  received.at = Date.now();
   let update: TgUpdate;
   try {
     const body = await readLimited(request, MAX_BODY_BYTES);
