@@ -159,7 +159,7 @@ export class TelegramAdapter implements PlatformAdapter {
     const botId = String(me.id);
     const offset = await readOffset(stateDir, botId);
     current();
-    health.set("subscribed");
+    // Subscribed once the first poll is answered or held (another poller may hold the updates).
     const poller = new TelegramPoller({
       api,
       offset,

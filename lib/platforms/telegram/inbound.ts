@@ -40,6 +40,8 @@ export interface TgMessage {
     readonly last_name?: string;
     readonly username?: string;
   };
+  /** The chat a message is sent on behalf of (an anonymous admin's group, a channel). */
+  readonly sender_chat?: { readonly id: number };
   readonly text?: string;
   readonly entities?: readonly TgEntity[];
   readonly caption?: string;
@@ -121,7 +123,8 @@ export function readUpdate(
   if (!message) return { kind: "skip", why: "no message in the update" };
   const source = sourceOf(message);
   if (!source) return { kind: "skip", why: "a message without a sender" };
-  if (message.from?.is_bot) return { kind: "skip", why: "a bot's message" };
+  // An anonymous admin writes as the group's bot account, with the group as sender_chat.
+  if (message.from?.is_bot && !message.sender_chat) return { kind: "skip", why: "a bot's message" };
   const raw = message.text ?? message.caption ?? "";
   const entities = message.text !== undefined
     ? message.entities ?? []
@@ -163,7 +166,9 @@ export function readUpdate(
 export function sourceOf(message: TgMessage): SessionSource | undefined {
   const type = message.chat.type;
   const chatType: ChatType = type === "private" ? "dm" : type === "channel" ? "channel" : "group";
-  const userId = message.from?.id ?? (chatType === "channel" ? message.chat.id : undefined);
+  // An anonymous admin (or a channel) speaks as its chat: that chat is the sender.
+  const userId = message.sender_chat?.id ?? message.from?.id ??
+    (chatType === "channel" ? message.chat.id : undefined);
   if (userId === undefined) return undefined;
   // A thread id is a topic only in a forum; Telegram also fills it on plain reply chains.
   const topic = message.message_thread_id !== undefined &&

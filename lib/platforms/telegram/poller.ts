@@ -21,6 +21,8 @@ import type { TgUpdate } from "./inbound.ts";
 
 /** The fewest ms between two polls while another poller holds the updates. */
 export const CONFLICT_WAIT_MS = 10_000;
+/** How long a poll may be held before the link counts as listening. */
+const HELD_MS = 1_500;
 /** How long to wait for the rest of an album or a split text (Telegram's clients send it at once). */
 const CONTINUATION_WAIT_MS = 800;
 /** Polls for more pieces of one message, at most. */
@@ -175,6 +177,11 @@ export class TelegramPoller {
   }
 
   async #get(timeout: number): Promise<TgUpdate[]> {
+    // A poll Telegram holds is a link that listens: no other poller took it away.
+    const health = this.#o.health;
+    const held = setTimeout(() => {
+      if (health.state === "connecting") health.set("subscribed");
+    }, HELD_MS);
     try {
       const updates = await this.#o.api.call<TgUpdate[]>("getUpdates", {
         offset: this.#offset,
@@ -188,6 +195,8 @@ export class TelegramPoller {
         this.#o.health.detail("stalls", this.#counts.stalls);
       }
       throw error;
+    } finally {
+      clearTimeout(held);
     }
   }
 

@@ -305,7 +305,7 @@ export class TelegramSender {
     await api.call("sendMessageDraft", {
       chat_id: this.#chatOf(to),
       draft_id: draftNumber(draftId),
-      text: text.slice(0, 4096),
+      text: withinLimit(text, 4096),
       ...(to.threadId ? { message_thread_id: Number(to.threadId) } : {}),
     });
   }
@@ -371,7 +371,10 @@ export class TelegramSender {
   #noted(error: unknown, to: SessionSource): unknown {
     if (!(error instanceof TelegramError)) return error;
     const health = this.#health;
-    health.error(`${error.method}:${error.platformCode}`, error.description);
+    // What the part deals with itself (an edit that changed nothing, a format it sends plain) is no error.
+    if (error.action !== "not_modified" && error.action !== "plain_fallback") {
+      health.error(`${error.method}:${error.platformCode}`, error.description);
+    }
     if (error.action === "blocked") this.markBlocked(to.chatId, true);
     if (error.action === "retry_after") {
       const waits = (health.snapshot().details.flood_waits ?? { count: 0, longest_ms: 0 }) as {
@@ -390,6 +393,13 @@ export class TelegramSender {
     const chat = this.#migrated.get(to.chatId) ?? to.chatId;
     return /^-?\d+$/.test(chat) ? Number(chat) : chat;
   }
+}
+
+/** `text` cut to `limit` UTF-16 units, never between the halves of a surrogate pair. */
+function withinLimit(text: string, limit: number): string {
+  if (text.length <= limit) return text;
+  const code = text.charCodeAt(limit - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? limit - 1 : limit);
 }
 
 function baseName(path: string): string {

@@ -196,3 +196,14 @@ Deno.test("an album's items and the pieces of a split long text make one run; an
   );
   assert.equal(mayContinue([update(1, { text: "short" })]), false);
 });
+
+Deno.test("an anonymous admin's message is taken, the group as its sender", () => {
+  const e = event({
+    chat: GROUP,
+    from: { id: 1087968824, is_bot: true, first_name: "Group" },
+    sender_chat: { id: GROUP.id },
+    text: "/status@hermes_bot",
+    entities: [{ type: "bot_command", offset: 0, length: 18 }],
+  });
+  assert.equal(e.source.userId, String(GROUP.id));
+});
