@@ -439,7 +439,7 @@ Deno.test("a reply's MEDIA: line is sent as a photo, before its text", async () 
   ]);
 });
 
-Deno.test("a user who blocks the bot is listed in status, and a part for them is undeliverable after one try", async () => {
+Deno.test("a user who blocks the bot is listed in status, across restarts, and a part for them is undeliverable after one try", async () => {
   await using setup = await startTelegramGateway();
   const { tg } = setup;
   const ada = tg.addUser({ first_name: "Ada" });
@@ -460,6 +460,10 @@ Deno.test("a user who blocks the bot is listed in status, and a part for them is
   const tries = tg.outboundOf("sendMessage").filter((c) => c.params.text === "are you there?");
   assert.equal(tries.length, 1, "a block is never retried");
   assert.equal(tries[0]!.error?.error_code, 403);
+  // A restart forgets nothing of it.
+  await setup.restart();
+  const details = (await telegramHealth(setup)).details as Record<string, unknown>;
+  assert.deepEqual(details.undeliverable_chats, [String(ada.id)]);
 });
 
 Deno.test("an album and a long text the client split reach the agent as one message each", async () => {

@@ -34,6 +34,7 @@ import {
 import { readOffset, saveOffset } from "./offset_file.ts";
 import { ALLOWED_UPDATES, TelegramPoller } from "./poller.ts";
 import type { TelegramSettings } from "./section.ts";
+import { ChatRoutes } from "./chat_routes.ts";
 import { SendProgress } from "./send_progress.ts";
 import { TelegramSender } from "./sender.ts";
 import { WebhookListener } from "./webhook.ts";
@@ -65,6 +66,7 @@ const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
  * ```ts
  * import type { AdapterContext } from "../adapter.ts";
  * import type { TelegramSettings } from "./section.ts";
+import { ChatRoutes } from "./chat_routes.ts";
 import { SendProgress } from "./send_progress.ts";
 import { TelegramSender } from "./sender.ts";
 import { WebhookListener } from "./webhook.ts";
@@ -84,6 +86,8 @@ export class TelegramAdapter implements PlatformAdapter {
   #sender: TelegramSender | undefined;
   #poller: TelegramPoller | undefined;
   #webhook: WebhookListener | undefined;
+  /** The webhook update being taken (the next waits for it). */
+  #webhookTurn: Promise<void> = Promise.resolve();
   /** Stops the webhook's health checks. */
   #stopWatching: (() => void) | undefined;
   /** Bumped by every connect and disconnect: a connect that is no longer the latest stops. */
@@ -151,7 +155,13 @@ export class TelegramAdapter implements PlatformAdapter {
     await this.#setCommands(api);
     current();
     this.#api = api;
-    this.#sender = new TelegramSender(api, health, log, await SendProgress.load(stateDir));
+    this.#sender = new TelegramSender(
+      api,
+      health,
+      log,
+      await SendProgress.load(stateDir),
+      await ChatRoutes.load(stateDir),
+    );
     if (settings.webhook_url) return await this.#listen(api, settings.webhook_url, current);
     health.detail("mode", "polling");
     // A webhook left set would answer every poll with 409; its pending updates are kept.
@@ -234,7 +244,12 @@ export class TelegramAdapter implements PlatformAdapter {
       path: new URL(url).pathname,
       secret: settings.webhook_secret!,
       log,
-      onUpdate: (update) => this.#take([update]),
+      // Telegram may deliver several at once: they are taken one after another, as they came.
+      onUpdate: (update) => {
+        const taking = this.#webhookTurn.then(() => this.#take([update]));
+        this.#webhookTurn = taking.catch(() => {});
+        return taking;
+      },
     });
     this.#webhook = listener;
     health.detail("mode", "webhook");

@@ -22,6 +22,7 @@ import type { LinkHealthTracker } from "../health.ts";
 import type { TelegramApi, UploadFile } from "./api.ts";
 import { TelegramError } from "./errors.ts";
 import { telegramMessages } from "./format.ts";
+import { ChatRoutes } from "./chat_routes.ts";
 import { type Progress, SendProgress } from "./send_progress.ts";
 
 /** One Telegram call of a reply part: a file, or one message of its text (an edit, for the first of an edited part). */
@@ -105,26 +106,27 @@ export class TelegramSender {
   readonly #api: TelegramApi;
   readonly #health: LinkHealthTracker;
   readonly #log: Logger;
-  /** Groups that became supergroups: old chat id → new (sends follow them). */
-  readonly #migrated = new Map<string, string>();
-  /** Chats whose user blocked the bot (or that removed it). */
-  readonly #blocked = new Set<string>();
+  /** Groups that became supergroups, and chats that blocked the bot: kept across restarts. */
+  readonly #routes: ChatRoutes;
   /** Per reply part being sent: how many of its steps went out, and which fell back to plain. */
   readonly #progress: SendProgress;
   /** Sends whose outcome is unknown, so far. */
   #uncertain = 0;
 
-  /** `progress` keeps half-sent parts (default: in memory only). */
+  /** `progress` keeps half-sent parts, `routes` what was learned of chats (default: in memory only). */
   constructor(
     api: TelegramApi,
     health: LinkHealthTracker,
     log: Logger,
     progress: SendProgress = SendProgress.inMemory(),
+    routes: ChatRoutes = ChatRoutes.inMemory(),
   ) {
     this.#api = api;
     this.#health = health;
     this.#log = log;
     this.#progress = progress;
+    this.#routes = routes;
+    if (routes.blocked.length > 0) health.detail("undeliverable_chats", routes.blocked);
   }
 
   /**
@@ -349,7 +351,9 @@ export class TelegramSender {
           continue;
         }
         if (error.action === "migrate" && error.migrateToChatId !== undefined) {
-          this.#migrated.set(to.chatId, String(error.migrateToChatId));
+          await this.#routes.migrate(to.chatId, String(error.migrateToChatId)).catch((e) =>
+            this.#log.warn("A group's new chat id could not be saved", { error: e })
+          );
           this.#log.info("A Telegram group became a supergroup; sending there", {
             from: to.chatId,
             to: error.migrateToChatId,
@@ -363,9 +367,10 @@ export class TelegramSender {
 
   /** Records that chat `chatId` blocked or removed the bot (or let it back). */
   markBlocked(chatId: string, blocked: boolean): void {
-    if (blocked) this.#blocked.add(chatId);
-    else this.#blocked.delete(chatId);
-    this.#health.detail("undeliverable_chats", [...this.#blocked]);
+    void this.#routes.setBlocked(chatId, blocked).catch((error) =>
+      this.#log.warn("A chat's block could not be saved", { error })
+    );
+    this.#health.detail("undeliverable_chats", this.#routes.blocked);
   }
 
   #noted(error: unknown, to: SessionSource): unknown {
@@ -390,7 +395,7 @@ export class TelegramSender {
   }
 
   #chatOf(to: SessionSource): number | string {
-    const chat = this.#migrated.get(to.chatId) ?? to.chatId;
+    const chat = this.#routes.target(to.chatId);
     return /^-?\d+$/.test(chat) ? Number(chat) : chat;
   }
 }

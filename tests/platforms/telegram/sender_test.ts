@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { TelegramApi } from "../../../lib/platforms/telegram/api.ts";
+import { ChatRoutes } from "../../../lib/platforms/telegram/chat_routes.ts";
 import { SendProgress } from "../../../lib/platforms/telegram/send_progress.ts";
 import { TelegramSender } from "../../../lib/platforms/telegram/sender.ts";
 import { LinkHealthTracker } from "../../../lib/platforms/health.ts";
@@ -144,4 +145,41 @@ Deno.test("a part half sent before a restart goes on from where it stopped, none
   assert.equal(s.tg.outboundOf("sendPhoto").length, 1, "the photo went once");
   assert.deepEqual(s.bot().map((m) => m.text ?? "[photo]"), ["[photo]", "the chart"]);
   assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir.path}/send-progress.json`)), {});
+});
+
+Deno.test("a group that became a supergroup is followed, and still after a restart", async () => {
+  await using s = await setup();
+  await using dir = tempDir();
+  const group = s.tg.addGroup("Team");
+  const supergroup = s.tg.migrate(group.id);
+  const to = {
+    platform: "telegram",
+    chatType: "group" as const,
+    chatId: String(group.id),
+    userId: "1",
+  };
+  const senderOf = async () =>
+    new TelegramSender(
+      new TelegramApi({ token: s.tg.token, baseUrl: s.tg.url }),
+      new LinkHealthTracker(),
+      new Logger({ level: "error", sinks: [], masker: new SecretMasker() }),
+      SendProgress.inMemory(),
+      await ChatRoutes.load(dir.path),
+    );
+  await (await senderOf()).send(to, { text: "one", final: true }, {
+    idempotencyKey: "a#0",
+    attempt: 1,
+  });
+  const before = s.tg.outboundOf("sendMessage").length;
+  await (await senderOf()).send(to, { text: "two", final: true }, {
+    idempotencyKey: "b#0",
+    attempt: 1,
+  });
+  const calls = s.tg.outboundOf("sendMessage");
+  assert.equal(calls.length, before + 1, "after the restart it goes to the new id at once");
+  assert.equal(Number(calls.at(-1)!.params.chat_id), supergroup);
+  assert.deepEqual(
+    s.tg.messages(supergroup).filter((m) => m.from?.is_bot).map((m) => m.text),
+    ["one", "two"],
+  );
 });

@@ -1,0 +1,96 @@
+/**
+ * What the bot learned about chats and must not forget on a restart
+ * (`<state dir>/chats.json`, written atomically, mode 0600): groups that
+ * became supergroups (sends follow them to the new id) and chats whose user
+ * blocked the bot or that removed it (listed in status until they let it back).
+ *
+ * @module
+ */
+
+import { writeJsonAtomic } from "../../util/atomic_file.ts";
+
+interface Saved {
+  migrated: Record<string, string>;
+  blocked: string[];
+}
+
+/**
+ * The chats' routes and blocks of one bot, kept on disk.
+ *
+ * @example
+ * ```ts
+ * const routes = await ChatRoutes.load("/srv/hermes/platforms/telegram");
+ * await routes.migrate("-4012", "-1004012");
+ * routes.target("-4012"); // "-1004012"
+ * ```
+ */
+export class ChatRoutes {
+  readonly #path: string | undefined;
+  readonly #migrated: Map<string, string>;
+  readonly #blocked: Set<string>;
+  #saving: Promise<void> = Promise.resolve();
+
+  private constructor(path: string | undefined, saved: Saved) {
+    this.#path = path;
+    this.#migrated = new Map(Object.entries(saved.migrated));
+    this.#blocked = new Set(saved.blocked);
+  }
+
+  /** Reads the file in `stateDir` (none, or unreadable: nothing learned yet). */
+  static async load(stateDir: string): Promise<ChatRoutes> {
+    const path = `${stateDir}/chats.json`;
+    let saved: Saved = { migrated: {}, blocked: [] };
+    try {
+      const read = JSON.parse(await Deno.readTextFile(path)) as Partial<Saved>;
+      saved = {
+        migrated: typeof read.migrated === "object" && read.migrated !== null ? read.migrated : {},
+        blocked: Array.isArray(read.blocked) ? read.blocked.map(String) : [],
+      };
+    } catch {
+      // none yet
+    }
+    return new ChatRoutes(path, saved);
+  }
+
+  /** Routes kept in memory only (tests, a sender without a state folder). */
+  static inMemory(): ChatRoutes {
+    return new ChatRoutes(undefined, { migrated: {}, blocked: [] });
+  }
+
+  /** The chat id sends to `chatId` go to now (its supergroup's, after a migration). */
+  target(chatId: string): string {
+    return this.#migrated.get(chatId) ?? chatId;
+  }
+
+  /** Chats that blocked or removed the bot. */
+  get blocked(): string[] {
+    return [...this.#blocked];
+  }
+
+  /** Records that group `from` is now supergroup `to`. */
+  migrate(from: string, to: string): Promise<void> {
+    this.#migrated.set(from, to);
+    return this.#save();
+  }
+
+  /** Records that `chatId` blocked or removed the bot, or let it back. */
+  setBlocked(chatId: string, blocked: boolean): Promise<void> {
+    const changed = blocked ? !this.#blocked.has(chatId) : this.#blocked.has(chatId);
+    if (!changed) return this.#saving;
+    if (blocked) this.#blocked.add(chatId);
+    else this.#blocked.delete(chatId);
+    return this.#save();
+  }
+
+  #save(): Promise<void> {
+    const path = this.#path;
+    if (!path) return Promise.resolve();
+    const snapshot: Saved = { migrated: Object.fromEntries(this.#migrated), blocked: this.blocked };
+    // One failed write must not fail every later one.
+    this.#saving = this.#saving.catch(() => {}).then(async () => {
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true, mode: 0o700 });
+      await writeJsonAtomic(path, snapshot, { mode: 0o600 });
+    });
+    return this.#saving;
+  }
+}
