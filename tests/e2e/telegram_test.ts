@@ -565,3 +565,23 @@ Deno.test("under privacy mode a group's plain message never reaches the bot, a c
   assert.ok(!sentTexts(tg, group.id).some((t) => t.includes("lunch")));
   assert.match(setup.gateway.stderr(), /Privacy mode is on/);
 });
+
+Deno.test("a group that becomes a supergroup keeps its conversation: replies go to the supergroup, the session goes on", async () => {
+  await using setup = await startTelegramGateway({ server: { canReadAllGroupMessages: true } });
+  const { tg } = setup;
+  const group = tg.addGroup("Team");
+  const bob = tg.addUser({ first_name: "Bob" });
+  tg.userText(group.id, `@${tg.bot.username} before the upgrade`, { from: bob.id });
+  await waitForText(tg, group.id, `@${tg.bot.username} before the upgrade`);
+  const supergroup = tg.migrate(group.id);
+  tg.userText(supergroup, `@${tg.bot.username} after the upgrade`, { from: bob.id });
+  await waitForText(tg, supergroup, `@${tg.bot.username} after the upgrade`);
+  const sessions = await runHermes(["sessions", "list", "--json"], {
+    home: setup.home,
+    env: { ...setup.env, HERMES_GATEWAY_LOCK_DIR: `${setup.home}/locks` },
+  });
+  const list = JSON.parse(sessions.stdout) as { key: string; message_count: number }[];
+  assert.equal(list.length, 1, sessions.stdout);
+  assert.match(list[0]!.key, new RegExp(`:group:${group.id}:`));
+  assert.equal(list[0]!.message_count, 4, "both exchanges in one session");
+});

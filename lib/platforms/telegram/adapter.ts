@@ -329,13 +329,28 @@ export class TelegramAdapter implements PlatformAdapter {
         );
         continue;
       }
-      const reading = readUpdate(first, me, { requireMention: settings.require_mention });
+      const service = first.message;
+      if (
+        service?.migrate_to_chat_id !== undefined || service?.migrate_from_chat_id !== undefined
+      ) {
+        // A group became a supergroup: sends follow it, and its sessions keep the group's id.
+        await this.#sender?.migrated(
+          String(service.migrate_from_chat_id ?? service.chat.id),
+          String(service.migrate_to_chat_id ?? service.chat.id),
+        );
+        continue;
+      }
+      const origin = (chatId: string) => this.#sender?.origin(chatId) ?? chatId;
+      const reading = readUpdate(first, me, { requireMention: settings.require_mention, origin });
       if (reading.kind === "skip") {
         log.debug("Telegram update skipped", { update_id: first.update_id, why: reading.why });
         continue;
       }
       // The rest of the message counts as addressed when its first piece was.
-      const pieces = [reading, ...rest.map((u) => readUpdate(u, me, { requireMention: false }))]
+      const pieces = [
+        reading,
+        ...rest.map((u) => readUpdate(u, me, { requireMention: false, origin })),
+      ]
         .filter((r) => r.kind === "event");
       const text = pieces.map((p) => p.event.text).filter((t) => t !== "")
         .join(first.message?.media_group_id ? "\n" : "");

@@ -22,6 +22,7 @@ interface Saved {
  * const routes = await ChatRoutes.load("/srv/hermes/platforms/telegram");
  * await routes.migrate("-4012", "-1004012");
  * routes.target("-4012"); // "-1004012"
+ * routes.origin("-1004012"); // "-4012"
  * ```
  */
 export class ChatRoutes {
@@ -60,6 +61,15 @@ export class ChatRoutes {
   /** The chat id sends to `chatId` go to now (its supergroup's, after a migration). */
   target(chatId: string): string {
     return this.#migrated.get(chatId) ?? chatId;
+  }
+
+  /**
+   * The chat id a chat's sessions go by: a supergroup that was a group keeps
+   * the group's, so its conversations go on where they were.
+   */
+  origin(chatId: string): string {
+    for (const [from, to] of this.#migrated) if (to === chatId) return from;
+    return chatId;
   }
 
   /** Chats that blocked or removed the bot. */

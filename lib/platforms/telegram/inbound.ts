@@ -63,6 +63,8 @@ export interface TgMessage {
     readonly file_size?: number;
   };
   readonly migrate_to_chat_id?: number;
+  /** In the new supergroup: the group it was. */
+  readonly migrate_from_chat_id?: number;
   /** Shared by the items of one album. */
   readonly media_group_id?: string;
 }
@@ -116,13 +118,18 @@ export type Reading =
 export function readUpdate(
   update: TgUpdate,
   me: BotIdentity,
-  options: { readonly requireMention: boolean },
+  options: {
+    readonly requireMention: boolean;
+    /** The chat id a chat's sessions go by (a migrated group's, for its supergroup). */
+    readonly origin?: (chatId: string) => string;
+  },
 ): Reading {
   const edited = update.edited_message !== undefined;
   const message = update.message ?? update.edited_message;
   if (!message) return { kind: "skip", why: "no message in the update" };
-  const source = sourceOf(message);
-  if (!source) return { kind: "skip", why: "a message without a sender" };
+  const found = sourceOf(message);
+  if (!found) return { kind: "skip", why: "a message without a sender" };
+  const source = options.origin ? { ...found, chatId: options.origin(found.chatId) } : found;
   // An anonymous admin writes as the group's bot account, with the group as sender_chat.
   if (message.from?.is_bot && !message.sender_chat) return { kind: "skip", why: "a bot's message" };
   const raw = message.text ?? message.caption ?? "";

@@ -365,6 +365,20 @@ export class TelegramSender {
     }
   }
 
+  /** Records that group `from` became supergroup `to` (its service message said so). */
+  async migrated(from: string, to: string): Promise<void> {
+    if (this.#routes.target(from) === to) return;
+    this.#log.info("A Telegram group became a supergroup; its sessions go on there", { from, to });
+    await this.#routes.migrate(from, to).catch((error) =>
+      this.#log.warn("A group's new chat id could not be saved", { error })
+    );
+  }
+
+  /** The chat id the sessions of `chatId` go by (a migrated group's, for its supergroup). */
+  origin(chatId: string): string {
+    return this.#routes.origin(chatId);
+  }
+
   /** Records that chat `chatId` blocked or removed the bot (or let it back). */
   markBlocked(chatId: string, blocked: boolean): void {
     void this.#routes.setBlocked(chatId, blocked).catch((error) =>
