@@ -55,6 +55,13 @@ export interface MessageEvent {
   readonly replyToText?: string;
   /** Files that came with it. */
   readonly attachments?: readonly Attachment[];
+  /**
+   * The ids of further platform messages joined into this one (the rest of
+   * an album, the pieces of a text the client split): each is dropped as a
+   * repeat afterwards, like `messageId`, so a platform that delivers them
+   * again, alone or in a run, gets no second answer.
+   */
+  readonly joinedIds?: readonly string[];
 }
 
 /** A reply, or one part of a long reply. */

@@ -496,6 +496,34 @@ Deno.test("an album and a long text the client split reach the agent as one mess
   assert.equal((await cachedFiles(home)).size, 3, "the three pictures went with the one message");
 });
 
+Deno.test("an album whose first picture was journaled alone before a crash: the rest is answered when Telegram delivers them together", async () => {
+  await using setup = await startTelegramGateway();
+  const { tg, home } = setup;
+  const ada = tg.addUser({ first_name: "Ada" });
+  const [early] = tg.userAlbum(ada.id, [Uint8Array.from([...PNG, 1])], {
+    caption: "first picture",
+  });
+  // Telegram never hears the offset that confirms it (every poll past it fails) ...
+  const first = early!.update!.update_id;
+  tg.failNext("getUpdates", Faults.internal, 1_000_000, (p) => Number(p.offset) > first);
+  await waitForText(tg, ada.id, "first picture", 20_000);
+  tg.userAlbum(ada.id, [Uint8Array.from([...PNG, 2])], {
+    captions: ["second picture"],
+    mediaGroupId: String(early!.message.media_group_id),
+  });
+  // ... and the gateway dies before its offset file says it took the first picture.
+  await setup.gateway[Symbol.asyncDispose](); // kill -9
+  Deno.writeTextFileSync(
+    `${home}/platforms/telegram/offset-${tg.bot.id}.json`,
+    JSON.stringify({ offset: first }),
+  );
+  tg.clearFaults();
+  await setup.restart();
+  await waitForText(tg, ada.id, "second picture", 20_000);
+  await new Promise((resolve) => setTimeout(resolve, 1_500)); // time for a double to show
+  assert.deepEqual(sentTexts(tg, ada.id), ["first picture", "second picture"]);
+});
+
 Deno.test("one chat waiting out its 429 holds up no other chat", async () => {
   await using setup = await startTelegramGateway();
   const { tg } = setup;

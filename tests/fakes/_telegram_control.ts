@@ -67,7 +67,10 @@ export class TelegramControl {
   /** What the method handlers share. */
   protected readonly ctx: MethodContext;
   readonly #watchers = new Set<() => void>();
-  readonly #faults = new Map<string, { fault: Fault; count: number }[]>();
+  readonly #faults = new Map<
+    string,
+    { fault: Fault; count: number; when: (params: Params) => boolean }[]
+  >();
   #nextUser = 1000;
   #albums = 0;
 
@@ -171,22 +174,28 @@ export class TelegramControl {
     return inbound(this.state, { chat: chatId, text, from: options.from });
   }
 
-  /** Queues an album: one photo message per part, sharing a media_group_id, the caption on the first. */
+  /**
+   * Queues an album: one photo message per part, sharing a media_group_id,
+   * the caption on the first (or `captions`, one per part). With
+   * `mediaGroupId` the parts join an album queued before (its late items).
+   */
   userAlbum(
     chatId: number,
     photos: Uint8Array[],
-    options: { caption?: string; from?: number } = {},
+    options: { caption?: string; captions?: string[]; mediaGroupId?: string; from?: number } = {},
   ): Inbound[] {
-    const mediaGroupId = String(13_000_000_000_000_000 + ++this.#albums);
-    return photos.map((photo, i) =>
-      inbound(this.state, {
+    const mediaGroupId = options.mediaGroupId ??
+      String(13_000_000_000_000_000 + ++this.#albums);
+    return photos.map((photo, i) => {
+      const caption = options.captions?.[i] ?? (i === 0 ? options.caption : undefined);
+      return inbound(this.state, {
         chat: chatId,
         from: options.from,
         photo,
         mediaGroupId,
-        ...(i === 0 && options.caption ? { text: options.caption } : {}),
-      })
-    );
+        ...(caption ? { text: caption } : {}),
+      });
+    });
   }
 
   /** Queues a long text the way clients split it: parts of at most 4096 UTF-16 units. */
@@ -209,12 +218,18 @@ export class TelegramControl {
 
   /**
    * Answers the next `count` calls of `method` (any case; "*" for every
-   * method) with `fault`. Faults apply after routing and the token check.
+   * method) with `fault`; with `when`, only the calls whose parameters it
+   * accepts (the others run). Faults apply after routing and the token check.
    */
-  failNext(method: string, fault: Fault, count = 1): void {
+  failNext(
+    method: string,
+    fault: Fault,
+    count = 1,
+    when: (params: Params) => boolean = () => true,
+  ): void {
     const key = method.toLowerCase();
     const list = this.#faults.get(key) ?? [];
-    list.push({ fault, count });
+    list.push({ fault, count, when });
     this.#faults.set(key, list);
   }
 
@@ -292,11 +307,11 @@ export class TelegramControl {
   }
 
   /** The fault armed for `method` (or "*"), used up by one. */
-  protected takeFault(method: string): Fault | undefined {
+  protected takeFault(method: string, params: Params): Fault | undefined {
     for (const key of [method, "*"]) {
       const list = this.#faults.get(key);
       const head = list?.[0];
-      if (!head) continue;
+      if (!head || !head.when(params)) continue;
       if (--head.count <= 0) list.shift();
       return head.fault;
     }

@@ -355,7 +355,7 @@ export class TelegramServer extends TelegramControl implements AsyncDisposable {
       throw error;
     }
     this.notify();
-    const fault = this.takeFault(method);
+    const fault = this.takeFault(method, record.params ?? {});
     if (fault) {
       if ("reset" in fault && fault.reset === "before") return "drop";
       if ("error" in fault) {

@@ -70,6 +70,20 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
     assert.equal(await after.acceptInbound(e, "k1"), undefined, "also after the restart");
   });
 
+  test("the ids joined into a message are repeats afterwards, across a restart, and never replayed", async () => {
+    await using s = await fresh(open);
+    const album = { ...event("three pictures"), joinedIds: ["album-2", "album-3"] };
+    assert.ok(await s.store.acceptInbound(album, "k1"));
+    const piece = (id: string) => ({ ...event(""), messageId: id });
+    assert.equal(await s.store.acceptInbound(piece("album-2"), "k1"), undefined);
+    const after = await s.reopen();
+    assert.equal(await after.acceptInbound(piece("album-3"), "k1"), undefined);
+    assert.deepEqual((await after.unfinishedInbound()).map((x) => x.event.text), [
+      "three pictures",
+    ]);
+    assert.ok(await after.acceptInbound(piece("album-4"), "k1"), "a piece not joined is new");
+  });
+
   test("an edit of a message is a message of its own; the same edit twice is a repeat", async () => {
     await using s = await fresh(open);
     const original = event("meet at 5");

@@ -352,24 +352,37 @@ export class TelegramAdapter implements PlatformAdapter {
         ...rest.map((u) => readUpdate(u, me, { requireMention: false, origin })),
       ]
         .filter((r) => r.kind === "event");
-      const text = pieces.map((p) => p.event.text).filter((t) => t !== "")
-        .join(first.message?.media_group_id ? "\n" : "");
-      const attachments = await this.#fetchFiles(pieces.flatMap((p) => p.files));
-      await emit({
-        ...reading.event,
-        text,
-        ...(attachments.length > 0 ? { attachments } : {}),
-      });
-      health.inbound(reading.event.source.chatType);
+      const joiner = first.message?.media_group_id ? "\n" : "";
+      // A piece journaled before (alone, before a crash cost the offset) is not answered again;
+      // the pieces that came after it still are.
+      const files = await this.#fetchFiles(pieces.flatMap((p) => p.files));
+      for (let from = 0; from < pieces.length; from++) {
+        const run = pieces.slice(from);
+        const head = run[0]!.event;
+        const fileIds = new Set(run.flatMap((p) => p.files.map((f) => f.fileId)));
+        const attachments = files.filter((f) => fileIds.has(f.fileId)).map((f) => f.attachment);
+        const outcome = await emit({
+          ...head,
+          text: run.map((p) => p.event.text).filter((t) => t !== "").join(joiner),
+          ...(attachments.length > 0 ? { attachments } : {}),
+          ...(run.length > 1 ? { joinedIds: run.slice(1).map((p) => p.event.messageId) } : {}),
+        });
+        if (outcome === "accepted") {
+          health.inbound(head.source.chatType);
+          break;
+        }
+      }
     }
   }
 
   /** Fetches a message's files into the media store; one that cannot be fetched is logged and left out. */
-  async #fetchFiles(files: readonly TgFile[]): Promise<Attachment[]> {
+  async #fetchFiles(
+    files: readonly TgFile[],
+  ): Promise<{ fileId: string; attachment: Attachment }[]> {
     const api = this.#api;
     if (!api || files.length === 0) return [];
     const { media, log, settings } = this.#context;
-    const attachments: Attachment[] = [];
+    const attachments: { fileId: string; attachment: Attachment }[] = [];
     for (const file of files) {
       try {
         if ((file.size ?? 0) > MAX_DOWNLOAD_BYTES) {
@@ -383,7 +396,10 @@ export class TelegramAdapter implements PlatformAdapter {
           allowAddresses: settings.media_allow_addresses,
           ...(file.name ? { name: file.name } : {}),
         });
-        attachments.push(file.kind === "voice" ? { ...stored, kind: "voice" } : stored);
+        attachments.push({
+          fileId: file.fileId,
+          attachment: file.kind === "voice" ? { ...stored, kind: "voice" } : stored,
+        });
       } catch (error) {
         log.warn("A Telegram file could not be fetched; the message goes on without it", {
           kind: file.kind,

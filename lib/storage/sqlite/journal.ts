@@ -64,14 +64,39 @@ export class InboundJournal {
       event.receivedAt,
     );
     if (result.changes === 0) return undefined;
+    const id = Number(result.lastInsertRowid);
+    for (const joined of event.joinedIds ?? []) this.#recordJoined(event, joined, sessionKey);
     return {
-      id: Number(result.lastInsertRowid),
+      id,
       sessionKey,
       event,
       state: "pending",
       attempts: 0,
       transcriptId: null,
     };
+  }
+
+  /** Marks `joinedId` as seen: a message that is part of `event`, never answered on its own. */
+  #recordJoined(event: MessageEvent, joinedId: string, sessionKey: string): void {
+    cached(
+      this.#db,
+      `INSERT INTO inbound_journal
+         (platform, message_id, session_key, event, received_at, state, outcome, finished_at)
+       VALUES (?, ?, ?, ?, ?, 'done', 'joined', ?) ON CONFLICT (platform, message_id) DO NOTHING`,
+    ).run(
+      event.source.platform,
+      joinedId,
+      sessionKey,
+      JSON.stringify({
+        ...event,
+        messageId: joinedId,
+        text: "",
+        attachments: undefined,
+        joinedIds: undefined,
+      }),
+      event.receivedAt,
+      this.#now().toISOString(),
+    );
   }
 
   /**
