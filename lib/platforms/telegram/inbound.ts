@@ -207,7 +207,11 @@ function addressesBot(
   entities: readonly TgEntity[],
   me: BotIdentity,
 ): boolean {
-  if (message.reply_to_message?.from?.id === me.id) return true;
+  const replyTo = message.reply_to_message;
+  // Every message of a forum topic "replies" to the topic's root; only a real reply counts.
+  const topicRoot = message.is_topic_message === true &&
+    replyTo?.message_id === message.message_thread_id;
+  if (replyTo?.from?.id === me.id && !topicRoot) return true;
   const handle = `@${me.username}`.toLowerCase();
   return entities.some((entity) => {
     const span = text.slice(entity.offset, entity.offset + entity.length).toLowerCase();

@@ -91,6 +91,13 @@ Deno.test("in a group, only what addresses the bot is taken while require_mentio
       reply_to_message: message({ message_id: 4, from: { id: 99 }, text: "?" }),
     }, false],
     ["the bot's name as raw text only", { text: "@hermes_bot is great" }, false],
+    ["a plain message in a forum topic the bot opened", {
+      text: "lunch anyone?",
+      message_thread_id: 4,
+      is_topic_message: true,
+      // Telegram makes every topic message a reply to the topic's first (service) message.
+      reply_to_message: message({ message_id: 4, from: { id: 7000, is_bot: true } }),
+    }, false],
   ];
   for (const [name, fields, taken] of cases) {
     await t.step(name, () => {
