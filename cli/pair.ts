@@ -87,7 +87,10 @@ export function registerPairCommands(program: CliCommand, io: CliIo): void {
       "approve a user directly, when the code never reached them",
     )
     .action(async (first, second, options, command) => {
-      const { store, paths } = await openStore(io, command);
+      // Only --user compares ids (with a pending request's), as the platform declares.
+      const { store, paths } = await openStore(io, command, {
+        idRules: options.user !== undefined,
+      });
       const approval = await approve(store, first, second, options);
       if (approval.kind === "locked") {
         io.err(`${approval.lockouts.map(describeLockout).join("\n")}\n`);
@@ -120,7 +123,7 @@ export function registerPairCommands(program: CliCommand, io: CliIo): void {
     .argument("<platform>", "the platform, e.g. local or wecom")
     .argument("<user_id>", "the user's id, as `hermes pair list` shows it")
     .action(async (platform, userId, _options, command) => {
-      const { store } = await openStore(io, command);
+      const { store } = await openStore(io, command, { idRules: true });
       const name = platform.trim().toLowerCase();
       const revoked = await store.revoke(name, userId);
       if (revoked === undefined) {
@@ -152,10 +155,25 @@ export function registerPairCommands(program: CliCommand, io: CliIo): void {
     });
 }
 
-async function openStore(io: CliIo, command: Parameters<typeof openHome>[1]) {
+/**
+ * The pairing store of the home. With `idRules`, ids are compared as each
+ * built-in platform declares (loading the platforms' definitions, which
+ * listing and approving by code do without); plugins are not loaded, so
+ * their ids are compared exactly.
+ */
+async function openStore(
+  io: CliIo,
+  command: Parameters<typeof openHome>[1],
+  options: { idRules?: boolean } = {},
+) {
   const { paths, log } = await openHome(io, command);
   const { PairingStore } = await import("../lib/auth/pairing.ts");
-  return { paths, store: new PairingStore(paths.pairingDir, { log }) };
+  let idsFoldCase: ((platform: string) => boolean) | undefined;
+  if (options.idRules) {
+    await import("../lib/platforms/builtin.ts");
+    ({ idsFoldCase } = await import("../lib/platforms/registry.ts"));
+  }
+  return { paths, store: new PairingStore(paths.pairingDir, { log, idsFoldCase }) };
 }
 
 async function approve(
@@ -230,8 +248,11 @@ async function configuredAllowance(
     const { loadConfig, environmentWithDotenv } = await import("../lib/config/load.ts");
     const { platformAccess } = await import("../lib/auth/access_settings.ts");
     await import("../lib/platforms/builtin.ts"); // `local:` is a built-in platform's section
+    const { idsFoldCase } = await import("../lib/platforms/registry.ts");
     const loaded = await loadConfig({ paths, env: io.env });
-    const access = platformAccess(loaded.config, environmentWithDotenv(loaded, io.env), platform);
+    const access = platformAccess(loaded.config, environmentWithDotenv(loaded, io.env), platform, {
+      idsFoldCase: idsFoldCase(platform),
+    });
     if (access.allowFrom.has(userId)) return `${access.settingsPath}.allow_from`;
     if (access.adminFrom.has(userId)) return `${access.settingsPath}.admin_from`;
   } catch {

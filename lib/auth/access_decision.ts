@@ -55,7 +55,7 @@ export async function decideAccess(
     }
   }
 
-  const group = access.groups.get(normaliseId(source.chatId, access.platform));
+  const group = access.groups.get(normaliseId(source.chatId, access.platform, access.idsFoldCase));
   const member = () => !group?.allowFrom || group.allowFrom.has(user) || access.adminFrom.has(user);
   switch (access.groupPolicy) {
     case "disabled":

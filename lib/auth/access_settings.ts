@@ -100,6 +100,8 @@ export interface GroupAccess {
 /** The resolved access rules of one platform. */
 export interface PlatformAccess {
   readonly platform: string;
+  /** Whether the platform's ids ignore case (its definition's `idsFoldCase`). */
+  readonly idsFoldCase: boolean;
   readonly dmPolicy: AccessPolicy;
   readonly groupPolicy: AccessPolicy;
   /** Set by `allow_all_users`, `<PLATFORM>_ALLOW_ALL_USERS` or `GATEWAY_ALLOW_ALL_USERS`. */
@@ -116,14 +118,24 @@ export interface PlatformAccess {
 /**
  * The access rules of `platform`. Built-in platforms read their section
  * (whose env names the config loader applied); plugin platforms read
- * `platforms.<name>` and the same env names here. Throws ConfigError when a
- * plugin's settings are invalid.
+ * `platforms.<name>` and the same env names here. `idsFoldCase` is what the
+ * platform declares of its ids (see the registry's `idsFoldCase`). Throws
+ * ConfigError when a plugin's settings are invalid.
+ *
+ * @example
+ * ```ts
+ * import type { Config } from "../config/schema.ts";
+ * declare const config: Config;
+ * platformAccess(config, Deno.env.toObject(), "weixin", { idsFoldCase: false }).allowFrom.has("o9cq8@im.wechat");
+ * ```
  */
 export function platformAccess(
   config: Config,
   env: Readonly<Record<string, string | undefined>>,
   platform: string,
+  options: { idsFoldCase: boolean },
 ): PlatformAccess {
+  const foldCase = options.idsFoldCase;
   const section = (config as unknown as Record<string, unknown>)[platform];
   const builtin = platform !== "platforms" && typeof section === "object" && section !== null &&
     "allow_from" in section;
@@ -133,22 +145,24 @@ export function platformAccess(
     : pluginSettings(config.platforms[platform] ?? {}, env, platform, settingsPath);
   const allowAll = settings.allow_all_users || config.gateway.allow_all_users;
   const fallback = platform === "local" || allowAll;
+  const list = (entries: readonly string[]) => new Allowlist(entries, platform, { foldCase });
   const groups = new Map<string, GroupAccess>();
   for (const [id, group] of Object.entries(settings.groups)) {
-    groups.set(normaliseId(id, platform), {
-      allowFrom: group.allow_from ? new Allowlist(group.allow_from, platform) : undefined,
+    groups.set(normaliseId(id, platform, foldCase), {
+      allowFrom: group.allow_from ? list(group.allow_from) : undefined,
       userCommands: group.user_commands ? new Set(group.user_commands) : undefined,
     });
   }
   return {
     platform,
+    idsFoldCase: foldCase,
     dmPolicy: settings.dm_policy ?? (fallback ? "open" : "pairing"),
     groupPolicy: settings.group_policy ?? (fallback ? "open" : "allowlist"),
     allowAll,
-    allowFrom: new Allowlist(settings.allow_from, platform),
-    groupAllowFrom: new Allowlist(settings.group_allow_from, platform),
+    allowFrom: list(settings.allow_from),
+    groupAllowFrom: list(settings.group_allow_from),
     groups,
-    adminFrom: new Allowlist(settings.admin_from, platform),
+    adminFrom: list(settings.admin_from),
     userCommands: new Set(settings.user_commands ?? COMMAND_NAMES),
     settingsPath,
   };

@@ -63,6 +63,8 @@ export interface AuthorizerOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly store: PairingStore;
   readonly log: Logger;
+  /** Whether a platform's ids ignore case, as it declares (the registry's `idsFoldCase`). */
+  readonly idsFoldCase: (platform: string) => boolean;
 }
 
 /**
@@ -75,7 +77,8 @@ export interface AuthorizerOptions {
  * import type { Logger } from "../util/log.ts";
  * import { PairingStore } from "./pairing.ts";
  * declare const config: Config, log: Logger;
- * const auth = createAuthorizer({ config, env: {}, store: new PairingStore("/srv/hermes/platforms/pairing"), log });
+ * const store = new PairingStore("/srv/hermes/platforms/pairing");
+ * const auth = createAuthorizer({ config, env: {}, store, log, idsFoldCase: (p) => p === "wecom" });
  * // the pipeline's stages: { authorize: auth.authorize, commandAccess: auth.commandRights }
  * ```
  */
@@ -83,11 +86,18 @@ export function createAuthorizer(options: AuthorizerOptions): {
   authorize: AuthorizeHook;
   commandRights: CommandAccess;
 } {
-  const { config, env, store, log } = options;
+  const { config, env, store, log, idsFoldCase } = options;
   const resolved = new Map<string, PlatformAccess>();
   const access = (platform: string) => {
     let rules = resolved.get(platform);
-    if (!rules) resolved.set(platform, rules = platformAccess(config, env, platform));
+    if (!rules) {
+      resolved.set(
+        platform,
+        rules = platformAccess(config, env, platform, {
+          idsFoldCase: idsFoldCase(platform),
+        }),
+      );
+    }
     return rules;
   };
 

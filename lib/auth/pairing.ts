@@ -16,12 +16,19 @@
  * pending requests per platform; 5 wrong codes lock a platform's approvals
  * for 1 h.
  *
+ * Ids are compared as the platform declares (`idsFoldCase`): exactly, or
+ * without regard to case. Stored ids are kept as they were written (by this
+ * or an older version, or the reference gateway): on a platform that folds
+ * case an approval of `Alice` admits `alice`; on one that does not, only the
+ * exact id is admitted, and a sender whose id differs from an approved one
+ * only in case is logged once with the command that approves them.
+ *
  * @module
  */
 
 import { UsageError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
-import { normaliseId } from "./allowlist.ts";
+import { comparableId } from "./allowlist.ts";
 import { hashCode, matchesCode, randomCode, randomHex } from "./pairing_code.ts";
 import {
   readJsonObject,
@@ -104,6 +111,20 @@ interface ApprovedEntry {
   notify?: boolean;
 }
 
+/** An approved file as last read: what `stat` said of it, and its index. */
+interface CachedApproved {
+  readonly stamp: string;
+  /** Comparable id → the stored ids it stands for. */
+  readonly index: Map<string, string[]>;
+  /** The same, folded, built only when a sender is not found on an exact platform. */
+  folded?: Map<string, string[]>;
+  /** Senders already warned about for this version of the file. */
+  readonly warned: Set<string>;
+}
+
+/** Case-mismatch warnings per file version, at most (a flood of strangers logs no more). */
+const MAX_CASE_WARNINGS = 100;
+
 type Pending = Record<string, PendingEntry>;
 type Approved = Record<string, ApprovedEntry>;
 type Limits = Record<string, number>;
@@ -125,13 +146,27 @@ export class PairingStore {
   readonly dir: string;
   readonly #now: () => Date;
   readonly #log: Logger | undefined;
+  readonly #foldCase: (platform: string) => boolean;
   /** The last approved file read per platform, keyed by what `stat` says of it. */
-  readonly #approvedCache = new Map<string, { stamp: string; approved: Approved }>();
+  readonly #approvedCache = new Map<string, CachedApproved>();
 
-  constructor(dir: string, options: { now?: () => Date; log?: Logger } = {}) {
+  /**
+   * `idsFoldCase` says whether a platform's ids ignore case (the registry's
+   * `idsFoldCase`); without it every platform's ids ignore case, as the
+   * registry says of a platform that does not declare it.
+   */
+  constructor(
+    dir: string,
+    options: {
+      now?: () => Date;
+      log?: Logger;
+      idsFoldCase?: (platform: string) => boolean;
+    } = {},
+  ) {
     this.dir = dir;
     this.#now = options.now ?? (() => new Date());
     this.#log = options.log;
+    this.#foldCase = options.idsFoldCase ?? (() => true);
   }
 
   /**
@@ -148,7 +183,8 @@ export class PairingStore {
     return await withExclusiveLock(this.dir, async () => {
       const now = this.#seconds();
       const limits = await readJsonObject<Limits>(this.#limitsPath);
-      const userKey = `${platform}:${userId}`;
+      const same = this.#sameUser(platform, userId);
+      const userKey = `${platform}:${this.#comparable(platform, userId)}`;
       const last = limits[userKey];
       if (typeof last === "number" && now - last < REQUEST_INTERVAL_S) {
         return { kind: "rate_limited" };
@@ -159,7 +195,7 @@ export class PairingStore {
       const path = this.#pendingPath(platform);
       const pending = prunePending(await readJsonObject<Pending>(path), now);
       for (const [id, entry] of Object.entries(pending)) {
-        if (entry.user_id === userId) delete pending[id];
+        if (same(entry.user_id)) delete pending[id];
       }
       if (lockout || Object.keys(pending).length >= MAX_PENDING_PER_PLATFORM) {
         await writeSecretJson(this.#limitsPath, limits);
@@ -247,7 +283,8 @@ export class PairingStore {
       const now = this.#seconds();
       const path = this.#pendingPath(platform);
       const pending = prunePending(await readJsonObject<Pending>(path), now);
-      const found = Object.entries(pending).find(([, e]) => e.user_id === userId);
+      const same = this.#sameUser(platform, userId);
+      const found = Object.entries(pending).find(([, e]) => same(e.user_id));
       if (found) return await this.#approve(platform, pending, found[0], now);
       return await this.#addApproved(platform, userId, {}, now);
     });
@@ -255,8 +292,10 @@ export class PairingStore {
 
   /**
    * Whether `userId` is approved on `platform` (an unreadable file reads as
-   * empty). Asked for every message, so the file is parsed again only when
-   * it changed (every write is a rename: a new inode and time).
+   * empty). Asked for every message, so the file is parsed and indexed again
+   * only when it changed (every write, this process's or another's such as
+   * `hermes pair approve`, is a rename: a new inode and time); a lookup is
+   * one map access, however many users are approved.
    */
   async isApproved(platform: string, userId: string): Promise<boolean> {
     if (!PLATFORM_NAME.test(platform)) return false;
@@ -270,23 +309,31 @@ export class PairingStore {
     }
     let cached = this.#approvedCache.get(platform);
     if (cached?.stamp !== stamp) {
-      cached = { stamp, approved: await readJsonObjectOrEmpty<Approved>(path, this.#log) };
+      const approved = await readJsonObjectOrEmpty<Approved>(path, this.#log);
+      cached = { stamp, index: this.#index(platform, approved), warned: new Set() };
       this.#approvedCache.set(platform, cached);
     }
-    return findUser(cached.approved, platform, userId) !== undefined;
+    if (cached.index.has(this.#comparable(platform, userId))) return true;
+    this.#warnCaseMismatch(platform, userId, cached);
+    return false;
   }
 
-  /** Removes an approved user; returns their stored id, or undefined when they were not approved. */
+  /**
+   * Removes an approved user (every stored id that names them, on a platform
+   * whose ids fold case); returns their stored id, or undefined when they
+   * were not approved.
+   */
   async revoke(platform: string, userId: string): Promise<string | undefined> {
     checkPlatform(platform);
     return await withExclusiveLock(this.dir, async () => {
       const path = this.#approvedPath(platform);
       const approved = await readJsonObject<Approved>(path);
-      const key = findUser(approved, platform, userId);
-      if (key === undefined) return undefined;
-      delete approved[key];
+      const keys = this.#index(platform, approved).get(this.#comparable(platform, userId)) ??
+        (Object.hasOwn(approved, userId) ? [userId] : []);
+      if (keys.length === 0) return undefined;
+      for (const key of keys) delete approved[key];
       await writeSecretJson(path, approved);
-      return key;
+      return keys[0];
     });
   }
 
@@ -403,6 +450,50 @@ export class PairingStore {
     return approvedUser(platform, userId, entry);
   }
 
+  /** The form in which ids of `platform` are compared. */
+  #comparable(platform: string, userId: string): string {
+    return comparableId(userId, this.#foldCase(platform));
+  }
+
+  /** Whether a stored id names `userId` on `platform`. */
+  #sameUser(platform: string, userId: string): (stored: string) => boolean {
+    const wanted = this.#comparable(platform, userId);
+    return (stored) => this.#comparable(platform, stored) === wanted;
+  }
+
+  /** The approved users of `platform` by comparable id, with the stored ids each stands for. */
+  #index(platform: string, approved: Approved): Map<string, string[]> {
+    const index = new Map<string, string[]>();
+    for (const key of Object.keys(approved)) {
+      const id = this.#comparable(platform, key);
+      const keys = index.get(id);
+      if (keys) keys.push(key);
+      else index.set(id, [key]);
+    }
+    return index;
+  }
+
+  /**
+   * On a platform whose ids are exact, an approval stored in another case
+   * (typed by hand, or by a version that ignored case) no longer admits the
+   * sender: say so once per sender and file version, with the fix.
+   */
+  #warnCaseMismatch(platform: string, userId: string, cached: CachedApproved): void {
+    if (this.#foldCase(platform) || !this.#log || cached.warned.size >= MAX_CASE_WARNINGS) return;
+    if (cached.warned.has(userId)) return;
+    cached.folded ??= foldedIndex(cached.index);
+    const stored = cached.folded.get(comparableId(userId, true));
+    if (!stored) return;
+    cached.warned.add(userId);
+    this.#log.warn("sender differs from an approved user only in case; not admitted", {
+      platform,
+      user: userId,
+      approved: stored.join(", "),
+      hint:
+        `${platform} ids are case-sensitive; if this is the same user, run: hermes pair approve --user ${platform}:${userId}`,
+    });
+  }
+
   get #limitsPath(): string {
     return `${this.dir}/_rate_limits.json`;
   }
@@ -482,10 +573,16 @@ function lockoutOf(limits: Limits, platform: string, now: number): Lockout | und
   };
 }
 
-function findUser(approved: Approved, platform: string, userId: string): string | undefined {
-  if (Object.hasOwn(approved, userId)) return userId;
-  const wanted = normaliseId(userId, platform);
-  return Object.keys(approved).find((key) => normaliseId(key, platform) === wanted);
+/** The stored ids of an exact index by their lower-case form. */
+function foldedIndex(index: Map<string, string[]>): Map<string, string[]> {
+  const folded = new Map<string, string[]>();
+  for (const stored of index.values()) {
+    for (const key of stored) {
+      const id = comparableId(key, true);
+      folded.set(id, [...folded.get(id) ?? [], key]);
+    }
+  }
+  return folded;
 }
 
 function approvedUser(platform: string, userId: string, entry: ApprovedEntry): ApprovedUser {

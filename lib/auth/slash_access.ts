@@ -39,7 +39,7 @@ export function allowedCommands(
   if (tierOf(access, source) === "admin") return EVERY;
   const group = source.chatType === "dm"
     ? undefined
-    : access.groups.get(normaliseId(source.chatId, access.platform));
+    : access.groups.get(normaliseId(source.chatId, access.platform, access.idsFoldCase));
   return new Set([...ALWAYS, ...(group?.userCommands ?? access.userCommands)]);
 }
 

@@ -14,7 +14,12 @@ import type { ChatHistoryItem, PlatformAdapter, PlatformDefinition } from "../pl
 import "../platforms/builtin.ts";
 import { LinkHealthTracker } from "../platforms/health.ts";
 import { PlatformLinks } from "../platforms/links.ts";
-import { enabledPlatforms, loadPlugins, registeredPlatforms } from "../platforms/registry.ts";
+import {
+  enabledPlatforms,
+  idsFoldCase,
+  loadPlugins,
+  registeredPlatforms,
+} from "../platforms/registry.ts";
 import { sessionKey } from "../sessions/key.ts";
 import type { SessionSource } from "../platforms/event.ts";
 import { openSqliteStateStore } from "../storage/sqlite/state_store.ts";
@@ -94,7 +99,9 @@ export async function preparePlatforms(
   const platforms = enabledPlatforms(config, env);
   for (const platform of platforms) {
     platform.check?.(config, env);
-    checkOpenPolicies(platformAccess(config, env, platform.name));
+    checkOpenPolicies(
+      platformAccess(config, env, platform.name, { idsFoldCase: idsFoldCase(platform.name) }),
+    );
   }
   createAgent(config);
   return platforms;
@@ -120,7 +127,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
   const adapters = new Map<string, PlatformAdapter>();
   /** Enabled platforms, once every adapter is created (`send` waits for that). */
   let enabled: string[] | undefined;
-  const pairing = new PairingStore(paths.pairingDir, { log });
+  const pairing = new PairingStore(paths.pairingDir, { log, idsFoldCase });
   const media = new MediaCache(paths.mediaDir);
   const notify = approvalNotifier({
     store: pairing,
@@ -145,7 +152,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
         log.info("agent ready", { agent: agent.description });
       }
       const definitions = enabledPlatforms(config, env);
-      const auth = createAuthorizer({ config, env, store: pairing, log });
+      const auth = createAuthorizer({ config, env, store: pairing, log, idsFoldCase });
       const redactor = config.agent.redact_pii
         ? await IdRedactor.load(paths.redactionKey)
         : undefined;

@@ -187,6 +187,15 @@ export interface PlatformDefinition<S = Readonly<Record<string, unknown>>> {
   /** One line for `gateway status` and logs. */
   readonly description: string;
   /**
+   * Whether the platform's user and chat ids ignore case: true, `Alice` and
+   * `alice` name the same user (WeCom userids); false, ids are opaque
+   * strings compared exactly (Weixin's `o9cq8…@im.wechat`), so an allowlist
+   * entry or an approval of `Alice` never admits `alice`. Allowlists and
+   * pairing go by this flag alone. Unset: true, as the first contract
+   * compared every id, so plugins written against it keep their users.
+   */
+  readonly idsFoldCase?: boolean;
+  /**
    * Whether the configuration turns this platform on. `othersEnabled` says
    * whether any other platform is on (the local platform uses it to enable
    * itself when nothing else is configured).

@@ -54,6 +54,22 @@ export function registeredPlatforms(): PlatformDefinition[] {
 }
 
 /**
+ * Whether the ids of `platform` ignore case, as its definition declares
+ * (`idsFoldCase`); true for a platform that does not say so or is not
+ * registered (here, such as a plugin the CLI did not load), as every id was
+ * compared before platforms declared it.
+ *
+ * @example
+ * ```ts
+ * idsFoldCase("wecom"); // true once lib/platforms/builtin.ts is imported
+ * idsFoldCase("weixin"); // false: iLink ids are case-sensitive
+ * ```
+ */
+export function idsFoldCase(platform: string): boolean {
+  return platforms.get(platform)?.idsFoldCase ?? true;
+}
+
+/**
  * The platforms the configuration turns on: every platform that says so,
  * then those that turn on only when nothing else is (the local web chat).
  */

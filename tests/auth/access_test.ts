@@ -11,6 +11,7 @@ import { hermesPaths } from "../../lib/config/home.ts";
 import { loadConfig } from "../../lib/config/load.ts";
 import { ConfigError } from "../../lib/errors.ts";
 import type { SessionSource } from "../../lib/platforms/event.ts";
+import { idsFoldCase } from "../../lib/platforms/registry.ts";
 import { tempDir } from "../_helpers.ts";
 // The built-in platforms bring their sections (`local:`), as in the CLI and the gateway.
 import "../../lib/platforms/builtin.ts";
@@ -24,7 +25,7 @@ async function accessFrom(
   await using home = tempDir();
   await Deno.writeTextFile(`${home.path}/config.yaml`, yaml);
   const { config } = await loadConfig({ paths: hermesPaths(home.path), env });
-  return platformAccess(config, env, platform);
+  return platformAccess(config, env, platform, { idsFoldCase: idsFoldCase(platform) });
 }
 
 const dm = (user: string, platform = "local"): SessionSource => ({
@@ -45,20 +46,37 @@ async function verdict(access: PlatformAccess, source: SessionSource, paired = n
   return (await decideAccess(access, source, paired)).kind;
 }
 
-Deno.test("entries are normalised: case, platform and user/group prefixes, '*'", () => {
-  assert.equal(normaliseId(" Local:User:Alice ", "local"), "alice");
-  assert.equal(normaliseId("group:Team-1", "wecom"), "team-1");
-  assert.equal(normaliseId("wecom:bob", "local"), "wecom:bob"); // another platform's entry
-  const list = new Allowlist(["ALICE", "local:bob", "user:carol", ""], "local");
-  assert.deepEqual(["alice", "Bob", "CAROL", "dave"].map((u) => list.has(u)), [
+Deno.test("entries are normalised: platform and user/group prefixes, case where ids fold it, '*'", () => {
+  assert.equal(normaliseId(" Local:User:Alice ", "local", false), "Alice");
+  assert.equal(normaliseId(" Local:User:Alice ", "local", true), "alice");
+  assert.equal(normaliseId("group:Team-1", "wecom", true), "team-1");
+  assert.equal(normaliseId("wecom:bob", "local", true), "wecom:bob"); // another platform's entry
+  const entries = ["ALICE", "local:bob", "user:carol", ""];
+  const folding = new Allowlist(entries, "local", { foldCase: true });
+  assert.deepEqual(["alice", "Bob", "CAROL", "dave"].map((u) => folding.has(u)), [
     true,
     true,
     true,
     false,
   ]);
-  assert.equal(list.has(undefined), false);
-  const everyone = new Allowlist(["*"], "local");
+  const exact = new Allowlist(entries, "local", { foldCase: false });
+  assert.deepEqual(["ALICE", "alice", "bob", "Bob", "carol"].map((u) => exact.has(u)), [
+    true,
+    false,
+    true,
+    false,
+    true,
+  ]);
+  assert.equal(folding.has(undefined), false);
+  const everyone = new Allowlist(["*"], "local", { foldCase: false });
   assert.ok(everyone.has("anyone") && everyone.everyone);
+});
+
+Deno.test("built-in platforms declare whether their ids fold case; an undeclared one folds, as before", () => {
+  assert.deepEqual(
+    ["wecom", "telegram", "weixin", "local", "myplugin"].map(idsFoldCase),
+    [true, true, false, false, true],
+  );
 });
 
 Deno.test("dm_policy allowlist: allow_from users and paired users only", async () => {
@@ -155,7 +173,7 @@ Deno.test("invalid access settings name the key", async () => {
 
 Deno.test("tiers: admins run everything; users get /help, /whoami and user_commands, per group too", async () => {
   const access = await accessFrom(
-    "local:\n  admin_from: [Root]\n  user_commands: [status, new]\n  groups:\n    team:\n      user_commands: [status]\n",
+    "local:\n  admin_from: [root]\n  user_commands: [status, new]\n  groups:\n    team:\n      user_commands: [status]\n",
   );
   assert.equal(tierOf(access, dm("root")), "admin");
   assert.equal(tierOf(access, dm("bob")), "user");

@@ -2,8 +2,9 @@
  * Costs of access control (`deno task bench`): the authorization stage for
  * an approved user under `pairing` (reads the approved file on every
  * message, so revocations apply at once) against an open policy, with 1,000
- * approved users on file; and a stranger's code request and an approval
- * (flock, fsynced atomic writes). Medians of many runs.
+ * approved users on file; the lookup of an unknown sender among 10,000
+ * approved users (an index, not a scan); and a stranger's code request and
+ * an approval (flock, fsynced atomic writes). Medians of many runs.
  *
  * @module
  */
@@ -12,12 +13,13 @@ import { createAuthorizer } from "../../lib/auth/authorizer.ts";
 import { PairingStore } from "../../lib/auth/pairing.ts";
 import { parseConfig } from "../../lib/config/schema.ts";
 import "../../lib/platforms/builtin.ts";
+import { idsFoldCase } from "../../lib/platforms/registry.ts";
 import type { MessageEvent } from "../../lib/platforms/event.ts";
 import { Logger } from "../../lib/util/log.ts";
 import { SecretMasker } from "../../lib/util/secret_mask.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "hermes-auth-bench-" });
-const store = new PairingStore(`${dir}/pairing`);
+const store = new PairingStore(`${dir}/pairing`, { idsFoldCase });
 for (let i = 0; i < 1000; i++) await store.approveUser("local", `user-${i}`);
 const log = new Logger({ level: "error", sinks: [], masker: new SecretMasker() });
 
@@ -39,12 +41,13 @@ async function medianMicros(runs: number, work: (i: number) => Promise<unknown>)
   return times[Math.floor(times.length / 2)]!;
 }
 
-const open = createAuthorizer({ config: parseConfig({}), env: {}, store, log });
+const open = createAuthorizer({ config: parseConfig({}), env: {}, store, log, idsFoldCase });
 const pairing = createAuthorizer({
   config: parseConfig({ local: { dm_policy: "pairing" } }),
   env: {},
   store,
   log,
+  idsFoldCase,
 });
 const openUs = await medianMicros(5000, () => Promise.resolve(open.authorize(event("user-500"))));
 const pairedUs = await medianMicros(
@@ -56,11 +59,20 @@ const allowlisted = createAuthorizer({
   env: {},
   store,
   log,
+  idsFoldCase,
 });
 const listedUs = await medianMicros(
   5000,
   () => Promise.resolve(allowlisted.authorize(event("user-500"))),
 );
+
+// 10,000 approved users written as a file (as an older install may hold them), on a
+// platform whose ids fold case: a miss used to compare the sender with every one.
+const many: Record<string, { approved_at: number }> = {};
+for (let i = 0; i < 10_000; i++) many[`User-${i}`] = { approved_at: 1 };
+await Deno.writeTextFile(`${dir}/pairing/wecom-approved.json`, JSON.stringify(many));
+await store.isApproved("wecom", "warm-up");
+const unknownUs = await medianMicros(5000, (i) => store.isApproved("wecom", `stranger-${i}`));
 
 const codes: string[] = [];
 const requestUs = await medianMicros(200, async (i) => {
@@ -82,6 +94,9 @@ console.log(
   `authorize, paired user (1,000 on file):     median ${pairedUs.toFixed(1)} µs (${
     (pairedUs / openUs).toFixed(0)
   }x open)`,
+);
+console.log(
+  `unknown sender, 10,000 approved on file:    median ${unknownUs.toFixed(1)} µs`,
 );
 console.log(
   `stranger's code request (lock + 2 fsyncs):  median ${(requestUs / 1000).toFixed(2)} ms`,

@@ -190,7 +190,7 @@ Deno.test("revoke says when the configuration still lets the user in", async () 
   await using home = tempDir();
   await Deno.writeTextFile(`${home.path}/config.yaml`, "local:\n  allow_from: [gus]\n");
   await runHermes(["pair", "approve", "--user", "local:gus"], { home: home.path });
-  const revoked = await runHermes(["pair", "revoke", "LOCAL", "Gus"], { home: home.path });
+  const revoked = await runHermes(["pair", "revoke", "LOCAL", "gus"], { home: home.path });
   assert.equal(revoked.code, 0, revoked.stderr);
   assert.match(revoked.stdout, /Revoked access for user gus on local/);
   assert.match(revoked.stdout, /gus is also in local\.allow_from, which still lets them in/);

@@ -15,6 +15,9 @@ import { localSection, type LocalSettings, localSettings } from "./section.ts";
 export const localPlatform: PlatformDefinition<LocalSettings> = {
   name: "local",
   description: "web chat and OpenAI-compatible API over HTTP",
+  // A local user is the name the client gives, kept apart by case in sessions and
+  // transcripts (`Alice` and `alice` are two conversations), so access compares it exactly.
+  idsFoldCase: false,
   enabled: (config, _env, othersEnabled) => localSettings(config).enabled ?? !othersEnabled,
   check(config) {
     const { host, api_key } = localSettings(config);

@@ -13,6 +13,8 @@ import { telegramSection, type TelegramSettings, telegramSettings } from "./sect
 export const telegramPlatform: PlatformDefinition<TelegramSettings> = {
   name: "telegram",
   description: "Telegram (Bot API, long polling or webhook)",
+  // Ids are numbers (case cannot matter) and usernames ignore case.
+  idsFoldCase: true,
   enabled: (config) => {
     const settings = telegramSettings(config);
     return settings.enabled ?? settings.bot_token !== undefined;

@@ -13,6 +13,9 @@ import { wecomSection, type WecomSettings, wecomSettings } from "./section.ts";
 export const wecomPlatform: PlatformDefinition<WecomSettings> = {
   name: "wecom",
   description: "WeCom AI Bot (long connection)",
+  // WeCom checks userids for uniqueness ignoring case (`ZhangSan` is `zhangsan`), and the
+  // reference gateway compares them so.
+  idsFoldCase: true,
   enabled: (config) => {
     const settings = wecomSettings(config);
     return settings.enabled ?? settings.bot_id !== undefined;

@@ -15,6 +15,8 @@ import { weixinSection, type WeixinSettings, weixinSettings } from "./section.ts
 export const weixinPlatform: PlatformDefinition<WeixinSettings> = {
   name: "weixin",
   description: "Weixin (iLink bot API, long polling)",
+  // iLink ids (`o9cq8…@im.wechat`, `…@chatroom`) are opaque and case-sensitive.
+  idsFoldCase: false,
   enabled: (config) => {
     const settings = weixinSettings(config);
     return settings.enabled ?? settings.account_id !== undefined;
