@@ -70,6 +70,11 @@ export class Allowlist {
     this.everyone = this.#ids.has("*");
   }
 
+  /** The ids on the list, in their comparable form (`*` left out). */
+  get ids(): string[] {
+    return [...this.#ids].filter((id) => id !== "*");
+  }
+
   /** Whether the list holds no entry at all. */
   get empty(): boolean {
     return this.#ids.size === 0;

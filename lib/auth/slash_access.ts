@@ -7,6 +7,7 @@
  */
 
 import { SLASH_COMMANDS, type SlashCommandName } from "./slash_commands.ts";
+import type { CommandMenu } from "../platforms/adapter.ts";
 import type { SessionSource } from "../platforms/event.ts";
 import { normaliseId } from "./allowlist.ts";
 import { senderOf } from "./access_decision.ts";
@@ -57,4 +58,35 @@ export function commandRefusal(
 ): string {
   const where = chatType === "dm" ? "" : " in this group";
   return `Sorry, /${name} is for admins only${where} (your tier: user). /help lists the commands you can use.`;
+}
+
+/**
+ * The command menus of a platform: everyone's (the user tier's commands),
+ * every command for each admin, and each group's own list where it has one.
+ *
+ * @example
+ * ```ts
+ * commandMenus(access)[0]; // { scope: { kind: "everyone" }, commands: [help, whoami, ...] }
+ * ```
+ */
+export function commandMenus(access: PlatformAccess): CommandMenu[] {
+  const listed = (names: ReadonlySet<SlashCommandName>) =>
+    SLASH_COMMANDS.filter((c) => names.has(c.name)).map(({ name, summary }) => ({ name, summary }));
+  const users = new Set([...ALWAYS, ...access.userCommands]);
+  if (access.adminFrom.everyone) return [{ scope: { kind: "everyone" }, commands: listed(EVERY) }];
+  return [
+    { scope: { kind: "everyone" }, commands: listed(users) },
+    ...access.adminFrom.ids.map((userId): CommandMenu => ({
+      scope: { kind: "user", userId },
+      commands: listed(EVERY),
+    })),
+    ...[...access.groups].flatMap(([chatId, group]): CommandMenu[] =>
+      group.userCommands
+        ? [{
+          scope: { kind: "chat", chatId },
+          commands: listed(new Set([...ALWAYS, ...group.userCommands])),
+        }]
+        : []
+    ),
+  ];
 }

@@ -28,6 +28,7 @@ import type { Logger } from "../util/log.ts";
 import { raceTimeout } from "../util/race_timeout.ts";
 import { acquireCredentialLock, describeHolder } from "../process/credential_lock.ts";
 import { checkOpenPolicies, platformAccess } from "../auth/access_settings.ts";
+import { commandMenus } from "../auth/slash_access.ts";
 import { approvalNotifier } from "../auth/approval_notices.ts";
 import { createAuthorizer } from "../auth/authorizer.ts";
 import { PairingStore } from "../auth/pairing.ts";
@@ -207,6 +208,11 @@ export function createServices(options: ServicesOptions): GatewayServices {
             gatewayStatus: options.status,
             history: (source) => chatHistoryOf(kept, source, config),
             commands: SLASH_COMMANDS,
+            commandMenus: commandMenus(
+              platformAccess(config, env, definition.name, {
+                idsFoldCase: idsFoldCase(definition.name),
+              }),
+            ),
             fetch: (input, init) => fetch(input, init),
             media: {
               store: (bytes, meta) => media.store(bytes, meta),

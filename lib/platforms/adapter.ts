@@ -85,6 +85,16 @@ export interface MediaStore {
   open(name: string): Promise<{ bytes: Uint8Array; mime: string } | undefined>;
 }
 
+/** A list of slash commands and who is shown it. */
+export interface CommandMenu {
+  /** Everyone; one user, in their DM with the bot; or everyone in one chat. */
+  readonly scope:
+    | { readonly kind: "everyone" }
+    | { readonly kind: "user"; readonly userId: string }
+    | { readonly kind: "chat"; readonly chatId: string };
+  readonly commands: readonly { readonly name: string; readonly summary: string }[];
+}
+
 /** Everything an adapter gets from the gateway; `S` is the type of its settings. */
 export interface AdapterContext<S = Readonly<Record<string, unknown>>> {
   /** The process environment (secrets such as API keys live here). */
@@ -115,6 +125,12 @@ export interface AdapterContext<S = Readonly<Record<string, unknown>>> {
   readonly history: (source: SessionSource) => Promise<ChatHistoryItem[]>;
   /** The slash commands users may type, for clients that list them. */
   readonly commands: readonly { readonly name: string; readonly summary: string }[];
+  /**
+   * The same commands as menus for platforms that show each user only what
+   * they may run: everyone's, then fuller ones for some users (in their DM)
+   * and chats.
+   */
+  readonly commandMenus: readonly CommandMenu[];
   /** Where files that come with messages are kept. */
   readonly media: MediaStore;
   /** The HTTP client to use (tests hand in one that reaches their simulators). */

@@ -40,10 +40,16 @@ export interface TelegramSetup extends AsyncDisposable {
 
 /** Starts the simulator and a gateway polling it. */
 export async function startTelegramGateway(
-  options: { env?: Record<string, string>; server?: TelegramServerOptions } = {},
+  options: {
+    env?: Record<string, string>;
+    server?: TelegramServerOptions;
+    /** config.yaml of the home, written once the simulator (and its users) exist. */
+    config?: (tg: TelegramServer) => string;
+  } = {},
 ): Promise<TelegramSetup> {
   const dir = tempDir();
   const tg = await TelegramServer.start({ maxLongPollMs: 1_000, ...options.server });
+  if (options.config) await Deno.writeTextFile(`${dir.path}/config.yaml`, options.config(tg));
   const env = telegramEnv(tg, options.env);
   const polls = () => tg.requests.filter((r) => r.method === "getupdates").length;
   const start = async () => {

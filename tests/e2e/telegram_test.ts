@@ -524,6 +524,30 @@ Deno.test("an album whose first picture was journaled alone before a crash: the 
   assert.deepEqual(sentTexts(tg, ada.id), ["first picture", "second picture"]);
 });
 
+Deno.test("the command menu shows users the commands of their tier, and an admin every command in their DM", async () => {
+  let admin = 0;
+  await using setup = await startTelegramGateway({
+    config: (tg) => {
+      admin = tg.addUser({ first_name: "Root" }).id;
+      return `telegram:\n  user_commands: [status]\n  admin_from: ["${admin}"]\n`;
+    },
+  });
+  const { tg } = setup;
+  const names = (scope?: Record<string, unknown>) =>
+    (tg.commands(scope) as { command: string }[]).map((c) => c.command).sort();
+  await waitFor("the admin's menu", () => names({ type: "chat", chat_id: admin }).length > 0);
+  assert.deepEqual(names(), ["help", "status", "whoami"]);
+  assert.deepEqual(names({ type: "chat", chat_id: admin }), [
+    "help",
+    "new",
+    "queue",
+    "reset",
+    "status",
+    "stop",
+    "whoami",
+  ]);
+});
+
 Deno.test("one chat waiting out its 429 holds up no other chat", async () => {
   await using setup = await startTelegramGateway();
   const { tg } = setup;

@@ -12,7 +12,7 @@
  */
 
 import { ConfigError, PlatformError } from "../../errors.ts";
-import type { AdapterContext, Capabilities, PlatformAdapter } from "../adapter.ts";
+import type { AdapterContext, Capabilities, CommandMenu, PlatformAdapter } from "../adapter.ts";
 import type {
   Attachment,
   OutboundMessage,
@@ -66,10 +66,6 @@ const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
  * ```ts
  * import type { AdapterContext } from "../adapter.ts";
  * import type { TelegramSettings } from "./section.ts";
-import { ChatRoutes } from "./chat_routes.ts";
-import { SendProgress } from "./send_progress.ts";
-import { TelegramSender } from "./sender.ts";
-import { WebhookListener } from "./webhook.ts";
  * declare const context: AdapterContext<TelegramSettings>; // what the gateway hands the adapter
  *
  * const adapter = new TelegramAdapter(context);
@@ -410,17 +406,32 @@ export class TelegramAdapter implements PlatformAdapter {
     return attachments;
   }
 
-  /** Lists the slash commands users may type in Telegram's command menu (best effort). */
+  /**
+   * Shows each user the slash commands they may run (best effort): the
+   * default menu for everyone, a fuller one in each admin's DM and in each
+   * group with a list of its own.
+   */
   async #setCommands(api: TelegramApi): Promise<void> {
-    const commands = this.#context.commands
-      .filter((c) => /^[a-z0-9_]{1,32}$/.test(c.name))
-      .slice(0, 100)
-      .map((c) => ({ command: c.name, description: (c.summary || c.name).slice(0, 256) }));
-    if (commands.length === 0) return;
-    try {
-      await api.call("setMyCommands", { commands });
-    } catch (error) {
-      this.#context.log.warn("Telegram did not take the command list", { error });
+    for (const menu of this.#context.commandMenus) {
+      const scope = telegramScope(menu.scope);
+      const commands = menu.commands
+        .filter((c) => /^[a-z0-9_]{1,32}$/.test(c.name))
+        .slice(0, 100)
+        .map((c) => ({ command: c.name, description: (c.summary || c.name).slice(0, 256) }));
+      if (!scope || commands.length === 0) continue;
+      try {
+        await api.call("setMyCommands", { commands, scope });
+      } catch (error) {
+        this.#context.log.warn("Telegram did not take a command menu", { scope, error });
+      }
     }
   }
+}
+
+/** Telegram's BotCommandScope for `scope`; undefined for an id that names no chat (a username). */
+function telegramScope(scope: CommandMenu["scope"]): Record<string, unknown> | undefined {
+  if (scope.kind === "everyone") return { type: "default" };
+  const id = scope.kind === "user" ? scope.userId : scope.chatId;
+  // A private chat's id is its user's id.
+  return /^-?\d+$/.test(id) ? { type: "chat", chat_id: Number(id) } : undefined;
 }

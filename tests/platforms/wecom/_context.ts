@@ -66,6 +66,7 @@ export function testAdapter(
     gatewayStatus: () => ({}),
     history: () => Promise.resolve([]),
     commands: [],
+    commandMenus: [],
     fetch,
     media: {
       store: (bytes, meta) => media.store(bytes, meta),
