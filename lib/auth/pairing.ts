@@ -132,6 +132,23 @@ type Limits = Record<string, number>;
 const PLATFORM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const FILE_NAME = /^([a-z0-9][a-z0-9_-]{0,63})-(pending|approved)\.json$/;
 
+/** What a {@linkcode PairingStore} is given besides its folder. */
+export interface PairingStoreOptions {
+  readonly now?: () => Date;
+  readonly log?: Logger;
+  /**
+   * Reads a file's metadata (default `Deno.stat`); the lookup of an
+   * approved user stats its file first. A test makes it slow here.
+   */
+  readonly stat?: (path: string) => Promise<Deno.FileInfo>;
+  /**
+   * Whether a platform's ids ignore case (the registry's `idsFoldCase`);
+   * without it every platform's ids ignore case, as the registry says of a
+   * platform that does not declare it.
+   */
+  readonly idsFoldCase?: (platform: string) => boolean;
+}
+
 /**
  * Creates codes, approves and revokes users; see the module doc.
  *
@@ -150,23 +167,15 @@ export class PairingStore {
   /** The last approved file read per platform, keyed by what `stat` says of it. */
   readonly #approvedCache = new Map<string, CachedApproved>();
 
-  /**
-   * `idsFoldCase` says whether a platform's ids ignore case (the registry's
-   * `idsFoldCase`); without it every platform's ids ignore case, as the
-   * registry says of a platform that does not declare it.
-   */
-  constructor(
-    dir: string,
-    options: {
-      now?: () => Date;
-      log?: Logger;
-      idsFoldCase?: (platform: string) => boolean;
-    } = {},
-  ) {
+  /** How a file's metadata is read: `Deno.stat`, or a slow disk a test makes. */
+  readonly #stat: (path: string) => Promise<Deno.FileInfo>;
+
+  constructor(dir: string, options: PairingStoreOptions = {}) {
     this.dir = dir;
     this.#now = options.now ?? (() => new Date());
     this.#log = options.log;
     this.#foldCase = options.idsFoldCase ?? (() => true);
+    this.#stat = options.stat ?? Deno.stat;
   }
 
   /**
@@ -302,7 +311,7 @@ export class PairingStore {
     const path = this.#approvedPath(platform);
     let stamp = "absent";
     try {
-      const info = await Deno.stat(path);
+      const info = await this.#stat(path);
       stamp = `${info.ino}:${info.mtime?.getTime()}:${info.ctime?.getTime()}:${info.size}`;
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) stamp = `error:${Date.now()}`;

@@ -6,7 +6,11 @@
  * Each session has a lane: one turn runs at a time; under `queue` further
  * messages wait in order, under `interrupt` a new message stops the running
  * turn and supersedes queued ones (their text stays in the transcript, so
- * the agent sees everything the user said).
+ * the agent sees everything the user said). A message joins its lane the
+ * moment it is journaled (the session key needs only its source): its
+ * authorization runs at once, beside the others', but a message is routed
+ * only after every earlier one of its session, so a slow authorization
+ * never lets a later message overtake it.
  *
  * @module
  */
@@ -32,7 +36,12 @@ import {
   type InboundEntry,
   type StateStore,
 } from "../storage/state_store.ts";
-import type { AuthorizeHook, CommandAccess, CommandRights } from "../auth/authorizer.ts";
+import type {
+  AuthorizeDecision,
+  AuthorizeHook,
+  CommandAccess,
+  CommandRights,
+} from "../auth/authorizer.ts";
 
 /** Lets everyone through. */
 export const allowEveryone: AuthorizeHook = () => ({ allow: true });
@@ -85,9 +94,18 @@ interface Running {
   readonly ended: Promise<void>;
 }
 
+/** A message of the lane being authorized: routed when every earlier one has been. */
+interface Arrival {
+  readonly entry: InboundEntry;
+  /** Its authorization, asked for when it arrived. */
+  readonly decision: Promise<AuthorizeDecision>;
+}
+
 interface Lane {
   running?: Running;
   readonly queue: InboundEntry[];
+  /** Messages not routed yet, in the order they came; the first is being routed. */
+  readonly arriving: Arrival[];
 }
 
 /** Most attempts at one message before its session is suspended (a crash loop, a poison turn). */
@@ -153,7 +171,13 @@ export class Pipeline {
       });
       return "duplicate";
     }
-    if (!this.#holding) this.#dispatch(entry);
+    if (!this.#holding) {
+      // What a crash left of this session comes first (journal order), even before its replay.
+      for (const left of [...this.#leftovers]) {
+        if (left.sessionKey === entry.sessionKey) this.#replayOne(left);
+      }
+      this.#dispatch(entry);
+    }
     return "accepted";
   }
 
@@ -166,18 +190,22 @@ export class Pipeline {
   replay(ready: (platform: string) => boolean): number {
     let replayed = 0;
     for (const entry of [...this.#leftovers]) {
-      if (!ready(entry.event.source.platform)) continue;
-      this.#leftovers.delete(entry);
-      if (!this.#fresh(entry)) {
-        this.#finishQuietly(entry, "failed", "stale: older than the resume window");
-        continue;
-      }
-      replayed++;
-      this.#retries.add(entry.id);
-      this.#dispatch(entry);
+      if (ready(entry.event.source.platform) && this.#replayOne(entry)) replayed++;
     }
     if (replayed > 0) this.#options.log.info("replaying unfinished messages", { count: replayed });
     return replayed;
+  }
+
+  /** Answers a leftover of a crash again, or gives it up when stale; whether it is answered. */
+  #replayOne(entry: InboundEntry): boolean {
+    this.#leftovers.delete(entry);
+    if (!this.#fresh(entry)) {
+      this.#finishQuietly(entry, "failed", "stale: older than the resume window");
+      return false;
+    }
+    this.#retries.add(entry.id);
+    this.#dispatch(entry);
+    return true;
   }
 
   /** Stops starting turns (a drain); queued messages stay journaled for the next gateway. */
@@ -242,15 +270,40 @@ export class Pipeline {
     return this.#now().getTime() - Date.parse(entry.event.receivedAt) <= windowMs;
   }
 
+  /**
+   * Joins `entry` to its lane now, in the order messages come: its
+   * authorization starts at once, and it is routed after the lane's
+   * earlier messages.
+   */
   #dispatch(entry: InboundEntry): void {
-    this.#route(entry).catch((error) => {
-      this.#options.log.error("message handling failed", { entry: entry.id, error });
-      this.#finishQuietly(entry, "failed", `internal error: ${String(error)}`);
-    });
+    const authorize = this.#options.authorize ?? allowEveryone;
+    const decision = (async () => await authorize(entry.event))();
+    decision.catch(() => {}); // its failure is reported when its turn to be routed comes
+    const lane = this.#lane(entry.sessionKey);
+    lane.arriving.push({ entry, decision });
+    if (lane.arriving.length === 1) void this.#routeInOrder(entry.sessionKey, lane);
   }
 
-  async #route(entry: InboundEntry): Promise<void> {
-    const decision = await (this.#options.authorize ?? allowEveryone)(entry.event);
+  /**
+   * Routes the lane's arriving messages one after another, each once it is
+   * authorized. A message that fails or is refused is finished and the next
+   * goes on; none waits for another's delivery or turn, only for its routing.
+   */
+  async #routeInOrder(key: string, lane: Lane): Promise<void> {
+    while (lane.arriving.length > 0) {
+      const { entry, decision } = lane.arriving[0]!;
+      try {
+        await this.#route(entry, await decision);
+      } catch (error) {
+        this.#options.log.error("message handling failed", { entry: entry.id, error });
+        await this.#finishQuietly(entry, "failed", `internal error: ${String(error)}`);
+      }
+      lane.arriving.shift();
+    }
+    this.#dropIfIdle(key, lane);
+  }
+
+  async #route(entry: InboundEntry, decision: AuthorizeDecision): Promise<void> {
     if (!decision.allow) {
       if (decision.reply) await this.#answer(entry, decision.reply, "refused");
       else await this.#finish(entry, "done", "refused");
@@ -298,8 +351,18 @@ export class Pipeline {
 
   #lane(key: string): Lane {
     let lane = this.#lanes.get(key);
-    if (!lane) this.#lanes.set(key, lane = { queue: [] });
+    if (!lane) this.#lanes.set(key, lane = { queue: [], arriving: [] });
     return lane;
+  }
+
+  /** Forgets a lane with nothing running, queued or arriving. */
+  #dropIfIdle(key: string, lane: Lane): void {
+    if (
+      !lane.running && lane.queue.length === 0 && lane.arriving.length === 0 &&
+      this.#lanes.get(key) === lane
+    ) {
+      this.#lanes.delete(key);
+    }
   }
 
   async #pump(key: string, lane: Lane): Promise<void> {
@@ -318,9 +381,7 @@ export class Pipeline {
         lane.running = undefined;
       }
     }
-    if (!lane.running && lane.queue.length === 0 && this.#lanes.get(key) === lane) {
-      this.#lanes.delete(key);
-    }
+    this.#dropIfIdle(key, lane);
   }
 
   async #turn(entry: InboundEntry, signal: AbortSignal): Promise<void> {

@@ -255,7 +255,8 @@ export interface StateStore {
   }): Promise<void>;
   /**
    * A queued message a newer one replaced: kept in the transcript, finished,
-   * never answered, in one unit. Resolves with the session that keeps it.
+   * never answered, in one unit (a crash keeps both or neither, so a second
+   * pass never stores it twice). Resolves with the session that keeps it.
    */
   supersede(entry: InboundEntry, turn: { expired: Expiry }): Promise<SessionRecord>;
   /**

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { type Agent, AgentError, type AgentTurn } from "../../lib/agent/agent.ts";
+import { type AuthorizeHook, createAuthorizer } from "../../lib/auth/authorizer.ts";
+import { PairingStore } from "../../lib/auth/pairing.ts";
 import { parseConfig } from "../../lib/config/schema.ts";
 import { Outbox } from "../../lib/gateway/outbox.ts";
 import { Pipeline } from "../../lib/gateway/pipeline.ts";
@@ -93,6 +95,7 @@ async function setup(
     agent?: Agent;
     now?: () => Date;
     sessions?: Record<string, unknown>;
+    authorize?: AuthorizeHook;
   } = {},
 ) {
   const adapter = options.adapter ?? new RecordingAdapter();
@@ -115,6 +118,7 @@ async function setup(
     adapter: (platform) => platform === adapter.name ? adapter : undefined,
     log: quiet(),
     now: options.now,
+    authorize: options.authorize,
   });
   await pipeline.load();
   return { pipeline, adapter, agent, outbox };
@@ -195,6 +199,133 @@ Deno.test("busy policy interrupt: a new message stops the running turn and only 
     history.includes("user:two") && history.includes("user:three"),
     "superseded messages stay in the history",
   );
+});
+
+/**
+ * The real authorization stage on a real pairing store (alice approved) whose
+ * first lookup waits, as a slow disk makes it, until the lookup of
+ * `second` is decided: the first of two messages is authorized last.
+ */
+async function slowFirstAuthorization(dir: string, second: MessageEvent): Promise<AuthorizeHook> {
+  const slowDisk = Promise.withResolvers<void>();
+  let stats = 0;
+  const store = new PairingStore(`${dir}/pairing`, {
+    stat: async (path) => {
+      if (++stats === 1) await slowDisk.promise;
+      return await Deno.stat(path);
+    },
+  });
+  await store.approveUser("test", "alice");
+  const auth = createAuthorizer({
+    config: parseConfig({}),
+    env: {},
+    store,
+    log: quiet(),
+    idsFoldCase: () => true,
+  });
+  return async (event) => {
+    const decision = await auth.authorize(event);
+    assert.ok(decision.allow, "alice is approved");
+    if (event.messageId === second.messageId) slowDisk.resolve();
+    return decision;
+  };
+}
+
+Deno.test("two messages of a session are answered in the order they came when the first one's authorization is slow", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const [one, two] = [message("one"), message("two")];
+  const authorize = await slowFirstAuthorization(dir.path, two);
+  const { pipeline, adapter } = await setup(db, { busy: "queue", agent, authorize });
+  await pipeline.accept(one);
+  await pipeline.accept(two);
+  await adapter.until(() => adapter.settledLog.length === 2);
+  assert.deepEqual(agent.turns.map((t) => t.text), ["one", "two"]);
+  assert.deepEqual(
+    adapter.messages.filter((m) => m.final).map((m) => [m.replyTo, m.text]),
+    [[one.messageId, "answer to one (done)"], [two.messageId, "answer to two (done)"]],
+  );
+});
+
+Deno.test("under interrupt, the newer of two messages interrupts the older even when the older one's authorization is slow", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  const [one, two] = [message("one"), message("two")];
+  const authorize = await slowFirstAuthorization(dir.path, two);
+  const { pipeline, adapter } = await setup(db, { busy: "interrupt", agent, authorize });
+  await pipeline.accept(one);
+  await pipeline.accept(two);
+  await agent.started(2);
+  agent.release();
+  await adapter.until(() => adapter.settledLog.length === 2);
+  assert.deepEqual(agent.turns.map((t) => [t.text, t.aborted]), [["one", true], ["two", false]]);
+  assert.deepEqual(adapter.repliesTo(two.messageId), ["answer to two (done)"]);
+});
+
+Deno.test("a refused message and one whose authorization fails hold up nothing after them", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const store = new PairingStore(`${dir.path}/pairing`);
+  const auth = createAuthorizer({
+    config: parseConfig({}),
+    env: {},
+    store,
+    log: quiet(),
+    idsFoldCase: () => true,
+  });
+  const [stranger, again, broken, approved] = [
+    message("hi"),
+    message("hello?"),
+    message("anyone?"),
+    message("now?"),
+  ];
+  const { pipeline, adapter } = await setup(db, {
+    busy: "queue",
+    agent,
+    authorize: (event) => {
+      if (event.messageId === broken.messageId) throw new Error("pairing folder unreadable");
+      return auth.authorize(event);
+    },
+  });
+  for (const m of [stranger, again, broken]) await pipeline.accept(m);
+  await adapter.until(() => adapter.settledLog.length === 3);
+  // A reply settles its message once delivered: the three may settle in any order.
+  assert.deepEqual(
+    Object.fromEntries(adapter.settledLog.map((s) => [s.messageId, s.outcome])),
+    {
+      [stranger.messageId]: "refused",
+      [again.messageId]: "refused",
+      [broken.messageId]: "internal error: Error: pairing folder unreadable",
+    },
+  );
+  // Both are authorized at once: whichever asks first gets the code, the other nothing.
+  const replies = [stranger, again].flatMap((m) => adapter.repliesTo(m.messageId));
+  assert.equal(replies.length, 1);
+  assert.match(replies[0]!, /pairing code/);
+  await store.approveUser("test", "alice");
+  await pipeline.accept(approved);
+  await adapter.until(() => adapter.settledLog.length === 4);
+  assert.deepEqual(agent.turns.map((t) => t.text), ["now?"]);
+  assert.deepEqual(await pipeline.store.unfinishedInbound(), []);
+});
+
+Deno.test("a message that comes before its session's leftovers of a crash are replayed is answered after them", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const [left, next] = [message("left by a crash"), message("and this")];
+  await db.acceptInbound(left, "agent:main:test:dm:alice"); // the gateway died after this
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const { pipeline, adapter } = await setup(db, { busy: "queue", agent });
+  await pipeline.accept(next); // its platform delivers before the replay was asked for
+  assert.equal(pipeline.replay(() => true), 0, "already replayed");
+  await adapter.until(() => adapter.settledLog.length === 2);
+  assert.deepEqual(agent.turns.map((t) => t.text), ["left by a crash", "and this"]);
 });
 
 Deno.test("/queue TEXT waits for the running turn even under interrupt", async () => {
