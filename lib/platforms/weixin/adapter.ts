@@ -21,6 +21,7 @@ import type {
   SessionSource,
 } from "../event.ts";
 import type { LinkHealth } from "../health.ts";
+import { BoundedMap } from "../../util/bounded_map.ts";
 import { SeenIds } from "../seen_ids.ts";
 import { TextBatcher } from "../text_batcher.ts";
 import {
@@ -34,6 +35,7 @@ import {
 } from "./accounts.ts";
 import { ILINK_TIMEOUTS, IlinkClient, IlinkError } from "./api.ts";
 import { RateLimitBreaker } from "./breaker.ts";
+import { ContextTokens } from "./context_tokens.ts";
 import { weixinChunks } from "./format.ts";
 import { readInbound, type WeixinInbound } from "./inbound.ts";
 import {
@@ -63,6 +65,8 @@ export const WEIXIN_CAPABILITIES: Capabilities = {
 
 /** How long a typing ticket is good for. */
 const TICKET_TTL_MS = 600_000;
+/** Most peers whose typing ticket is kept (the most recently fetched). */
+const MAX_TICKETS = 1_000;
 
 /**
  * The context token a reply context carries.
@@ -110,11 +114,9 @@ export class WeixinAdapter implements PlatformAdapter {
   /** Per chat, the hand-over of its messages in order (media downloads take time). */
   readonly #chains = new Map<string, Promise<void>>();
   /** Newest context token per peer (live), and those whose messages are journaled (saved). */
-  #tokens = new Map<string, string>();
-  #durableTokens = new Map<string, string>();
-  readonly #stale = new Set<string>();
-  #tokensChanged = false;
-  readonly #tickets = new Map<string, { ticket: string; until: number }>();
+  readonly #tokens = new ContextTokens();
+  /** Typing tickets per peer; one pushed out is fetched again when needed. */
+  readonly #tickets = new BoundedMap<string, { ticket: string; until: number }>(MAX_TICKETS);
   /** Per reply part (idempotency key), how many of its messages went out: a retry skips them. */
   #progress = new Map<string, number>();
   /** Saves of `#progress`, one after another. */
@@ -181,8 +183,7 @@ export class WeixinAdapter implements PlatformAdapter {
     }
     this.#accountId = accountId;
     this.#api = new IlinkClient({ baseUrl, token, fetch: this.#context.fetch });
-    this.#durableTokens = await readContextTokens(stateDir, accountId);
-    this.#tokens = new Map(this.#durableTokens);
+    this.#tokens.load(await readContextTokens(stateDir, accountId));
     this.#progress = await readSendProgress(stateDir, accountId);
     const saved = await readCursor(stateDir, accountId);
     health.detail("account_id", accountId);
@@ -338,24 +339,16 @@ export class WeixinAdapter implements PlatformAdapter {
   /** The context token to send with: the peer's newest, unless iLink called it stale. */
   #tokenFor(to: SessionSource, context: Partial<SendContext>): { contextToken?: string } {
     const candidates = [
-      to.chatType === "dm" ? this.#tokens.get(to.chatId) : undefined,
+      to.chatType === "dm" ? this.#tokens.of(to.chatId) : undefined,
       replyToken(context.replyContext),
       replyToken(context.inReplyToContext),
     ];
-    const token = candidates.find((t) => t !== undefined && !this.#stale.has(t));
+    const token = candidates.find((t) => t !== undefined && !this.#tokens.isStale(t));
     return token ? { contextToken: token } : {};
   }
 
   #forget(token: string): void {
-    this.#stale.add(token);
-    if (this.#stale.size > 1000) this.#stale.delete(this.#stale.values().next().value!);
-    for (const tokens of [this.#tokens, this.#durableTokens]) {
-      for (const [peer, known] of tokens) {
-        if (known !== token) continue;
-        tokens.delete(peer);
-        this.#tokensChanged = true;
-      }
-    }
+    this.#tokens.forget(token);
   }
 
   async #upload(api: IlinkClient, to: SessionSource, file: Attachment) {
@@ -415,7 +408,7 @@ export class WeixinAdapter implements PlatformAdapter {
       }
       health.inbound(message.chatType);
       if (message.contextToken) {
-        this.#tokens.set(message.from, message.contextToken);
+        this.#tokens.received(message.from, message.contextToken);
         tokens.set(message.from, message.contextToken);
       }
       // Not kept: it must not read as a repeat when the batch is polled again.
@@ -426,13 +419,7 @@ export class WeixinAdapter implements PlatformAdapter {
         }),
       );
     }
-    return Promise.all(journaled).then(() => {
-      for (const [peer, token] of tokens) {
-        if (this.#durableTokens.get(peer) === token || this.#stale.has(token)) continue;
-        this.#durableTokens.set(peer, token);
-        this.#tokensChanged = true;
-      }
-    });
+    return Promise.all(journaled).then(() => this.#tokens.journaled(tokens));
   }
 
   /** Hands one message on after the chat's earlier ones; resolves once it is journaled. */
@@ -530,12 +517,12 @@ export class WeixinAdapter implements PlatformAdapter {
   /** Saves the tokens (when they changed), then the cursor: both cover only journaled messages. */
   async #save(cursor: string): Promise<void> {
     const { stateDir } = this.#context;
-    if (this.#tokensChanged) {
-      this.#tokensChanged = false;
+    const tokens = this.#tokens.takeChanges();
+    if (tokens) {
       try {
-        await saveContextTokens(stateDir, this.#accountId, this.#durableTokens);
+        await saveContextTokens(stateDir, this.#accountId, tokens);
       } catch (error) {
-        this.#tokensChanged = true;
+        this.#tokens.saveFailed();
         throw error;
       }
     }
