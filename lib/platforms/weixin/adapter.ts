@@ -67,6 +67,8 @@ export const WEIXIN_CAPABILITIES: Capabilities = {
 const TICKET_TTL_MS = 600_000;
 /** Most peers whose typing ticket is kept (the most recently fetched). */
 const MAX_TICKETS = 1_000;
+/** Most half-sent reply parts whose progress is kept. */
+const MAX_PROGRESS = 1_000;
 
 /**
  * The context token a reply context carries.
@@ -118,7 +120,7 @@ export class WeixinAdapter implements PlatformAdapter {
   /** Typing tickets per peer; one pushed out is fetched again when needed. */
   readonly #tickets = new BoundedMap<string, { ticket: string; until: number }>(MAX_TICKETS);
   /** Per reply part (idempotency key), how many of its messages went out: a retry skips them. */
-  #progress = new Map<string, number>();
+  #progress = new BoundedMap<string, number>(MAX_PROGRESS);
   /** Saves of `#progress`, one after another. */
   #progressSaving: Promise<void> = Promise.resolve();
   #api: IlinkClient | undefined;
@@ -184,7 +186,7 @@ export class WeixinAdapter implements PlatformAdapter {
     this.#accountId = accountId;
     this.#api = new IlinkClient({ baseUrl, token, fetch: this.#context.fetch });
     this.#tokens.load(await readContextTokens(stateDir, accountId));
-    this.#progress = await readSendProgress(stateDir, accountId);
+    this.#progress = new BoundedMap(MAX_PROGRESS, await readSendProgress(stateDir, accountId));
     const saved = await readCursor(stateDir, accountId);
     health.detail("account_id", accountId);
     health.detail("url", baseUrl);
@@ -370,7 +372,7 @@ export class WeixinAdapter implements PlatformAdapter {
   /** Records how far a part got (undefined: done) and saves it, one save after another. */
   #saveProgress(key: string, step: number | undefined): void {
     if (step === undefined) this.#progress.delete(key);
-    else remember(this.#progress, key, step);
+    else this.#progress.set(key, step);
     const snapshot = new Map(this.#progress);
     const { stateDir, log } = this.#context;
     this.#progressSaving = this.#progressSaving
@@ -552,11 +554,6 @@ function clientIdOf(idempotencyKey: string, step: number): string {
 }
 
 /** Sets `key` in a map kept to the newest 1,000 keys. */
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > 1000) map.delete(map.keys().next().value!);
-}
 
 function hostOf(url: string): string {
   try {
