@@ -17,7 +17,17 @@
  * @module
  */
 
+import { readTail } from "../util/read_tail.ts";
 import { type Agent, AgentError, type AgentTurn } from "./agent.ts";
+
+/**
+ * How much of the program's stderr is kept, from its end, for the error of a
+ * failed turn: a program may write without limit there, so the rest is read
+ * and dropped.
+ */
+export const STDERR_TAIL_CHARS = 4096;
+/** Longest stdout line taken: a program that writes more without a newline fails the turn. */
+export const MAX_LINE_CHARS = 1024 * 1024;
 
 /** Variables every program gets from the gateway's environment when set, besides each `LC_*`. */
 const BASE_VARIABLES: readonly string[] = ["PATH", "HOME", "LANG", "TZ", "TMPDIR"];
@@ -118,7 +128,7 @@ export class CommandAgent implements Agent {
     const group = processGroup(child, this.#killGraceMs);
     const stdout = child.stdout.getReader();
     const stderrReader = child.stderr.getReader();
-    const stderr = lastText(stderrReader);
+    const stderr = readTail(stderrReader, STDERR_TAIL_CHARS);
     // Cancelling the reader ends the loop below at once, even when a process
     // outside the group still holds the pipe open.
     const stop = () => {
@@ -143,8 +153,14 @@ export class CommandAgent implements Agent {
         .catch(() => {});
       await writer.close().catch(() => {});
       let failure: string | undefined;
-      for await (const line of lines(stdout)) {
+      for await (const line of lines(stdout, MAX_LINE_CHARS)) {
         if (turn.signal.aborted) break;
+        if (line === TOO_LONG) {
+          failure = `the agent program wrote a line over ${MAX_LINE_CHARS} characters: ` +
+            "end each JSON line with a newline";
+          group.stop();
+          break;
+        }
         arm();
         if (!line.trim()) continue;
         let parsed: { delta?: unknown; error?: unknown };
@@ -243,34 +259,29 @@ function turnLine(turn: AgentTurn): Record<string, unknown> {
   };
 }
 
-async function* lines(reader: ReadableStreamDefaultReader<Uint8Array>): AsyncIterable<string> {
+/** What {@linkcode lines} yields, last, for a line longer than its limit. */
+const TOO_LONG = Symbol("too long");
+
+async function* lines(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  maxChars: number,
+): AsyncIterable<string | typeof TOO_LONG> {
   const decoder = new TextDecoder();
   let buffer = "";
   for (;;) {
     const { done, value } = await reader.read();
     buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
     let newline: number;
-    while ((newline = buffer.indexOf("\n")) >= 0) {
+    while ((newline = buffer.indexOf("\n")) >= 0 && newline <= maxChars) {
       yield buffer.slice(0, newline);
       buffer = buffer.slice(newline + 1);
+    }
+    // Without this, a program writing without newlines would be held in memory whole.
+    if (newline > maxChars || buffer.length > maxChars) {
+      yield TOO_LONG;
+      return;
     }
     if (done) break;
   }
   if (buffer) yield buffer;
-}
-
-/** Reads a stream to its end (or cancellation), keeping only its last 4 KiB of text. */
-async function lastText(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string> {
-  const decoder = new TextDecoder();
-  let text = "";
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      text = (text + decoder.decode(value, { stream: true })).slice(-4096);
-    }
-  } catch {
-    // the stream failed; what was read is enough for an error message
-  }
-  return text + decoder.decode();
 }

@@ -12,6 +12,17 @@
  * A connection may send several requests. Lines over 64 KiB are refused and
  * the connection closed; malformed lines get a `bad_request` answer.
  *
+ * Bounds: a connection that sends nothing for {@linkcode IDLE_TIMEOUT_MS}
+ * while the server waits for its next request is closed (the time a method
+ * takes to answer does not count), and at most {@linkcode MAX_CONNECTIONS}
+ * are served at once: one more gets the single line
+ * `{"id":null,"ok":false,"error":{"code":"busy",...}}` and is closed.
+ *
+ * The socket is bound inside a fresh 0700 folder beside its path, made 0600
+ * there and renamed into place, so it never exists at its path with a looser
+ * mode (the process umask is left alone: it is process-wide, and
+ * `Deno.umask` is unstable).
+ *
  * @module
  */
 
@@ -21,11 +32,23 @@ import { writeAll } from "../util/write_all.ts";
 
 /** Longest request line accepted. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
+/** How long a connection may stay silent while the server waits for its next request. */
+export const IDLE_TIMEOUT_MS = 10_000;
+/** Most connections served at once; one more is refused with a `busy` answer. */
+export const MAX_CONNECTIONS = 64;
 /** Longest Unix socket path most systems accept (sun_path minus the NUL). */
 const MAX_SOCKET_PATH = 103;
 
 /** A method the gateway serves: params in, a JSON-serialisable result out. */
 export type ControlMethod = (params: Readonly<Record<string, unknown>>) => unknown;
+
+/** Limits of {@linkcode serveControl}; tests shorten them. */
+export interface ControlServerOptions {
+  /** Default {@linkcode IDLE_TIMEOUT_MS}. */
+  readonly idleTimeoutMs?: number;
+  /** Default {@linkcode MAX_CONNECTIONS}. */
+  readonly maxConnections?: number;
+}
 
 /** A running control socket server. */
 export interface ControlServer extends AsyncDisposable {
@@ -49,8 +72,14 @@ export async function serveControl(
   path: string,
   methods: Readonly<Record<string, ControlMethod>>,
   log: Logger,
+  options: ControlServerOptions = {},
 ): Promise<ControlServer | undefined> {
-  if (new TextEncoder().encode(path).length > MAX_SOCKET_PATH) {
+  const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+  const maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
+  const longest = Math.max(
+    ...[path, stagingPath(path, "000000")].map((p) => new TextEncoder().encode(p).length),
+  );
+  if (longest > MAX_SOCKET_PATH) {
     log.warn("control socket disabled: its path is too long for a Unix socket", {
       path,
       fix: "use a shorter HERMES_HOME",
@@ -59,19 +88,24 @@ export async function serveControl(
   }
   let listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
   try {
-    await Deno.remove(path).catch(() => {});
-    listener = Deno.listen({ transport: "unix", path });
-    await Deno.chmod(path, 0o600);
+    listener = await listenPrivately(path);
   } catch (error) {
     log.warn("control socket disabled: cannot listen", { path, error });
     return undefined;
   }
   const connections = new Set<Deno.UnixConn>();
+  const refused = new Set<Deno.UnixConn>();
   const accepting = (async () => {
     try {
       for await (const conn of listener) {
+        if (connections.size >= maxConnections) {
+          refused.add(conn);
+          refuse(conn, maxConnections, log).finally(() => refused.delete(conn));
+          continue;
+        }
         connections.add(conn);
-        serveConnection(conn, methods, log).finally(() => connections.delete(conn));
+        serveConnection(conn, methods, log, idleTimeoutMs)
+          .finally(() => connections.delete(conn));
       }
     } catch {
       // listener closed
@@ -82,25 +116,99 @@ export async function serveControl(
     if (closed) return;
     closed = true;
     listener.close();
-    for (const conn of connections) closeQuietly(conn);
+    for (const conn of [...connections, ...refused]) closeQuietly(conn);
     await accepting;
     await Deno.remove(path).catch(() => {});
   };
   return { path, close, [Symbol.asyncDispose]: close };
 }
 
+/** `<folder of path>/.c<random>/s`: no longer than `path` for any name of 10 or more bytes. */
+function stagingPath(path: string, random: string): string {
+  const slash = path.lastIndexOf("/");
+  const parent = slash < 0 ? "." : path.slice(0, slash) || "/";
+  return `${parent === "/" ? "" : parent}/.c${random}/s`;
+}
+
+/**
+ * Binds the socket in a fresh folder only this user can enter, makes it 0600
+ * there, then renames it to `path` (replacing a file left by a dead gateway
+ * in one step), so that at `path` it is 0600 and listening from the start.
+ */
+async function listenPrivately(path: string): Promise<Deno.Listener<Deno.UnixConn, Deno.UnixAddr>> {
+  let staging = "";
+  for (let attempt = 0;; attempt++) {
+    const random = [...crypto.getRandomValues(new Uint8Array(3))]
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    staging = stagingPath(path, random);
+    try {
+      await Deno.mkdir(staging.slice(0, -2), { mode: 0o700 });
+      break;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists) || attempt >= 4) throw error;
+    }
+  }
+  const folder = staging.slice(0, -2);
+  try {
+    // mkdir's mode is masked by the umask; only ever tighter, but make it exact.
+    await Deno.chmod(folder, 0o700);
+    const listener = Deno.listen({ transport: "unix", path: staging });
+    try {
+      await Deno.chmod(staging, 0o600);
+      await Deno.rename(staging, path);
+    } catch (error) {
+      listener.close();
+      throw error;
+    }
+    return listener;
+  } finally {
+    await Deno.remove(folder, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Tells a connection over the cap why it is closed, then closes it. */
+async function refuse(conn: Deno.UnixConn, max: number, log: Logger): Promise<void> {
+  log.warn("control connection refused: too many open", { max });
+  const error = {
+    code: "busy",
+    message: `Too many control connections (${max} open): try again when one has closed`,
+  };
+  try {
+    await writeAll(
+      conn,
+      new TextEncoder().encode(`${JSON.stringify(failure(null, error.code, error.message))}\n`),
+    );
+  } catch {
+    // the client is gone already
+  } finally {
+    closeQuietly(conn);
+  }
+}
+
 async function serveConnection(
   conn: Deno.UnixConn,
   methods: Readonly<Record<string, ControlMethod>>,
   log: Logger,
+  idleTimeoutMs: number,
 ): Promise<void> {
   const decoder = new TextDecoder();
   const encoder = new TextEncoder();
   let pending = "";
   const buffer = new Uint8Array(16 * 1024);
+  let idle = false;
   try {
     while (true) {
-      const n = await conn.read(buffer);
+      // Only the wait for the client counts as idle, not the time a method takes to answer.
+      const timer = setTimeout(() => {
+        idle = true;
+        closeQuietly(conn);
+      }, idleTimeoutMs);
+      let n: number | null;
+      try {
+        n = await conn.read(buffer);
+      } finally {
+        clearTimeout(timer);
+      }
       if (n === null) return;
       pending += decoder.decode(buffer.subarray(0, n), { stream: true });
       let newline: number;
@@ -118,7 +226,9 @@ async function serveConnection(
       }
     }
   } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) {
+    if (idle) {
+      log.debug("control connection closed: idle", { idle_timeout_ms: idleTimeoutMs });
+    } else if (!(error instanceof Deno.errors.BadResource)) {
       log.debug("control connection ended with an error", { error });
     }
   } finally {

@@ -11,8 +11,13 @@
 import type { PlatformAdapter } from "../platforms/adapter.ts";
 import { TokenBucket } from "../util/token_bucket.ts";
 
-/** Chats with a bucket beyond which idle buckets are forgotten. */
-const MAX_IDLE_CHECK = 10_000;
+/**
+ * Chats with a bucket beyond which idle buckets (full and not paused: as good
+ * as a new one) are forgotten. A bucket still pacing its chat is kept, so the
+ * map holds at most this many plus the chats sent to within their refill
+ * time or paused by the platform.
+ */
+export const MAX_IDLE_CHECK = 10_000;
 
 /**
  * Every budget of one gateway.
@@ -31,6 +36,11 @@ export class RateBudgets {
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
+  }
+
+  /** Chats with a bucket now. */
+  get chats(): number {
+    return this.#chats.size;
   }
 
   /** Milliseconds until a send to `chatKey` may go (0: now, or no budget). */

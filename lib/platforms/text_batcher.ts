@@ -5,8 +5,20 @@
  * more keep coming (a platform's quiet time, longer after a piece near its
  * client's split length) and handed on as one.
  *
+ * Bounded: at most {@linkcode MAX_BATCH_KEYS} senders are held at once (one
+ * more hands the least recently added-to batch on early) and at most
+ * {@linkcode MAX_BATCH_PIECES} pieces per sender (the last one hands the
+ * batch on at once). Either way nothing is dropped: a batch only goes early.
+ *
  * @module
  */
+
+import { BoundedMap } from "../util/bounded_map.ts";
+
+/** Most senders whose pieces are held at once. */
+export const MAX_BATCH_KEYS = 1000;
+/** Most pieces held for one sender. */
+export const MAX_BATCH_PIECES = 50;
 
 /** What {@linkcode TextBatcher} needs. */
 export interface TextBatcherOptions<T> {
@@ -20,6 +32,10 @@ export interface TextBatcherOptions<T> {
   readonly merge: (pieces: readonly T[]) => T;
   /** Receives each joined message. */
   readonly deliver: (item: T) => void;
+  /** Default {@linkcode MAX_BATCH_KEYS}. */
+  readonly maxKeys?: number;
+  /** Default {@linkcode MAX_BATCH_PIECES}. */
+  readonly maxPieces?: number;
 }
 
 interface Batch<T> {
@@ -38,10 +54,13 @@ interface Batch<T> {
  */
 export class TextBatcher<T> {
   readonly #options: TextBatcherOptions<T>;
-  readonly #batches = new Map<string, Batch<T>>();
+  readonly #batches: BoundedMap<string, Batch<T>>;
 
   constructor(options: TextBatcherOptions<T>) {
     this.#options = options;
+    this.#batches = new BoundedMap(options.maxKeys ?? MAX_BATCH_KEYS, [], {
+      onEvict: (_key, batch) => this.#deliver(batch),
+    });
   }
 
   /** Pieces held now, all keys together. */
@@ -62,21 +81,26 @@ export class TextBatcher<T> {
     pieces.push(item);
     const timer = setTimeout(() => this.flush(key), wait);
     this.#batches.set(key, { pieces, timer });
+    if (pieces.length >= (this.#options.maxPieces ?? MAX_BATCH_PIECES)) this.flush(key);
   }
 
   /** Delivers what `key` holds now (before a message that must not overtake it). */
   flush(key: string): void {
     const batch = this.#batches.get(key);
     if (!batch) return;
-    clearTimeout(batch.timer);
     this.#batches.delete(key);
-    this.#options.deliver(
-      batch.pieces.length === 1 ? batch.pieces[0]! : this.#options.merge(batch.pieces),
-    );
+    this.#deliver(batch);
   }
 
   /** Delivers everything held (the link is closing). */
   flushAll(): void {
     for (const key of [...this.#batches.keys()]) this.flush(key);
+  }
+
+  #deliver(batch: Batch<T>): void {
+    clearTimeout(batch.timer);
+    this.#options.deliver(
+      batch.pieces.length === 1 ? batch.pieces[0]! : this.#options.merge(batch.pieces),
+    );
   }
 }

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { AgentError, type AgentTurn } from "../../lib/agent/agent.ts";
-import { CommandAgent, type CommandAgentOptions } from "../../lib/agent/command.ts";
+import {
+  CommandAgent,
+  type CommandAgentOptions,
+  MAX_LINE_CHARS,
+  STDERR_TAIL_CHARS,
+} from "../../lib/agent/command.ts";
 import { processGone } from "../_helpers.ts";
 
 const source = { platform: "local", chatType: "dm" as const, chatId: "alice", userId: "alice" };
@@ -115,6 +120,33 @@ Deno.test("a command that exits non-zero fails the turn with its last stderr lin
     (e: unknown) =>
       e instanceof AgentError &&
       e.message === "the agent program exited with code 3: model file missing",
+  );
+});
+
+Deno.test("a program that floods stderr fails with its last line; only a bounded tail is kept", async () => {
+  // 16 MiB on stderr, the last line after it: the agent reads it all but keeps STDERR_TAIL_CHARS.
+  const agent = shellAgent(
+    `head -c 16777216 /dev/zero | tr '\\0' x >&2; printf '\\nout of memory\\n' >&2; exit 3`,
+  );
+  await assert.rejects(
+    collect(agent, "x"),
+    (e: unknown) =>
+      e instanceof AgentError &&
+      e.message === "the agent program exited with code 3: out of memory",
+  );
+  assert.equal(STDERR_TAIL_CHARS, 4096);
+});
+
+Deno.test("a stdout line over the limit fails the turn instead of being held whole", async () => {
+  const agent = shellAgent(
+    `head -c ${MAX_LINE_CHARS + 1} /dev/zero | tr '\\0' x; exec sleep 600`,
+  );
+  await assert.rejects(
+    collect(agent, "x"),
+    (e: unknown) =>
+      e instanceof AgentError &&
+      e.message ===
+        `the agent program wrote a line over ${MAX_LINE_CHARS} characters: end each JSON line with a newline`,
   );
 });
 

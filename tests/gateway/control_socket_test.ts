@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { callControl, ControlRefusal } from "../../lib/gateway/control_client.ts";
-import { MAX_REQUEST_BYTES, serveControl } from "../../lib/gateway/control_server.ts";
+import {
+  MAX_CONNECTIONS,
+  MAX_REQUEST_BYTES,
+  serveControl,
+} from "../../lib/gateway/control_server.ts";
 import { HermesError, UsageError } from "../../lib/errors.ts";
 import { Logger } from "../../lib/util/log.ts";
 import { SecretMasker } from "../../lib/util/secret_mask.ts";
@@ -126,4 +130,125 @@ Deno.test("a socket path too long for Unix sockets disables the socket instead o
   });
   assert.equal(await serveControl(long, {}, log), undefined);
   assert.match(lines.join(""), /too long for a Unix socket/);
+});
+
+/** Opens a connection and checks the server serves it (so it counts as open). */
+async function openServed(path: string): Promise<Deno.UnixConn> {
+  const conn = await Deno.connect({ transport: "unix", path });
+  await conn.write(new TextEncoder().encode('{"id":1,"method":"ping"}\n'));
+  assert.deepEqual(JSON.parse(await readLine(conn)), { id: 1, ok: true, result: "pong" });
+  return conn;
+}
+
+async function readLine(conn: Deno.Conn): Promise<string> {
+  const buffer = new Uint8Array(4096);
+  let text = "";
+  while (!text.includes("\n")) {
+    const n = await conn.read(buffer);
+    if (n === null) break;
+    text += new TextDecoder().decode(buffer.subarray(0, n));
+  }
+  return text;
+}
+
+/** Resolves once the server has closed `conn` (end of stream or a reset). */
+async function closedByServer(conn: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(4096);
+  try {
+    while ((await conn.read(buffer)) !== null) {
+      // drain
+    }
+  } catch {
+    // a reset is a close too
+  }
+}
+
+Deno.test("connection 65 is refused with a busy line while 64 are open", async () => {
+  await using dir = tempDir();
+  const path = `${dir.path}/gateway.sock`;
+  assert.equal(MAX_CONNECTIONS, 64);
+  await using _server = await serveControl(path, { ping: () => "pong" }, quiet());
+  const open: Deno.UnixConn[] = [];
+  try {
+    for (let i = 0; i < MAX_CONNECTIONS; i++) open.push(await openServed(path));
+    const extra = await Deno.connect({ transport: "unix", path });
+    const line = JSON.parse(await readLine(extra));
+    assert.deepEqual([line.id, line.ok, line.error.code], [null, false, "busy"]);
+    assert.match(line.error.message, /Too many control connections \(64 open\)/);
+    await closedByServer(extra);
+    extra.close();
+    const refusal = await callControl(path, "ping").catch((error) => error);
+    assert.ok(refusal instanceof ControlRefusal);
+    assert.equal(refusal.reason, "busy");
+
+    open.pop()!.close();
+    // The server frees the slot once it has seen the close; the next call may race it.
+    let answer: unknown;
+    for (let attempt = 0; attempt < 1000 && answer !== "pong"; attempt++) {
+      answer = await callControl(path, "ping").catch((error) => error);
+    }
+    assert.equal(answer, "pong", "a slot freed by a closed connection is served again");
+  } finally {
+    for (const conn of open) conn.close();
+  }
+});
+
+Deno.test("a connection that sends nothing is closed after the idle timeout", async () => {
+  await using dir = tempDir();
+  const path = `${dir.path}/gateway.sock`;
+  let release = () => {};
+  const released = new Promise<void>((resolve) => release = resolve);
+  const methods = { ping: () => "pong", slow: () => released.then(() => "done") };
+  await using _server = await serveControl(path, methods, quiet(), { idleTimeoutMs: 50 });
+
+  // A connection waiting for a slow answer is not idle: it outlives an idle one.
+  const waiting = await Deno.connect({ transport: "unix", path });
+  await waiting.write(new TextEncoder().encode('{"id":2,"method":"slow"}\n'));
+  const silent = await Deno.connect({ transport: "unix", path });
+  await closedByServer(silent);
+  silent.close();
+  release();
+  assert.deepEqual(JSON.parse(await readLine(waiting)), { id: 2, ok: true, result: "done" });
+  // ... and once answered, it is idle again and closed in turn.
+  await closedByServer(waiting);
+  waiting.close();
+  assert.equal(await callControl(path, "ping"), "pong");
+});
+
+Deno.test("the socket is 0600 and listening from the moment it appears", async () => {
+  await using dir = tempDir();
+  const path = `${dir.path}/gateway.sock`;
+  const worker = new Worker(new URL("./_socket_watcher.ts", import.meta.url), { type: "module" });
+  try {
+    const messages: Array<Record<string, unknown>> = [];
+    let wake = () => {};
+    worker.onmessage = (event) => {
+      messages.push(event.data);
+      wake();
+    };
+    const next = async () => {
+      while (messages.length === 0) await new Promise<void>((resolve) => wake = resolve);
+      return messages.shift()!;
+    };
+    for (let round = 0; round < 40; round++) {
+      worker.postMessage({ path });
+      assert.equal((await next()).type, "watching");
+      const server = await serveControl(path, { ping: () => "pong" }, quiet());
+      assert.ok(server);
+      const seen = await next();
+      await server.close();
+      assert.deepEqual(
+        seen,
+        { type: "seen", mode: 0o600, socket: true, connected: true },
+        `round ${round}`,
+      );
+    }
+    assert.deepEqual(
+      [...Deno.readDirSync(dir.path)].map((e) => e.name),
+      [],
+      "no staging folder is left behind",
+    );
+  } finally {
+    worker.terminate();
+  }
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { TokenBucket } from "../../lib/util/token_bucket.ts";
-import { RateBudgets } from "../../lib/gateway/rate_budget.ts";
+import { MAX_IDLE_CHECK, RateBudgets } from "../../lib/gateway/rate_budget.ts";
 import type { PlatformAdapter } from "../../lib/platforms/adapter.ts";
 
 Deno.test("a token bucket gives its burst at once, then one token per 1/rate seconds", () => {
@@ -55,4 +55,25 @@ Deno.test("budgets: a chat's sends are paced, other chats are not; a slow-down a
     capabilities: { streaming: "edit", maxMessageLength: 100 },
   } as unknown as PlatformAdapter;
   assert.equal(budgets.waitMs(free, "a"), 0, "no budget declared: no waiting");
+});
+
+Deno.test("budgets: past 10,000 chats the idle buckets are forgotten, never one still pacing its chat", () => {
+  let now = 0;
+  const adapter = {
+    name: "t",
+    capabilities: {
+      streaming: "edit",
+      maxMessageLength: 100,
+      rate: { perChatPerSecond: 1, globalPerSecond: 1_000_000 },
+    },
+  } as unknown as PlatformAdapter;
+  const budgets = new RateBudgets(() => now);
+  for (let i = 0; i < MAX_IDLE_CHECK; i++) budgets.take(adapter, `c${i}`);
+  budgets.waitMs(adapter, "x");
+  assert.equal(budgets.chats, MAX_IDLE_CHECK + 1, "every bucket still paces its chat: none goes");
+  now = 1_000; // every bucket has refilled: as good as new
+  budgets.slowDown(adapter, "c0", 60_000);
+  budgets.waitMs(adapter, "fresh");
+  assert.equal(budgets.chats, 2, "only the paused chat and the new one are left");
+  assert.equal(budgets.waitMs(adapter, "c0"), 60_000, "the paused chat still waits");
 });

@@ -3,11 +3,18 @@
  * (`<state dir>/chats.json`, written atomically, mode 0600): groups that
  * became supergroups (sends follow them to the new id) and chats whose user
  * blocked the bot or that removed it (listed in status until they let it back).
+ * Each list keeps its newest {@linkcode MAX_CHAT_ROUTES}: a migration pushed
+ * out is learnt again from Telegram's next "migrated" answer, a block from its
+ * next 403.
  *
  * @module
  */
 
 import { writeJsonAtomic } from "../../util/atomic_file.ts";
+import { BoundedMap } from "../../util/bounded_map.ts";
+
+/** Most migrations, and most blocked chats, kept. */
+export const MAX_CHAT_ROUTES = 10_000;
 
 interface Saved {
   migrated: Record<string, string>;
@@ -27,14 +34,14 @@ interface Saved {
  */
 export class ChatRoutes {
   readonly #path: string | undefined;
-  readonly #migrated: Map<string, string>;
-  readonly #blocked: Set<string>;
+  readonly #migrated: BoundedMap<string, string>;
+  readonly #blocked: BoundedMap<string, true>;
   #saving: Promise<void> = Promise.resolve();
 
   private constructor(path: string | undefined, saved: Saved) {
     this.#path = path;
-    this.#migrated = new Map(Object.entries(saved.migrated));
-    this.#blocked = new Set(saved.blocked);
+    this.#migrated = new BoundedMap(MAX_CHAT_ROUTES, Object.entries(saved.migrated));
+    this.#blocked = new BoundedMap(MAX_CHAT_ROUTES, saved.blocked.map((id) => [id, true]));
   }
 
   /** Reads the file in `stateDir` (none, or unreadable: nothing learned yet). */
@@ -74,7 +81,7 @@ export class ChatRoutes {
 
   /** Chats that blocked or removed the bot. */
   get blocked(): string[] {
-    return [...this.#blocked];
+    return [...this.#blocked.keys()];
   }
 
   /** Records that group `from` is now supergroup `to`. */
@@ -87,7 +94,7 @@ export class ChatRoutes {
   setBlocked(chatId: string, blocked: boolean): Promise<void> {
     const changed = blocked ? !this.#blocked.has(chatId) : this.#blocked.has(chatId);
     if (!changed) return this.#saving;
-    if (blocked) this.#blocked.add(chatId);
+    if (blocked) this.#blocked.set(chatId, true);
     else this.#blocked.delete(chatId);
     return this.#save();
   }

@@ -28,6 +28,7 @@ import { WecomLink } from "./link.ts";
 import { decryptMedia, fromBase64, outboundKind, uploadMedia } from "./media.ts";
 import type { WecomSettings } from "./section.ts";
 import { TextBatcher } from "../text_batcher.ts";
+import { BoundedMap } from "../../util/bounded_map.ts";
 import { SeenIds } from "../seen_ids.ts";
 
 /** The credential lock scope of a bot id. */
@@ -83,9 +84,9 @@ export class WecomAdapter implements PlatformAdapter {
   /** Messages handed to the gateway and not yet journaled (a stop waits for them). */
   readonly #emitting = new Set<Promise<void>>();
   /** Per reply part (idempotency key), how many of its messages went out: a retry skips them. */
-  readonly #progress = new Map<string, number>();
+  readonly #progress = new BoundedMap<string, number>(1000);
   /** Req_ids WeCom said are too old to answer on. */
-  readonly #expired = new Map<string, true>();
+  readonly #expired = new BoundedMap<string, true>(1000);
   #stopping = false;
 
   constructor(context: AdapterContext<WecomSettings>) {
@@ -193,7 +194,7 @@ export class WecomAdapter implements PlatformAdapter {
     for (let step = this.#progress.get(key) ?? 0; step < steps.length; step++) {
       sent = await this.#deliver(to, await steps[step]!(), reqIds);
       if (sent.status === "deferred") return sent;
-      remember(this.#progress, key, step + 1); // a retry of this part starts after it
+      this.#progress.set(key, step + 1); // a retry of this part starts after it
     }
     this.#progress.delete(key);
     return sent;
@@ -230,7 +231,7 @@ export class WecomAdapter implements PlatformAdapter {
         if (!(error instanceof WecomRequestError)) throw error;
         if (error.action === "defer_until_inbound") return waitForNext(error);
         if (error.action !== "reply_window_expired") throw error;
-        remember(this.#expired, reqId, true);
+        this.#expired.set(reqId, true);
         expired = error;
       }
     }
@@ -382,11 +383,6 @@ export class WecomAdapter implements PlatformAdapter {
 }
 
 /** Sets `key` in a map kept to the newest 1,000 keys. */
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > 1000) map.delete(map.keys().next().value!);
-}
 
 /** Pieces of one long message, joined: the first id, the newest reply context. */
 function mergeEvents(pieces: readonly MessageEvent[]): MessageEvent {

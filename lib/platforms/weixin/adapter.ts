@@ -21,6 +21,7 @@ import type {
   SessionSource,
 } from "../event.ts";
 import type { LinkHealth } from "../health.ts";
+import { BoundedMap } from "../../util/bounded_map.ts";
 import { SeenIds } from "../seen_ids.ts";
 import { TextBatcher } from "../text_batcher.ts";
 import {
@@ -34,6 +35,7 @@ import {
 } from "./accounts.ts";
 import { ILINK_TIMEOUTS, IlinkClient, IlinkError } from "./api.ts";
 import { RateLimitBreaker } from "./breaker.ts";
+import { ContextTokens } from "./context_tokens.ts";
 import { weixinChunks } from "./format.ts";
 import { readInbound, type WeixinInbound } from "./inbound.ts";
 import {
@@ -63,6 +65,10 @@ export const WEIXIN_CAPABILITIES: Capabilities = {
 
 /** How long a typing ticket is good for. */
 const TICKET_TTL_MS = 600_000;
+/** Most peers whose typing ticket is kept (the most recently fetched). */
+const MAX_TICKETS = 1_000;
+/** Most half-sent reply parts whose progress is kept. */
+const MAX_PROGRESS = 1_000;
 
 /**
  * The context token a reply context carries.
@@ -110,13 +116,11 @@ export class WeixinAdapter implements PlatformAdapter {
   /** Per chat, the hand-over of its messages in order (media downloads take time). */
   readonly #chains = new Map<string, Promise<void>>();
   /** Newest context token per peer (live), and those whose messages are journaled (saved). */
-  #tokens = new Map<string, string>();
-  #durableTokens = new Map<string, string>();
-  readonly #stale = new Set<string>();
-  #tokensChanged = false;
-  readonly #tickets = new Map<string, { ticket: string; until: number }>();
+  readonly #tokens = new ContextTokens();
+  /** Typing tickets per peer; one pushed out is fetched again when needed. */
+  readonly #tickets = new BoundedMap<string, { ticket: string; until: number }>(MAX_TICKETS);
   /** Per reply part (idempotency key), how many of its messages went out: a retry skips them. */
-  #progress = new Map<string, number>();
+  #progress = new BoundedMap<string, number>(MAX_PROGRESS);
   /** Saves of `#progress`, one after another. */
   #progressSaving: Promise<void> = Promise.resolve();
   #api: IlinkClient | undefined;
@@ -181,9 +185,8 @@ export class WeixinAdapter implements PlatformAdapter {
     }
     this.#accountId = accountId;
     this.#api = new IlinkClient({ baseUrl, token, fetch: this.#context.fetch });
-    this.#durableTokens = await readContextTokens(stateDir, accountId);
-    this.#tokens = new Map(this.#durableTokens);
-    this.#progress = await readSendProgress(stateDir, accountId);
+    this.#tokens.load(await readContextTokens(stateDir, accountId));
+    this.#progress = new BoundedMap(MAX_PROGRESS, await readSendProgress(stateDir, accountId));
     const saved = await readCursor(stateDir, accountId);
     health.detail("account_id", accountId);
     health.detail("url", baseUrl);
@@ -338,24 +341,16 @@ export class WeixinAdapter implements PlatformAdapter {
   /** The context token to send with: the peer's newest, unless iLink called it stale. */
   #tokenFor(to: SessionSource, context: Partial<SendContext>): { contextToken?: string } {
     const candidates = [
-      to.chatType === "dm" ? this.#tokens.get(to.chatId) : undefined,
+      to.chatType === "dm" ? this.#tokens.of(to.chatId) : undefined,
       replyToken(context.replyContext),
       replyToken(context.inReplyToContext),
     ];
-    const token = candidates.find((t) => t !== undefined && !this.#stale.has(t));
+    const token = candidates.find((t) => t !== undefined && !this.#tokens.isStale(t));
     return token ? { contextToken: token } : {};
   }
 
   #forget(token: string): void {
-    this.#stale.add(token);
-    if (this.#stale.size > 1000) this.#stale.delete(this.#stale.values().next().value!);
-    for (const tokens of [this.#tokens, this.#durableTokens]) {
-      for (const [peer, known] of tokens) {
-        if (known !== token) continue;
-        tokens.delete(peer);
-        this.#tokensChanged = true;
-      }
-    }
+    this.#tokens.forget(token);
   }
 
   async #upload(api: IlinkClient, to: SessionSource, file: Attachment) {
@@ -377,7 +372,7 @@ export class WeixinAdapter implements PlatformAdapter {
   /** Records how far a part got (undefined: done) and saves it, one save after another. */
   #saveProgress(key: string, step: number | undefined): void {
     if (step === undefined) this.#progress.delete(key);
-    else remember(this.#progress, key, step);
+    else this.#progress.set(key, step);
     const snapshot = new Map(this.#progress);
     const { stateDir, log } = this.#context;
     this.#progressSaving = this.#progressSaving
@@ -415,7 +410,7 @@ export class WeixinAdapter implements PlatformAdapter {
       }
       health.inbound(message.chatType);
       if (message.contextToken) {
-        this.#tokens.set(message.from, message.contextToken);
+        this.#tokens.received(message.from, message.contextToken);
         tokens.set(message.from, message.contextToken);
       }
       // Not kept: it must not read as a repeat when the batch is polled again.
@@ -426,13 +421,7 @@ export class WeixinAdapter implements PlatformAdapter {
         }),
       );
     }
-    return Promise.all(journaled).then(() => {
-      for (const [peer, token] of tokens) {
-        if (this.#durableTokens.get(peer) === token || this.#stale.has(token)) continue;
-        this.#durableTokens.set(peer, token);
-        this.#tokensChanged = true;
-      }
-    });
+    return Promise.all(journaled).then(() => this.#tokens.journaled(tokens));
   }
 
   /** Hands one message on after the chat's earlier ones; resolves once it is journaled. */
@@ -530,12 +519,12 @@ export class WeixinAdapter implements PlatformAdapter {
   /** Saves the tokens (when they changed), then the cursor: both cover only journaled messages. */
   async #save(cursor: string): Promise<void> {
     const { stateDir } = this.#context;
-    if (this.#tokensChanged) {
-      this.#tokensChanged = false;
+    const tokens = this.#tokens.takeChanges();
+    if (tokens) {
       try {
-        await saveContextTokens(stateDir, this.#accountId, this.#durableTokens);
+        await saveContextTokens(stateDir, this.#accountId, tokens);
       } catch (error) {
-        this.#tokensChanged = true;
+        this.#tokens.saveFailed();
         throw error;
       }
     }
@@ -565,11 +554,6 @@ function clientIdOf(idempotencyKey: string, step: number): string {
 }
 
 /** Sets `key` in a map kept to the newest 1,000 keys. */
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > 1000) map.delete(map.keys().next().value!);
-}
 
 function hostOf(url: string): string {
   try {
