@@ -247,4 +247,62 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
         WHERE state = 'interrupted';
     `,
   },
+  {
+    version: 11,
+    name: "session keys that name their thread and user parts and escape reversibly",
+    sql: `
+      -- agent:main:p:t:c[:thread][:user] (':' as %3A, '%' left as it was) becomes
+      -- agent:main:p:t:c[:thread:T][:user:U] ('%' as %25, ':' as %3A). Whether a key held
+      -- its user is read off the old key; a key of neither shape is left as it was.
+      -- The index goes while keys change: a new key may equal another row's old one.
+      DROP INDEX sessions_open_key;
+      UPDATE sessions SET key = ${
+      rekey("key", {
+        platform: "platform",
+        chatType: "chat_type",
+        chatId: "chat_id",
+        threadId: "thread_id",
+        userId: "user_id",
+      })
+    };
+      CREATE UNIQUE INDEX sessions_open_key ON sessions(key) WHERE ended_at IS NULL;
+      UPDATE inbound_journal SET session_key = ${
+      rekey("session_key", {
+        platform: "json_extract(event, '$.source.platform')",
+        chatType: "json_extract(event, '$.source.chatType')",
+        chatId: "json_extract(event, '$.source.chatId')",
+        threadId: "json_extract(event, '$.source.threadId')",
+        userId: "json_extract(event, '$.source.userId')",
+      })
+    };
+    `,
+  },
 ];
+
+/** Where a table keeps the parts of a session's source. */
+interface SourceColumns {
+  readonly platform: string;
+  readonly chatType: string;
+  readonly chatId: string;
+  readonly threadId: string;
+  readonly userId: string;
+}
+
+/** SQL for the schema 11 key of a row whose schema 10 key is in column `key`. */
+function rekey(key: string, c: SourceColumns): string {
+  const before = (part: string) => `replace(${part}, ':', '%3A')`;
+  const after = (part: string) => `replace(replace(${part}, '%', '%25'), ':', '%3A')`;
+  const base = (escape: (part: string) => string, threadMark: string) =>
+    `('agent:main:' || ${escape(c.platform)} || ':' || ${escape(c.chatType)} || ':' || ${
+      escape(c.chatId)
+    } || CASE WHEN coalesce(${c.threadId}, '') <> '' THEN '${threadMark}' || ${
+      escape(c.threadId)
+    } ELSE '' END)`;
+  const oldBase = base(before, ":");
+  const newBase = base(after, ":thread:");
+  return `CASE
+        WHEN ${key} = ${oldBase} THEN ${newBase}
+        WHEN coalesce(${c.userId}, '') <> '' AND ${key} = ${oldBase} || ':' || ${before(c.userId)}
+          THEN ${newBase} || ':user:' || ${after(c.userId)}
+        ELSE ${key} END`;
+}
