@@ -249,7 +249,7 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 11,
-    name: "session keys that name their thread and user parts and escape reversibly",
+    name: "session keys and journal dedup ids that cannot collide",
     sql: `
       -- agent:main:p:t:c[:thread][:user] (':' as %3A, '%' left as it was) becomes
       -- agent:main:p:t:c[:thread:T][:user:U] ('%' as %25, ':' as %3A). Whether a key held
@@ -275,6 +275,21 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
         userId: "json_extract(event, '$.source.userId')",
       })
     };
+      -- A platform's message ids become {chat_type}:{chat_id}:{id}[#edit:digest], each part
+      -- with '%' as %25 and ':' as %3A (journal.ts dedupId); operators' (send:...) stay. The
+      -- char(1) stage keeps a new id from meeting another row's old one on the unique index.
+      UPDATE inbound_journal SET message_id = char(1)
+          || ${escaped("json_extract(event, '$.source.chatType')")} || ':'
+          || ${escaped("json_extract(event, '$.source.chatId')")} || ':'
+          || ${escaped("json_extract(event, '$.messageId')")}
+          || CASE WHEN json_extract(event, '$.kind') = 'edit'
+            THEN substr(message_id, length(json_extract(event, '$.messageId')) + 1) ELSE '' END
+        WHERE substr(message_id, 1, 5) <> 'send:'
+          AND json_extract(event, '$.source.chatType') IS NOT NULL
+          AND json_extract(event, '$.source.chatId') IS NOT NULL
+          AND json_extract(event, '$.messageId') IS NOT NULL;
+      UPDATE inbound_journal SET message_id = substr(message_id, 2)
+        WHERE substr(message_id, 1, 1) = char(1);
     `,
   },
 ];
@@ -291,7 +306,7 @@ interface SourceColumns {
 /** SQL for the schema 11 key of a row whose schema 10 key is in column `key`. */
 function rekey(key: string, c: SourceColumns): string {
   const before = (part: string) => `replace(${part}, ':', '%3A')`;
-  const after = (part: string) => `replace(replace(${part}, '%', '%25'), ':', '%3A')`;
+  const after = escaped;
   const base = (escape: (part: string) => string, threadMark: string) =>
     `('agent:main:' || ${escape(c.platform)} || ':' || ${escape(c.chatType)} || ':' || ${
       escape(c.chatId)
@@ -305,4 +320,9 @@ function rekey(key: string, c: SourceColumns): string {
         WHEN coalesce(${c.userId}, '') <> '' AND ${key} = ${oldBase} || ':' || ${before(c.userId)}
           THEN ${newBase} || ':user:' || ${after(c.userId)}
         ELSE ${key} END`;
+}
+
+/** SQL for `part` with '%' as %25 and ':' as %3A. */
+function escaped(part: string): string {
+  return `replace(replace(${part}, '%', '%25'), ':', '%3A')`;
 }

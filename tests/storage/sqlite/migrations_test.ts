@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { openDatabase } from "../../../lib/storage/sqlite/database.ts";
 import { STATE_MIGRATIONS } from "../../../lib/storage/sqlite/migrations.ts";
 import { chatKeyOf } from "../../../lib/storage/state_store.ts";
+import { createHash } from "node:crypto";
+import { dedupId, InboundJournal } from "../../../lib/storage/sqlite/journal.ts";
 import { openSqliteStateStore } from "../../../lib/storage/sqlite/state_store.ts";
 import { sessionKey } from "../../../lib/sessions/key.ts";
 import type { MessageEvent, SessionSource } from "../../../lib/platforms/event.ts";
@@ -124,4 +126,37 @@ Deno.test("a schema 10 state.db finds its sessions and interrupted turns under t
   } finally {
     store.close();
   }
+});
+
+Deno.test("messages journaled by a schema 10 state.db are still repeats when they come again", async () => {
+  await using dir = tempDir();
+  const path = `${dir.path}/state.db`;
+  const source: SessionSource = { platform: "telegram", chatType: "group", chatId: "-100:1" };
+  const plain: MessageEvent = {
+    messageId: "-100:5",
+    source,
+    text: "hi",
+    receivedAt: "2026-01-01T00:00:00Z",
+  };
+  const edit: MessageEvent = { ...plain, kind: "edit", text: "hi there" };
+  const digest = createHash("sha256").update(edit.text).digest("hex").slice(0, 16);
+  {
+    using db = openDatabase(path, STATE_MIGRATIONS.filter((m) => m.version <= 10));
+    const insert = db.prepare(
+      `INSERT INTO inbound_journal (platform, message_id, session_key, event, received_at, state)
+       VALUES (?, ?, 'k', ?, '2026-01-01T00:00:00Z', 'done')`,
+    );
+    // The ids schema 10 journaled: the platform's id, an edit's with its digest.
+    insert.run("telegram", plain.messageId, JSON.stringify(plain));
+    insert.run("telegram", `${edit.messageId}#edit:${digest}`, JSON.stringify(edit));
+    insert.run("telegram", "send:1", JSON.stringify({ ...plain, messageId: "send:1" }));
+  }
+  using db = openDatabase(path, STATE_MIGRATIONS);
+  const journal = new InboundJournal(db);
+  assert.equal(journal.accept(plain, "k"), undefined);
+  assert.equal(journal.accept(edit, "k"), undefined);
+  assert.ok(journal.accept({ ...edit, text: "a new edit" }, "k"));
+  const ids = db.prepare("SELECT message_id FROM inbound_journal ORDER BY id").all();
+  assert.equal(ids[2]!.message_id, "send:1", "an operator's entry keeps its id");
+  assert.equal(ids[0]!.message_id, dedupId(plain));
 });
