@@ -158,3 +158,17 @@ Deno.test("after hermes weixin login the gateway needs only the account id: toke
   ilink.inbound({ from: "pia@im.wechat", text: "logged in by QR" });
   await waitForSent(ilink, "logged in by QR");
 });
+
+Deno.test("one person saying the same thing in a DM and then in a room is answered in both", async () => {
+  await using setup = await startWeixinGateway();
+  const { ilink } = setup;
+  ilink.inbound({ from: "ann@im.wechat", text: "same words" });
+  await waitForSent(ilink, "same words");
+  // Once dropped as "repeated under a new id": the content key named the sender, not the chat.
+  ilink.inbound({ from: "ann@im.wechat", roomId: "team@chatroom", text: "same words" });
+  await waitFor(
+    "the reply in the room",
+    () => ilink.sent.some((s) => s.text === "same words" && s.msg.to_user_id === "team@chatroom"),
+    15_000,
+  );
+});

@@ -19,6 +19,7 @@ import { json } from "./_http.ts";
 import { decodeDataUrl } from "./_data_url.ts";
 import { isValidUser, USER_RULE } from "./_user.ts";
 import type { ChatRooms } from "./rooms.ts";
+import { webChatMessageId } from "./_message_id.ts";
 
 /** Longest message the page may send, in characters (UTF-16 code units). */
 export const MAX_MESSAGE_CHARS = 100_000;
@@ -157,9 +158,7 @@ async function onFrame(
     return;
   }
   const event: MessageEvent = {
-    messageId: source.chatType === "dm"
-      ? `ws-${source.userId}-${clientId}`
-      : `ws-${source.chatId}/${source.userId}-${clientId}`,
+    messageId: webChatMessageId(source, clientId),
     source,
     text: frame.text,
     receivedAt: context.now().toISOString(),

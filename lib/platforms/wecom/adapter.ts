@@ -298,7 +298,9 @@ export class WecomAdapter implements PlatformAdapter {
     if (!message) {
       return log.debug("skipped a WeCom callback with nothing to answer", { req_id: reqId });
     }
-    if (!this.#seen.add(message.messageId, Date.now())) {
+    // Per chat, as a JSON array: no id or name runs into the next part.
+    const seenKey = JSON.stringify([message.chatType, message.chatId, message.messageId]);
+    if (!this.#seen.add(seenKey, Date.now())) {
       return log.debug("skipped a repeated WeCom message", { msgid: message.messageId });
     }
     health.inbound(message.chatType);

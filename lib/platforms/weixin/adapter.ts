@@ -392,14 +392,16 @@ export class WeixinAdapter implements PlatformAdapter {
         continue;
       }
       const now = Date.now();
-      const keys = [`id\u0000${message.messageId}`];
+      // Per chat, and as JSON arrays: no id or name can run into the next part.
+      const chat = [message.chatType, message.chatId];
+      const keys = [JSON.stringify(["id", ...chat, message.messageId])];
       if (!this.#seen.add(keys[0]!, now)) {
         log.debug("skipped a repeated Weixin message", { message_id: message.messageId });
         continue;
       }
       if (message.text !== "") {
         const digest = createHash("md5").update(message.text).digest("hex");
-        keys.push(`content\u0000${message.from}\u0000${digest}`);
+        keys.push(JSON.stringify(["content", ...chat, message.from, digest]));
         if (!this.#seen.add(keys[1]!, now)) {
           this.#seen.forget(keys[0]!);
           log.debug("skipped a Weixin message repeated under a new id", {

@@ -2,7 +2,7 @@
  * The inbound journal: a message accepted from a platform is written here
  * (durably) before anything else happens, and is marked finished only after
  * its reply was delivered or definitively failed. Its unique
- * (platform, message id) also drops repeats the platform sends.
+ * (platform, {@linkcode dedupId}) also drops repeats the platform sends.
  *
  * @module
  */
@@ -224,12 +224,29 @@ export class InboundJournal {
 }
 
 /**
- * What makes an inbound message a repeat: its id; for an edit, its id and
- * its new text (each edit is a message of its own; the same edit delivered
- * twice is a repeat).
+ * What makes an inbound message a repeat: its chat and its id (an id is the
+ * platform's, and some number messages per chat); for an edit, also its new
+ * text (each edit is a message of its own; the same edit delivered twice is a
+ * repeat). The parts are escaped (`%` as `%25`, `:` as `%3A`), so `:` only
+ * separates them and `#edit:` only ever starts an edit's suffix. Schema 11
+ * rewrote the ids journaled before in this form, so a message delivered again
+ * across the upgrade is still a repeat.
+ *
+ * @example
+ * ```ts
+ * dedupId({ messageId: "b-1", source: { platform: "local", chatType: "dm", chatId: "alice" },
+ *   text: "hi", receivedAt: "2026-01-01T00:00:00Z" });
+ * // "dm:alice:b-1"
+ * ```
  */
-function dedupId(event: MessageEvent): string {
-  if (event.kind !== "edit") return event.messageId;
+export function dedupId(event: MessageEvent): string {
+  const { chatType, chatId } = event.source;
+  const id = [chatType, chatId, event.messageId].map(escapePart).join(":");
+  if (event.kind !== "edit") return id;
   const digest = createHash("sha256").update(event.text).digest("hex").slice(0, 16);
-  return `${event.messageId}#edit:${digest}`;
+  return `${id}#edit:${digest}`;
+}
+
+function escapePart(part: string): string {
+  return part.replaceAll("%", "%25").replaceAll(":", "%3A");
 }

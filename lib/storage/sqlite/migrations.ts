@@ -247,4 +247,82 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
         WHERE state = 'interrupted';
     `,
   },
+  {
+    version: 11,
+    name: "session keys and journal dedup ids that cannot collide",
+    sql: `
+      -- agent:main:p:t:c[:thread][:user] (':' as %3A, '%' left as it was) becomes
+      -- agent:main:p:t:c[:thread:T][:user:U] ('%' as %25, ':' as %3A). Whether a key held
+      -- its user is read off the old key; a key of neither shape is left as it was.
+      -- The index goes while keys change: a new key may equal another row's old one.
+      DROP INDEX sessions_open_key;
+      UPDATE sessions SET key = ${
+      rekey("key", {
+        platform: "platform",
+        chatType: "chat_type",
+        chatId: "chat_id",
+        threadId: "thread_id",
+        userId: "user_id",
+      })
+    };
+      CREATE UNIQUE INDEX sessions_open_key ON sessions(key) WHERE ended_at IS NULL;
+      UPDATE inbound_journal SET session_key = ${
+      rekey("session_key", {
+        platform: "json_extract(event, '$.source.platform')",
+        chatType: "json_extract(event, '$.source.chatType')",
+        chatId: "json_extract(event, '$.source.chatId')",
+        threadId: "json_extract(event, '$.source.threadId')",
+        userId: "json_extract(event, '$.source.userId')",
+      })
+    };
+      -- A platform's message ids become {chat_type}:{chat_id}:{id}[#edit:digest], each part
+      -- with '%' as %25 and ':' as %3A (journal.ts dedupId); operators' (send:...) stay. The
+      -- char(1) stage keeps a new id from meeting another row's old one on the unique index.
+      UPDATE inbound_journal SET message_id = char(1)
+          || ${escaped("json_extract(event, '$.source.chatType')")} || ':'
+          || ${escaped("json_extract(event, '$.source.chatId')")} || ':'
+          || ${escaped("json_extract(event, '$.messageId')")}
+          || CASE WHEN json_extract(event, '$.kind') = 'edit'
+            THEN substr(message_id, length(json_extract(event, '$.messageId')) + 1) ELSE '' END
+        WHERE substr(message_id, 1, 5) <> 'send:'
+          AND json_extract(event, '$.source.chatType') IS NOT NULL
+          AND json_extract(event, '$.source.chatId') IS NOT NULL
+          AND json_extract(event, '$.messageId') IS NOT NULL;
+      UPDATE inbound_journal SET message_id = substr(message_id, 2)
+        WHERE substr(message_id, 1, 1) = char(1);
+    `,
+  },
 ];
+
+/** Where a table keeps the parts of a session's source. */
+interface SourceColumns {
+  readonly platform: string;
+  readonly chatType: string;
+  readonly chatId: string;
+  readonly threadId: string;
+  readonly userId: string;
+}
+
+/** SQL for the schema 11 key of a row whose schema 10 key is in column `key`. */
+function rekey(key: string, c: SourceColumns): string {
+  const before = (part: string) => `replace(${part}, ':', '%3A')`;
+  const after = escaped;
+  const base = (escape: (part: string) => string, threadMark: string) =>
+    `('agent:main:' || ${escape(c.platform)} || ':' || ${escape(c.chatType)} || ':' || ${
+      escape(c.chatId)
+    } || CASE WHEN coalesce(${c.threadId}, '') <> '' THEN '${threadMark}' || ${
+      escape(c.threadId)
+    } ELSE '' END)`;
+  const oldBase = base(before, ":");
+  const newBase = base(after, ":thread:");
+  return `CASE
+        WHEN ${key} = ${oldBase} THEN ${newBase}
+        WHEN coalesce(${c.userId}, '') <> '' AND ${key} = ${oldBase} || ':' || ${before(c.userId)}
+          THEN ${newBase} || ':user:' || ${after(c.userId)}
+        ELSE ${key} END`;
+}
+
+/** SQL for `part` with '%' as %25 and ':' as %3A. */
+function escaped(part: string): string {
+  return `replace(replace(${part}, '%', '%25'), ':', '%3A')`;
+}

@@ -127,3 +127,40 @@ Deno.test("a group callback without its group id is dropped, never answered as t
   assert.deepEqual(t.emitted.map((e) => e.event.text), ["in the DM"]);
   await t.adapter.disconnect("done");
 });
+
+Deno.test("one msgid in two chats is two messages; again in the same chat it is a repeat", async () => {
+  await using wecom = await WecomServer.start();
+  await using dir = tempDir();
+  const t = testAdapter(wecom.url, dir.path);
+  await t.adapter.connect();
+  wecom.callback("bot-1", {
+    chatType: "group",
+    chatId: "g1",
+    userId: "zs",
+    msgid: "m-7",
+    text: "one",
+  });
+  wecom.callback("bot-1", {
+    chatType: "group",
+    chatId: "g2",
+    userId: "zs",
+    msgid: "m-7",
+    text: "two",
+  });
+  wecom.callback("bot-1", {
+    chatType: "group",
+    chatId: "g1",
+    userId: "zs",
+    msgid: "m-7",
+    text: "one",
+  });
+  wecom.callback("bot-1", { chatType: "dm", userId: "zs", text: "last" });
+  // Each is judged a repeat or not as it arrives, so once all are handed on the count is final.
+  const texts = () => t.emitted.map((e) => e.event.text);
+  await until(
+    "all three handed on",
+    () => ["one", "two", "last"].every((x) => texts().includes(x)),
+  );
+  assert.deepEqual(texts().sort(), ["last", "one", "two"]);
+  await t.adapter.disconnect("done");
+});

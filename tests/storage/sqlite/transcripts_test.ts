@@ -15,11 +15,11 @@ Deno.test("session keys: per user in groups by default, the chat alone in DMs", 
     chatId: "g1",
     userId: "alice",
   };
-  assert.equal(sessionKey(group), "agent:main:wecom:group:g1:alice");
+  assert.equal(sessionKey(group), "agent:main:wecom:group:g1:user:alice");
   assert.equal(sessionKey(group, { groupSessionsPerUser: false }), "agent:main:wecom:group:g1");
   assert.equal(
     sessionKey({ ...group, threadId: "t9" }),
-    "agent:main:wecom:group:g1:t9:alice",
+    "agent:main:wecom:group:g1:thread:t9:user:alice",
   );
   assert.equal(
     sessionKey({ platform: "local", chatType: "dm", chatId: "local", userId: "local" }),
