@@ -78,6 +78,12 @@ export class InboundJournal {
 
   /** Marks `joinedId` as seen: a message that is part of `event`, never answered on its own. */
   #recordJoined(event: MessageEvent, joinedId: string, sessionKey: string): void {
+    const piece: MessageEvent = {
+      messageId: joinedId,
+      source: event.source,
+      text: "",
+      receivedAt: event.receivedAt,
+    };
     cached(
       this.#db,
       `INSERT INTO inbound_journal
@@ -85,15 +91,9 @@ export class InboundJournal {
        VALUES (?, ?, ?, ?, ?, 'done', 'joined', ?) ON CONFLICT (platform, message_id) DO NOTHING`,
     ).run(
       event.source.platform,
-      joinedId,
+      dedupId(piece),
       sessionKey,
-      JSON.stringify({
-        ...event,
-        messageId: joinedId,
-        text: "",
-        attachments: undefined,
-        joinedIds: undefined,
-      }),
+      JSON.stringify(piece),
       event.receivedAt,
       this.#now().toISOString(),
     );
