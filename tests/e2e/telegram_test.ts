@@ -548,6 +548,23 @@ Deno.test("the command menu shows users the commands of their tier, and an admin
   ]);
 });
 
+Deno.test("in a forum, typing shows in the General topic and in a topic, though sends to General name no thread", async () => {
+  await using setup = await startTelegramGateway();
+  const { tg } = setup;
+  const ada = tg.addUser({ first_name: "Ada" });
+  const forum = tg.addSupergroup("Forum", { forum: true });
+  const topic = tg.createTopic(forum.id, "Plans");
+  tg.setBotAdmin(forum.id); // past privacy mode, which holds plain mentions back
+  tg.userText(forum.id, `@${tg.bot.username} in General`, { from: ada.id });
+  tg.userText(forum.id, `@${tg.bot.username} in Plans`, { from: ada.id, threadId: topic });
+  await waitForText(tg, forum.id, `@${tg.bot.username} in General`);
+  await waitForText(tg, forum.id, `@${tg.bot.username} in Plans`);
+  const threads = (method: string) =>
+    tg.outboundOf(method).filter((c) => c.ok).map((c) => c.params.message_thread_id);
+  assert.deepEqual([...new Set(threads("sendChatAction"))].sort(), [1, topic]);
+  assert.deepEqual(threads("sendMessage").sort(), [topic, undefined]);
+});
+
 Deno.test("one chat waiting out its 429 holds up no other chat", async () => {
   await using setup = await startTelegramGateway();
   const { tg } = setup;

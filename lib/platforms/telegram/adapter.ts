@@ -336,6 +336,7 @@ export class TelegramAdapter implements PlatformAdapter {
         );
         continue;
       }
+      if (service?.chat.is_forum) this.#sender?.noteForum(String(service.chat.id));
       const origin = (chatId: string) => this.#sender?.origin(chatId) ?? chatId;
       const reading = readUpdate(first, me, { requireMention: settings.require_mention, origin });
       if (reading.kind === "skip") {

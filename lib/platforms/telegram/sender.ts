@@ -11,6 +11,7 @@
 
 import { PlatformError } from "../../errors.ts";
 import type { Logger } from "../../util/log.ts";
+import { BoundedMap } from "../../util/bounded_map.ts";
 import type {
   Attachment,
   OutboundMessage,
@@ -112,6 +113,8 @@ export class TelegramSender {
   readonly #progress: SendProgress;
   /** Sends whose outcome is unknown, so far. */
   #uncertain = 0;
+  /** Forums heard from lately: their General topic must be named for typing to show. */
+  readonly #forums = new BoundedMap<string, true>(10_000);
 
   /** `progress` keeps half-sent parts, `routes` what was learned of chats (default: in memory only). */
   constructor(
@@ -312,15 +315,21 @@ export class TelegramSender {
     });
   }
 
+  /** Notes that chat `chatId` is a forum (a supergroup with topics). */
+  noteForum(chatId: string): void {
+    this.#forums.set(chatId, true);
+  }
+
   /** Shows "typing…" for about 5 s (the turn refreshes it); failures are ignored. */
   async typing(to: SessionSource): Promise<void> {
     const api = this.#api;
+    // In a forum, General (1) must be named here, though sends leave it out.
+    const thread = to.threadId ?? (this.#forums.has(to.chatId) ? "1" : undefined);
     try {
       await api.call("sendChatAction", {
         chat_id: this.#chatOf(to),
         action: "typing",
-        // In a forum, General (1) must be named here, though sends leave it out.
-        ...(to.threadId ? { message_thread_id: Number(to.threadId) } : {}),
+        ...(thread ? { message_thread_id: Number(thread) } : {}),
       });
     } catch (error) {
       this.#log.debug("Telegram typing failed", { error });
