@@ -8,14 +8,14 @@
  *
  * Assumptions where the document is silent: any http(s) URL is accepted
  * (as by a `--local` server: tests listen on 127.0.0.1 and a free port);
- * updates go one at a time in update_id order (max_connections is only
- * reported); the backoff has no random part; the retry base is an option.
+ * up to max_connections updates are in flight at once, started in update_id
+ * order; the backoff has no random part; the retry base is an option.
  *
  * @module
  */
 
 import { badRequest, type Params, tooManyRequests } from "./_telegram_http.ts";
-import { allowed, integer, sleep } from "./_telegram_polling.ts";
+import { allowed, integer } from "./_telegram_polling.ts";
 import type { TelegramState, Update } from "./_telegram_state.ts";
 
 /** One POST of an update to the webhook. */
@@ -147,30 +147,56 @@ export class Webhook {
     await this.#loop;
   }
 
+  /**
+   * Delivers pending updates, up to max_connections at once (so a later
+   * update can be answered before an earlier one); each update that was not
+   * taken is tried again on its own backoff.
+   */
   async #deliver(): Promise<void> {
     const signal = this.#abort.signal;
-    let attempt = 0;
-    let backoff = this.retryMs;
+    const inFlight = new Map<number, Promise<void>>();
+    const retries = new Map<number, { attempt: number; backoff: number; notBefore: number }>();
     while (!signal.aborted) {
       const hook = this.#hook;
-      const update = hook ? this.state.pending()[0] : undefined;
-      if (!hook || !update) {
-        await new Promise<void>((resolve) => this.#wake = resolve);
-        this.#wake = undefined;
-        continue;
+      const now = performance.now();
+      for (const update of hook ? this.state.pending() : []) {
+        if (inFlight.size >= hook!.maxConnections) break;
+        const id = update.update_id;
+        const retry = retries.get(id) ?? { attempt: 0, backoff: this.retryMs, notBefore: 0 };
+        if (inFlight.has(id) || retry.notBefore > now) continue;
+        retry.attempt++;
+        retries.set(id, retry);
+        const delivery = this.#post(hook!, update, retry.attempt).then((wait) => {
+          if (wait === 0) {
+            this.state.drop(id);
+            retries.delete(id);
+            return;
+          }
+          retry.notBefore = performance.now() + (wait > 0 ? wait : retry.backoff);
+          if (wait < 0) retry.backoff = Math.min(retry.backoff * 2, 60 * this.retryMs);
+        }).finally(() => {
+          inFlight.delete(id);
+          this.#wake?.();
+        });
+        inFlight.set(id, delivery);
       }
-      attempt++;
-      const wait = await this.#post(hook, update, attempt);
-      if (wait === 0) {
-        this.state.drop(update.update_id);
-        attempt = 0;
-        backoff = this.retryMs;
-        continue;
-      }
-      const delay = wait > 0 ? wait : backoff;
-      if (wait < 0) backoff = Math.min(backoff * 2, 60 * this.retryMs);
-      await sleep(delay, signal);
+      const waiting = [...retries].filter(([id]) => !inFlight.has(id)).map(([, r]) => r.notBefore);
+      const soonest = waiting.length > 0 ? Math.min(...waiting) : Infinity;
+      await new Promise<void>((resolve) => {
+        const timer = Number.isFinite(soonest)
+          ? setTimeout(resolve, Math.max(0, soonest - performance.now()))
+          : undefined;
+        const done = () => {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          resolve();
+        };
+        this.#wake = done;
+        signal.addEventListener("abort", done, { once: true });
+      });
+      this.#wake = undefined;
     }
+    await Promise.allSettled(inFlight.values());
   }
 
   /** POSTs one update: 0 when done, the Retry-After in ms, or -1 for the backoff. */

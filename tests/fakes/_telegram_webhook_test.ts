@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { call } from "./_telegram_test_helpers.ts";
 import { TelegramServer } from "./telegram_server.ts";
+import { waitFor } from "../gateway/_gateway.ts";
 
 interface Hit {
   body: { update_id: number; message?: { text: string } };
@@ -114,4 +115,57 @@ Deno.test("a method in a 2xx answer is executed (and logged), its result never r
   const [sent] = await tg.waitForOutbound("sendMessage", 1);
   assert.equal(sent?.ok, true);
   assert.deepEqual(tg.messages(ada.id).map((m) => m.text), ["hi", "from the hook"]);
+});
+
+Deno.test("up to max_connections updates are in flight at once: one held does not hold up the next", async () => {
+  await using tg = await TelegramServer.start();
+  const ada = tg.addUser();
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => release = resolve);
+  const bodies: number[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    const body = await request.json();
+    bodies.push(body.update_id);
+    if (body.message?.text === "slow") await held;
+    return new Response("ok");
+  });
+  await using _ = server;
+  tg.userText(ada.id, "slow");
+  tg.userText(ada.id, "quick");
+  await call(tg, "setWebhook", { url: `http://127.0.0.1:${server.addr.port}/tg` });
+  try {
+    await waitFor("the second answered", () => tg.deliveries[1]?.status === 200);
+    assert.equal(tg.deliveries[0]!.status, undefined, "the first is still in flight");
+  } finally {
+    release();
+  }
+  await waitFor("the first answered", () => tg.deliveries[0]!.status === 200);
+  assert.deepEqual(bodies, [1, 2]);
+});
+
+Deno.test("with max_connections 1 the next update waits for the one in flight", async () => {
+  await using tg = await TelegramServer.start();
+  const ada = tg.addUser();
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => release = resolve);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    const body = await request.json();
+    if (body.message?.text === "slow") await held;
+    return new Response("ok");
+  });
+  await using _ = server;
+  tg.userText(ada.id, "slow");
+  tg.userText(ada.id, "quick");
+  await call(tg, "setWebhook", {
+    url: `http://127.0.0.1:${server.addr.port}/tg`,
+    max_connections: 1,
+  });
+  try {
+    await waitFor("the first in flight", () => tg.deliveries.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(tg.deliveries.length, 1, "nothing else in flight");
+  } finally {
+    release();
+  }
+  await tg.waitForDeliveries(2);
 });
