@@ -36,6 +36,7 @@ import { MediaCache } from "../media/cache.ts";
 import { downloadMedia } from "../media/download.ts";
 import { RateBudgets } from "./rate_budget.ts";
 import { Pipeline } from "./pipeline.ts";
+import { runMaintenance } from "./maintenance.ts";
 
 /** What the gateway asks of its services. */
 export interface GatewayServices {
@@ -72,7 +73,6 @@ export interface ServicesOptions {
 const WATCH_INTERVAL_MS = 60_000;
 /** Most messages a web client is shown of a chat. */
 const CLIENT_HISTORY_LIMIT = 200;
-const KEEP_FINISHED_MS = 7 * 24 * 3600_000;
 
 /**
  * Checks everything about platforms and the agent that can be checked
@@ -117,6 +117,9 @@ export function createServices(options: ServicesOptions): GatewayServices {
   let links: PlatformLinks | undefined;
   let agent: Agent | undefined;
   let watcher: ReturnType<typeof setInterval> | undefined;
+  /** The retention run under way (one at a time), and how a stop ends it between two batches. */
+  let maintaining: Promise<void> | undefined;
+  const stopMaintenance = new AbortController();
   const adapters = new Map<string, PlatformAdapter>();
   /** Enabled platforms, once every adapter is created (`send` waits for that). */
   let enabled: string[] | undefined;
@@ -233,11 +236,31 @@ export function createServices(options: ServicesOptions): GatewayServices {
       const connected = links;
       store.replay((platform) => connected.isConnected(platform));
       notifyInBackground();
+      // In the background: a first prune of a large state.db takes a while, in small batches
+      // that let replies in between; it never fails the gateway (the next run tries again).
+      const maintain = async () => {
+        try {
+          const report = await runMaintenance({
+            store: kept,
+            config,
+            signal: stopMaintenance.signal,
+          });
+          const { finished, sessions } = report;
+          if (finished.journal + finished.ledger + finished.outbox > 0) {
+            log.info("finished journal entries and reply parts pruned", { ...finished });
+          }
+          if (sessions && sessions.sessions + sessions.messages > 0) {
+            log.info("ended sessions pruned", { ...sessions, vacuumed: report.vacuumed });
+          }
+        } catch (error) {
+          log.warn("pruning failed; it is tried again on the next run", { error });
+        }
+      };
       const sweep = async () => {
         try {
           const ended = await store.sweepSessions();
           if (ended > 0) log.info("sessions reset by policy", { count: ended });
-          await kept.prune(new Date(Date.now() - KEEP_FINISHED_MS));
+          maintaining ??= maintain().finally(() => maintaining = undefined);
           const gone = await media.cleanup();
           if (gone > 0) log.info("old media removed", { count: gone });
         } catch (error) {
@@ -258,6 +281,8 @@ export function createServices(options: ServicesOptions): GatewayServices {
     },
     async stop() {
       clearInterval(watcher);
+      stopMaintenance.abort();
+      await maintaining;
       // Tries in flight finish (no part is left half sent); the rest stays for the next gateway.
       await outbox?.stop();
       // Turns the drain gave up on end now (a command agent's program is killed,
