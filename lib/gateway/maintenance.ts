@@ -17,6 +17,7 @@ import type {
   SessionPruneCounts,
   StateStore,
 } from "../storage/state_store.ts";
+import type { Logger } from "../util/log.ts";
 
 /** The name under which the session prune's last run is kept. */
 export const SESSION_PRUNE_TASK = "session_prune";
@@ -76,6 +77,36 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
   const vacuum = config.sessions.vacuum_after_prune && sessions.messages + sessions.sessions > 0;
   if (vacuum) await store.vacuum();
   return { finished, sessions, vacuumed: vacuum };
+}
+
+/**
+ * The gateway's run: {@linkcode runMaintenance}, with what it removed logged
+ * and any error logged instead of thrown (the gateway goes on; a session
+ * prune that failed is not recorded, so the next run tries again).
+ *
+ * @example
+ * ```ts
+ * await maintainInBackground({ store, config, log, signal: stopping.signal });
+ * ```
+ */
+export async function maintainInBackground(
+  options: MaintenanceOptions & { readonly log: Logger },
+): Promise<MaintenanceReport | undefined> {
+  const { log } = options;
+  try {
+    const report = await runMaintenance(options);
+    const { finished, sessions } = report;
+    if (finished.journal + finished.ledger + finished.outbox > 0) {
+      log.info("finished journal entries and reply parts pruned", { ...finished });
+    }
+    if (sessions && sessions.sessions + sessions.messages > 0) {
+      log.info("ended sessions pruned", { ...sessions, vacuumed: report.vacuumed });
+    }
+    return report;
+  } catch (error) {
+    log.warn("pruning failed; it is tried again on the next run", { error });
+    return undefined;
+  }
 }
 
 /**

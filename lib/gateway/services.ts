@@ -36,7 +36,7 @@ import { MediaCache } from "../media/cache.ts";
 import { downloadMedia } from "../media/download.ts";
 import { RateBudgets } from "./rate_budget.ts";
 import { Pipeline } from "./pipeline.ts";
-import { runMaintenance } from "./maintenance.ts";
+import { maintainInBackground } from "./maintenance.ts";
 
 /** What the gateway asks of its services. */
 export interface GatewayServices {
@@ -239,22 +239,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
       // In the background: a first prune of a large state.db takes a while, in small batches
       // that let replies in between; it never fails the gateway (the next run tries again).
       const maintain = async () => {
-        try {
-          const report = await runMaintenance({
-            store: kept,
-            config,
-            signal: stopMaintenance.signal,
-          });
-          const { finished, sessions } = report;
-          if (finished.journal + finished.ledger + finished.outbox > 0) {
-            log.info("finished journal entries and reply parts pruned", { ...finished });
-          }
-          if (sessions && sessions.sessions + sessions.messages > 0) {
-            log.info("ended sessions pruned", { ...sessions, vacuumed: report.vacuumed });
-          }
-        } catch (error) {
-          log.warn("pruning failed; it is tried again on the next run", { error });
-        }
+        await maintainInBackground({ store: kept, config, log, signal: stopMaintenance.signal });
       };
       const sweep = async () => {
         try {

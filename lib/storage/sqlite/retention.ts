@@ -40,11 +40,18 @@ export class SessionRetention {
     this.#index = index;
   }
 
-  /** The sessions ended before `before`, first ended first, and their messages' count. */
+  /**
+   * The sessions ended before `before`, first ended first, and their
+   * messages' count. The newest session stays whatever its age: SQLite
+   * numbers a new row after the highest id left, and a session id used
+   * again would be taken for the old session by what holds it (the recent
+   * history of a running gateway).
+   */
   expired(before: Date): ExpiredSessions {
     const sessions = cached(
       this.#db,
       `SELECT s.* FROM sessions s WHERE s.ended_at IS NOT NULL AND s.ended_at < ?
+         AND s.id < (SELECT max(id) FROM sessions)
        ORDER BY s.ended_at, s.id`,
     ).all(before.toISOString()) as unknown as SessionRecord[];
     return {
@@ -62,6 +69,7 @@ export class SessionRetention {
     const ids = cached(
       this.#db,
       `SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?
+         AND id < (SELECT max(id) FROM sessions)
        ORDER BY ended_at, id LIMIT ?`,
     ).all(before.toISOString(), SESSIONS_PER_BATCH) as { id: number }[];
     const done: SessionPruneCounts = { sessions: 0, messages: 0 };

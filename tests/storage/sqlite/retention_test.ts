@@ -108,6 +108,7 @@ Deno.test("pruneSessions() goes batch by batch through a session longer than a b
     let session: SessionRecord | undefined;
     for (let i = 0; i < 300; i++) session = await converse(store, clock, "alice", `note ${i}`);
     await store.endSession(session!.id, "idle");
+    await converse(store, clock, "bob", "newer"); // the newest session always stays
     const commits = store.commits;
     clock.now = new Date("2026-06-01T10:00:00Z");
     assert.deepEqual(await store.pruneSessions(new Date("2026-03-01T00:00:00Z")), {
@@ -129,17 +130,42 @@ Deno.test("after the newest messages were pruned, the next message is still inde
   const clock = { now: new Date("2026-01-01T10:00:00Z") };
   const { db, store } = openStore(`${dir.path}/state.db`, clock);
   try {
-    const old = await converse(store, clock, "alice", "old words");
+    await converse(store, clock, "alice", "old words");
+    await converse(store, clock, "bob", "kept words"); // the newest session, which stays
+    const old = await converse(store, clock, "alice", "last words"); // the newest messages
     await store.endSession(old.id, "idle");
     await store.search("old"); // indexed through the last message
     clock.now = new Date("2026-06-01T10:00:00Z");
-    await store.pruneSessions(new Date("2026-03-01T00:00:00Z"));
+    assert.deepEqual(await store.pruneSessions(new Date("2026-03-01T00:00:00Z")), {
+      sessions: 1,
+      messages: 4,
+    });
     await converse(store, clock, "bob", "fresh words");
     assert.deepEqual((await store.search("fresh")).map((hit) => hit.text).sort(), [
       "fresh words",
       "re: fresh words",
     ]);
     checkIndexes(db);
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("the newest session stays however old, so that no session id is given twice", async () => {
+  await using dir = tempDir();
+  const clock = { now: new Date("2026-01-01T10:00:00Z") };
+  const { store } = openStore(`${dir.path}/state.db`, clock);
+  try {
+    const first = await converse(store, clock, "alice", "one");
+    await store.endSession(first.id, "idle");
+    const last = await converse(store, clock, "bob", "two");
+    await store.endSession(last.id, "idle");
+    clock.now = new Date("2026-06-01T10:00:00Z");
+    const cutoff = new Date("2026-03-01T00:00:00Z");
+    assert.deepEqual((await store.expiredSessions(cutoff)).sessions.map((s) => s.id), [first.id]);
+    assert.deepEqual(await store.pruneSessions(cutoff), { sessions: 1, messages: 2 });
+    const next = await converse(store, clock, "carol", "three");
+    assert.ok(next.id > last.id, `${next.id} after ${last.id}`);
   } finally {
     store.close();
   }
@@ -228,6 +254,7 @@ Deno.test("a prune stops between two batches when aborted; what it pruned stays 
     let session: SessionRecord | undefined;
     for (let i = 0; i < 300; i++) session = await converse(store, clock, "alice", `note ${i}`);
     await store.endSession(session!.id, "idle");
+    await converse(store, clock, "bob", "newer");
     const controller = new AbortController();
     const pruning = store.pruneSessions(new Date("2026-01-02T00:00:00Z"), {
       signal: controller.signal,
