@@ -44,8 +44,21 @@ import { SearchIndex } from "./search_index.ts";
 import { SessionStore } from "./sessions.ts";
 import { type NewMessage, TranscriptStore } from "./transcripts.ts";
 
-/** Messages (or finished rows) a prune deletes per unit of work: small, so replies get between. */
+/** Finished rows a prune deletes per unit of work. */
 const PRUNE_BATCH = 256;
+/**
+ * Messages a session prune deletes per unit of work: each takes its words
+ * out of three search indexes, and replies wait for the unit they share a
+ * commit with (a few milliseconds; more when FTS5 merges segments).
+ */
+const SESSION_PRUNE_BATCH = 32;
+/**
+ * After each unit, a prune waits this many times as long as the unit took:
+ * it uses at most a quarter of the connection's time, whatever the load.
+ */
+const PRUNE_PAUSE_FACTOR = 3;
+/** And at least this long when other units of work (replies) came since its last one. */
+const PRUNE_BUSY_PAUSE_MS = 50;
 
 /** Options of {@linkcode openSqliteStateStore}. */
 export interface SqliteStoreOptions {
@@ -204,14 +217,20 @@ export class SqliteStateStore implements StateStore {
     options: { signal?: AbortSignal } = {},
   ): Promise<SessionPruneCounts> {
     const total: SessionPruneCounts = { sessions: 0, messages: 0 };
+    let units = this.#commits?.units ?? 0;
     while (!options.signal?.aborted) {
+      const started = performance.now();
+      const others = (this.#commits?.units ?? 0) - units;
       const step = await this.#run(() =>
-        transaction(this.#db, () => this.#retention.pruneBatch(before, PRUNE_BATCH))
+        transaction(this.#db, () => this.#retention.pruneBatch(before, SESSION_PRUNE_BATCH))
       );
+      units = this.#commits?.units ?? 0;
       total.sessions += step.sessions;
       total.messages += step.messages;
       if (step.sessions === 0 && step.messages === 0) break;
-      await nextTurn();
+      // Replies first: while others write, the prune goes at a walk.
+      const took = performance.now() - started;
+      await pause(Math.max(took * PRUNE_PAUSE_FACTOR, others > 0 ? PRUNE_BUSY_PAUSE_MS : 0));
     }
     return total;
   }
@@ -467,6 +486,7 @@ export class SqliteStateStore implements StateStore {
   ): Promise<FinishedPruneCounts> {
     const total: FinishedPruneCounts = { journal: 0, ledger: 0, outbox: 0 };
     while (!options.signal?.aborted) {
+      const started = performance.now();
       const step = await this.#run(() =>
         transaction(this.#db, () => ({
           journal: this.#journal.prune(before, PRUNE_BATCH),
@@ -478,7 +498,7 @@ export class SqliteStateStore implements StateStore {
       total.ledger += step.ledger;
       total.outbox += step.outbox;
       if (step.journal + step.ledger + step.outbox === 0) break;
-      await nextTurn();
+      await pause((performance.now() - started) * PRUNE_PAUSE_FACTOR);
     }
     return total;
   }
@@ -591,7 +611,7 @@ export class SqliteStateStore implements StateStore {
   }
 }
 
-/** Resolves on a later turn of the event loop: timers and I/O waiting for it go first. */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
+/** Resolves after `ms` (on a later turn of the event loop: timers and I/O waiting go first). */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.min(ms, 1_000)));
 }

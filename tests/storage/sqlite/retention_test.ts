@@ -115,7 +115,7 @@ Deno.test("pruneSessions() goes batch by batch through a session longer than a b
       sessions: 1,
       messages: 600,
     });
-    assert.ok(store.commits - commits >= 3, "600 messages in units of at most 256");
+    assert.ok(store.commits - commits >= 3, "600 messages in small units");
     assert.deepEqual(await store.search("note"), []);
     checkIndexes(db);
   } finally {
@@ -260,8 +260,13 @@ Deno.test("a prune stops between two batches when aborted; what it pruned stays 
       signal: controller.signal,
     });
     controller.abort(); // after the first batch was asked for
-    assert.deepEqual(await pruning, { sessions: 0, messages: 256 });
-    assert.equal((await store.history(session!.id, { limit: 1000 })).length, 344);
+    const pruned = await pruning;
+    assert.equal(pruned.sessions, 0);
+    assert.ok(pruned.messages > 0 && pruned.messages < 600, `${pruned.messages} of 600`);
+    assert.equal(
+      (await store.history(session!.id, { limit: 1000 })).length,
+      600 - pruned.messages,
+    );
   } finally {
     store.close();
   }
