@@ -1,6 +1,6 @@
 /**
- * `hermes sessions list|show|search`: conversations and their transcripts in
- * state.db.
+ * `hermes sessions list|show|search|prune`: conversations and their
+ * transcripts in state.db.
  *
  * @module
  */
@@ -10,8 +10,9 @@ import { positiveInteger } from "./value_parsers.ts";
 import type { HermesPaths } from "../lib/config/home.ts";
 import { HermesError } from "../lib/errors.ts";
 import type { SearchHit, SessionRecord, StateStore } from "../lib/storage/state_store.ts";
-import { openHome } from "./context.ts";
+import { loadHomeConfig, openHome } from "./context.ts";
 import type { CliIo } from "./io.ts";
+import type { MaintenancePlan, MaintenanceReport } from "../lib/gateway/maintenance.ts";
 
 /** Adds the `sessions` command group to `program`. */
 export function registerSessionCommands(program: CliCommand, io: CliIo): void {
@@ -93,6 +94,51 @@ export function registerSessionCommands(program: CliCommand, io: CliIo): void {
       }
       for (const hit of hits) io.out(`${describeHit(hit)}\n`);
     });
+
+  sessions.command("prune")
+    .description(
+      "Delete ended sessions past sessions.retention_days, and finished journal rows past gateway.journal_retention_days",
+    )
+    .option("--dry-run", "only list what would be removed")
+    .option("--json", "print one JSON object")
+    .action(async (options, command) => {
+      const home = await openHome(io, command);
+      const { config } = await loadHomeConfig(io, command, home);
+      const result = await withState(home.paths, async (store) => {
+        const { planMaintenance, runMaintenance } = await import("../lib/gateway/maintenance.ts");
+        if (options.dryRun) return { plan: await planMaintenance(store, config) };
+        // Forced: by hand it runs whether the daily prune is due or not, and with auto_prune off.
+        return { report: await runMaintenance({ store, config, force: true }) };
+      }, { write: !options.dryRun }) as
+        | { plan?: MaintenancePlan; report?: MaintenanceReport }
+        | undefined;
+      if (options.json) {
+        return void io.out(`${JSON.stringify({ dryRun: options.dryRun === true, ...result })}\n`);
+      }
+      const { plan, report } = result ?? {};
+      if (plan) {
+        io.out(
+          `Would remove ${plan.sessions.sessions.length} session(s) ended before ${plan.sessionsBefore} (${plan.sessions.messages} messages)\n`,
+        );
+        for (const session of plan.sessions.sessions) io.out(`  ${describeSession(session)}\n`);
+        io.out(`${describeFinished("Would remove", plan.finished, plan.finishedBefore)}\n`);
+        return;
+      }
+      if (!report) return void io.out("Nothing to prune: there is no state.db yet\n");
+      const sessions = report.sessions ?? { sessions: 0, messages: 0 };
+      io.out(`Removed ${sessions.sessions} session(s) (${sessions.messages} messages)\n`);
+      io.out(`${describeFinished("Removed", report.finished)}\n`);
+      if (report.vacuumed) io.out("Compacted state.db\n");
+    });
+}
+
+function describeFinished(
+  verb: string,
+  counts: { journal: number; ledger: number; outbox: number },
+  before?: string,
+): string {
+  const when = before ? ` written before ${before}` : "";
+  return `${verb} ${counts.journal} finished journal entries, ${counts.outbox} reply parts and ${counts.ledger} ledger rows${when}`;
 }
 
 /**
@@ -102,6 +148,7 @@ export function registerSessionCommands(program: CliCommand, io: CliIo): void {
 async function withState<T>(
   paths: HermesPaths,
   read: (store: StateStore) => Promise<T>,
+  options: { write?: boolean } = {},
 ): Promise<T | undefined> {
   try {
     Deno.statSync(paths.stateDb);
@@ -110,7 +157,8 @@ async function withState<T>(
   }
   const { openSqliteStateStore } = await import("../lib/storage/sqlite/state_store.ts");
   // Read-only: a running gateway (perhaps an older hermes) keeps its database as it is.
-  const store = openSqliteStateStore(paths.stateDb, { readOnly: true });
+  // A prune writes beside a running gateway: WAL and the busy timeout let both go on.
+  const store = openSqliteStateStore(paths.stateDb, { readOnly: !options.write });
   try {
     return await read(store);
   } finally {

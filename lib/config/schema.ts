@@ -32,6 +32,9 @@ export const gatewaySection = defineSection({
     delivery_deadline: z.number().positive().default(86_400).describe(
       "Seconds a reply part may wait to be delivered (retries, deferrals) before it is undeliverable",
     ),
+    journal_retention_days: z.number().positive().default(7).describe(
+      "Days finished inbound journal entries and sent or given-up reply parts are kept",
+    ),
     allow_all_users: z.boolean().default(false).describe(
       "Confirms open access policies on every platform: anyone who finds a bot may use the agent",
     ),

@@ -111,6 +111,11 @@ interface Lane {
 /** Most attempts at one message before its session is suspended (a crash loop, a poison turn). */
 export const MAX_ATTEMPTS = 3;
 
+/** Open sessions the reset sweep reads at once. */
+const SWEEP_PAGE = 1_000;
+/** Pages one sweep reads at most (10,000 sessions a minute). */
+const SWEEP_PAGES = 10;
+
 /**
  * The message pipeline of one gateway.
  *
@@ -128,6 +133,8 @@ export class Pipeline {
   readonly #lanes = new Map<string, Lane>();
   readonly #now: () => Date;
   #holding = false;
+  /** The id of the last open session the reset sweep looked at (0: start over). */
+  #sweptThrough = 0;
   /** Replies in the outbox whose inbound message settles once they are delivered. */
   readonly #awaitingDelivery = new Map<number, { event: MessageEvent; outcome: string }>();
   /** Entries whose parts ended before their reply was claimed here (the newest 1,000). */
@@ -239,22 +246,32 @@ export class Pipeline {
     await Promise.all(ending);
   }
 
-  /** Ends open sessions whose reset policy says so (the watcher calls this every minute). */
-  async sweepSessions(): Promise<number> {
-    const now = this.#now();
+  /**
+   * Ends open sessions whose reset policy says so (the watcher calls this
+   * every minute). Each call looks at up to `pages` pages of `pageSize` open
+   * sessions, going on from where the last call stopped and starting over
+   * after the last one, so every session is visited however many there are.
+   */
+  async sweepSessions(pageSize = SWEEP_PAGE, pages = SWEEP_PAGES): Promise<number> {
     let ended = 0;
-    for (const session of await this.store.listSessions({ limit: 10_000 })) {
-      if (this.#lanes.has(session.key)) continue;
-      const policy = resetPolicyFor(
-        this.#options.config,
-        session.platform,
-        session.chat_type as "dm" | "group" | "channel",
-      );
-      const why = expiry(policy, new Date(session.updated_at), now);
-      if (why) {
-        await this.store.endSession(session.id, why);
-        ended++;
+    for (let page = 0; page < pages; page++) {
+      const now = this.#now();
+      const sessions = await this.store.openSessionsAfter(this.#sweptThrough, pageSize);
+      this.#sweptThrough = sessions.length < pageSize ? 0 : sessions.at(-1)!.id;
+      for (const session of sessions) {
+        if (this.#lanes.has(session.key)) continue;
+        const policy = resetPolicyFor(
+          this.#options.config,
+          session.platform,
+          session.chat_type as "dm" | "group" | "channel",
+        );
+        const why = expiry(policy, new Date(session.updated_at), now);
+        if (why) {
+          await this.store.endSession(session.id, why);
+          ended++;
+        }
       }
+      if (this.#sweptThrough === 0) break; // the walk is complete; the next call starts over
     }
     return ended;
   }

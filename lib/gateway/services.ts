@@ -42,6 +42,7 @@ import { MediaCache } from "../media/cache.ts";
 import { downloadMedia } from "../media/download.ts";
 import { RateBudgets } from "./rate_budget.ts";
 import { Pipeline } from "./pipeline.ts";
+import { maintainInBackground } from "./maintenance.ts";
 
 /** What the gateway asks of its services. */
 export interface GatewayServices {
@@ -78,7 +79,6 @@ export interface ServicesOptions {
 const WATCH_INTERVAL_MS = 60_000;
 /** Most messages a web client is shown of a chat. */
 const CLIENT_HISTORY_LIMIT = 200;
-const KEEP_FINISHED_MS = 7 * 24 * 3600_000;
 
 /**
  * Checks everything about platforms and the agent that can be checked
@@ -125,6 +125,9 @@ export function createServices(options: ServicesOptions): GatewayServices {
   let links: PlatformLinks | undefined;
   let agent: Agent | undefined;
   let watcher: ReturnType<typeof setInterval> | undefined;
+  /** The retention run under way (one at a time), and how a stop ends it between two batches. */
+  let maintaining: Promise<void> | undefined;
+  const stopMaintenance = new AbortController();
   const adapters = new Map<string, PlatformAdapter>();
   /** Enabled platforms, once every adapter is created (`send` waits for that). */
   let enabled: string[] | undefined;
@@ -246,11 +249,16 @@ export function createServices(options: ServicesOptions): GatewayServices {
       const connected = links;
       store.replay((platform) => connected.isConnected(platform));
       notifyInBackground();
+      // In the background: a first prune of a large state.db takes a while, in small batches
+      // that let replies in between; it never fails the gateway (the next run tries again).
+      const maintain = async () => {
+        await maintainInBackground({ store: kept, config, log, signal: stopMaintenance.signal });
+      };
       const sweep = async () => {
         try {
           const ended = await store.sweepSessions();
           if (ended > 0) log.info("sessions reset by policy", { count: ended });
-          await kept.prune(new Date(Date.now() - KEEP_FINISHED_MS));
+          maintaining ??= maintain().finally(() => maintaining = undefined);
           const gone = await media.cleanup();
           if (gone > 0) log.info("old media removed", { count: gone });
         } catch (error) {
@@ -271,6 +279,8 @@ export function createServices(options: ServicesOptions): GatewayServices {
     },
     async stop() {
       clearInterval(watcher);
+      stopMaintenance.abort();
+      await maintaining;
       // Tries in flight finish (no part is left half sent); the rest stays for the next gateway.
       await outbox?.stop();
       // Turns the drain gave up on end now (a command agent's program is killed,

@@ -1,6 +1,7 @@
 /**
  * The `sessions` section of config.yaml: busy policy, group sessions, resume
- * window and reset policies (with per-platform and per-chat-type overrides).
+ * window, retention and reset policies (with per-platform and per-chat-type
+ * overrides).
  *
  * @module
  */
@@ -37,6 +38,15 @@ export const sessionsSection = defineSection({
     ),
     resume_window_minutes: z.number().int().min(0).default(60).describe(
       "A turn cut off by a restart is resumed if its message is younger than this",
+    ),
+    auto_prune: z.boolean().default(true).describe(
+      "The gateway deletes ended sessions older than retention_days, once a day",
+    ),
+    retention_days: z.number().int().positive().default(90).describe(
+      "Days an ended session (its transcript and search rows) is kept before it is pruned",
+    ),
+    vacuum_after_prune: z.boolean().default(false).describe(
+      "Compact state.db after a prune that removed something (writes pause while it runs)",
     ),
     reset: z.object({
       mode: resetFields.mode.default("both"),

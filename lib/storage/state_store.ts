@@ -42,6 +42,25 @@ export interface SessionRecord {
   readonly message_count: number;
 }
 
+/** Ended sessions a prune would remove, and how many messages they hold. */
+export interface ExpiredSessions {
+  readonly sessions: SessionRecord[];
+  readonly messages: number;
+}
+
+/** What a prune of ended sessions removed. */
+export interface SessionPruneCounts {
+  sessions: number;
+  messages: number;
+}
+
+/** Finished rows a prune of the journal, the ledger and the outbox removed (or would). */
+export interface FinishedPruneCounts {
+  journal: number;
+  ledger: number;
+  outbox: number;
+}
+
 /** Who said a message. */
 export type Role = "user" | "assistant" | "system";
 
@@ -212,8 +231,27 @@ export interface StateStore {
   sessionsOfKey(key: string): Promise<SessionRecord[]>;
   /** Sessions, most recently active first. */
   listSessions(options?: { limit?: number; includeEnded?: boolean }): Promise<SessionRecord[]>;
+  /**
+   * Up to `limit` open sessions with an id above `afterId`, by id (the reset
+   * sweep walks them all in pages: start at 0, go on from the last id).
+   */
+  openSessionsAfter(afterId: number, limit: number): Promise<SessionRecord[]>;
   /** Ends a session (`/new`, a reset policy, a suspension); its transcript stays. */
   endSession(id: number, reason: string): Promise<void>;
+  /** Sessions ended before `before`: what {@linkcode StateStore.pruneSessions} would remove. */
+  expiredSessions(before: Date): Promise<ExpiredSessions>;
+  /**
+   * Deletes the sessions ended before `before` with their transcripts and
+   * search rows, in small units of work that let replies in between; an
+   * abort stops it between two units (what was pruned stays pruned).
+   */
+  pruneSessions(before: Date, options?: { signal?: AbortSignal }): Promise<SessionPruneCounts>;
+  /** When the maintenance task `task` last ran (ISO time), if ever. */
+  lastMaintenance(task: string): Promise<string | undefined>;
+  /** Records that the maintenance task `task` ran at `at`. */
+  recordMaintenance(task: string, at: Date): Promise<void>;
+  /** Gives the space of deleted rows back to the file system (pauses every write while it runs). */
+  vacuum(): Promise<void>;
 
   /** The last `limit` (default 50) messages of a session, oldest first, for `audience`. */
   history(
@@ -339,8 +377,14 @@ export interface StateStore {
     },
   ): Promise<void>;
 
-  /** Forgets finished entries, ledger rows and finished parts older than `before`. */
-  prune(before: Date): Promise<void>;
+  /**
+   * Forgets finished entries, ledger rows and finished parts older than
+   * `before`, in small units of work; returns how many of each (an abort
+   * stops it between two units).
+   */
+  prune(before: Date, options?: { signal?: AbortSignal }): Promise<FinishedPruneCounts>;
+  /** How many rows {@linkcode StateStore.prune} would forget. */
+  prunable(before: Date): Promise<FinishedPruneCounts>;
   /** Closes the store; nothing may be called afterwards. */
   close(): void;
 }

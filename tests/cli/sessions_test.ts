@@ -95,3 +95,83 @@ Deno.test("sessions list and show; a missing state.db is not created", async () 
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /Cannot show session "agent:main:nope": no such key/);
 });
+
+Deno.test("sessions prune --dry-run lists what a prune removes; sessions prune removes it beside a running gateway's connection", async () => {
+  await using dir = tempDir();
+  Deno.mkdirSync(dir.path, { recursive: true });
+  const { openSqliteStateStore } = await import("../../lib/storage/sqlite/state_store.ts");
+  const clock = { now: new Date("2020-01-01T10:00:00Z") };
+  // Kept open through the runs, as a running gateway keeps state.db.
+  using gateway = openSqliteStateStore(hermesPaths(dir.path).stateDb, { now: () => clock.now });
+  let n = 0;
+  const exchange = async (user: string, text: string, end: boolean) => {
+    const entry = (await gateway.acceptInbound({
+      messageId: `m-${n++}`,
+      source: { platform: "local", chatType: "dm", chatId: user, userId: user },
+      text,
+      receivedAt: clock.now.toISOString(),
+    }, sessionKey({ platform: "local", chatType: "dm", chatId: user })))!;
+    const session = await gateway.beginTurn(entry, { expired: () => undefined, text });
+    await gateway.completeTurn(entry, {
+      sessionId: session.id,
+      reply: { text: `re: ${text}`, kind: "chat" },
+      parts: [],
+      deadline: clock.now.toISOString(),
+      state: "done",
+      outcome: "replied",
+    });
+    if (end) await gateway.endSession(session.id, "idle");
+  };
+  await exchange("old", "ancient walrus", true);
+  await exchange("old2", "ancient heron", true);
+  clock.now = new Date();
+  await exchange("recent", "recent walrus", true);
+  await exchange("open", "open walrus", false);
+  await gateway.search("walrus"); // indexed
+
+  const prune = (...args: string[]) =>
+    runHermes(["sessions", "prune", ...args], { home: dir.path });
+  const dry = await prune("--dry-run");
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /^Would remove 2 session\(s\) ended before \S+ \(4 messages\)\n/);
+  assert.match(
+    dry.stdout,
+    /\n {2}agent:main:local:dm:old {2}2 messages .* ended 2020-01-01T10:00:00\.000Z \(idle\)\n/,
+  );
+  assert.match(dry.stdout, /\n {2}agent:main:local:dm:old2 /);
+  assert.doesNotMatch(dry.stdout, /dm:recent|dm:open/);
+  assert.match(
+    dry.stdout,
+    /Would remove 2 finished journal entries, 0 reply parts and 0 ledger rows/,
+  );
+  const plan = JSON.parse((await prune("--dry-run", "--json")).stdout);
+  assert.equal(plan.dryRun, true);
+  assert.deepEqual(plan.plan.sessions.sessions.map((s: { key: string }) => s.key), [
+    "agent:main:local:dm:old",
+    "agent:main:local:dm:old2",
+  ]);
+  assert.equal(plan.plan.finished.journal, 2);
+  const search = async (term: string) =>
+    JSON.parse((await runHermes(["sessions", "search", term, "--json"], { home: dir.path })).stdout)
+      .map((hit: { text: string }) => hit.text).sort();
+  assert.equal((await search("ancient")).length, 4, "a dry run removes nothing");
+
+  const real = await prune();
+  assert.equal(real.code, 0, real.stderr);
+  assert.equal(
+    real.stdout,
+    "Removed 2 session(s) (4 messages)\nRemoved 2 finished journal entries, 0 reply parts and 0 ledger rows\n",
+  );
+  assert.deepEqual(await search("ancient"), []);
+  assert.deepEqual(await search("walrus"), [
+    "open walrus",
+    "re: open walrus",
+    "re: recent walrus",
+    "recent walrus",
+  ]);
+  // The gateway's connection goes on writing and finding.
+  await exchange("open", "later walrus", false);
+  assert.equal((await gateway.search("later")).length, 2);
+  const again = JSON.parse((await prune("--json")).stdout);
+  assert.deepEqual(again.report.sessions, { sessions: 0, messages: 0 });
+});

@@ -788,3 +788,37 @@ Deno.test("the history the agent gets from memory is the transcript's, in arriva
   assert.deepEqual(transcript.slice(0, 2), ["user:one", "user:two"], "in the order they came");
   assert.deepEqual(agent.turns.at(-1)!.history, transcript.slice(0, -1), "memory = transcript");
 });
+
+Deno.test("the reset sweep reaches an idle session older than 10,000 newer ones", async () => {
+  await using dir = tempDir();
+  const now = new Date("2026-03-01T10:00:00Z");
+  {
+    // Written straight into state.db: 10,001 open sessions through the pipeline take minutes.
+    const { openDatabase, transaction } = await import("../../lib/storage/sqlite/database.ts");
+    const { STATE_MIGRATIONS } = await import("../../lib/storage/sqlite/migrations.ts");
+    using raw = openDatabase(`${dir.path}/state.db`, STATE_MIGRATIONS);
+    const insert = raw.prepare(
+      `INSERT INTO sessions (key, platform, chat_type, chat_id, user_id, started_at, updated_at)
+       VALUES (?, 'test', 'dm', ?, ?, ?, ?)`,
+    );
+    const fresh = new Date(now.getTime() - 60_000).toISOString();
+    transaction(raw, () => {
+      for (let i = 0; i < 10_000; i++) {
+        insert.run(`agent:main:test:dm:u${i}`, `u${i}`, `u${i}`, fresh, fresh);
+      }
+      // The oldest by activity, and the last by id: behind every page of newer ones.
+      const idle = new Date(now.getTime() - 2 * 3_600_000).toISOString();
+      insert.run("agent:main:test:dm:old", "old", "old", idle, idle);
+    });
+  }
+  using db = database(dir.path, () => now);
+  const { pipeline } = await setup(db, {
+    now: () => now,
+    sessions: { reset: { mode: "idle", idle_minutes: 30 } },
+  });
+  let ended = 0;
+  for (let sweep = 0; sweep < 3; sweep++) ended += await pipeline.sweepSessions();
+  assert.equal(ended, 1);
+  assert.equal(await pipeline.store.findOpenSession("agent:main:test:dm:old"), undefined);
+  assert.ok(await pipeline.store.findOpenSession("agent:main:test:dm:u0"));
+});

@@ -36,6 +36,8 @@ export class GroupCommit {
   #probes = 0;
   /** Transactions committed so far (for tests and benchmarks). */
   commits = 0;
+  /** Units of work committed so far (a background job sees whether others came between its own). */
+  units = 0;
 
   constructor(db: DatabaseSync) {
     this.#db = db;
@@ -86,6 +88,7 @@ export class GroupCommit {
     try {
       this.#db.exec("COMMIT");
       this.commits++;
+      this.units += units.length;
     } catch (error) {
       try {
         this.#db.exec("ROLLBACK");

@@ -193,17 +193,31 @@ export class InboundJournal {
     return this.#select("id = ?", [id])[0];
   }
 
-  /** Deletes finished entries received before `before` (dedup needs only recent ids). */
-  prune(before: Date): number {
+  /**
+   * Deletes up to `limit` finished entries received before `before` (dedup
+   * needs only recent ids); returns how many.
+   */
+  prune(before: Date, limit = -1): number {
     return Number(
       cached(
         this.#db,
         // The newest row stays: SQLite numbers a new row after the highest id left, and an
         // id used again would give a new reply the keys (inbound:<id>#<part>) of an old one.
-        `DELETE FROM inbound_journal WHERE state IN ('done', 'failed') AND received_at < ?
-           AND id < (SELECT max(id) FROM inbound_journal)`,
-      ).run(before.toISOString()).changes,
+        `DELETE FROM inbound_journal WHERE id IN (SELECT id FROM inbound_journal
+           WHERE state IN ('done', 'failed') AND received_at < ?
+             AND id < (SELECT max(id) FROM inbound_journal) LIMIT ?)`,
+      ).run(before.toISOString(), limit).changes,
     );
+  }
+
+  /** How many entries {@linkcode InboundJournal.prune} would delete. */
+  prunable(before: Date): number {
+    const row = cached(
+      this.#db,
+      `SELECT count(*) AS n FROM inbound_journal WHERE state IN ('done', 'failed')
+         AND received_at < ? AND id < (SELECT max(id) FROM inbound_journal)`,
+    ).get(before.toISOString()) as { n: number };
+    return Number(row.n);
   }
 
   #select(where: string, params: (string | number)[], indexedBy = ""): InboundEntry[] {

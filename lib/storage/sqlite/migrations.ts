@@ -292,6 +292,21 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
         WHERE substr(message_id, 1, 1) = char(1);
     `,
   },
+  {
+    version: 12,
+    name: "retention: ended sessions found by age, the sweep's walk, maintenance runs",
+    sql: `
+      -- The prune finds sessions ended before the retention without walking the open ones.
+      CREATE INDEX sessions_ended ON sessions(ended_at) WHERE ended_at IS NOT NULL;
+      -- The reset sweep walks every open session in pages, by id.
+      CREATE INDEX sessions_open ON sessions(id) WHERE ended_at IS NULL;
+      -- When each maintenance task last ran, so that a restart does not run it again.
+      CREATE TABLE maintenance_runs (
+        task TEXT PRIMARY KEY,
+        last_run_at TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Where a table keeps the parts of a session's source. */

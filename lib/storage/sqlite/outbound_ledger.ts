@@ -63,11 +63,21 @@ export class OutboundLedger {
     ).run(key, entry.platform, entry.chat, entry.state, entry.messageId, entry.text, at, at);
   }
 
-  /** Deletes rows last touched before `before`. */
-  prune(before: Date): number {
+  /** Deletes up to `limit` rows last touched before `before`; returns how many. */
+  prune(before: Date, limit = -1): number {
     return Number(
-      cached(this.#db, "DELETE FROM outbound_ledger WHERE updated_at < ?")
-        .run(before.toISOString()).changes,
+      cached(
+        this.#db,
+        `DELETE FROM outbound_ledger WHERE rowid IN
+           (SELECT rowid FROM outbound_ledger WHERE updated_at < ? LIMIT ?)`,
+      ).run(before.toISOString(), limit).changes,
     );
+  }
+
+  /** How many rows {@linkcode OutboundLedger.prune} would delete. */
+  prunable(before: Date): number {
+    const row = cached(this.#db, "SELECT count(*) AS n FROM outbound_ledger WHERE updated_at < ?")
+      .get(before.toISOString()) as { n: number };
+    return Number(row.n);
   }
 }

@@ -249,16 +249,27 @@ export class OutboxRows {
   }
 
   /**
-   * Forgets sent and undeliverable parts written before `before` (a part's
-   * deadline ends its tries within hours of its writing).
+   * Forgets up to `limit` sent and undeliverable parts written before
+   * `before` (a part's deadline ends its tries within hours of its writing);
+   * returns how many.
    */
-  prune(before: Date): number {
+  prune(before: Date, limit = -1): number {
     return Number(
       cached(
         this.#db,
-        "DELETE FROM outbox WHERE state IN ('sent', 'undeliverable') AND created_at < ?",
-      ).run(before.toISOString()).changes,
+        `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
+           WHERE state IN ('sent', 'undeliverable') AND created_at < ? LIMIT ?)`,
+      ).run(before.toISOString(), limit).changes,
     );
+  }
+
+  /** How many parts {@linkcode OutboxRows.prune} would forget. */
+  prunable(before: Date): number {
+    const row = cached(
+      this.#db,
+      "SELECT count(*) AS n FROM outbox WHERE state IN ('sent', 'undeliverable') AND created_at < ?",
+    ).get(before.toISOString()) as { n: number };
+    return Number(row.n);
   }
 
   #select(where: string, params: (string | number)[], indexedBy = ""): OutboxPart[] {

@@ -64,6 +64,42 @@ export class SearchIndex {
     return rows.length;
   }
 
+  /**
+   * Takes messages about to be deleted out of the three indexes; call in the
+   * transaction that deletes them, before the delete (the two content tables
+   * need the text they indexed). Messages past the watermark were never
+   * indexed: once deleted, the indexer does not find them.
+   */
+  remove(rows: readonly { id: number; text: string }[]): void {
+    const through = this.#watermark() ?? Number.MAX_SAFE_INTEGER; // older schemas indexed all
+    for (const { id, text } of rows) {
+      if (id > through) continue;
+      for (const table of ["messages_words", "messages_trigram"]) {
+        cached(
+          this.#db,
+          `INSERT INTO ${table} (${table}, rowid, text) VALUES ('delete', ?, ?)`,
+        ).run(id, text);
+      }
+      if (cjkBigrams(text)) {
+        cached(this.#db, "DELETE FROM messages_bigram WHERE rowid = ?").run(id);
+      }
+    }
+  }
+
+  /**
+   * After messages were deleted: the watermark comes down to the newest
+   * message left. SQLite numbers a new message after the highest id left,
+   * so a watermark above it would take the next messages for indexed.
+   */
+  settle(): void {
+    if (this.#watermark() === undefined) return;
+    cached(
+      this.#db,
+      `UPDATE search_progress SET indexed_through =
+         min(indexed_through, COALESCE((SELECT max(id) FROM messages), 0))`,
+    ).run();
+  }
+
   /** How many stored messages the indexes do not hold yet, and since when. */
   lag(): SearchLag {
     const from = this.#watermark();

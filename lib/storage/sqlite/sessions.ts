@@ -93,6 +93,15 @@ export class SessionStore {
       .all(options.limit ?? 100) as unknown as SessionRecord[];
   }
 
+  /** Up to `limit` open sessions with an id above `afterId`, by id. */
+  openAfter(afterId: number, limit: number): SessionRecord[] {
+    return cached(
+      this.#db,
+      `${this.#select} INDEXED BY sessions_open WHERE s.ended_at IS NULL AND s.id > ?
+       ORDER BY s.id LIMIT ?`,
+    ).all(afterId, limit) as unknown as SessionRecord[];
+  }
+
   /** The most recently active session of chat `chatId` of `platform`, open or ended. */
   newestOfChat(platform: string, chatId: string): SessionRecord | undefined {
     return cached(

@@ -13,7 +13,9 @@ import {
   type Audience,
   chatKeyOf,
   type ChatMessage,
+  type ExpiredSessions,
   type Expiry,
+  type FinishedPruneCounts,
   type InboundEntry,
   type LedgerEntry,
   type MessageKind,
@@ -23,6 +25,7 @@ import {
   type SearchHit,
   type SearchLag,
   type SearchOptions,
+  type SessionPruneCounts,
   type SessionRecord,
   type StateStore,
   type StoredMessage,
@@ -35,9 +38,27 @@ import { OutboundLedger } from "./outbound_ledger.ts";
 import { OutboxRows } from "./outbox_rows.ts";
 import { BackgroundIndexer } from "./background_indexer.ts";
 import { FirstTryClaims } from "./first_try_claims.ts";
+import { MaintenanceRuns } from "./maintenance_runs.ts";
+import { SessionRetention } from "./retention.ts";
 import { SearchIndex } from "./search_index.ts";
 import { SessionStore } from "./sessions.ts";
 import { type NewMessage, TranscriptStore } from "./transcripts.ts";
+
+/** Finished rows a prune deletes per unit of work. */
+const PRUNE_BATCH = 256;
+/**
+ * Messages a session prune deletes per unit of work: each takes its words
+ * out of three search indexes, and replies wait for the unit they share a
+ * commit with (a few milliseconds; more when FTS5 merges segments).
+ */
+const SESSION_PRUNE_BATCH = 32;
+/**
+ * After each unit, a prune waits this many times as long as the unit took:
+ * it uses at most a quarter of the connection's time, whatever the load.
+ */
+const PRUNE_PAUSE_FACTOR = 3;
+/** And at least this long when other units of work (replies) came since its last one. */
+const PRUNE_BUSY_PAUSE_MS = 50;
 
 /** Options of {@linkcode openSqliteStateStore}. */
 export interface SqliteStoreOptions {
@@ -82,6 +103,8 @@ export class SqliteStateStore implements StateStore {
   readonly #sessions: SessionStore;
   readonly #transcripts: TranscriptStore;
   readonly #index: SearchIndex;
+  readonly #retention: SessionRetention;
+  readonly #runs: MaintenanceRuns;
   /** Runs the index in the background; none for a read-only store. */
   readonly #indexer: BackgroundIndexer | undefined;
   readonly #now: () => Date;
@@ -105,6 +128,8 @@ export class SqliteStateStore implements StateStore {
     this.#sessions = new SessionStore(db, now);
     this.#transcripts = new TranscriptStore(db);
     this.#index = new SearchIndex(db);
+    this.#retention = new SessionRetention(db, this.#index);
+    this.#runs = new MaintenanceRuns(db);
     this.#indexer = this.#commits && new BackgroundIndexer(this.#index, this.#commits);
     this.#indexer?.soon(); // what a crash left unindexed
   }
@@ -175,8 +200,51 @@ export class SqliteStateStore implements StateStore {
     return this.#read(() => this.#sessions.list(options));
   }
 
+  openSessionsAfter(afterId: number, limit: number): Promise<SessionRecord[]> {
+    return this.#read(() => this.#sessions.openAfter(afterId, limit));
+  }
+
   endSession(id: number, reason: string): Promise<void> {
     return this.#run(() => this.#sessions.end(id, reason));
+  }
+
+  expiredSessions(before: Date): Promise<ExpiredSessions> {
+    return this.#read(() => this.#retention.expired(before));
+  }
+
+  async pruneSessions(
+    before: Date,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<SessionPruneCounts> {
+    const total: SessionPruneCounts = { sessions: 0, messages: 0 };
+    let units = this.#commits?.units ?? 0;
+    while (!options.signal?.aborted) {
+      const started = performance.now();
+      const others = (this.#commits?.units ?? 0) - units;
+      const step = await this.#run(() =>
+        transaction(this.#db, () => this.#retention.pruneBatch(before, SESSION_PRUNE_BATCH))
+      );
+      units = this.#commits?.units ?? 0;
+      total.sessions += step.sessions;
+      total.messages += step.messages;
+      if (step.sessions === 0 && step.messages === 0) break;
+      // Replies first: while others write, the prune goes at a walk.
+      const took = performance.now() - started;
+      await pause(Math.max(took * PRUNE_PAUSE_FACTOR, others > 0 ? PRUNE_BUSY_PAUSE_MS : 0));
+    }
+    return total;
+  }
+
+  lastMaintenance(task: string): Promise<string | undefined> {
+    return this.#read(() => this.#runs.last(task));
+  }
+
+  recordMaintenance(task: string, at: Date): Promise<void> {
+    return this.#run(() => this.#runs.record(task, at));
+  }
+
+  vacuum(): Promise<void> {
+    return this.#run(() => undefined).then(() => this.#db.exec("VACUUM"));
   }
 
   history(
@@ -412,14 +480,35 @@ export class SqliteStateStore implements StateStore {
     return this.#read(() => this.#claims.underWay(this.#outbox.counts()));
   }
 
-  prune(before: Date): Promise<void> {
-    return this.#run(() =>
-      transaction(this.#db, () => {
-        this.#journal.prune(before);
-        this.#ledger.prune(before);
-        this.#outbox.prune(before);
-      })
-    );
+  async prune(
+    before: Date,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<FinishedPruneCounts> {
+    const total: FinishedPruneCounts = { journal: 0, ledger: 0, outbox: 0 };
+    while (!options.signal?.aborted) {
+      const started = performance.now();
+      const step = await this.#run(() =>
+        transaction(this.#db, () => ({
+          journal: this.#journal.prune(before, PRUNE_BATCH),
+          ledger: this.#ledger.prune(before, PRUNE_BATCH),
+          outbox: this.#outbox.prune(before, PRUNE_BATCH),
+        }))
+      );
+      total.journal += step.journal;
+      total.ledger += step.ledger;
+      total.outbox += step.outbox;
+      if (step.journal + step.ledger + step.outbox === 0) break;
+      await pause((performance.now() - started) * PRUNE_PAUSE_FACTOR);
+    }
+    return total;
+  }
+
+  prunable(before: Date): Promise<FinishedPruneCounts> {
+    return this.#read(() => ({
+      journal: this.#journal.prunable(before),
+      ledger: this.#ledger.prunable(before),
+      outbox: this.#outbox.prunable(before),
+    }));
   }
 
   /** Transactions committed so far (units share them). */
@@ -520,4 +609,9 @@ export class SqliteStateStore implements StateStore {
       return Promise.reject(error);
     }
   }
+}
+
+/** Resolves after `ms` (on a later turn of the event loop: timers and I/O waiting go first). */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.min(ms, 1_000)));
 }

@@ -9,6 +9,11 @@ const NEVER: Expiry = () => undefined;
 
 /** Tables that grow with every message: a statement that walks one slows as the history grows. */
 const GROWING = /^SCAN (outbox|inbound_journal|messages|outbound_ledger)\b/;
+/** Retention and the sweep walk sessions too: they must not read every session each time. */
+const SESSIONS = /^SCAN (sessions|s)\b/;
+/** The statements of retention and the sweep (older session reads may walk `sessions`). */
+const RETENTION =
+  /ended_at <|ended_at IS NULL AND s\.id >|maintenance_runs|session_id = \? ORDER BY id LIMIT|search_progress SET indexed_through =\s+min|WHERE rowid IN|WHERE id IN \(SELECT id FROM (outbox|inbound_journal)/;
 
 Deno.test("no statement the store prepares walks a table that grows with every message", async () => {
   await using dir = tempDir();
@@ -53,6 +58,14 @@ Deno.test("no statement the store prepares walks a table that grows with every m
     await store.findOpenSession("k-alice");
     await store.search("hello");
     await store.prune(new Date(0));
+    await store.prunable(new Date(0));
+    await store.openSessionsAfter(0, 10);
+    const alice = (await store.findOpenSession("k-alice"))!;
+    await store.endSession(alice.id, "idle");
+    await store.expiredSessions(new Date(Date.now() + 1000));
+    await store.pruneSessions(new Date(Date.now() + 1000));
+    await store.recordMaintenance("session_prune", new Date());
+    await store.lastMaintenance("session_prune");
 
     // A walk of a partial index (the open parts, the pending entries) stays as small as what is open.
     const partial =
@@ -62,12 +75,17 @@ Deno.test("no statement the store prepares walks a table that grows with every m
       (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[])
         .map((row) => row.detail)
         .filter((detail) =>
-          GROWING.test(detail) && !partial.some((name) => detail.endsWith(`INDEX ${name}`))
+          (GROWING.test(detail) || (RETENTION.test(sql) && SESSIONS.test(detail))) &&
+          !partial.some((name) => detail.endsWith(`INDEX ${name}`))
         )
         .map((detail) => `${detail}  <-  ${sql.replace(/\s+/g, " ").slice(0, 100)}`)
     );
     assert.deepEqual(walks, []);
     assert.ok(preparedSql(db).length > 20, "the store's statements were prepared and checked");
+    assert.ok(
+      preparedSql(db).filter((sql) => RETENTION.test(sql)).length >= 10,
+      "retention's statements were prepared and checked",
+    );
   } finally {
     store.close();
   }
