@@ -6,6 +6,7 @@
  */
 
 import type { LinkHealth } from "../lib/platforms/health.ts";
+import { describeLooseModes } from "../lib/config/home_modes.ts";
 import type { CliCommand } from "./command.ts";
 import { positiveSeconds } from "./value_parsers.ts";
 import { HermesError } from "../lib/errors.ts";
@@ -253,6 +254,9 @@ export function describeStatus(report: GatewayStatusReport): string {
     }
   }
   lines.push(`  home: ${report.home}`);
+  if (report.loose_modes.length > 0) {
+    lines.push(`  warning: ${describeLooseModes(report.loose_modes)}`);
+  }
   const platforms = Object.entries(report.platforms);
   if (platforms.length === 0) {
     lines.push(

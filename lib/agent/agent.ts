@@ -36,10 +36,23 @@ export interface Agent {
   run(turn: AgentTurn): AsyncIterable<string>;
 }
 
-/** The agent's provider failed; `message` is safe to show to the user. */
+/**
+ * The agent's provider failed. `message` is a short summary safe to show to
+ * the user (a status, a timeout: never the provider's own words); `detail`
+ * is what the provider said, for the gateway log only (masked there).
+ *
+ * @example
+ * ```ts
+ * throw new AgentError("the model refused the request (HTTP 401)", { detail: "Incorrect API key" });
+ * ```
+ */
 export class AgentError extends HermesError {
-  constructor(message: string, options?: ErrorOptions) {
+  /** The provider's own words (error body, stderr line), for the log only. */
+  readonly detail: string | undefined;
+
+  constructor(message: string, options?: ErrorOptions & { detail?: string }) {
     super("agent_failed", message, options);
     this.name = "AgentError";
+    this.detail = options?.detail || undefined;
   }
 }

@@ -121,9 +121,9 @@ export class CommandAgent implements Agent {
         detached: true,
       }).spawn();
     } catch (error) {
-      throw new AgentError(
-        `cannot run the agent program "${program}": ${(error as Error).message}`,
-      );
+      throw new AgentError(`cannot run the agent program "${program}"`, {
+        detail: (error as Error).message,
+      });
     }
     const group = processGroup(child, this.#killGraceMs);
     const stdout = child.stdout.getReader();
@@ -153,6 +153,7 @@ export class CommandAgent implements Agent {
         .catch(() => {});
       await writer.close().catch(() => {});
       let failure: string | undefined;
+      let failureDetail: string | undefined;
       for await (const line of lines(stdout, MAX_LINE_CHARS)) {
         if (turn.signal.aborted) break;
         if (line === TOO_LONG) {
@@ -167,7 +168,8 @@ export class CommandAgent implements Agent {
         try {
           parsed = JSON.parse(line);
         } catch {
-          failure = `the agent program wrote a line that is not JSON: ${line.slice(0, 100)}`;
+          failure = "the agent program wrote a line that is not JSON";
+          failureDetail = line.slice(0, 200);
           group.stop();
           break;
         }
@@ -181,14 +183,13 @@ export class CommandAgent implements Agent {
           `the agent program sent nothing for ${this.#options.timeoutMs / 1000} s`,
         );
       }
-      if (failure) throw new AgentError(failure);
+      if (failure) throw new AgentError(failure, { detail: failureDetail });
       if (!status.success) {
+        // Its stderr goes to the log only: a traceback may hold a key or a prompt.
         const last = (await stderr).trim().split("\n").at(-1) ?? "";
-        throw new AgentError(
-          `the agent program exited with code ${status.code}${
-            last ? `: ${last.slice(0, 200)}` : ""
-          }`,
-        );
+        throw new AgentError(`the agent program exited with code ${status.code}`, {
+          detail: last.slice(0, 2_000),
+        });
       }
     } finally {
       clearTimeout(timer);

@@ -66,7 +66,7 @@ export class OpenAIAgent implements Agent {
         throw new AgentError(`the model sent nothing for ${this.#options.timeoutMs / 1000} s`);
       }
       if (error instanceof AgentError) throw error;
-      throw new AgentError(`the model's stream broke: ${messageOf(error)}`, { cause: error });
+      throw new AgentError("the model's stream broke", { cause: error, detail: messageOf(error) });
     } finally {
       watchdog.clear();
     }
@@ -82,6 +82,7 @@ export class OpenAIAgent implements Agent {
     const body = JSON.stringify({ model, stream: true, messages, user: turn.source.userId });
     for (let attempt = 0;; attempt++) {
       let retryable: string;
+      let detail: string;
       let retryAfterMs: number | undefined;
       try {
         const response = await doFetch(this.#url, {
@@ -95,19 +96,24 @@ export class OpenAIAgent implements Agent {
           signal: watchdog.signal,
         });
         if (response.ok && response.body) return response;
-        const detail = await errorDetail(response);
+        // The provider's words go to the log only: a body may echo a key or a prompt.
+        detail = await errorDetail(response);
         if (response.status !== 429 && response.status < 500) {
-          throw new AgentError(`the model refused the request (HTTP ${response.status}${detail})`);
+          throw new AgentError(`the model refused the request (HTTP ${response.status})`, {
+            detail,
+          });
         }
-        retryable = `HTTP ${response.status}${detail}`;
+        retryable = `HTTP ${response.status}`;
         retryAfterMs = retryAfter(response.headers.get("retry-after"));
       } catch (error) {
         if (error instanceof AgentError || turn.signal.aborted || watchdog.fired) throw error;
-        retryable = `network error: ${messageOf(error)}`;
+        retryable = "network error";
+        detail = messageOf(error);
       }
       if (attempt >= maxRetries) {
         throw new AgentError(
           `the model is unavailable after ${attempt + 1} attempts (${retryable})`,
+          { detail },
         );
       }
       const delay = retryAfterMs ?? backoffDelay(attempt, { baseMs: this.#options.retryBaseMs });
@@ -158,7 +164,7 @@ function parseDelta(data: string): string | undefined {
       error?: { message?: string };
     };
     if (chunk.error) {
-      throw new AgentError(`the model reported an error: ${chunk.error.message ?? "unknown"}`);
+      throw new AgentError("the model reported an error", { detail: chunk.error.message });
     }
     const content = chunk.choices?.[0]?.delta?.content;
     return typeof content === "string" ? content : undefined;
@@ -168,15 +174,16 @@ function parseDelta(data: string): string | undefined {
   }
 }
 
+/** The provider's error message (or body), bounded for the log. */
 async function errorDetail(response: Response): Promise<string> {
   const text = await response.text().catch(() => "");
   try {
     const message = (JSON.parse(text) as { error?: { message?: string } }).error?.message;
-    if (message) return `: ${message.slice(0, 200)}`;
+    if (message) return message.slice(0, 2_000);
   } catch {
     // not JSON
   }
-  return text ? `: ${text.slice(0, 200)}` : "";
+  return text.slice(0, 2_000);
 }
 
 function retryAfter(header: string | null): number | undefined {

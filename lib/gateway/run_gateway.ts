@@ -8,6 +8,7 @@
  */
 
 import type { HermesPaths } from "../config/home.ts";
+import { describeLooseModes, looseModes } from "../config/home_modes.ts";
 import { environmentWithDotenv, type LoadedConfig } from "../config/load.ts";
 import { ConfigError, HermesError } from "../errors.ts";
 import { releaseAllCredentialLocks } from "../process/credential_lock.ts";
@@ -85,6 +86,9 @@ export async function runGateway(options: RunGatewayOptions): Promise<number> {
     maxFiles: config.logging.max_files,
   });
   using _fileLogging = log.addSink(fileSink);
+  // Named, never changed: the folder is the operator's.
+  const loose = looseModes(paths);
+  if (loose.length > 0) log.warn(describeLooseModes(loose), { loose_modes: loose });
   const gateway = new Gateway({
     paths,
     log,

@@ -6,6 +6,7 @@
  */
 
 import type { HermesPaths } from "../config/home.ts";
+import { type LooseMode, looseModes } from "../config/home_modes.ts";
 import { findRunningGateway } from "../process/running_gateway.ts";
 import { readRuntimeStatus, type RuntimeStatus } from "../process/runtime_status.ts";
 import { callControl } from "./control_client.ts";
@@ -28,6 +29,8 @@ export interface GatewayStatusReport {
    */
   readonly platforms: Readonly<Record<string, unknown>>;
   readonly home: string;
+  /** The home and state folders other users can open (hermes never changes them itself). */
+  readonly loose_modes: readonly LooseMode[];
   /** Why the gateway last stopped or failed, or what it is stopping for. */
   readonly exit_reason: string | null;
   readonly exit_code: number | null;
@@ -152,6 +155,7 @@ function fromFile(
     uptime_s: Number.isFinite(started) ? Math.round((Date.now() - started) / 1000) : null,
     platforms: file?.platforms ?? {},
     home: paths.home,
+    loose_modes: looseModes(paths),
     exit_reason: file?.exit_reason ?? null,
     exit_code: file?.exit_code ?? null,
     active_work: file?.active_agents ?? 0,

@@ -26,6 +26,7 @@ import {
 } from "../storage/state_store.ts";
 import type { RateBudgets } from "./rate_budget.ts";
 import type { Logger } from "../util/log.ts";
+import { maskCredentials } from "../util/secret_mask.ts";
 import { chunkText } from "./chunk_text.ts";
 import { parseSlashCommand } from "./commands.ts";
 import { outboundMedia } from "./outbound_media.ts";
@@ -170,6 +171,7 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
     return { outcome: "shutdown", queued: false };
   }
   let finalText: string;
+  const errorId = streamed.error === undefined ? "" : newErrorId();
   let state: "done" | "failed" = "done";
   let outcome: string;
   if (signal.aborted) {
@@ -186,12 +188,13 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
     }
     finalText = `${reply}\n\n${STOP_NOTES[reason] ?? "(stopped)"}`.trim();
   } else if (streamed.error !== undefined) {
-    const why = streamed.error instanceof AgentError
-      ? streamed.error.message
-      : "an internal error (see the gateway log)";
-    finalText = `${reply ? reply + "\n\n" : ""}⚠️ Sorry, I could not answer: ${why}.`;
+    // The user gets the summary and an id; the provider's words, which may
+    // echo a key or another user's prompt, go to the log under that id.
+    const why = streamed.error instanceof AgentError ? streamed.error.message : "an internal error";
+    finalText = `${reply ? reply + "\n\n" : ""}⚠️ Sorry, I could not answer: ${why} ` +
+      `(error id ${errorId}). The operator can look it up in the gateway log.`;
     state = "failed";
-    outcome = `failed: ${why}`;
+    outcome = `failed: ${why} (error id ${errorId})`;
   } else {
     finalText = reply || "(the agent sent an empty reply)";
     outcome = "replied";
@@ -215,9 +218,21 @@ export async function runTurn(context: TurnContext): Promise<TurnOutcome> {
     outcome,
   });
   if (streamed.error !== undefined) {
-    context.log.warn("agent turn failed", { session: entry.sessionKey, error: streamed.error });
+    const detail = streamed.error instanceof AgentError ? streamed.error.detail : undefined;
+    context.log.warn("agent turn failed", {
+      session: entry.sessionKey,
+      error_id: errorId,
+      error: streamed.error,
+      detail: detail === undefined ? undefined : maskCredentials(detail),
+    });
   }
   return { outcome, queued: true };
+}
+
+/** Six hex digits naming one failure in the reply and in the log line. */
+function newErrorId(): string {
+  return [...crypto.getRandomValues(new Uint8Array(3))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Passes `deltas` through, calling `onFirst` when the first one arrives. */

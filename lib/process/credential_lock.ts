@@ -84,7 +84,7 @@ export async function acquireCredentialLock(
   for (let attempt = 0; attempt < 2; attempt++) {
     const existing = readLockRecord(path);
     if (existing === "missing") {
-      if (await createExclusive(path, record)) return { ok: true, path };
+      if (createExclusive(path, record)) return { ok: true, path };
       continue; // somebody created it between our read and our create: look again
     }
     if (existing !== "corrupt" && existing.pid === Deno.pid) {
@@ -190,21 +190,30 @@ function readLockRecord(path: string): CredentialLockRecord | "missing" | "corru
   };
 }
 
-async function createExclusive(path: string, record: CredentialLockRecord): Promise<boolean> {
-  let file: Deno.FsFile;
+/**
+ * Writes the record to a temporary file, syncs it, then links it into place:
+ * `link()` fails when the name exists, so the claim is exclusive, and a
+ * reader never sees an empty or half-written lock (which it would take for
+ * corrupt and remove), as with the PID file.
+ */
+function createExclusive(path: string, record: CredentialLockRecord): boolean {
+  const temp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
-    file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
+    using file = Deno.openSync(temp, { write: true, createNew: true, mode: 0o600 });
+    writeAllSync(file, new TextEncoder().encode(`${JSON.stringify(record)}\n`));
+    file.syncSync();
+    Deno.linkSync(temp, path);
+    return true;
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return false;
     throw error;
-  }
-  try {
-    writeAllSync(file, new TextEncoder().encode(`${JSON.stringify(record)}\n`));
-    await file.sync();
   } finally {
-    file.close();
+    try {
+      Deno.removeSync(temp);
+    } catch {
+      // already gone
+    }
   }
-  return true;
 }
 
 /** Renames before deleting, so two cleaners never delete a fresh lock. */

@@ -26,7 +26,9 @@ import { writeAllSync } from "../util/write_all.ts";
 export function claimPidFile(path: string, record: PidRecord): boolean {
   const temp = `${path}.${record.pid}.tmp`;
   try {
-    using file = Deno.openSync(temp, { write: true, create: true, truncate: true, mode: 0o644 });
+    using file = Deno.openSync(temp, { write: true, create: true, truncate: true, mode: 0o600 });
+    // A temp file left by a crash keeps its old mode through truncate; set it exactly.
+    Deno.chmodSync(temp, 0o600);
     writeAllSync(file, new TextEncoder().encode(`${JSON.stringify(record)}\n`));
     file.syncSync();
     Deno.linkSync(temp, path);

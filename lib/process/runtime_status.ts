@@ -117,7 +117,7 @@ export class RuntimeStatusWriter {
         version: VERSION,
         updated_at: this.#now().toISOString(),
       };
-      await writeFileAtomic(this.#path, JSON.stringify(next), { mode: 0o644 });
+      await writeFileAtomic(this.#path, JSON.stringify(next), { mode: 0o600 });
       this.#current = next;
     });
     this.#queue = write.catch(() => {});

@@ -11,7 +11,7 @@
 
 /** Options of {@linkcode writeFileAtomic}. */
 export interface AtomicWriteOptions {
-  /** File mode of the new file, e.g. `0o600` for secrets. Default `0o644`. */
+  /** File mode of the new file. Default `0o600`: the home's files are the gateway's alone. */
   mode?: number;
 }
 
@@ -31,7 +31,7 @@ export async function writeFileAtomic(
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   const folder = parentFolder(path);
   const temp = `${folder}/.${baseName(path)}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  const mode = options.mode ?? 0o644;
+  const mode = options.mode ?? 0o600;
   try {
     using file = await Deno.open(temp, { write: true, createNew: true, mode });
     // The mode given to open() passes through the umask; set it exactly.

@@ -48,3 +48,34 @@ export class SecretMasker {
     return masked;
   }
 }
+
+/** Shapes of credentials nobody configured here but a provider may echo: keys, tokens, passwords. */
+const CREDENTIAL_SHAPES: readonly [RegExp, string][] = [
+  [/\b(Bearer|Basic|Token)(\s+)[A-Za-z0-9._~+/=-]{8,}/gi, `$1$2${MASK}`],
+  [/\b(sk|pk|rk)-[A-Za-z0-9_-]{8,}/g, `$1-${MASK}`], // OpenAI, Anthropic, Stripe style keys
+  [/\bAKIA[0-9A-Z]{16}\b/g, MASK], // AWS access key ids
+  [/\bgh[pousr]_[A-Za-z0-9]{20,}/g, MASK], // GitHub tokens
+  [/\bxox[abposr]-[A-Za-z0-9-]{10,}/g, MASK], // Slack tokens
+  [/\bAIza[0-9A-Za-z_-]{35}/g, MASK], // Google API keys
+  [
+    /\b((?:api[_-]?key|access[_-]?token|auth[_-]?token|secret|password|passwd|token)["']?\s*[:=]\s*["']?)[^\s"',;&]{6,}/gi,
+    `$1${MASK}`,
+  ],
+];
+
+/**
+ * Masks what looks like a credential (API keys such as `sk-...`, bearer
+ * tokens, `api_key=...`) in text from outside, such as a provider's error
+ * body, before it is logged. Known secret values are the
+ * {@linkcode SecretMasker}'s job; this catches the ones nobody configured.
+ *
+ * @example
+ * ```ts
+ * maskCredentials("Incorrect API key provided: sk-proj-abcdef123456"); // "Incorrect API key provided: sk-***"
+ * ```
+ */
+export function maskCredentials(text: string): string {
+  let masked = text;
+  for (const [shape, replacement] of CREDENTIAL_SHAPES) masked = masked.replace(shape, replacement);
+  return masked;
+}

@@ -119,7 +119,7 @@ Deno.test("a command that exits non-zero fails the turn with its last stderr lin
     collect(agent, "x"),
     (e: unknown) =>
       e instanceof AgentError &&
-      e.message === "the agent program exited with code 3: model file missing",
+      e.message === "the agent program exited with code 3" && e.detail === "model file missing",
   );
 });
 
@@ -132,7 +132,7 @@ Deno.test("a program that floods stderr fails with its last line; only a bounded
     collect(agent, "x"),
     (e: unknown) =>
       e instanceof AgentError &&
-      e.message === "the agent program exited with code 3: out of memory",
+      e.message === "the agent program exited with code 3" && e.detail === "out of memory",
   );
   assert.equal(STDERR_TAIL_CHARS, 4096);
 });
@@ -159,7 +159,11 @@ Deno.test("an error line fails the turn with the program's message", async () =>
 
 Deno.test("a line that is not JSON fails the turn and names it", async () => {
   const agent = agentRunning(`${READ_TURN} console.log("plain text");`);
-  await assert.rejects(collect(agent, "x"), /not JSON: plain text/);
+  await assert.rejects(
+    collect(agent, "x"),
+    (e: unknown) =>
+      e instanceof AgentError && /not JSON$/.test(e.message) && e.detail === "plain text",
+  );
 });
 
 Deno.test("a silent program is stopped after the timeout", async () => {

@@ -55,17 +55,21 @@ Deno.test("the openai agent gives up after max_retries with an error that names 
   await assert.rejects(
     collect(agent(fake.baseUrl, { maxRetries: 2 }).run(turn("x"))),
     (error: unknown) =>
-      error instanceof AgentError && /unavailable after 3 attempts \(HTTP 500: fake failure 500\)/
-        .test(error.message),
+      error instanceof AgentError &&
+      error.message === "the model is unavailable after 3 attempts (HTTP 500)" &&
+      error.detail === "fake failure 500",
   );
   assert.equal(fake.requests.length, 3);
 });
 
-Deno.test("the openai agent does not retry a 400 and reports the provider's message", async () => {
+Deno.test("the openai agent does not retry a 400 and keeps the provider's message as the detail", async () => {
   await using fake = startFakeOpenAI({ failures: [400] });
   await assert.rejects(
     collect(agent(fake.baseUrl).run(turn("x"))),
-    /refused the request \(HTTP 400: fake failure 400\)/,
+    (error: unknown) =>
+      error instanceof AgentError &&
+      error.message === "the model refused the request (HTTP 400)" &&
+      error.detail === "fake failure 400",
   );
   assert.equal(fake.requests.length, 1);
 });
@@ -95,6 +99,8 @@ Deno.test("an unreachable provider is an AgentError after the retries", async ()
   listener.close();
   await assert.rejects(
     collect(agent(`http://127.0.0.1:${port}/v1`, { maxRetries: 1 }).run(turn("x"))),
-    (error: unknown) => error instanceof AgentError && /network error/.test(error.message),
+    (error: unknown) =>
+      error instanceof AgentError && /\(network error\)$/.test(error.message) &&
+      (error.detail ?? "").length > 0,
   );
 });

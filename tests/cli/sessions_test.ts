@@ -175,3 +175,62 @@ Deno.test("sessions prune --dry-run lists what a prune removes; sessions prune r
   const again = JSON.parse((await prune("--json")).stdout);
   assert.deepEqual(again.report.sessions, { sessions: 0, messages: 0 });
 });
+
+/**
+ * What a read must leave as it was: state.db's bytes and mtime, and the
+ * folder's names (but the -wal and -shm files SQLite's WAL mode needs for any
+ * reader, which a running gateway has anyway).
+ */
+function snapshot(home: string) {
+  const db = hermesPaths(home).stateDb;
+  return {
+    names: [...Deno.readDirSync(home)].map((e) => e.name).filter((n) => !/-(wal|shm)$/.test(n))
+      .sort(),
+    bytes: Deno.readFileSync(db),
+    mtime: Deno.statSync(db).mtime?.getTime(),
+  };
+}
+
+Deno.test("sessions read commands leave a state.db of another schema version untouched and say which side to upgrade", async (t) => {
+  const known = STATE_MIGRATIONS.at(-1)!.version;
+  const reads = [
+    ["sessions", "list"],
+    ["sessions", "list", "--json"],
+    ["sessions", "show", "agent:main:weixin:dm:wx1"],
+    ["sessions", "search", "report"],
+  ];
+  const cases = [
+    {
+      name: "an older database (a running older gateway)",
+      migrations: STATE_MIGRATIONS.slice(0, 3),
+      says: new RegExp(
+        `schema 3, this hermes reads ${known}.*restart the gateway with this version \\(it migrates\\) or use the matching hermes`,
+      ),
+    },
+    {
+      name: "a newer database (a gateway of a newer hermes)",
+      migrations: [...STATE_MIGRATIONS, {
+        version: known + 1,
+        name: "from the future",
+        sql: "CREATE TABLE future (x INTEGER)",
+      }],
+      says: new RegExp(`schema ${known + 1}, this hermes reads ${known}.*upgrade hermes`),
+    },
+  ];
+  for (const { name, migrations, says } of cases) {
+    await t.step(name, async () => {
+      await using dir = tempDir();
+      openDatabase(hermesPaths(dir.path).stateDb, migrations).close();
+      const before = snapshot(dir.path);
+      for (const args of reads) {
+        const run = await runHermes(args, { home: dir.path });
+        assert.notEqual(run.code, 0, `${args.join(" ")}: ${run.stdout}`);
+        assert.equal(run.stdout, "", args.join(" "));
+        const lines = run.stderr.trim().split("\n");
+        assert.match(lines[0]!, says, args.join(" "));
+        assert.ok(!lines[0]!.includes("unexpected"), lines[0]);
+      }
+      assert.deepEqual(snapshot(dir.path), before, "state.db and its folder are unchanged");
+    });
+  }
+});

@@ -18,6 +18,8 @@ export interface FakeOpenAIBehaviour {
   failures?: number[];
   /** Retry-After seconds sent with a 429. */
   retryAfterS?: number;
+  /** The `error.message` of a failure's body; default `fake failure <status>`. */
+  failureMessage?: string;
 }
 
 /** A running fake. */
@@ -60,7 +62,9 @@ export function startFakeOpenAI(behaviour: FakeOpenAIBehaviour = {}): FakeOpenAI
     const failure = b.failures?.shift();
     if (failure !== undefined) {
       return Response.json(
-        { error: { message: `fake failure ${failure}`, type: "server_error" } },
+        {
+          error: { message: b.failureMessage ?? `fake failure ${failure}`, type: "server_error" },
+        },
         {
           status: failure,
           headers: failure === 429 ? { "retry-after": String(b.retryAfterS ?? 0) } : {},

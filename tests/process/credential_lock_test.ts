@@ -7,7 +7,7 @@ import {
   releaseAllCredentialLocks,
   releaseCredentialLock,
 } from "../../lib/process/credential_lock.ts";
-import { currentPidRecord } from "../../lib/process/pid_record.ts";
+import { currentPidRecord, parsePidRecord } from "../../lib/process/pid_record.ts";
 import { ROOT, spawnUntilFirstLine, tempDir } from "../_helpers.ts";
 
 function spawnHolder(dir: string, identity: string, home: string) {
@@ -97,4 +97,46 @@ Deno.test("releaseAllCredentialLocks() removes the owner's locks only", async ()
     2,
   );
   assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name), [foreign.split("/").pop()]);
+});
+
+Deno.test("a reader racing concurrent claims never sees a half-written lock, and no live lock is removed", async () => {
+  await using dir = tempDir();
+  const contender = `${ROOT}tests/process/hermes-lock-contender.ts`;
+  const path = `${dir.path}/${await credentialLockName("wecom-bot", "bot-race")}`;
+  const spawn = () =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", contender, "gateway", "run", dir.path, "wecom-bot", "bot-race", "1500"],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+  let running = true;
+  const outputs = Promise.all([spawn(), spawn()]).finally(() => running = false);
+  let seen = 0;
+  let halfWritten = 0;
+  while (running) {
+    for (let i = 0; i < 200; i++) {
+      let text: string;
+      try {
+        text = Deno.readTextFileSync(path);
+      } catch {
+        continue; // free between two claims
+      }
+      seen++;
+      if (!parsePidRecord(text)) halfWritten++;
+    }
+    // Yield so that the children's exit can be noticed.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  const results = (await outputs).map((output) => {
+    assert.equal(output.code, 0);
+    return JSON.parse(new TextDecoder().decode(output.stdout)) as { claims: number; lost: number };
+  });
+  assert.ok(seen > 0, "the reader saw the lock at least once");
+  assert.ok(results.every((r) => r.claims > 0), "both contenders claimed the lock");
+  assert.equal(halfWritten, 0, `the reader saw ${halfWritten} empty or partial lock files`);
+  assert.deepEqual(
+    results.map((r) => r.lost),
+    [0, 0],
+    "no claimed lock was removed under its holder",
+  );
 });

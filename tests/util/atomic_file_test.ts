@@ -16,9 +16,11 @@ Deno.test("writeFileAtomic() sets the mode exactly, whatever the umask", async (
   const path = `${dir.path}/secret.json`;
   await writeFileAtomic(path, "{}", { mode: 0o600 });
   assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
-  await writeJsonAtomic(`${dir.path}/public.json`, { a: 1 });
-  assert.equal((await Deno.stat(`${dir.path}/public.json`)).mode! & 0o777, 0o644);
-  assert.equal(await Deno.readTextFile(`${dir.path}/public.json`), '{\n  "a": 1\n}\n');
+  await writeJsonAtomic(`${dir.path}/private.json`, { a: 1 });
+  assert.equal((await Deno.stat(`${dir.path}/private.json`)).mode! & 0o777, 0o600, "the default");
+  assert.equal(await Deno.readTextFile(`${dir.path}/private.json`), '{\n  "a": 1\n}\n');
+  await writeFileAtomic(`${dir.path}/public.txt`, "x", { mode: 0o644 });
+  assert.equal((await Deno.stat(`${dir.path}/public.txt`)).mode! & 0o777, 0o644);
 });
 
 Deno.test("writeFileAtomic() fails cleanly into a missing folder and keeps nothing half-made", async () => {

@@ -22,7 +22,11 @@ export interface Migration {
 export interface OpenOptions {
   /** How long a statement waits for another process's lock. Default 5 s. */
   readonly busyTimeoutMs?: number;
-  /** Open for reading only (no migrations; the file must exist). */
+  /**
+   * Open for reading only: the file must exist and have exactly the schema of
+   * `migrations` (never migrated; another version throws, naming the side to
+   * upgrade or restart).
+   */
   readonly readOnly?: boolean;
   /** SQLite's fsync policy for commits (default `full`: a power cut loses nothing committed). */
   readonly synchronous?: "full" | "normal";
@@ -123,6 +127,20 @@ function migrate(
 ): void {
   const known = migrations.at(-1)?.version ?? 0;
   const current = schemaVersion(db);
+  // A reader (the CLI beside a running gateway, perhaps of another version)
+  // never migrates: it names the side to change and leaves the file alone.
+  if (readOnly && current > known) {
+    throw new HermesError(
+      "store_too_new",
+      `Cannot read ${path}: it has schema ${current}, this hermes reads ${known} (a newer hermes wrote it); upgrade hermes to the gateway's version`,
+    );
+  }
+  if (readOnly && current < known) {
+    throw new HermesError(
+      "store_too_old",
+      `Cannot read ${path}: it has schema ${current}, this hermes reads ${known} (an older gateway wrote it); restart the gateway with this version (it migrates) or use the matching hermes`,
+    );
+  }
   if (current > known) {
     throw new HermesError(
       "store_too_new",
