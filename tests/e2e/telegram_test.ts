@@ -565,6 +565,30 @@ Deno.test("in a forum, typing shows in the General topic and in a topic, though 
   assert.deepEqual(threads("sendMessage").sort(), [topic, undefined]);
 });
 
+Deno.test("webhook mode: an album's items, POSTed at once, reach the agent as one message", async () => {
+  const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = free.addr.port;
+  free.close();
+  await using setup = await startTelegramGateway({
+    env: {
+      TELEGRAM_WEBHOOK_URL: `http://127.0.0.1:${port}/telegram/hook`,
+      TELEGRAM_WEBHOOK_SECRET: "webhook-secret-0123456789",
+      TELEGRAM_WEBHOOK_HOST: "127.0.0.1",
+      TELEGRAM_WEBHOOK_PORT: String(port),
+    },
+  });
+  const { tg, home } = setup;
+  await waitFor("setWebhook", () => tg.outboundOf("setWebhook").some((c) => c.ok));
+  const ada = tg.addUser({ first_name: "Ada" });
+  const photos = [1, 2, 3].map((n) => Uint8Array.from([...PNG, n]));
+  tg.userAlbum(ada.id, photos, { caption: "three by webhook" });
+  await waitForText(tg, ada.id, "three by webhook");
+  await new Promise((resolve) => setTimeout(resolve, 1_500)); // time for a second answer to show
+  assert.deepEqual(sentTexts(tg, ada.id), ["three by webhook"]);
+  assert.equal((await cachedFiles(home)).size, 3, "the three pictures went with the one message");
+  assert.ok(tg.deliveries.slice(0, 3).every((d) => d.status === 200 && d.attempt === 1));
+});
+
 Deno.test("one chat waiting out its 429 holds up no other chat", async () => {
   await using setup = await startTelegramGateway();
   const { tg } = setup;

@@ -38,6 +38,7 @@ import { ChatRoutes } from "./chat_routes.ts";
 import { SendProgress } from "./send_progress.ts";
 import { TelegramSender } from "./sender.ts";
 import { WebhookListener } from "./webhook.ts";
+import { WebhookRuns } from "./webhook_runs.ts";
 
 /** The credential lock scope of a bot token. */
 export const TELEGRAM_LOCK_SCOPE = "telegram-bot-token";
@@ -82,8 +83,8 @@ export class TelegramAdapter implements PlatformAdapter {
   #sender: TelegramSender | undefined;
   #poller: TelegramPoller | undefined;
   #webhook: WebhookListener | undefined;
-  /** The webhook update being taken (the next waits for it). */
-  #webhookTurn: Promise<void> = Promise.resolve();
+  /** Webhook updates gathered into messages (an album's items come as separate requests). */
+  readonly #webhookRuns = new WebhookRuns((updates) => this.#take(updates));
   /** Stops the webhook's health checks. */
   #stopWatching: (() => void) | undefined;
   /** Bumped by every connect and disconnect: a connect that is no longer the latest stops. */
@@ -194,6 +195,7 @@ export class TelegramAdapter implements PlatformAdapter {
     this.#stopWatching = undefined;
     await this.#poller?.stop();
     this.#poller = undefined;
+    await this.#webhookRuns.flush();
     await this.#webhook?.close();
     this.#webhook = undefined;
     this.#api = undefined;
@@ -240,12 +242,8 @@ export class TelegramAdapter implements PlatformAdapter {
       path: new URL(url).pathname,
       secret: settings.webhook_secret!,
       log,
-      // Telegram may deliver several at once: they are taken one after another, as they came.
-      onUpdate: (update) => {
-        const taking = this.#webhookTurn.then(() => this.#take([update]));
-        this.#webhookTurn = taking.catch(() => {});
-        return taking;
-      },
+      // Telegram may deliver several at once: runs are taken one after another.
+      onUpdate: (update) => this.#webhookRuns.add(update),
     });
     this.#webhook = listener;
     health.detail("mode", "webhook");
