@@ -82,6 +82,13 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
       "three pictures",
     ]);
     assert.ok(await after.acceptInbound(piece("album-4"), "k1"), "a piece not joined is new");
+    const late = { ...event("album-0 and album-4"), joinedIds: ["album-4"] };
+    assert.equal(
+      await after.acceptInbound(late, "k1"),
+      undefined,
+      "a message joining one that was answered is a repeat (its pieces go alone)",
+    );
+    assert.ok(await after.acceptInbound({ ...late, joinedIds: [] }, "k1"), "its head alone is new");
   });
 
   test("an edit of a message is a message of its own; the same edit twice is a repeat", async () => {

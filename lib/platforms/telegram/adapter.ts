@@ -348,25 +348,23 @@ export class TelegramAdapter implements PlatformAdapter {
       ]
         .filter((r) => r.kind === "event");
       const joiner = first.message?.media_group_id ? "\n" : "";
-      // A piece journaled before (alone, before a crash cost the offset) is not answered again;
-      // the pieces that came after it still are.
       const files = await this.#fetchFiles(pieces.flatMap((p) => p.files));
-      for (let from = 0; from < pieces.length; from++) {
-        const run = pieces.slice(from);
-        const head = run[0]!.event;
+      const message = (run: typeof pieces) => {
         const fileIds = new Set(run.flatMap((p) => p.files.map((f) => f.fileId)));
         const attachments = files.filter((f) => fileIds.has(f.fileId)).map((f) => f.attachment);
-        const outcome = await emit({
-          ...head,
+        return {
+          ...run[0]!.event,
           text: run.map((p) => p.event.text).filter((t) => t !== "").join(joiner),
           ...(attachments.length > 0 ? { attachments } : {}),
           ...(run.length > 1 ? { joinedIds: run.slice(1).map((p) => p.event.messageId) } : {}),
-        });
-        if (outcome === "accepted") {
-          health.inbound(head.source.chatType);
-          break;
-        }
-      }
+        };
+      };
+      // Some of it was journaled before (a crash cost the offset, or the 200s): each piece goes
+      // alone, and only those not seen are answered.
+      const whole = await emit(message(pieces));
+      const alone = whole === "duplicate" && pieces.length > 1 ? pieces : [];
+      for (const piece of alone) await emit(message([piece]));
+      health.inbound(reading.event.source.chatType);
     }
   }
 

@@ -5,7 +5,8 @@
  * separate requests, in any order. An update that may be followed by more
  * of its message is held, unanswered, until nothing more of it came for a
  * short while; then the whole run is taken (journaled) at once, in
- * update_id order, and every request of it is answered.
+ * update_id order, and every request of it is answered. What the same chat
+ * sends meanwhile waits behind the run, so it is not answered before it.
  *
  * @module
  */
@@ -16,7 +17,10 @@ import { continuesMessage, mayContinue, type TgUpdate } from "./inbound.ts";
 export const RUN_WAIT_MS = 800;
 
 interface OpenRun {
+  /** The pieces of the message. */
   readonly updates: TgUpdate[];
+  /** Messages of the same chat that came while it was held: taken right after it. */
+  readonly followers: TgUpdate[];
   readonly waiters: { resolve: () => void; reject: (error: unknown) => void }[];
   timer?: ReturnType<typeof setTimeout>;
 }
@@ -53,6 +57,16 @@ export class WebhookRuns {
     const run = this.#open.find((open) =>
       open.updates.some((u) => continuesMessage(u, update) || continuesMessage(update, u))
     );
+    // A message that follows a held one of its chat waits behind it ("what's in these?").
+    const behind = run || mayContinue([update])
+      ? undefined
+      : this.#open.findLast((open) => chatOf(open.updates[0]!) === chatOf(update));
+    if (behind) {
+      return new Promise<void>((resolve, reject) => {
+        behind.followers.push(update);
+        behind.waiters.push({ resolve, reject });
+      });
+    }
     if (!run && !mayContinue([update])) return this.#enqueue([update]);
     return new Promise<void>((resolve, reject) => {
       if (run) {
@@ -62,7 +76,7 @@ export class WebhookRuns {
         run.timer = this.#close(run);
         return;
       }
-      const opened: OpenRun = { updates: [update], waiters: [{ resolve, reject }] };
+      const opened: OpenRun = { updates: [update], followers: [], waiters: [{ resolve, reject }] };
       opened.timer = this.#close(opened);
       this.#open.push(opened);
     });
@@ -83,16 +97,23 @@ export class WebhookRuns {
 
   #settle(run: OpenRun): void {
     this.#open.splice(this.#open.indexOf(run), 1);
-    this.#enqueue(run.updates).then(
+    this.#enqueue(byId(run.updates).concat(byId(run.followers))).then(
       () => run.waiters.forEach((w) => w.resolve()),
       (error) => run.waiters.forEach((w) => w.reject(error)),
     );
   }
 
   #enqueue(updates: TgUpdate[]): Promise<void> {
-    const sorted = [...updates].sort((a, b) => a.update_id - b.update_id);
-    const taking = this.#turn.then(() => this.#take(sorted));
+    const taking = this.#turn.then(() => this.#take(updates));
     this.#turn = taking.catch(() => {});
     return taking;
   }
+}
+
+function chatOf(update: TgUpdate): number | undefined {
+  return (update.message ?? update.edited_message)?.chat.id;
+}
+
+function byId(updates: readonly TgUpdate[]): TgUpdate[] {
+  return [...updates].sort((a, b) => a.update_id - b.update_id);
 }

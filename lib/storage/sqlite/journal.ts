@@ -52,6 +52,7 @@ export class InboundJournal {
    * id (an edit: this id with this text).
    */
   accept(event: MessageEvent, sessionKey: string): InboundEntry | undefined {
+    if (this.#anyJoinedSeen(event)) return undefined;
     const result = cached(
       this.#db,
       `INSERT INTO inbound_journal (platform, message_id, session_key, event, received_at)
@@ -76,14 +77,20 @@ export class InboundJournal {
     };
   }
 
+  /** Whether a message `event` joins was journaled already (it was answered, alone or joined). */
+  #anyJoinedSeen(event: MessageEvent): boolean {
+    const lookup = cached(
+      this.#db,
+      "SELECT 1 FROM inbound_journal WHERE platform = ? AND message_id = ?",
+    );
+    return (event.joinedIds ?? []).some((joined) =>
+      lookup.get(event.source.platform, dedupId(piece(event, joined))) !== undefined
+    );
+  }
+
   /** Marks `joinedId` as seen: a message that is part of `event`, never answered on its own. */
   #recordJoined(event: MessageEvent, joinedId: string, sessionKey: string): void {
-    const piece: MessageEvent = {
-      messageId: joinedId,
-      source: event.source,
-      text: "",
-      receivedAt: event.receivedAt,
-    };
+    const joined = piece(event, joinedId);
     cached(
       this.#db,
       `INSERT INTO inbound_journal
@@ -91,9 +98,9 @@ export class InboundJournal {
        VALUES (?, ?, ?, ?, ?, 'done', 'joined', ?) ON CONFLICT (platform, message_id) DO NOTHING`,
     ).run(
       event.source.platform,
-      dedupId(piece),
+      dedupId(joined),
       sessionKey,
-      JSON.stringify(piece),
+      JSON.stringify(joined),
       event.receivedAt,
       this.#now().toISOString(),
     );
@@ -263,4 +270,9 @@ export function dedupId(event: MessageEvent): string {
 
 function escapePart(part: string): string {
   return part.replaceAll("%", "%25").replaceAll(":", "%3A");
+}
+
+/** The journal's record of a message joined into `event`. */
+function piece(event: MessageEvent, messageId: string): MessageEvent {
+  return { messageId, source: event.source, text: "", receivedAt: event.receivedAt };
 }

@@ -65,3 +65,13 @@ Deno.test("flush() takes the runs still waiting for more, at once", async () => 
   await held;
   assert.deepEqual(taken, [[1]]);
 });
+
+Deno.test("a text sent right after an album waits behind it and is taken after it", async () => {
+  const { taken, runs } = recorder();
+  await Promise.all([
+    runs.add(photo(1, "g")),
+    runs.add(photo(2, "g")),
+    runs.add(text(3, "what's in these?")),
+  ]);
+  assert.deepEqual(taken, [[1, 2, 3]], "one take, the album first");
+});
