@@ -156,9 +156,10 @@ async function withState<T>(
     return undefined;
   }
   const { openSqliteStateStore } = await import("../lib/storage/sqlite/state_store.ts");
-  // Read-only: a running gateway (perhaps an older hermes) keeps its database as it is.
-  // A prune writes beside a running gateway: WAL and the busy timeout let both go on.
-  const store = openSqliteStateStore(paths.stateDb, { readOnly: !options.write });
+  // A running gateway (perhaps an older hermes) keeps its database as it is: reads are
+  // read-only, and a prune (which writes beside it: WAL and the busy timeout let both go on)
+  // never migrates, so either works only on the schema this hermes knows.
+  const store = openSqliteStateStore(paths.stateDb, { readOnly: !options.write, migrate: false });
   try {
     return await read(store);
   } finally {

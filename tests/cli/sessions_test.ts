@@ -191,13 +191,15 @@ function snapshot(home: string) {
   };
 }
 
-Deno.test("sessions read commands leave a state.db of another schema version untouched and say which side to upgrade", async (t) => {
+Deno.test("sessions commands, prune too, leave a state.db of another schema version untouched and say which side to upgrade", async (t) => {
   const known = STATE_MIGRATIONS.at(-1)!.version;
   const reads = [
     ["sessions", "list"],
     ["sessions", "list", "--json"],
     ["sessions", "show", "agent:main:weixin:dm:wx1"],
     ["sessions", "search", "report"],
+    ["sessions", "prune", "--dry-run"],
+    ["sessions", "prune"],
   ];
   const cases = [
     {

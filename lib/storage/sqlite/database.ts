@@ -28,6 +28,12 @@ export interface OpenOptions {
    * upgrade or restart).
    */
   readonly readOnly?: boolean;
+  /**
+   * Whether an older schema is migrated (default true). False: a file of
+   * another schema throws as for `readOnly` (a CLI that writes beside a
+   * running gateway, perhaps of another version, must not migrate it).
+   */
+  readonly migrate?: boolean;
   /** SQLite's fsync policy for commits (default `full`: a power cut loses nothing committed). */
   readonly synchronous?: "full" | "normal";
 }
@@ -63,7 +69,7 @@ export function openDatabase(
       db.exec(`PRAGMA synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`);
     }
     db.exec("PRAGMA foreign_keys = ON");
-    migrate(db, path, migrations, options.readOnly ?? false);
+    migrate(db, path, migrations, options.readOnly === true || options.migrate === false);
     return db;
   } catch (error) {
     db.close();
@@ -123,19 +129,19 @@ function migrate(
   db: DatabaseSync,
   path: string,
   migrations: readonly Migration[],
-  readOnly: boolean,
+  strict: boolean,
 ): void {
   const known = migrations.at(-1)?.version ?? 0;
   const current = schemaVersion(db);
   // A reader (the CLI beside a running gateway, perhaps of another version)
   // never migrates: it names the side to change and leaves the file alone.
-  if (readOnly && current > known) {
+  if (strict && current > known) {
     throw new HermesError(
       "store_too_new",
       `Cannot read ${path}: it has schema ${current}, this hermes reads ${known} (a newer hermes wrote it); upgrade hermes to the gateway's version`,
     );
   }
-  if (readOnly && current < known) {
+  if (strict && current < known) {
     throw new HermesError(
       "store_too_old",
       `Cannot read ${path}: it has schema ${current}, this hermes reads ${known} (an older gateway wrote it); restart the gateway with this version (it migrates) or use the matching hermes`,
@@ -147,7 +153,7 @@ function migrate(
       `Cannot use ${path}: it was written by a newer hermes (schema ${current}, this one knows ${known}); upgrade hermes`,
     );
   }
-  if (readOnly) return;
+  if (strict) return;
   for (const migration of migrations) {
     if (migration.version <= current) continue;
     try {

@@ -65,6 +65,8 @@ export interface SqliteStoreOptions {
   readonly now?: () => Date;
   /** Open an existing file for reading only (the CLI's read commands). */
   readonly readOnly?: boolean;
+  /** False: never migrate; a file of another schema throws (a CLI writing beside a gateway). */
+  readonly migrate?: boolean;
   /** SQLite's fsync policy (`storage.synchronous`; default `full`). */
   readonly synchronous?: "full" | "normal";
 }
@@ -87,6 +89,7 @@ export function openSqliteStateStore(
   return new SqliteStateStore(
     openDatabase(path, STATE_MIGRATIONS, {
       readOnly: options.readOnly,
+      migrate: options.migrate,
       synchronous: options.synchronous,
     }),
     options.now,
