@@ -201,8 +201,10 @@ export class InboundJournal {
   }
 
   /**
-   * Deletes up to `limit` finished entries received before `before` (dedup
-   * needs only recent ids); returns how many.
+   * Deletes up to `limit` entries received before `before` that are
+   * finished, or were cut off by a drain and never resumed (dedup needs only
+   * recent ids), unless a part of their reply is still to be delivered (it
+   * needs the entry's reply context); returns how many.
    */
   prune(before: Date, limit = -1): number {
     return Number(
@@ -210,20 +212,15 @@ export class InboundJournal {
         this.#db,
         // The newest row stays: SQLite numbers a new row after the highest id left, and an
         // id used again would give a new reply the keys (inbound:<id>#<part>) of an old one.
-        `DELETE FROM inbound_journal WHERE id IN (SELECT id FROM inbound_journal
-           WHERE state IN ('done', 'failed') AND received_at < ?
-             AND id < (SELECT max(id) FROM inbound_journal) LIMIT ?)`,
+        `DELETE FROM inbound_journal WHERE id IN (SELECT id FROM inbound_journal ${PRUNABLE} LIMIT ?)`,
       ).run(before.toISOString(), limit).changes,
     );
   }
 
   /** How many entries {@linkcode InboundJournal.prune} would delete. */
   prunable(before: Date): number {
-    const row = cached(
-      this.#db,
-      `SELECT count(*) AS n FROM inbound_journal WHERE state IN ('done', 'failed')
-         AND received_at < ? AND id < (SELECT max(id) FROM inbound_journal)`,
-    ).get(before.toISOString()) as { n: number };
+    const row = cached(this.#db, `SELECT count(*) AS n FROM inbound_journal ${PRUNABLE}`)
+      .get(before.toISOString()) as { n: number };
     return Number(row.n);
   }
 
@@ -271,6 +268,12 @@ export function dedupId(event: MessageEvent): string {
 function escapePart(part: string): string {
   return part.replaceAll("%", "%25").replaceAll(":", "%3A");
 }
+
+/** The entries a prune removes (the one parameter: received before). */
+const PRUNABLE = `WHERE state IN ('done', 'failed', 'interrupted') AND received_at < ?
+  AND id < (SELECT max(id) FROM inbound_journal)
+  AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.inbound_id = inbound_journal.id
+    AND outbox.state NOT IN ('sent', 'undeliverable'))`;
 
 /** The journal's record of a message joined into `event`. */
 function piece(event: MessageEvent, messageId: string): MessageEvent {

@@ -275,3 +275,34 @@ Deno.test("a prune stops between two batches when aborted; what it pruned stays 
     store.close();
   }
 });
+
+Deno.test("prune() also removes old entries a drain cut off, but keeps an entry whose reply still has a part to deliver", async () => {
+  await using dir = tempDir();
+  const clock = { now: new Date("2026-01-01T10:00:00Z") };
+  const { db, store } = openStore(`${dir.path}/state.db`, clock);
+  try {
+    await converse(store, clock, "waits", "a reply that waits for its chat"); // its part stays queued
+    const cut = (await store.acceptInbound({
+      messageId: `m-${nextId++}`,
+      source: { platform: "test", chatType: "dm", chatId: "cut", userId: "cut" },
+      text: "cut off by a drain",
+      receivedAt: clock.now.toISOString(),
+    }, "k-cut"))!;
+    await store.markInterrupted([cut.id]);
+    clock.now = new Date("2026-01-20T10:00:00Z");
+    await converse(store, clock, "recent", "recent");
+    const cutoff = new Date("2026-01-13T10:00:00Z");
+    assert.equal((await store.prunable(cutoff)).journal, 1);
+    await store.prune(cutoff);
+    const left = db.prepare("SELECT json_extract(event, '$.text') AS text FROM inbound_journal")
+      .all().map((row) => row.text);
+    assert.ok(left.includes("a reply that waits for its chat"), "its part still needs it");
+    assert.ok(!left.includes("cut off by a drain"), "a week-old cut-off turn is not resumed");
+    const part = (await store.openParts()).find((p) =>
+      p.text === "re: a reply that waits for its chat"
+    );
+    assert.ok(part, "the part is still to be delivered");
+  } finally {
+    store.close();
+  }
+});
