@@ -3,9 +3,10 @@
  * (`<state dir>/chats.json`, written atomically, mode 0600): groups that
  * became supergroups (sends follow them to the new id) and chats whose user
  * blocked the bot or that removed it (listed in status until they let it back).
- * Each list keeps its newest {@linkcode MAX_CHAT_ROUTES}: a migration pushed
- * out is learnt again from Telegram's next "migrated" answer, a block from its
- * next 403.
+ * Each list keeps {@linkcode MAX_CHAT_ROUTES}: the migrations used most
+ * recently (a supergroup that still talks keeps its group's sessions; one
+ * pushed out is learnt again from Telegram's next "migrated" answer to a
+ * send), and the newest blocks (one pushed out is learnt from the next 403).
  *
  * @module
  */
@@ -34,13 +35,19 @@ interface Saved {
  */
 export class ChatRoutes {
   readonly #path: string | undefined;
+  /** Group → supergroup; a route in use moves to the back, so the cap drops the idle ones. */
   readonly #migrated: BoundedMap<string, string>;
+  /** Supergroup → group, the reverse of `#migrated`. */
+  readonly #origins = new Map<string, string>();
   readonly #blocked: BoundedMap<string, true>;
   #saving: Promise<void> = Promise.resolve();
 
   private constructor(path: string | undefined, saved: Saved) {
     this.#path = path;
-    this.#migrated = new BoundedMap(MAX_CHAT_ROUTES, Object.entries(saved.migrated));
+    this.#migrated = new BoundedMap(MAX_CHAT_ROUTES, [], {
+      onEvict: (_from, to) => this.#origins.delete(to),
+    });
+    for (const [from, to] of Object.entries(saved.migrated)) this.#route(from, to);
     this.#blocked = new BoundedMap(MAX_CHAT_ROUTES, saved.blocked.map((id) => [id, true]));
   }
 
@@ -67,7 +74,9 @@ export class ChatRoutes {
 
   /** The chat id sends to `chatId` go to now (its supergroup's, after a migration). */
   target(chatId: string): string {
-    return this.#migrated.get(chatId) ?? chatId;
+    const to = this.#migrated.get(chatId);
+    if (to !== undefined) this.#route(chatId, to);
+    return to ?? chatId;
   }
 
   /**
@@ -75,8 +84,9 @@ export class ChatRoutes {
    * the group's, so its conversations go on where they were.
    */
   origin(chatId: string): string {
-    for (const [from, to] of this.#migrated) if (to === chatId) return from;
-    return chatId;
+    const from = this.#origins.get(chatId);
+    if (from !== undefined) this.#route(from, chatId);
+    return from ?? chatId;
   }
 
   /** Chats that blocked or removed the bot. */
@@ -86,8 +96,17 @@ export class ChatRoutes {
 
   /** Records that group `from` is now supergroup `to`. */
   migrate(from: string, to: string): Promise<void> {
-    this.#migrated.set(from, to);
+    this.#route(from, to);
     return this.#save();
+  }
+
+  /** Sets (or refreshes, as the most recently used) the route of group `from`. */
+  #route(from: string, to: string): void {
+    const before = this.#migrated.get(from);
+    if (before !== undefined) this.#origins.delete(before);
+    this.#migrated.delete(from);
+    this.#migrated.set(from, to);
+    this.#origins.set(to, from);
   }
 
   /** Records that `chatId` blocked or removed the bot, or let it back. */

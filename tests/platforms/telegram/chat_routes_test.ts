@@ -33,3 +33,13 @@ Deno.test("an over-long chats.json is read bounded and saved bounded", async () 
   assert.equal(saved.migrated["-5"], undefined, "the oldest went");
   assert.equal(saved.blocked.length, MAX_CHAT_ROUTES);
 });
+
+Deno.test("a migration in use is kept past the cap: a supergroup that still talks keeps its group's sessions", async () => {
+  const routes = ChatRoutes.inMemory();
+  for (let i = 0; i < MAX_CHAT_ROUTES; i++) await routes.migrate(`-${i}`, `-100${i}`);
+  assert.equal(routes.origin("-1000"), "-0", "the oldest one's supergroup talks");
+  await routes.migrate("-new", "-100new");
+  assert.equal(routes.origin("-1000"), "-0", "kept: it was used");
+  assert.equal(routes.origin("-1001"), "-1001", "the least recently used went instead");
+  assert.equal(routes.target("-1"), "-1");
+});
