@@ -105,10 +105,26 @@ export function registerSessionCommands(program: CliCommand, io: CliIo): void {
       const home = await openHome(io, command);
       const { config } = await loadHomeConfig(io, command, home);
       const result = await withState(home.paths, async (store) => {
-        const { planMaintenance, runMaintenance } = await import("../lib/gateway/maintenance.ts");
+        const [{ planMaintenance, runMaintenance }, { findRunningGateway }] = await Promise.all([
+          import("../lib/gateway/maintenance.ts"),
+          import("../lib/process/running_gateway.ts"),
+        ]);
         if (options.dryRun) return { plan: await planMaintenance(store, config) };
+        const { running } = findRunningGateway(home.paths);
         // Forced: by hand it runs whether the daily prune is due or not, and with auto_prune off.
-        return { report: await runMaintenance({ store, config, force: true }) };
+        return {
+          report: await runMaintenance({
+            store,
+            config,
+            force: true,
+            ...(running
+              ? {
+                noVacuumBecause:
+                  `the gateway (PID ${running.pid}) is running and VACUUM would hold its writes; stop it and run this again, or let it compact after its own daily prune`,
+              }
+              : {}),
+          }),
+        };
       }, { write: !options.dryRun }) as
         | { plan?: MaintenancePlan; report?: MaintenanceReport }
         | undefined;
@@ -129,6 +145,7 @@ export function registerSessionCommands(program: CliCommand, io: CliIo): void {
       io.out(`Removed ${sessions.sessions} session(s) (${sessions.messages} messages)\n`);
       io.out(`${describeFinished("Removed", report.finished)}\n`);
       if (report.vacuumed) io.out("Compacted state.db\n");
+      if (report.vacuumSkipped) io.out(`Not compacted: ${report.vacuumSkipped}\n`);
     });
 }
 

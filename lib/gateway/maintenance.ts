@@ -29,6 +29,8 @@ export interface MaintenanceReport {
   /** Undefined: the session prune was not due (it ran less than a day ago, or is off). */
   readonly sessions?: SessionPruneCounts;
   readonly vacuumed: boolean;
+  /** Why `vacuum_after_prune` was not done this time (a gateway was running beside the CLI). */
+  readonly vacuumSkipped?: string;
 }
 
 /** What a maintenance run would remove (`hermes sessions prune --dry-run`). */
@@ -50,6 +52,11 @@ export interface MaintenanceOptions {
   readonly force?: boolean;
   /** Stops the run between two units of work (the gateway is stopping). */
   readonly signal?: AbortSignal;
+  /**
+   * Set when the database must not be compacted now, saying why: VACUUM
+   * holds every write of another process (a running gateway) while it runs.
+   */
+  readonly noVacuumBecause?: string;
 }
 
 /**
@@ -74,9 +81,15 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
   const sessions = await store.pruneSessions(sessionCutoff(config, now), { signal });
   if (signal?.aborted) return { finished, sessions, vacuumed: false }; // not done: the next run goes on
   await store.recordMaintenance(SESSION_PRUNE_TASK, now);
-  const vacuum = config.sessions.vacuum_after_prune && sessions.messages + sessions.sessions > 0;
-  if (vacuum) await store.vacuum();
-  return { finished, sessions, vacuumed: vacuum };
+  const wanted = config.sessions.vacuum_after_prune && sessions.messages + sessions.sessions > 0;
+  const skipped = wanted ? options.noVacuumBecause : undefined;
+  if (wanted && !skipped) await store.vacuum();
+  return {
+    finished,
+    sessions,
+    vacuumed: wanted && !skipped,
+    ...(skipped ? { vacuumSkipped: skipped } : {}),
+  };
 }
 
 /**

@@ -236,3 +236,46 @@ Deno.test("sessions commands, prune too, leave a state.db of another schema vers
     });
   }
 });
+
+Deno.test("sessions prune leaves compacting to a running gateway (VACUUM would hold its writes) and compacts when none runs", async () => {
+  await using dir = tempDir();
+  const paths = hermesPaths(dir.path);
+  Deno.writeTextFileSync(
+    `${dir.path}/config.yaml`,
+    "sessions:\n  auto_prune: false\n  vacuum_after_prune: true\n",
+  );
+  const { openSqliteStateStore } = await import("../../lib/storage/sqlite/state_store.ts");
+  const old = new Date("2020-01-01T10:00:00Z");
+  // Sessions that ended long ago (the newest of all is always kept).
+  const oldSessions = async (...users: string[]) => {
+    using store = openSqliteStateStore(paths.stateDb, { now: () => old });
+    for (const user of users) {
+      const entry = (await store.acceptInbound({
+        messageId: `m-${user}`,
+        source: { platform: "local", chatType: "dm", chatId: user, userId: user },
+        text: "long ago",
+        receivedAt: old.toISOString(),
+      }, sessionKey({ platform: "local", chatType: "dm", chatId: user })))!;
+      const session = await store.beginTurn(entry, { expired: () => undefined, text: "long ago" });
+      await store.endSession(session.id, "idle");
+    }
+  };
+  await oldSessions("a", "b");
+  const { startGateway } = await import("../gateway/_gateway.ts");
+  {
+    await using gateway = await startGateway(dir.path);
+    const run = await runHermes(["sessions", "prune"], { home: dir.path });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /Removed 1 session/);
+    assert.match(
+      run.stdout,
+      new RegExp(`Not compacted: the gateway \\(PID ${gateway.pid}\\) is running`),
+    );
+    assert.doesNotMatch(run.stdout, /Compacted state\.db/);
+  }
+  await oldSessions("c");
+  const alone = await runHermes(["sessions", "prune"], { home: dir.path });
+  assert.equal(alone.code, 0, alone.stderr);
+  assert.match(alone.stdout, /Removed 1 session/);
+  assert.match(alone.stdout, /Compacted state\.db/);
+});
