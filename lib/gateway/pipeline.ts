@@ -70,6 +70,12 @@ export interface PipelineOptions {
   readonly adapter: (platform: string) => PlatformAdapter | undefined;
   readonly log: Logger;
   readonly authorize?: AuthorizeHook;
+  /**
+   * How long a message's authorization may take before it fails (default
+   * 30 s): the session's later messages wait for it, so one that hangs (a
+   * lock another process never releases) must not hold them forever.
+   */
+  readonly authorizeTimeoutMs?: number;
   /** Who may run which slash command; default everyone, every command. */
   readonly commandAccess?: CommandAccess;
   /** What the agent sees of a source (PII redaction); default the source itself. */
@@ -294,7 +300,12 @@ export class Pipeline {
    */
   #dispatch(entry: InboundEntry): void {
     const authorize = this.#options.authorize ?? allowEveryone;
-    const decision = (async () => await authorize(entry.event))();
+    const limitMs = this.#options.authorizeTimeoutMs ?? AUTHORIZE_TIMEOUT_MS;
+    const decision = withTimeout(
+      (async () => await authorize(entry.event))(),
+      limitMs,
+      `authorization took longer than ${limitMs} ms`,
+    );
     decision.catch(() => {}); // its failure is reported when its turn to be routed comes
     const lane = this.#lane(entry.sessionKey);
     lane.arriving.push({ entry, decision });
@@ -632,4 +643,16 @@ export class Pipeline {
       this.#options.log.warn("adapter failed to settle a message", { error });
     }
   }
+}
+
+/** How long an authorization may take by default. */
+const AUTHORIZE_TIMEOUT_MS = 30_000;
+
+/** `work`, or a rejection with `message` once `ms` passed first. */
+function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }

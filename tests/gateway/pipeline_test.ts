@@ -96,6 +96,7 @@ async function setup(
     now?: () => Date;
     sessions?: Record<string, unknown>;
     authorize?: AuthorizeHook;
+    authorizeTimeoutMs?: number;
   } = {},
 ) {
   const adapter = options.adapter ?? new RecordingAdapter();
@@ -119,6 +120,7 @@ async function setup(
     log: quiet(),
     now: options.now,
     authorize: options.authorize,
+    authorizeTimeoutMs: options.authorizeTimeoutMs,
   });
   await pipeline.load();
   return { pipeline, adapter, agent, outbox };
@@ -312,6 +314,37 @@ Deno.test("a refused message and one whose authorization fails hold up nothing a
   await adapter.until(() => adapter.settledLog.length === 4);
   assert.deepEqual(agent.turns.map((t) => t.text), ["now?"]);
   assert.deepEqual(await pipeline.store.unfinishedInbound(), []);
+});
+
+Deno.test("an authorization that never ends fails after its time limit, and the session's next message is answered", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const [stuck, next] = [message("stuck"), message("next")];
+  let unblock!: () => void;
+  const never = new Promise<void>((resolve) => unblock = resolve);
+  const { pipeline, adapter } = await setup(db, {
+    busy: "queue",
+    agent,
+    authorizeTimeoutMs: 50,
+    authorize: async (event) => {
+      if (event.messageId === stuck.messageId) await never; // a lock nobody releases
+      return { allow: true };
+    },
+  });
+  try {
+    await pipeline.accept(stuck);
+    await pipeline.accept(next);
+    await adapter.until(() => adapter.settledLog.length === 2);
+    assert.deepEqual(agent.turns.map((t) => t.text), ["next"]);
+    assert.match(
+      adapter.settledLog.find((s) => s.messageId === stuck.messageId)!.outcome,
+      /authorization took longer than 50 ms/,
+    );
+  } finally {
+    unblock();
+  }
 });
 
 Deno.test("a message that comes before its session's leftovers of a crash are replayed is answered after them", async () => {
