@@ -524,7 +524,7 @@ Deno.test("an album whose first picture was journaled alone before a crash: the 
   assert.deepEqual(sentTexts(tg, ada.id), ["first picture", "second picture"]);
 });
 
-Deno.test("the command menu shows users the commands of their tier, and an admin every command in their DM", async () => {
+Deno.test("the command menu shows users the commands of their tier, an admin every command in their DM, until they are no admin", async () => {
   let admin = 0;
   await using setup = await startTelegramGateway({
     config: (tg) => {
@@ -546,6 +546,14 @@ Deno.test("the command menu shows users the commands of their tier, and an admin
     "stop",
     "whoami",
   ]);
+
+  // Root is no admin any more: after a restart their DM shows everyone's menu again.
+  await Deno.writeTextFile(`${setup.home}/config.yaml`, "telegram:\n  user_commands: [status]\n");
+  const deletes = () => tg.outboundOf("deleteMyCommands").filter((c) => c.ok).length;
+  await setup.restart();
+  await waitFor("the old menu deleted", () => deletes() === 1);
+  assert.deepEqual(names({ type: "chat", chat_id: admin }), []);
+  assert.deepEqual(names(), ["help", "status", "whoami"]);
 });
 
 Deno.test("in a forum, typing shows in the General topic and in a topic, though sends to General name no thread", async () => {

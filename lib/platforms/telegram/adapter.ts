@@ -12,7 +12,7 @@
  */
 
 import { ConfigError, PlatformError } from "../../errors.ts";
-import type { AdapterContext, Capabilities, CommandMenu, PlatformAdapter } from "../adapter.ts";
+import type { AdapterContext, Capabilities, PlatformAdapter } from "../adapter.ts";
 import type {
   Attachment,
   OutboundMessage,
@@ -39,6 +39,7 @@ import { SendProgress } from "./send_progress.ts";
 import { TelegramSender } from "./sender.ts";
 import { WebhookListener } from "./webhook.ts";
 import { WebhookRuns } from "./webhook_runs.ts";
+import { syncCommandMenus } from "./command_menus.ts";
 
 /** The credential lock scope of a bot token. */
 export const TELEGRAM_LOCK_SCOPE = "telegram-bot-token";
@@ -149,7 +150,7 @@ export class TelegramAdapter implements PlatformAdapter {
         "Privacy mode is on: in groups Telegram may not deliver plain @mentions, only commands and replies to the bot; turn it off with @BotFather /setprivacy (then re-add the bot) or make the bot an admin",
       );
     }
-    await this.#setCommands(api);
+    await syncCommandMenus(api, this.#context.commandMenus, stateDir, log);
     current();
     this.#api = api;
     this.#sender = new TelegramSender(
@@ -402,33 +403,4 @@ export class TelegramAdapter implements PlatformAdapter {
     }
     return attachments;
   }
-
-  /**
-   * Shows each user the slash commands they may run (best effort): the
-   * default menu for everyone, a fuller one in each admin's DM and in each
-   * group with a list of its own.
-   */
-  async #setCommands(api: TelegramApi): Promise<void> {
-    for (const menu of this.#context.commandMenus) {
-      const scope = telegramScope(menu.scope);
-      const commands = menu.commands
-        .filter((c) => /^[a-z0-9_]{1,32}$/.test(c.name))
-        .slice(0, 100)
-        .map((c) => ({ command: c.name, description: (c.summary || c.name).slice(0, 256) }));
-      if (!scope || commands.length === 0) continue;
-      try {
-        await api.call("setMyCommands", { commands, scope });
-      } catch (error) {
-        this.#context.log.warn("Telegram did not take a command menu", { scope, error });
-      }
-    }
-  }
-}
-
-/** Telegram's BotCommandScope for `scope`; undefined for an id that names no chat (a username). */
-function telegramScope(scope: CommandMenu["scope"]): Record<string, unknown> | undefined {
-  if (scope.kind === "everyone") return { type: "default" };
-  const id = scope.kind === "user" ? scope.userId : scope.chatId;
-  // A private chat's id is its user's id.
-  return /^-?\d+$/.test(id) ? { type: "chat", chat_id: Number(id) } : undefined;
 }
