@@ -20,7 +20,7 @@ export const TYPING_REFRESH_MS = 4_000;
  * @example
  * ```ts
  * const stopTyping = keepTyping(adapter, event.source, log);
- * for await (const delta of deltas) { stopTyping(); ... }
+ * for await (const _delta of deltas) stopTyping(); // the first words end it
  * ```
  */
 export function keepTyping(
