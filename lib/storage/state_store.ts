@@ -341,6 +341,9 @@ export interface StateStore {
 
   /** Forgets finished entries, ledger rows and finished parts older than `before`. */
   prune(before: Date): Promise<void>;
-  /** Closes the store; nothing may be called afterwards. */
-  close(): void;
+  /**
+   * Closes the store; nothing may be called afterwards. A store on a server
+   * resolves once its connections are closed (SQLite's closes at once).
+   */
+  close(): void | Promise<void>;
 }

@@ -1,7 +1,8 @@
 /**
  * What every StateStore implementation must do, as tests: run
  * {@linkcode stateStoreConformance} with a way to open the implementation
- * on a fresh folder (SQLite today, PostgreSQL later) and each behaviour is
+ * on a fresh folder (SQLite, or a database the folder stands for:
+ * PostgreSQL) and each behaviour is
  * checked against it, restarts (a close and a reopen) included.
  *
  * @module
@@ -33,12 +34,12 @@ async function fresh(open: OpenStore) {
     },
     /** Closes and reopens the store: what a restart sees. */
     async reopen() {
-      store.close();
+      await store.close();
       store = await open(dir.path, clock);
       return store;
     },
     async [Symbol.asyncDispose]() {
-      store.close();
+      await store.close();
       await dir[Symbol.asyncDispose]();
     },
   };
