@@ -261,10 +261,14 @@ const BEFORE_CONNECTED = new Set([
   "57P03",
 ]);
 
-/** Tries of one unit of work when its connection is lost. */
-const TRIES = 3;
+/**
+ * Tries of one unit of work when its connection is lost. A killed
+ * connection may fail two in a row (the query in flight, then the next one
+ * reads the server's goodbye), so a single loss never exhausts them.
+ */
+const TRIES = 5;
 /** The pause before each further try, so a pool that lost its connections opens new ones. */
-const PAUSES_MS = [50, 250];
+const PAUSES_MS = [20, 100, 500, 1_000];
 
 /**
  * Runs `work`; when its connection is lost, tries again (with a new
@@ -298,7 +302,7 @@ export async function retrying<T>(
           { cause: error, unknown },
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, PAUSES_MS[attempt - 1] ?? 250));
+      await new Promise((resolve) => setTimeout(resolve, PAUSES_MS[attempt - 1] ?? 1_000));
     }
   }
 }

@@ -104,6 +104,8 @@ export class PgStateStore implements StateStore {
   readonly #transcripts = new PgTranscriptStore();
   /** Writes asked for and not settled: a read waits for them. */
   readonly #writes = new Set<Promise<unknown>>();
+  /** Reads and writes not settled: closing waits for them. */
+  readonly #busy = new Set<Promise<unknown>>();
   #link: StoreLink = { up: true };
   #closed: Promise<void> | undefined;
 
@@ -416,11 +418,13 @@ export class PgStateStore implements StateStore {
     });
   }
 
-  /** Waits for the writes under way, then closes the pool's connections. */
+  /** Waits for the reads and writes under way, then closes the pool's connections. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      await Promise.allSettled([...this.#writes]);
-      await this.#sql.end({ timeout: 5 });
+      await Promise.allSettled([...this.#busy]);
+      // Nothing is in flight: closed at once. (Waiting for the driver to end them politely can
+      // hang until its timeout on a connection the server had killed.)
+      await this.#sql.end({ timeout: 0 });
     })();
     return this.#closed;
   }
@@ -510,15 +514,27 @@ export class PgStateStore implements StateStore {
     this.#writes.add(unit);
     const settled = () => void this.#writes.delete(unit);
     unit.then(settled, settled);
-    return unit;
+    return this.#track(unit);
   }
 
   /** A read, after the writes asked for before it; retried on a new connection when the link drops. */
-  async #read<T>(work: (q: Queryable) => Promise<T>): Promise<T> {
-    if (this.#writes.size > 0) await Promise.allSettled([...this.#writes]);
-    return this.#linked(() =>
-      retrying(() => work(this.#sql), { idempotent: true, what: "Cannot read the state" })
-    );
+  #read<T>(work: (q: Queryable) => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new TypeError("Cannot read: the store is closed"));
+    const writes = [...this.#writes];
+    return this.#track((async () => {
+      if (writes.length > 0) await Promise.allSettled(writes);
+      return this.#linked(() =>
+        retrying(() => work(this.#sql), { idempotent: true, what: "Cannot read the state" })
+      );
+    })());
+  }
+
+  /** `work`, counted as under way until it settles. */
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#busy.add(work);
+    const settled = () => void this.#busy.delete(work);
+    work.then(settled, settled);
+    return work;
   }
 
   /** Runs `work`, keeping {@linkcode PgStateStore.link} up to date. */
