@@ -20,7 +20,7 @@ function event(id: string): MessageEvent {
  * waiting backend, as `pg_terminate_backend` does to a session a failover
  * or an administrator ends.
  */
-async function operator(url: string) {
+function operator(url: string) {
   const sql = postgres(url, { max: 2, onnotice: () => {} });
   let release = () => {};
   let held: Promise<unknown> = Promise.resolve();
@@ -72,7 +72,7 @@ async function operator(url: string) {
 Deno.test("a connection killed mid-flight is retried on a new one: the unit of work is done once", async () => {
   const url = await freshDatabase();
   await using store = await openPostgresStateStore(url, { max: 1 });
-  await using op = await operator(url);
+  await using op = operator(url);
   await op.lockJournal();
   const accepted = store.acceptInbound(event("m-1"), "k1");
   await op.killWaiting();
@@ -87,7 +87,7 @@ Deno.test("a connection killed mid-flight is retried on a new one: the unit of w
 Deno.test("a connection lost on every try rejects the unit with a StoreConnectionError, and the store goes on", async () => {
   const url = await freshDatabase();
   await using store = await openPostgresStateStore(url, { max: 1 });
-  await using op = await operator(url);
+  await using op = operator(url);
   await op.lockJournal();
   const accepted = store.acceptInbound(event("m-1"), "k1");
   const rejected = assert.rejects(accepted, (error) => {
@@ -109,7 +109,7 @@ Deno.test("a connection lost on every try rejects the unit with a StoreConnectio
 Deno.test("idle connections killed under the pool are replaced: reads and writes go on", async () => {
   const url = await freshDatabase();
   await using store = await openPostgresStateStore(url, { max: 2 });
-  await using op = await operator(url);
+  await using op = operator(url);
   assert.ok(await store.acceptInbound(event("m-1"), "k1"));
   await op.sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
     WHERE datname = current_database() AND application_name = 'hermes'`;
