@@ -1,9 +1,9 @@
 /**
  * A throwaway PostgreSQL server for tests: started once per test process,
- * lazily (the first test that asks for a database), as the unprivileged
+ * when a test file first imports this module, as the unprivileged
  * `postgres` user when the tests run as root (PostgreSQL refuses root), in a
  * temporary data folder, on a free port of 127.0.0.1 with its socket in that
- * folder; stopped and removed when the process exits. Each test gets a
+ * folder; stopped and removed when the process ends, however it ends. Each test gets a
  * database of its own. No PostgreSQL installed is an error, never a skip:
  * `deno task test` installs Debian's `postgresql` when it is missing.
  *
@@ -21,10 +21,8 @@ export interface PostgresServer {
   readonly adminUrl: string;
 }
 
-let server: Promise<PostgresServer> | undefined;
-
 /**
- * The test process's server, started on first use.
+ * The test process's server.
  *
  * @example
  * ```ts
@@ -32,7 +30,6 @@ let server: Promise<PostgresServer> | undefined;
  * ```
  */
 export function postgresServer(): Promise<PostgresServer> {
-  server ??= start();
   return server;
 }
 
@@ -76,17 +73,20 @@ export function databaseFor(key: string): Promise<string> {
   return url;
 }
 
-/** Runs a server program, as the `postgres` user when we are root. */
-async function asServerUser(program: string, args: string[]): Promise<string> {
-  const [cmd, ...rest] = Deno.uid() === 0
-    ? ["runuser", "-u", "postgres", "--", program, ...args]
-    : [program, ...args];
-  const out = await new Deno.Command(cmd!, { args: rest, stdin: "null" }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+/** `program args` as the `postgres` user when we are root (PostgreSQL refuses root). */
+function asServerUser(program: string, args: string[]): [string, string[]] {
+  return Deno.uid() === 0
+    ? ["runuser", ["-u", "postgres", "--", program, ...args]]
+    : [program, args];
+}
+
+async function run(program: string, args: string[]): Promise<void> {
+  const [cmd, rest] = asServerUser(program, args);
+  const out = await new Deno.Command(cmd, { args: rest, stdin: "null" }).output();
   if (!out.success) {
-    throw new Error(`Cannot run ${program} ${args.join(" ")} (exit ${out.code}): ${text.trim()}`);
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    throw new Error(`Cannot run ${program} (exit ${out.code}): ${text.trim()}`);
   }
-  return text;
 }
 
 function freePort(): number {
@@ -95,6 +95,23 @@ function freePort(): number {
   listener.close();
   return port;
 }
+
+/**
+ * The server runs under a small shell that waits for its standard input to
+ * close: this process holds the other end, so however it ends (a normal
+ * exit, a failed test, kill -9), the shell then stops the server and
+ * removes its folder. No server outlives its tests.
+ */
+const WATCHDOG = `
+  "$0" -D "$1/data" -c listen_addresses=127.0.0.1 -c port="$2" -c unix_socket_directories="$1" \
+    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+    </dev/null >"$1/server.log" 2>&1 &
+  pid=$!
+  read -r _ || true
+  kill -QUIT "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  rm -rf "$1"
+`;
 
 async function start(): Promise<PostgresServer> {
   const bin = findPostgresBin();
@@ -113,23 +130,10 @@ async function start(): Promise<PostgresServer> {
       );
     await Deno.chown(dir, id("-u"), id("-g"));
   }
-  const data = `${dir}/data`;
-  const stop = () => {
-    try {
-      const args = ["stop", "-D", data, "-m", "immediate", "-s"];
-      const [cmd, ...rest] = Deno.uid() === 0
-        ? ["runuser", "-u", "postgres", "--", `${bin}/pg_ctl`, ...args]
-        : [`${bin}/pg_ctl`, ...args];
-      new Deno.Command(cmd!, { args: rest, stdin: "null", stdout: "null", stderr: "null" })
-        .outputSync();
-    } finally {
-      Deno.removeSync(dir, { recursive: true });
-    }
-  };
   try {
-    await asServerUser(`${bin}/initdb`, [
+    await run(`${bin}/initdb`, [
       "-D",
-      data,
+      `${dir}/data`,
       "-U",
       "postgres",
       "-A",
@@ -139,40 +143,35 @@ async function start(): Promise<PostgresServer> {
       "--locale=C.UTF-8",
       "--no-sync",
     ]);
-    let port = 0;
-    for (let tries = 1;; tries++) {
-      port = freePort();
-      const options = [
-        "-c listen_addresses=127.0.0.1",
-        `-c port=${port}`,
-        `-c unix_socket_directories=${dir}`,
-        // A test server: speed over durability (the durability tests are SQLite's).
-        "-c fsync=off",
-        "-c synchronous_commit=off",
-        "-c full_page_writes=off",
-        "-c max_connections=200",
-      ].join(" ");
-      try {
-        await asServerUser(`${bin}/pg_ctl`, [
-          "start",
-          "-D",
-          data,
-          "-w",
-          "-s",
-          "-l",
-          `${dir}/server.log`,
-          "-o",
-          options,
-        ]);
-        break;
-      } catch (error) {
-        if (tries === 3) throw error; // the port was taken in between, three times
-      }
-    }
-    globalThis.addEventListener("unload", stop);
-    return { host: "127.0.0.1", port, adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres` };
   } catch (error) {
-    stop();
+    await Deno.remove(dir, { recursive: true });
     throw error;
   }
+  const port = freePort();
+  const [cmd, args] = asServerUser("/bin/sh", ["-c", WATCHDOG, `${bin}/postgres`, dir, `${port}`]);
+  const watchdog = new Deno.Command(cmd, { args, stdin: "piped", stdout: "null", stderr: "null" })
+    .spawn();
+  watchdog.unref(); // the open stdin is the leash; it must not keep this process alive
+  const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  for (let tries = 0;; tries++) {
+    const sql = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 2 });
+    try {
+      await sql`SELECT 1`;
+      break;
+    } catch (error) {
+      if (tries >= 200) {
+        const log = await Deno.readTextFile(`${dir}/server.log`).catch(() => "");
+        throw new Error(`Cannot start the test PostgreSQL server: ${log.trim() || error}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50)); // polls until it accepts
+    } finally {
+      await sql.end({ timeout: 0 });
+    }
+  }
+  return { host: "127.0.0.1", port, adminUrl };
 }
+
+// Started when this module is first imported (by a test file that needs it), before any test
+// runs: the watchdog's process and pipe then belong to no test, so the sanitizers stay on.
+const server: Promise<PostgresServer> = start();
+await server.catch(() => {}); // a failure is reported by the first test that asks

@@ -11,12 +11,13 @@
 
 import postgres from "postgres";
 import { ConfigError, HermesError } from "../../errors.ts";
-import { ExitCode } from "../../process/exit_codes.ts";
+import { PgPool } from "./pool.ts";
+import { isConnectionLoss, retrying, transaction } from "./unit_of_work.ts";
 
 /** The pool. */
 export type Sql = postgres.Sql<Record<string, unknown>>;
 /** A transaction's connection (what a unit of work writes through). */
-export type Tx = postgres.TransactionSql<Record<string, unknown>>;
+export type Tx = postgres.ReservedSql<Record<string, unknown>>;
 /** Either: what a read runs on. */
 export type Queryable = Sql | Tx;
 
@@ -40,36 +41,6 @@ export interface PgOpenOptions {
 
 /** The advisory lock key migrations are applied under (any fixed 64-bit number). */
 const MIGRATION_LOCK = 0x6865726d6573; // "hermes"
-
-/**
- * The database is out of reach: the connection was lost or could not be
- * made. A unit of work that fails with it was not done, or (`unknown`) its
- * commit was sent and its outcome is not known; the pool reconnects for the
- * next one.
- *
- * @example
- * ```ts
- * try {
- *   await store.acceptInbound(event, key);
- * } catch (error) {
- *   if (error instanceof StoreConnectionError) log.warn("database unreachable", { error });
- * }
- * ```
- */
-export class StoreConnectionError extends HermesError {
-  /** Whether the unit's commit was sent before the connection went (it may have been done). */
-  readonly unknown: boolean;
-
-  constructor(message: string, options: { cause?: unknown; unknown?: boolean } = {}) {
-    super("store_unavailable", message, {
-      cause: options.cause,
-      exitCode: ExitCode.Restart,
-      hints: ["start PostgreSQL or fix storage.url (HERMES_DATABASE_URL), then run again"],
-    });
-    this.name = "StoreConnectionError";
-    this.unknown = options.unknown ?? false;
-  }
-}
 
 /**
  * `url` with its password masked, for messages and logs.
@@ -122,49 +93,50 @@ export function checkPostgresUrl(url: string | undefined): string {
 }
 
 /**
- * Opens a pool on `url` and migrates the database (unless read-only).
+ * Opens a pool ({@linkcode PgPool}) on `url` and migrates the database (unless read-only).
  * Throws a {@linkcode StoreConnectionError} when the server cannot be
  * reached, a HermesError when the schema is newer than this hermes or a
  * migration fails.
  *
  * @example
  * ```ts
- * const sql = await openPostgres("postgres://hermes@127.0.0.1:5432/hermes", PG_MIGRATIONS);
- * await sql.end();
+ * const pool = await openPostgres("postgres://hermes@127.0.0.1:5432/hermes", PG_MIGRATIONS);
+ * await pool.end();
  * ```
  */
 export async function openPostgres(
   url: string,
   migrations: readonly PgMigration[],
   options: PgOpenOptions = {},
-): Promise<Sql> {
+): Promise<PgPool> {
   checkPostgresUrl(url);
-  const sql = postgres(url, {
-    max: options.max ?? 10,
-    connect_timeout: options.connectTimeout ?? 10,
-    onnotice: () => {},
-    // Ids and counts are int8: numbers here (ids stay far below 2^53).
-    types: {
-      bigint: {
-        to: 20,
-        from: [20],
-        serialize: (value: number) => String(value),
-        parse: (value: string) => Number(value),
+  const pool = new PgPool(() =>
+    postgres(url, {
+      max: options.max ?? 10,
+      connect_timeout: options.connectTimeout ?? 10,
+      onnotice: () => {},
+      // Ids and counts are int8: numbers here (ids stay far below 2^53).
+      types: {
+        bigint: {
+          to: 20,
+          from: [20],
+          serialize: (value: number) => String(value),
+          parse: (value: string) => Number(value),
+        },
       },
-    },
-    connection: {
-      application_name: "hermes",
-      ...(options.readOnly ? { default_transaction_read_only: true } : {}),
-    },
-  }) as unknown as Sql;
+      connection: {
+        application_name: "hermes",
+        ...(options.readOnly ? { default_transaction_read_only: true } : {}),
+      },
+    }) as unknown as Sql, isConnectionLoss);
   try {
-    await retrying(() => migrate(sql, url, migrations, options.readOnly ?? false), {
-      idempotent: true,
-      what: `Cannot open the database at ${maskUrl(url)}`,
-    });
-    return sql;
+    await retrying(
+      () => pool.use((sql) => migrate(sql, url, migrations, options.readOnly ?? false)),
+      { idempotent: true, what: `Cannot open the database at ${maskUrl(url)}` },
+    );
+    return pool;
   } catch (error) {
-    await sql.end({ timeout: 1 }).catch(() => {});
+    await pool.end();
     throw error;
   }
 }
@@ -196,7 +168,7 @@ async function migrate(
     if (current > known) throw tooNew(current);
     return;
   }
-  await sql.begin(async (tx) => {
+  await transaction(sql, async (tx) => {
     // Held to the end of this transaction: a second gateway waits here, then sees the rows.
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
     await tx`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -221,116 +193,6 @@ async function migrate(
       }
     }
   });
-}
-
-/** Errors of the link, not of the statement: the server went, or could not be reached. */
-const LINK_CODES = new Set([
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  "CONNECT_TIMEOUT",
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENOTFOUND",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-  // The server ended the session: an administrator's or a crash's shutdown, not yet accepting.
-  "57P01",
-  "57P02",
-  "57P03",
-]);
-
-/** Whether `error` is a lost or impossible connection (SQLSTATE class 08 included). */
-export function isConnectionLoss(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== "string") return error instanceof Deno.errors.ConnectionRefused;
-  return LINK_CODES.has(code) || code.startsWith("08");
-}
-
-/** Link errors that come before anything reached the server: always safe to try again. */
-const BEFORE_CONNECTED = new Set([
-  "ECONNREFUSED",
-  "CONNECT_TIMEOUT",
-  "ENOTFOUND",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-  "57P03",
-]);
-
-/**
- * Tries of one unit of work when its connection is lost. A killed
- * connection may fail two in a row (the query in flight, then the next one
- * reads the server's goodbye), so a single loss never exhausts them.
- */
-const TRIES = 5;
-/** The pause before each further try, so a pool that lost its connections opens new ones. */
-const PAUSES_MS = [20, 100, 500, 1_000];
-
-/**
- * Runs `work`; when its connection is lost, tries again (with a new
- * connection from the pool) if that is safe: `idempotent` work (a read)
- * always, other work when `work` reports that it had not reached its commit.
- * Otherwise, and after the last try, rejects with a StoreConnectionError.
- *
- * @example
- * ```ts
- * const rows = await retrying(() => sql`SELECT 1`, { idempotent: true, what: "Cannot read" });
- * ```
- */
-export async function retrying<T>(
-  work: (progress: { committing: boolean }) => Promise<T>,
-  options: { idempotent: boolean; what: string },
-): Promise<T> {
-  for (let attempt = 1;; attempt++) {
-    const progress = { committing: false };
-    try {
-      return await work(progress);
-    } catch (error) {
-      if (!isConnectionLoss(error)) throw error;
-      const code = String((error as { code?: unknown }).code ?? "");
-      const safe = options.idempotent || !progress.committing || BEFORE_CONNECTED.has(code);
-      if (!safe || attempt >= TRIES) {
-        const unknown = !safe;
-        throw new StoreConnectionError(
-          `${options.what}: the database connection was lost (${describe(error)})${
-            unknown ? "; the last write may or may not have been committed" : ""
-          }`,
-          { cause: error, unknown },
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, PAUSES_MS[attempt - 1] ?? 1_000));
-    }
-  }
-}
-
-/**
- * Runs `work` as one transaction on `sql`, retried as {@linkcode retrying} says.
- *
- * @example
- * ```ts
- * await unitOfWork(sql, (tx) => tx`UPDATE sessions SET updated_at = ${at} WHERE id = ${id}`);
- * ```
- */
-export function unitOfWork<T>(sql: Sql, work: (tx: Tx) => Promise<T>): Promise<T> {
-  return retrying(
-    (progress) =>
-      sql.begin(async (tx) => {
-        const result = await work(tx as unknown as Tx);
-        progress.committing = true; // from here on, the COMMIT may reach the server
-        return result;
-      }) as Promise<T>,
-    { idempotent: false, what: "Cannot write the state" },
-  );
-}
-
-function describe(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  const message = messageOf(error);
-  return typeof code === "string" && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
 function messageOf(error: unknown): string {

@@ -29,15 +29,9 @@ import {
   type StoredMessage,
 } from "../state_store.ts";
 import { OPERATOR_MESSAGE_PREFIX } from "../dedup_id.ts";
-import {
-  openPostgres,
-  type Queryable,
-  retrying,
-  type Sql,
-  StoreConnectionError,
-  type Tx,
-  unitOfWork,
-} from "./database.ts";
+import { openPostgres, type Queryable, type Tx } from "./database.ts";
+import type { PgPool } from "./pool.ts";
+import { retrying, StoreConnectionError, unitOfWork } from "./unit_of_work.ts";
 import { PG_MIGRATIONS } from "./migrations.ts";
 import { PgInboundJournal } from "./journal.ts";
 import { PgOutboundLedger } from "./outbound_ledger.ts";
@@ -83,16 +77,16 @@ export async function openPostgresStateStore(
   url: string,
   options: PgStoreOptions = {},
 ): Promise<PgStateStore> {
-  const sql = await openPostgres(url, PG_MIGRATIONS, {
+  const pool = await openPostgres(url, PG_MIGRATIONS, {
     max: options.max,
     readOnly: options.readOnly,
   });
-  return new PgStateStore(sql, options);
+  return new PgStateStore(pool, options);
 }
 
 /** The state of one or more gateways in one PostgreSQL database. */
 export class PgStateStore implements StateStore {
-  readonly #sql: Sql;
+  readonly #pool: PgPool;
   readonly #now: () => Date;
   readonly #readOnly: boolean;
   readonly #fence: ((tx: Tx) => Promise<void>) | undefined;
@@ -109,8 +103,8 @@ export class PgStateStore implements StateStore {
   #link: StoreLink = { up: true };
   #closed: Promise<void> | undefined;
 
-  constructor(sql: Sql, options: PgStoreOptions = {}) {
-    this.#sql = sql;
+  constructor(pool: PgPool, options: PgStoreOptions = {}) {
+    this.#pool = pool;
     this.#now = options.now ?? (() => new Date());
     this.#readOnly = options.readOnly ?? false;
     this.#fence = options.fence;
@@ -422,9 +416,7 @@ export class PgStateStore implements StateStore {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       await Promise.allSettled([...this.#busy]);
-      // Nothing is in flight: closed at once. (Waiting for the driver to end them politely can
-      // hang until its timeout on a connection the server had killed.)
-      await this.#sql.end({ timeout: 0 });
+      await this.#pool.end();
     })();
     return this.#closed;
   }
@@ -506,7 +498,7 @@ export class PgStateStore implements StateStore {
     }
     if (this.#closed) return Promise.reject(new TypeError("Cannot write: the store is closed"));
     const unit = this.#linked(() =>
-      unitOfWork(this.#sql, async (tx) => {
+      unitOfWork(this.#pool, async (tx) => {
         await this.#fence?.(tx);
         return work(tx);
       })
@@ -524,7 +516,7 @@ export class PgStateStore implements StateStore {
     return this.#track((async () => {
       if (writes.length > 0) await Promise.allSettled(writes);
       return this.#linked(() =>
-        retrying(() => work(this.#sql), { idempotent: true, what: "Cannot read the state" })
+        retrying(() => this.#pool.use(work), { idempotent: true, what: "Cannot read the state" })
       );
     })());
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { openPostgresStateStore } from "../../../lib/storage/postgres/state_store.ts";
-import { StoreConnectionError } from "../../../lib/storage/postgres/database.ts";
+import { StoreConnectionError } from "../../../lib/storage/postgres/unit_of_work.ts";
 import type { MessageEvent } from "../../../lib/platforms/event.ts";
 import { freshDatabase } from "../../_postgres.ts";
 
