@@ -22,7 +22,7 @@ import {
 } from "../platforms/registry.ts";
 import { sessionKey } from "../sessions/key.ts";
 import type { SessionSource } from "../platforms/event.ts";
-import { openSqliteStateStore } from "../storage/sqlite/state_store.ts";
+import { openStateStore } from "../storage/open_state_store.ts";
 import type { OutboxCounts, StateStore } from "../storage/state_store.ts";
 import type { Logger } from "../util/log.ts";
 import { raceTimeout } from "../util/race_timeout.ts";
@@ -143,7 +143,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
 
   return {
     async start() {
-      state = openSqliteStateStore(paths.stateDb, { synchronous: config.storage.synchronous });
+      state = await openStateStore(config.storage, paths.stateDb);
       agent = createAgent(config, env);
       if (agent.provider === "echo") {
         log.info("no model configured: the echo agent replies with each message it receives", {
@@ -281,7 +281,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
       await links?.disconnectAll("gateway stopping");
       // Turns the drain gave up on may still touch state.db until the process exits.
       if ((pipeline?.runningTurns ?? 0) === 0) {
-        state?.close();
+        await state?.close();
         state = undefined;
       }
     },

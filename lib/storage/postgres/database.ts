@@ -10,7 +10,8 @@
  */
 
 import postgres from "postgres";
-import { ConfigError, HermesError } from "../../errors.ts";
+import { HermesError } from "../../errors.ts";
+import { checkPostgresUrl, maskUrl } from "../database_url.ts";
 import { PgPool } from "./pool.ts";
 import { isConnectionLoss, retrying, transaction } from "./unit_of_work.ts";
 
@@ -41,56 +42,6 @@ export interface PgOpenOptions {
 
 /** The advisory lock key migrations are applied under (any fixed 64-bit number). */
 const MIGRATION_LOCK = 0x6865726d6573; // "hermes"
-
-/**
- * `url` with its password masked, for messages and logs.
- *
- * @example
- * ```ts
- * maskUrl("postgres://hermes:s3cret@db:5432/hermes"); // "postgres://hermes:***@db:5432/hermes"
- * ```
- */
-export function maskUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.href;
-  } catch {
-    // Not a URL: mask whatever sits between "user:" and "@".
-    return url.replace(/(\/\/[^:/@]*:)[^@]*@/, "$1***@");
-  }
-}
-
-/**
- * Checks that `url` is a PostgreSQL URL; throws a ConfigError naming the
- * fix otherwise.
- *
- * @example
- * ```ts
- * checkPostgresUrl("postgres://hermes@db.internal:5432/hermes");
- * ```
- */
-export function checkPostgresUrl(url: string | undefined): string {
-  if (!url) {
-    throw new ConfigError(
-      "Cannot use the postgres storage backend: no database URL; set storage.url or HERMES_DATABASE_URL to postgres://user:password@host:5432/database",
-    );
-  }
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed || !["postgres:", "postgresql:"].includes(parsed.protocol) || !parsed.hostname) {
-    throw new ConfigError(
-      `Cannot use storage.url "${
-        maskUrl(url)
-      }": it is not a postgres:// URL; write it as postgres://user:password@host:5432/database`,
-    );
-  }
-  return url;
-}
 
 /**
  * Opens a pool ({@linkcode PgPool}) on `url` and migrates the database (unless read-only).

@@ -115,8 +115,11 @@ export async function retrying<T>(
       const safe = options.idempotent || !progress.committing || BEFORE_CONNECTED.has(code);
       if (!safe || attempt >= TRIES) {
         const unknown = !safe;
+        const what = BEFORE_CONNECTED.has(code)
+          ? "cannot connect to the database server"
+          : "the database connection was lost";
         throw new StoreConnectionError(
-          `${options.what}: the database connection was lost (${describe(error)})${
+          `${options.what}: ${what} (${describe(error)})${
             unknown ? "; the last write may or may not have been committed" : ""
           }`,
           { cause: error, unknown },
