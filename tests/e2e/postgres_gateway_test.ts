@@ -38,6 +38,31 @@ Deno.test("hermes gateway run on storage.backend postgres answers a local messag
   );
 });
 
+Deno.test("a gateway on postgres whose connections the server kills between messages answers the next one and keeps running", async () => {
+  await using home = tempDir();
+  const url = await freshDatabase();
+  const env = { HERMES_STORAGE_BACKEND: "postgres", HERMES_DATABASE_URL: url };
+  await using local = await startLocalGateway(home.path, env);
+  await using chat = new ChatClient(local.url, "ada");
+  await chat.ready();
+  assert.equal(await chat.ask("c-1", "before"), "before");
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const killed = await admin`SELECT pg_terminate_backend(pid) AS gone FROM pg_stat_activity
+      WHERE datname = current_database() AND application_name = 'hermes'`;
+    assert.ok(killed.length > 0, "the gateway had connections to kill");
+  } finally {
+    await admin.end();
+  }
+  assert.equal(await chat.ask("c-2", "after"), "after");
+  assert.equal(await chat.ask("c-3", "and again"), "and again");
+  const status = await runHermes(["gateway", "status", "--json"], {
+    home: home.path,
+    env: { ...env, HERMES_GATEWAY_LOCK_DIR: `${home.path}/locks` },
+  });
+  assert.equal(JSON.parse(status.stdout).state, "running", status.stderr);
+});
+
 Deno.test("a storage.url that is not postgres:// is a config error (exit 78) naming the fix, password unshown", async () => {
   await using home = tempDir();
   const result = await runHermes(["config", "check"], {
