@@ -117,6 +117,14 @@ async function migrate(
   if (readOnly) {
     const current = await pgSchemaVersion(sql);
     if (current > known) throw tooNew(current);
+    if (current === 0) {
+      throw new HermesError(
+        "store_empty",
+        `Cannot read the database at ${
+          maskUrl(url)
+        }: it holds no hermes state yet; start the gateway on it once (hermes gateway run), which creates it`,
+      );
+    }
     return;
   }
   await transaction(sql, async (tx) => {
