@@ -128,13 +128,15 @@ export class PgTranscriptStore {
         `WITH query AS (SELECT ${tsquery} AS q)
          SELECT ${COLUMNS}, s.key AS session_key,
            ts_headline('simple', m.text, query.q,
-             'StartSel="[", StopSel="]", MaxWords=12, MinWords=4, MaxFragments=1, FragmentDelimiter="…"')
+             'StartSel="[", StopSel="]", MaxWords=12, MinWords=4')
              AS snippet
          ${from}, query WHERE m.words @@ query.q ${filter}
          ORDER BY ts_rank(m.words, query.q) DESC, m.id DESC LIMIT ${param(limit)}`,
         params as never[],
       );
-      return rows.map((row) => message<SearchHit>(row));
+      return rows.map((row) =>
+        message<SearchHit>({ ...row, snippet: elided(String(row.snippet), String(row.text)) })
+      );
     }
     const pair = terms.length === 1 && [...terms[0]!].length === 2 &&
       cjkBigrams(terms[0]!) === terms[0];
@@ -150,6 +152,14 @@ export class PgTranscriptStore {
       message<SearchHit>({ ...row, snippet: highlight(String(row.text), terms) })
     );
   }
+}
+
+/** `snippet` (a piece of `text` with marks) with `…` where it cuts `text` short, as SQLite's are. */
+function elided(snippet: string, text: string): string {
+  const plain = snippet.replace(/[[\]]/g, "");
+  const at = text.indexOf(plain);
+  if (at < 0) return snippet;
+  return `${at > 0 ? "…" : ""}${snippet}${at + plain.length < text.length ? "…" : ""}`;
 }
 
 /** A row as a message: plain fields, numbers as numbers, attachments as an array. */
