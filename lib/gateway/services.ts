@@ -23,7 +23,7 @@ import {
 import { sessionKey } from "../sessions/key.ts";
 import type { SessionSource } from "../platforms/event.ts";
 import { openStateStore } from "../storage/open_state_store.ts";
-import type { OutboxCounts, StateStore } from "../storage/state_store.ts";
+import type { OutboxCounts, StateStore, StoreLink } from "../storage/state_store.ts";
 import type { Logger } from "../util/log.ts";
 import { raceTimeout } from "../util/race_timeout.ts";
 import { acquireCredentialLock, describeHolder } from "../process/credential_lock.ts";
@@ -43,6 +43,11 @@ import { downloadMedia } from "../media/download.ts";
 import { RateBudgets } from "./rate_budget.ts";
 import { Pipeline } from "./pipeline.ts";
 
+/** The state store for `gateway status`: its backend and its link to the database server. */
+export interface StorageStatus extends StoreLink {
+  readonly backend: "sqlite" | "postgres";
+}
+
 /** What the gateway asks of its services. */
 export interface GatewayServices {
   /** Opens state, connects platforms, replays unfinished messages. */
@@ -57,6 +62,8 @@ export interface GatewayServices {
   platforms(): Record<string, Record<string, unknown>>;
   /** Reply parts by state, for status (undefined before the services started). */
   outbox(): OutboxCounts | undefined;
+  /** The state store's backend and, on a server, its link (undefined before the services started). */
+  storage(): StorageStatus | undefined;
   /** Methods the services add to the control socket. */
   readonly methods: Readonly<Record<string, ControlMethod>>;
 }
@@ -290,6 +297,10 @@ export function createServices(options: ServicesOptions): GatewayServices {
     },
     outbox() {
       return outbox?.counts;
+    },
+    storage() {
+      if (!state) return undefined;
+      return { backend: config.storage.backend, ...(state.link ?? { up: true }) };
     },
     methods: {
       /** `hermes pair approve` asks the gateway to tell the approved user now. */

@@ -177,8 +177,20 @@ export function chatKeyOf(source: SessionSource): string {
   return JSON.stringify([source.platform, source.chatId, source.threadId ?? ""]);
 }
 
+/** How a store's link to its database server is: up, or lost since when and why. */
+export interface StoreLink {
+  readonly up: boolean;
+  /** The last loss, while it lasts. */
+  readonly error?: string;
+  /** ISO time of the first failure of the current loss. */
+  readonly since?: string;
+}
+
 /** The gateway's state. */
 export interface StateStore {
+  /** The link to the database server, as the last unit of work found it (a server's store only). */
+  readonly link?: StoreLink;
+
   /**
    * Journals `event` (durable when this resolves); undefined for a repeat of
    * a message id. Its reply context serves the chat only once the message is

@@ -60,7 +60,14 @@ Deno.test("a gateway on postgres whose connections the server kills between mess
     home: home.path,
     env: { ...env, HERMES_GATEWAY_LOCK_DIR: `${home.path}/locks` },
   });
-  assert.equal(JSON.parse(status.stdout).state, "running", status.stderr);
+  const report = JSON.parse(status.stdout);
+  assert.equal(report.state, "running", status.stderr);
+  assert.deepEqual(report.storage, { backend: "postgres", up: true });
+  const human = await runHermes(["gateway", "status"], {
+    home: home.path,
+    env: { ...env, HERMES_GATEWAY_LOCK_DIR: `${home.path}/locks` },
+  });
+  assert.match(human.stdout, /^ {2}storage: postgres, connected$/m);
 });
 
 Deno.test("a storage.url that is not postgres:// is a config error (exit 78) naming the fix, password unshown", async () => {

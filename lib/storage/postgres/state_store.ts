@@ -27,6 +27,7 @@ import {
   type SessionRecord,
   type StateStore,
   type StoredMessage,
+  type StoreLink,
 } from "../state_store.ts";
 import { OPERATOR_MESSAGE_PREFIX } from "../dedup_id.ts";
 import { openPostgres, type Queryable, type Tx } from "./database.ts";
@@ -52,15 +53,6 @@ export interface PgStoreOptions {
    * throwing refuses the unit. Where a lease's epoch is checked (fencing).
    */
   readonly fence?: (tx: Tx) => Promise<void>;
-}
-
-/** How the store's link to the database is: up, or lost since when and why. */
-export interface StoreLink {
-  readonly up: boolean;
-  /** The last loss, while it lasts. */
-  readonly error?: string;
-  /** ISO time of the first failure of the current loss. */
-  readonly since?: string;
 }
 
 /**
