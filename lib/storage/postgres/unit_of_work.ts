@@ -36,7 +36,6 @@ export class StoreConnectionError extends HermesError {
     super("store_unavailable", message, {
       cause: options.cause,
       exitCode: ExitCode.Restart,
-      hints: ["start PostgreSQL or fix storage.url (HERMES_DATABASE_URL), then run again"],
     });
     this.name = "StoreConnectionError";
     this.unknown = options.unknown ?? false;
@@ -121,7 +120,7 @@ export async function retrying<T>(
         throw new StoreConnectionError(
           `${options.what}: ${what} (${describe(error)})${
             unknown ? "; the last write may or may not have been committed" : ""
-          }`,
+          }; check that PostgreSQL runs and that storage.url (HERMES_DATABASE_URL) names it`,
           { cause: error, unknown },
         );
       }
