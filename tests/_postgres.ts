@@ -76,8 +76,20 @@ export function databaseFor(key: string): Promise<string> {
 /** `program args` as the `postgres` user when we are root (PostgreSQL refuses root). */
 function asServerUser(program: string, args: string[]): [string, string[]] {
   return Deno.uid() === 0
-    ? ["runuser", ["-u", "postgres", "--", program, ...args]]
+    ? [runuser(), ["-u", "postgres", "--", program, ...args]]
     : [program, args];
+}
+
+/** util-linux's runuser, which lives in sbin (not on every root's PATH). */
+function runuser(): string {
+  for (const path of ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]) {
+    try {
+      if (Deno.statSync(path).isFile) return path;
+    } catch {
+      // not here
+    }
+  }
+  return "runuser";
 }
 
 async function run(program: string, args: string[]): Promise<void> {
