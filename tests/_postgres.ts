@@ -112,9 +112,11 @@ function freePort(): number {
  * The server runs under a small shell that waits for its standard input to
  * close: this process holds the other end, so however it ends (a normal
  * exit, a failed test, kill -9), the shell then stops the server and
- * removes its folder. No server outlives its tests.
+ * removes its folder. It ignores the signals a terminal or `timeout` sends
+ * the whole process group, so it stays to clean up.
  */
 const WATCHDOG = `
+  trap '' HUP INT TERM
   "$0" -D "$1/data" -c listen_addresses=127.0.0.1 -c port="$2" -c unix_socket_directories="$1" \
     -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
     </dev/null >"$1/server.log" 2>&1 &
