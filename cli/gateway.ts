@@ -244,6 +244,14 @@ export function describeStatus(report: GatewayStatusReport): string {
         } to send, ${deferred} deferred, ${failed} retrying, ${undeliverable} undeliverable`,
       );
     }
+    const storage = report.storage;
+    if (storage && storage.backend !== "sqlite") {
+      lines.push(
+        storage.up
+          ? `  storage: ${storage.backend}, connected`
+          : `  storage: ${storage.backend}, connection lost since ${storage.since}: ${storage.error}`,
+      );
+    }
     if (report.supervisor) lines.push(`  supervisor: ${report.supervisor}`);
   } else {
     lines.push(`Gateway not running`);

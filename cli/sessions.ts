@@ -7,10 +7,9 @@
 
 import type { CliCommand } from "./command.ts";
 import { positiveInteger } from "./value_parsers.ts";
-import type { HermesPaths } from "../lib/config/home.ts";
 import { HermesError } from "../lib/errors.ts";
 import type { SearchHit, SessionRecord, StateStore } from "../lib/storage/state_store.ts";
-import { loadHomeConfig, openHome } from "./context.ts";
+import { type CommandContext, openContext } from "./context.ts";
 import type { CliIo } from "./io.ts";
 import type { MaintenancePlan, MaintenanceReport } from "../lib/gateway/maintenance.ts";
 
@@ -26,8 +25,7 @@ export function registerSessionCommands(program: CliCommand, io: CliIo): void {
     .option("--limit <n>", "how many (default 100)", positiveInteger)
     .option("--json", "print a JSON array")
     .action(async (options, command) => {
-      const { paths } = await openHome(io, command);
-      const rows = await withState(paths, (store) =>
+      const rows = await withState(await openContext(io, command), (store) =>
         store.listSessions({ limit: options.limit, includeEnded: options.all === true })) ?? [];
       if (options.json) {
         return void io.out(`${JSON.stringify(rows, null, 2)}\n`);
@@ -46,8 +44,7 @@ export function registerSessionCommands(program: CliCommand, io: CliIo): void {
     .option("--limit <n>", "how many messages (default 50)", positiveInteger)
     .option("--json", "print one JSON object")
     .action(async (key, options, command) => {
-      const { paths } = await openHome(io, command);
-      const found = await withState(paths, async (store) => {
+      const found = await withState(await openContext(io, command), async (store) => {
         const session = (await store.sessionsOfKey(key))[0];
         if (!session) return undefined;
         return {
@@ -72,8 +69,7 @@ export function registerSessionCommands(program: CliCommand, io: CliIo): void {
     .option("--limit <n>", "how many results (default 20)", positiveInteger)
     .option("--json", "print a JSON array")
     .action(async (terms, options, command) => {
-      const { paths } = await openHome(io, command);
-      const { hits, lag } = await withState(paths, async (store) => ({
+      const { hits, lag } = await withState(await openContext(io, command), async (store) => ({
         hits: await store.search(terms.join(" "), {
           platform: options.platform,
           limit: options.limit,
@@ -102,15 +98,15 @@ export function registerSessionCommands(program: CliCommand, io: CliIo): void {
     .option("--dry-run", "only list what would be removed")
     .option("--json", "print one JSON object")
     .action(async (options, command) => {
-      const home = await openHome(io, command);
-      const { config } = await loadHomeConfig(io, command, home);
-      const result = await withState(home.paths, async (store) => {
+      const context = await openContext(io, command);
+      const { config } = context.loaded;
+      const result = await withState(context, async (store) => {
         const [{ planMaintenance, runMaintenance }, { findRunningGateway }] = await Promise.all([
           import("../lib/gateway/maintenance.ts"),
           import("../lib/process/running_gateway.ts"),
         ]);
         if (options.dryRun) return { plan: await planMaintenance(store, config) };
-        const { running } = findRunningGateway(home.paths);
+        const { running } = findRunningGateway(context.paths);
         // Forced: by hand it runs whether the daily prune is due or not, and with auto_prune off.
         return {
           report: await runMaintenance({
@@ -159,28 +155,35 @@ function describeFinished(
 }
 
 /**
- * Runs `read` against state.db (loaded lazily, so other commands start fast);
- * undefined when there is no state.db yet (nothing is created).
+ * Runs `read` against the state, read-only (loaded lazily, so other commands
+ * start fast): state.db, or the PostgreSQL database of `storage.backend:
+ * postgres`. Undefined when there is no state.db yet (nothing is created).
  */
 async function withState<T>(
-  paths: HermesPaths,
+  context: CommandContext,
   read: (store: StateStore) => Promise<T>,
   options: { write?: boolean } = {},
 ): Promise<T | undefined> {
-  try {
-    Deno.statSync(paths.stateDb);
-  } catch {
-    return undefined;
+  const { paths, loaded } = context;
+  if (loaded.config.storage.backend === "sqlite") {
+    try {
+      Deno.statSync(paths.stateDb);
+    } catch {
+      return undefined;
+    }
   }
-  const { openSqliteStateStore } = await import("../lib/storage/sqlite/state_store.ts");
+  const { openStateStore } = await import("../lib/storage/open_state_store.ts");
   // A running gateway (perhaps an older hermes) keeps its database as it is: reads are
   // read-only, and a prune (which writes beside it: WAL and the busy timeout let both go on)
   // never migrates, so either works only on the schema this hermes knows.
-  const store = openSqliteStateStore(paths.stateDb, { readOnly: !options.write, migrate: false });
+  const store = await openStateStore(loaded.config.storage, paths.stateDb, {
+    readOnly: !options.write,
+    migrate: false,
+  });
   try {
     return await read(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -4,13 +4,16 @@
  * (as root, or with sudo that needs no password), Debian's `chromium` is
  * installed first; elsewhere it stops with one line naming what to install.
  * tmux (the terminal of `hermes weixin login`'s test) is installed the same
- * way when missing, or the run stops naming it. Arguments are passed on to
+ * way when missing, or the run stops naming it; so is PostgreSQL's server
+ * (Debian's `postgresql`: the storage tests start a throwaway server from
+ * its programs as an unprivileged user). Arguments are passed on to
  * `deno test`.
  *
  * @module
  */
 
 import { findBrowser } from "./browser.ts";
+import { findPostgresBin } from "./postgres_bin.ts";
 
 const INSTALL_HINT =
   "install Chromium or Chrome (Debian/Ubuntu: apt-get install chromium; macOS: brew install --cask chromium) or set CHROME_PATH, then run again";
@@ -77,6 +80,22 @@ if ((await run("tmux", ["-V"])).code !== 0) {
   if ((await run("tmux", ["-V"])).code !== 0) {
     console.error(
       "Cannot run the terminal test of hermes weixin login: no tmux was found; install it (apt-get install tmux)",
+    );
+    Deno.exit(1);
+  }
+}
+
+if (!findPostgresBin()) {
+  const prefix = await aptPrefix();
+  if (prefix) {
+    console.error(
+      "No PostgreSQL server found: installing Debian's postgresql for the storage tests",
+    );
+    await aptInstall(prefix, "postgresql");
+  }
+  if (!findPostgresBin()) {
+    console.error(
+      "Cannot run the PostgreSQL storage tests: no initdb, pg_ctl and postgres were found; install PostgreSQL (apt-get install postgresql)",
     );
     Deno.exit(1);
   }

@@ -12,6 +12,7 @@ import { type ConfigSection, defineSection } from "./section.ts";
 import { LOG_LEVELS } from "../util/log.ts";
 import { agentSection } from "../agent/section.ts";
 import { sessionsSection } from "../sessions/section.ts";
+import { postgresUrlProblem } from "../storage/database_url.ts";
 
 /** Settings of the gateway process. */
 export const gatewaySection = defineSection({
@@ -72,16 +73,33 @@ export const loggingSection = defineSection({
   secrets: [],
 });
 
-/** Settings of the state store (state.db). */
+/** Settings of the state store: `state.db` (SQLite, the default) or a shared PostgreSQL database. */
 export const storageSection = defineSection({
   key: "storage",
   schema: z.object({
+    backend: z.enum(["sqlite", "postgres"]).default("sqlite").describe(
+      "Where the state lives: sqlite (state.db in the home, one machine) or postgres (storage.url, shared by gateways on several hosts)",
+    ),
+    url: z.string().optional().describe(
+      "The PostgreSQL database of storage.backend postgres: postgres://user:password@host:5432/database",
+    ),
+    pool_max: z.number().int().min(1).max(100).default(10).describe(
+      "Connections to PostgreSQL at most, per gateway",
+    ),
     synchronous: z.enum(["full", "normal"]).default("full").describe(
       "SQLite's fsync policy: full (nothing accepted is lost, even at a power cut) or normal (faster; a power cut or OS crash may lose the last commits, a killed process never)",
     ),
+  }).superRefine((storage, ctx) => {
+    if (storage.backend !== "postgres") return;
+    const problem = postgresUrlProblem(storage.url);
+    if (problem) ctx.addIssue({ code: "custom", path: ["url"], message: problem });
   }),
-  env: { HERMES_STORAGE_SYNCHRONOUS: "synchronous" },
-  secrets: [],
+  env: {
+    HERMES_STORAGE_SYNCHRONOUS: "synchronous",
+    HERMES_STORAGE_BACKEND: "backend",
+    HERMES_DATABASE_URL: "url",
+  },
+  secrets: ["url"],
 });
 
 /** The sections every configuration has, in the order `config show` lists them. */

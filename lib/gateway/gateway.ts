@@ -337,6 +337,7 @@ export class Gateway {
       })),
       platforms: this.#services?.platforms() ?? {},
       outbox: this.#services?.outbox() ?? null,
+      storage: this.#services?.storage() ?? null,
       supervisor: this.#options.supervisor,
       drain_timeout_s: this.#options.drainTimeoutMs / 1000,
       stop_reason: this.#stopRequest?.reason ?? null,

@@ -22,8 +22,8 @@ import {
 } from "../platforms/registry.ts";
 import { sessionKey } from "../sessions/key.ts";
 import type { SessionSource } from "../platforms/event.ts";
-import { openSqliteStateStore } from "../storage/sqlite/state_store.ts";
-import type { OutboxCounts, StateStore } from "../storage/state_store.ts";
+import { openStateStore } from "../storage/open_state_store.ts";
+import type { OutboxCounts, StateStore, StoreLink } from "../storage/state_store.ts";
 import type { Logger } from "../util/log.ts";
 import { raceTimeout } from "../util/race_timeout.ts";
 import { acquireCredentialLock, describeHolder } from "../process/credential_lock.ts";
@@ -44,6 +44,11 @@ import { RateBudgets } from "./rate_budget.ts";
 import { Pipeline } from "./pipeline.ts";
 import { maintainInBackground } from "./maintenance.ts";
 
+/** The state store for `gateway status`: its backend and its link to the database server. */
+export interface StorageStatus extends StoreLink {
+  readonly backend: "sqlite" | "postgres";
+}
+
 /** What the gateway asks of its services. */
 export interface GatewayServices {
   /** Opens state, connects platforms, replays unfinished messages. */
@@ -58,6 +63,8 @@ export interface GatewayServices {
   platforms(): Record<string, Record<string, unknown>>;
   /** Reply parts by state, for status (undefined before the services started). */
   outbox(): OutboxCounts | undefined;
+  /** The state store's backend and, on a server, its link (undefined before the services started). */
+  storage(): StorageStatus | undefined;
   /** Methods the services add to the control socket. */
   readonly methods: Readonly<Record<string, ControlMethod>>;
 }
@@ -146,7 +153,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
 
   return {
     async start() {
-      state = openSqliteStateStore(paths.stateDb, { synchronous: config.storage.synchronous });
+      state = await openStateStore(config.storage, paths.stateDb);
       agent = createAgent(config, env);
       if (agent.provider === "echo") {
         log.info("no model configured: the echo agent replies with each message it receives", {
@@ -291,7 +298,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
       await links?.disconnectAll("gateway stopping");
       // Turns the drain gave up on may still touch state.db until the process exits.
       if ((pipeline?.runningTurns ?? 0) === 0) {
-        state?.close();
+        await state?.close();
         state = undefined;
       }
     },
@@ -300,6 +307,10 @@ export function createServices(options: ServicesOptions): GatewayServices {
     },
     outbox() {
       return outbox?.counts;
+    },
+    storage() {
+      if (!state) return undefined;
+      return { backend: config.storage.backend, ...(state.link ?? { up: true }) };
     },
     methods: {
       /** `hermes pair approve` asks the gateway to tell the approved user now. */

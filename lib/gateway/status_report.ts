@@ -37,6 +37,13 @@ export interface GatewayStatusReport {
   readonly active_work: number;
   /** Reply parts by state (`undeliverable`: given up), while a gateway runs. */
   readonly outbox: Readonly<Record<string, number>> | null;
+  /** The state store's backend and its link to the database server (`up`, `error`, `since`), while a gateway runs. */
+  readonly storage?: {
+    readonly backend: string;
+    readonly up: boolean;
+    readonly error?: string;
+    readonly since?: string;
+  } | null;
   readonly supervisor: string | null;
   readonly drain_timeout_s: number | null;
   /** Where the answer came from. */
@@ -160,6 +167,7 @@ function fromFile(
     exit_code: file?.exit_code ?? null,
     active_work: file?.active_agents ?? 0,
     outbox: null,
+    storage: null,
     supervisor: file?.supervisor ?? null,
     drain_timeout_s: file?.drain_timeout_s ?? null,
     source: file ? "state_file" : "none",
@@ -177,6 +185,7 @@ function pickKnown(live: Record<string, unknown>): Partial<GatewayStatusReport> 
       "platforms",
       "active_work",
       "outbox",
+      "storage",
       "supervisor",
       "drain_timeout_s",
     ]

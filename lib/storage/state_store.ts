@@ -196,8 +196,20 @@ export function chatKeyOf(source: SessionSource): string {
   return JSON.stringify([source.platform, source.chatId, source.threadId ?? ""]);
 }
 
+/** How a store's link to its database server is: up, or lost since when and why. */
+export interface StoreLink {
+  readonly up: boolean;
+  /** The last loss, while it lasts. */
+  readonly error?: string;
+  /** ISO time of the first failure of the current loss. */
+  readonly since?: string;
+}
+
 /** The gateway's state. */
 export interface StateStore {
+  /** The link to the database server, as the last unit of work found it (a server's store only). */
+  readonly link?: StoreLink;
+
   /**
    * Journals `event` (durable when this resolves); undefined for a repeat of
    * a message id. Its reply context serves the chat only once the message is
@@ -385,6 +397,9 @@ export interface StateStore {
   prune(before: Date, options?: { signal?: AbortSignal }): Promise<FinishedPruneCounts>;
   /** How many rows {@linkcode StateStore.prune} would forget. */
   prunable(before: Date): Promise<FinishedPruneCounts>;
-  /** Closes the store; nothing may be called afterwards. */
-  close(): void;
+  /**
+   * Closes the store; nothing may be called afterwards. A store on a server
+   * resolves once its connections are closed (SQLite's closes at once).
+   */
+  close(): void | Promise<void>;
 }

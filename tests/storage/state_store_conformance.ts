@@ -1,7 +1,8 @@
 /**
  * What every StateStore implementation must do, as tests: run
  * {@linkcode stateStoreConformance} with a way to open the implementation
- * on a fresh folder (SQLite today, PostgreSQL later) and each behaviour is
+ * on a fresh folder (SQLite, or a database the folder stands for:
+ * PostgreSQL) and each behaviour is
  * checked against it, restarts (a close and a reopen) included.
  *
  * @module
@@ -33,12 +34,12 @@ async function fresh(open: OpenStore) {
     },
     /** Closes and reopens the store: what a restart sees. */
     async reopen() {
-      store.close();
+      await store.close();
       store = await open(dir.path, clock);
       return store;
     },
     async [Symbol.asyncDispose]() {
-      store.close();
+      await store.close();
       await dir[Symbol.asyncDispose]();
     },
   };
@@ -698,5 +699,65 @@ export function stateStoreConformance(name: string, open: OpenStore): void {
       await s.store.acceptInbound(repeat, "k1"),
       "a pruned message's id is forgotten with it",
     );
+  });
+
+  test("pruneSessions removes ended sessions past the cutoff with their messages (a search no longer finds them); the sweep pages every open session", async () => {
+    await using s = await fresh(open);
+    const talk = async (user: string, text: string) => {
+      const entry =
+        (await s.store.acceptInbound(event(text, { chatId: user, userId: user }), `k-${user}`))!;
+      const session = await s.store.beginTurn(entry, { expired: NEVER, text });
+      await s.store.completeTurn(entry, {
+        sessionId: session.id,
+        parts: [],
+        deadline: DEADLINE,
+        reply: { text: `re: ${text}`, kind: "chat" },
+        state: "done",
+        outcome: "replied",
+      });
+      return session;
+    };
+    const old = await talk("ada", "ancient walrus");
+    await s.store.endSession(old.id, "idle");
+    const open1 = await talk("bob", "open walrus");
+    s.advance(30 * 86_400_000);
+    const recent = await talk("cy", "recent walrus");
+    await s.store.endSession(recent.id, "idle");
+    const open2 = await talk("di", "another walrus");
+    const cutoff = new Date("2026-06-15T00:00:00Z");
+
+    const expired = await s.store.expiredSessions(cutoff);
+    assert.deepEqual(expired.sessions.map((x) => x.id), [old.id]);
+    assert.equal(expired.messages, 2);
+    assert.deepEqual(await s.store.pruneSessions(cutoff), { sessions: 1, messages: 2 });
+    const found = (await s.store.search("walrus")).map((hit) => hit.text);
+    assert.ok(!found.some((text) => text.includes("ancient")), JSON.stringify(found));
+    assert.ok(found.some((text) => text.includes("recent")));
+    assert.deepEqual(await s.store.sessionsOfKey("k-ada"), []);
+    assert.deepEqual(await s.store.pruneSessions(cutoff), { sessions: 0, messages: 0 });
+
+    const page1 = await s.store.openSessionsAfter(0, 1);
+    const page2 = await s.store.openSessionsAfter(page1[0]!.id, 1);
+    const page3 = await s.store.openSessionsAfter(page2[0]!.id, 1);
+    assert.deepEqual([...page1, ...page2].map((x) => x.id), [open1.id, open2.id]);
+    assert.deepEqual(page3, []);
+
+    assert.equal(await s.store.lastMaintenance("session_prune"), undefined);
+    await s.store.recordMaintenance("session_prune", cutoff);
+    await s.reopen();
+    assert.equal(await s.store.lastMaintenance("session_prune"), cutoff.toISOString());
+  });
+
+  test("prune forgets what prunable counted: finished entries and those a drain cut off", async () => {
+    await using s = await fresh(open);
+    const done = (await s.store.acceptInbound(event("done"), "k1"))!;
+    await s.store.finishInbound(done.id, "done", "replied");
+    const cut = (await s.store.acceptInbound(event("cut off"), "k2"))!;
+    await s.store.markInterrupted([cut.id]);
+    await s.store.acceptInbound(event("still waiting"), "k3"); // never pruned, on any backend
+    const cutoff = new Date("2026-06-02T00:00:00Z");
+    assert.deepEqual(await s.store.prunable(cutoff), { journal: 2, ledger: 0, outbox: 0 });
+    assert.deepEqual(await s.store.prune(cutoff), { journal: 2, ledger: 0, outbox: 0 });
+    assert.deepEqual(await s.store.prunable(cutoff), { journal: 0, ledger: 0, outbox: 0 });
   });
 }

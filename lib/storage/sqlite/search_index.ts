@@ -11,7 +11,7 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { cached } from "./database.ts";
-import { cjkBigrams } from "./_cjk.ts";
+import { cjkBigrams } from "../_cjk.ts";
 import type { SearchLag } from "../state_store.ts";
 
 /**

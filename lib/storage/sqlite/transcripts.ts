@@ -11,7 +11,8 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { cached, transaction } from "./database.ts";
-import { cjkBigrams, hasCjk } from "./_cjk.ts";
+import { cjkBigrams, hasCjk } from "../_cjk.ts";
+import { highlight } from "../_highlight.ts";
 import type { Attachment } from "../../platforms/event.ts";
 import type {
   Audience,
@@ -164,22 +165,6 @@ export class TranscriptStore {
       snippet: highlight(row.text, terms),
     })) as SearchHit[];
   }
-}
-
-/** The text around the first match, every occurrence of the terms in brackets. */
-function highlight(text: string, terms: readonly string[], radius = 24): string {
-  const lower = text.toLowerCase();
-  const first = Math.min(
-    ...terms.map((t) => lower.indexOf(t.toLowerCase())).filter((i) => i >= 0),
-  );
-  const start = Number.isFinite(first) ? Math.max(0, first - radius) : 0;
-  const end = Math.min(text.length, (Number.isFinite(first) ? first : 0) + radius * 2);
-  let window = text.slice(start, end);
-  for (const term of terms) {
-    const escaped = term.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    window = window.replace(new RegExp(escaped, "gi"), (m) => `[${m}]`);
-  }
-  return `${start > 0 ? "…" : ""}${window}${end < text.length ? "…" : ""}`;
 }
 
 /** A row as SQLite holds it: attachments as JSON text (or NULL). */
