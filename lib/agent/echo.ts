@@ -12,6 +12,8 @@ import type { Agent, AgentTurn } from "./agent.ts";
  *
  * @example
  * ```ts
+ * import type { AgentTurn } from "./agent.ts";
+ * declare const turn: AgentTurn;
  * const agent = new EchoAgent();
  * for await (const delta of agent.run(turn)) console.log(delta);
  * ```

@@ -27,6 +27,10 @@ export function senderOf(source: SessionSource): string | undefined {
  *
  * @example
  * ```ts
+ * import type { PlatformAccess } from "./access_settings.ts";
+ * import type { MessageEvent } from "../platforms/event.ts";
+ * import type { PairingStore } from "./pairing.ts";
+ * declare const access: PlatformAccess, event: MessageEvent, store: PairingStore;
  * const verdict = await decideAccess(access, event.source, (u) => store.isApproved("local", u));
  * if (verdict.kind === "pair") await store.requestCode("local", verdict.userId);
  * ```

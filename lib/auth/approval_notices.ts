@@ -30,7 +30,16 @@ export interface NotifierOptions {
  *
  * @example
  * ```ts
- * const notify = approvalNotifier({ store, connectedAdapter, log });
+ * import type { PlatformLinks } from "../platforms/links.ts";
+ * import type { Logger } from "../util/log.ts";
+ * import { PairingStore } from "./pairing.ts";
+ * declare const links: PlatformLinks, log: Logger;
+ * const store = new PairingStore("/srv/hermes/pairing");
+ * const notify = approvalNotifier({
+ *   store,
+ *   connectedAdapter: (p) => links.isConnected(p) ? links.get(p) : undefined,
+ *   log,
+ * });
  * await notify(); // ["local:alice"]
  * ```
  */

@@ -154,7 +154,8 @@ export interface PairingStoreOptions {
  *
  * @example
  * ```ts
- * const store = new PairingStore(paths.pairingDir);
+ * import { hermesPaths } from "../config/home.ts";
+ * const store = new PairingStore(hermesPaths("/srv/hermes").pairingDir);
  * const request = await store.requestCode("local", "alice", { userName: "Alice" });
  * if (request.kind === "code") await store.approveCode(request.code); // { kind: "approved", ... }
  * ```

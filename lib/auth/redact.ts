@@ -28,7 +28,8 @@ export class IdRedactor {
    *
    * @example
    * ```ts
-   * const redactor = await IdRedactor.load(paths.redactionKey);
+   * import { hermesPaths } from "../config/home.ts";
+   * const redactor = await IdRedactor.load(hermesPaths("/srv/hermes").redactionKey);
    * ```
    */
   static async load(path: string): Promise<IdRedactor> {

@@ -29,6 +29,8 @@ export function tierOf(access: PlatformAccess, source: SessionSource): Tier {
  *
  * @example
  * ```ts
+ * import type { PlatformAccess } from "./access_settings.ts";
+ * declare const access: PlatformAccess;
  * allowedCommands(access, { platform: "local", chatType: "group", chatId: "team", userId: "bob" });
  * // Set { "help", "whoami", "status" } when groups.team.user_commands is [status]
  * ```
@@ -66,6 +68,8 @@ export function commandRefusal(
  *
  * @example
  * ```ts
+ * import type { PlatformAccess } from "./access_settings.ts";
+ * declare const access: PlatformAccess;
  * commandMenus(access)[0]; // { scope: { kind: "everyone" }, commands: [help, whoami, ...] }
  * ```
  */

@@ -60,6 +60,7 @@ export interface LoadOptions {
  *
  * @example
  * ```ts
+ * import { hermesPaths } from "./home.ts";
  * const { config } = await loadConfig({ paths: hermesPaths("/srv/hermes"), env: Deno.env.toObject() });
  * config.gateway.drain_timeout; // 180 unless set
  * ```
@@ -138,6 +139,7 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
  *
  * @example
  * ```ts
+ * declare const loaded: LoadedConfig; // what loadConfig gave
  * const env = environmentWithDotenv(loaded, Deno.env.toObject());
  * ```
  */

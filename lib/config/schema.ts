@@ -142,6 +142,8 @@ export type Config = z.output<typeof coreSchema> & { readonly [section: string]:
  *
  * @example
  * ```ts
+ * import { z } from "zod";
+ * import { defineSection } from "./section.ts";
  * registerSection(defineSection({ key: "matrix", schema: z.object({}), env: {}, secrets: [] }));
  * ```
  */

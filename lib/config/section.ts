@@ -26,6 +26,7 @@ export interface ConfigSection<Schema extends z.ZodObject = z.ZodObject> {
  *
  * @example
  * ```ts
+ * import { z } from "zod";
  * const gateway = defineSection({
  *   key: "gateway",
  *   schema: z.object({ drain_timeout: z.number().default(180) }),

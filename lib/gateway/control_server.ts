@@ -65,7 +65,13 @@ export interface ControlServer extends AsyncDisposable {
  *
  * @example
  * ```ts
- * const server = await serveControl(paths.controlSocket, { status: () => snapshot() }, log);
+ * import { hermesPaths } from "../config/home.ts";
+ * import type { Logger } from "../util/log.ts";
+ * import type { Gateway } from "./gateway.ts";
+ * declare const gateway: Gateway, log: Logger;
+ * const paths = hermesPaths("/srv/hermes");
+ * const methods = { status: () => gateway.snapshot() };
+ * const server = await serveControl(paths.controlSocket, methods, log);
  * ```
  */
 export async function serveControl(

@@ -61,7 +61,16 @@ const ACTIVE_COUNT_INTERVAL_MS = 1_000;
  *
  * @example
  * ```ts
- * const gateway = new Gateway({ paths, log, drainTimeoutMs: 180_000, takeoverDrainMs: 5_000, supervisor: null });
+ * import { hermesPaths } from "../config/home.ts";
+ * import type { Logger } from "../util/log.ts";
+ * declare const log: Logger;
+ * const gateway = new Gateway({
+ *   paths: hermesPaths("/srv/hermes"),
+ *   log,
+ *   drainTimeoutMs: 180_000,
+ *   takeoverDrainMs: 5_000,
+ *   supervisor: null,
+ * });
  * await gateway.start();
  * const request = await gateway.stopRequested;
  * await gateway.shutdown(request);
@@ -182,7 +191,9 @@ export class Gateway {
    *
    * @example
    * ```ts
-   * await gateway.track("agent turn wecom:dm:alice", runTurn());
+   * import { runTurn, type TurnContext } from "./turn.ts";
+   * declare const gateway: Gateway, context: TurnContext;
+   * await gateway.track("agent turn wecom:dm:alice", runTurn(context));
    * ```
    */
   track<T>(label: string, work: Promise<T>): Promise<T> {

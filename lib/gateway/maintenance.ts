@@ -65,6 +65,9 @@ export interface MaintenanceOptions {
  *
  * @example
  * ```ts
+ * import type { Config } from "../config/schema.ts";
+ * import type { StateStore } from "../storage/state_store.ts";
+ * declare const store: StateStore, config: Config;
  * const report = await runMaintenance({ store, config });
  * report.finished.journal; // entries removed
  * ```
@@ -99,6 +102,11 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
  *
  * @example
  * ```ts
+ * import type { Config } from "../config/schema.ts";
+ * import type { StateStore } from "../storage/state_store.ts";
+ * import type { Logger } from "../util/log.ts";
+ * declare const store: StateStore, config: Config, log: Logger;
+ * const stopping = new AbortController();
  * await maintainInBackground({ store, config, log, signal: stopping.signal });
  * ```
  */
@@ -127,6 +135,9 @@ export async function maintainInBackground(
  *
  * @example
  * ```ts
+ * import type { Config } from "../config/schema.ts";
+ * import type { StateStore } from "../storage/state_store.ts";
+ * declare const store: StateStore, config: Config;
  * const plan = await planMaintenance(store, config);
  * plan.sessions.sessions.length; // ended sessions past the retention
  * ```

@@ -101,6 +101,7 @@ export interface SendAnswer {
  *
  * @example
  * ```ts
+ * declare const options: SendMessageOptions; // the gateway's store, outbox and platforms
  * const answer = await sendMessage({ target: "local:alice", text: "Backup done" }, options);
  * answer.parts[0]?.state; // "sent"
  * ```

@@ -48,8 +48,23 @@ const NO_PARTS: OutboxCounts = { queued: 0, sending: 0, deferred: 0, failed: 0, 
  *
  * @example
  * ```ts
- * const outbox = new Outbox({ store, adapter: (p) => links.get(p), isConnected: (p) => links.isConnected(p), log });
- * await store.completeTurn(entry, { sessionId, parts: [{ text: "Hello" }], deadline, state: "done", outcome: "replied" });
+ * import type { PlatformLinks } from "../platforms/links.ts";
+ * import type { InboundEntry, StateStore } from "../storage/state_store.ts";
+ * import type { Logger } from "../util/log.ts";
+ * declare const store: StateStore, links: PlatformLinks, log: Logger, entry: InboundEntry;
+ * const outbox = new Outbox({
+ *   store,
+ *   adapter: (p) => links.get(p),
+ *   isConnected: (p) => links.isConnected(p),
+ *   log,
+ * });
+ * await store.completeTurn(entry, {
+ *   sessionId: 1,
+ *   parts: [{ text: "Hello" }],
+ *   deadline: "2026-12-02T05:00:00.000Z",
+ *   state: "done",
+ *   outcome: "replied",
+ * });
  * outbox.kick(); // sends "Hello", retrying as the platform asks
  * ```
  */
@@ -108,6 +123,8 @@ export class Outbox {
    *
    * @example
    * ```ts
+   * import type { OutboxPart, StateStore } from "../storage/state_store.ts";
+   * declare const outbox: Outbox, store: StateStore, part: OutboxPart;
    * const tried = outbox.whenTried(part.id, 10_000);
    * outbox.kick(part.chatKey);
    * if (await tried) console.log((await store.partsOf(part.inboundId))[0]?.state);

@@ -127,7 +127,17 @@ const SWEEP_PAGES = 10;
  *
  * @example
  * ```ts
- * const pipeline = new Pipeline({ store, config, agent, adapter: (p) => links.get(p), log });
+ * import type { Agent } from "../agent/agent.ts";
+ * import type { Config } from "../config/schema.ts";
+ * import type { MessageEvent } from "../platforms/event.ts";
+ * import type { PlatformLinks } from "../platforms/links.ts";
+ * import type { StateStore } from "../storage/state_store.ts";
+ * import type { Logger } from "../util/log.ts";
+ * import type { Outbox } from "./outbox.ts";
+ * declare const store: StateStore, outbox: Outbox, config: Config, agent: Agent;
+ * declare const links: PlatformLinks, log: Logger, event: MessageEvent;
+ * const adapter = (p: string) => links.get(p);
+ * const pipeline = new Pipeline({ store, outbox, config, agent, adapter, log });
  * await pipeline.load(); // what a crash left, before anything new is accepted
  * await pipeline.accept(event); // durable once this resolves; the reply follows
  * ```

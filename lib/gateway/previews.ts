@@ -35,6 +35,10 @@ export interface PreviewsOptions {
  *
  * @example
  * ```ts
+ * import type { PlatformAdapter } from "../platforms/adapter.ts";
+ * import type { StateStore } from "../storage/state_store.ts";
+ * declare const adapter: PlatformAdapter, store: StateStore;
+ * const to = { platform: "local", chatType: "dm", chatId: "alice" } as const;
  * const previews = new Previews({ adapter, to, replyTo: "m1", key: "inbound:7", store });
  * await previews.show("Hel");
  * await previews.show("Hello");       // edits the same message

@@ -24,6 +24,12 @@ export const MAX_IDLE_CHECK = 10_000;
  *
  * @example
  * ```ts
+ * import type { PlatformAdapter } from "../platforms/adapter.ts";
+ * import { chatKeyOf } from "../storage/state_store.ts";
+ * import type { Previews } from "./previews.ts";
+ * declare const adapter: PlatformAdapter, previews: Previews;
+ * const chatKey = chatKeyOf({ platform: "local", chatType: "dm", chatId: "alice" });
+ * const text = "Hel";
  * const budgets = new RateBudgets();
  * if (budgets.waitMs(adapter, chatKey) === 0) budgets.take(adapter, chatKey); // then send
  * if (budgets.tryPreview(adapter, chatKey)) await previews.show(text);

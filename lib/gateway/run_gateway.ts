@@ -59,7 +59,23 @@ export interface RunGatewayOptions {
  *
  * @example
  * ```ts
- * Deno.exit(await runGateway({ paths, env, log, replace: false, loadConfig, lockDir }));
+ * import { hermesPaths } from "../config/home.ts";
+ * import { loadConfig } from "../config/load.ts";
+ * import { credentialLockDir } from "../process/credential_lock.ts";
+ * import type { Logger } from "../util/log.ts";
+ * declare const log: Logger;
+ * const paths = hermesPaths("/srv/hermes");
+ * const env = Deno.env.toObject();
+ * Deno.exit(
+ *   await runGateway({
+ *     paths,
+ *     env,
+ *     log,
+ *     replace: false,
+ *     loadConfig: () => loadConfig({ paths, env }),
+ *     lockDir: credentialLockDir(env),
+ *   }),
+ * );
  * ```
  */
 export async function runGateway(options: RunGatewayOptions): Promise<number> {

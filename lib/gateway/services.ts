@@ -95,7 +95,9 @@ const CLIENT_HISTORY_LIMIT = 200;
  *
  * @example
  * ```ts
- * const platforms = await preparePlatforms(config, env, paths.home);
+ * import type { Config } from "../config/schema.ts";
+ * declare const config: Config;
+ * const platforms = await preparePlatforms(config, Deno.env.toObject(), "/srv/hermes");
  * ```
  */
 export async function preparePlatforms(
@@ -120,7 +122,22 @@ export async function preparePlatforms(
  *
  * @example
  * ```ts
- * const services = createServices({ config, env, paths, log, track, status });
+ * import { hermesPaths } from "../config/home.ts";
+ * import type { Config } from "../config/schema.ts";
+ * import { credentialLockDir } from "../process/credential_lock.ts";
+ * import type { Logger } from "../util/log.ts";
+ * import type { Gateway } from "./gateway.ts";
+ * declare const gateway: Gateway, config: Config, log: Logger;
+ * const env = Deno.env.toObject();
+ * const services = createServices({
+ *   config,
+ *   env,
+ *   paths: hermesPaths("/srv/hermes"),
+ *   log,
+ *   track: (label, work) => gateway.track(label, work),
+ *   status: () => gateway.snapshot(),
+ *   lockDir: credentialLockDir(env),
+ * });
  * await gateway.start(services);
  * ```
  */

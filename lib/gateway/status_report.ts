@@ -58,6 +58,7 @@ export interface GatewayStatusReport {
  *
  * @example
  * ```ts
+ * import { hermesPaths } from "../config/home.ts";
  * const report = await gatherStatus(hermesPaths("/srv/hermes"), { cleanupStale: true });
  * report.running; // false
  * ```

@@ -17,6 +17,13 @@ import { STOP_REQUESTS, type StopRequest } from "./stop_request.ts";
  *
  * @example
  * ```ts
+ * import { hermesPaths } from "../config/home.ts";
+ * import { currentPidRecord } from "../process/pid_record.ts";
+ * import type { Gateway } from "./gateway.ts";
+ * declare const gateway: Gateway;
+ * const paths = hermesPaths("/srv/hermes");
+ * const { pid, start_time } = currentPidRecord(paths.home);
+ * const self = { pid, startTime: start_time, home: paths.home };
  * using _signals = listenForStopSignals(paths, self, (request) => gateway.requestStop(request));
  * ```
  */

@@ -43,7 +43,11 @@ export interface StreamOutcome {
  *
  * @example
  * ```ts
- * const { text, error } = await consumeStream(agent.run(turn), previews, { live: true, intervalMs: 0, bufferChars: 1 });
+ * import type { Agent, AgentTurn } from "../agent/agent.ts";
+ * import type { Previews } from "./previews.ts";
+ * declare const agent: Agent, turn: AgentTurn, previews: Previews;
+ * const pacing = { live: true, intervalMs: 0, bufferChars: 1 };
+ * const { text, error } = await consumeStream(agent.run(turn), previews, pacing);
  * ```
  */
 export async function consumeStream(

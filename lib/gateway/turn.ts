@@ -82,7 +82,8 @@ const STOP_NOTES: Record<string, string> = {
  *
  * @example
  * ```ts
- * const { outcome } = await runTurn({ entry, signal, adapter, agent, config, store, log, expired, agentSource, deadline });
+ * declare const context: TurnContext; // the entry, its adapter, agent, store, deadline, ...
+ * const { outcome } = await runTurn(context);
  * ```
  */
 export async function runTurn(context: TurnContext): Promise<TurnOutcome> {

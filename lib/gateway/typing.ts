@@ -19,6 +19,11 @@ export const TYPING_REFRESH_MS = 4_000;
  *
  * @example
  * ```ts
+ * import type { PlatformAdapter } from "../platforms/adapter.ts";
+ * import type { MessageEvent } from "../platforms/event.ts";
+ * import type { Logger } from "../util/log.ts";
+ * declare const adapter: PlatformAdapter, event: MessageEvent, log: Logger;
+ * declare const deltas: AsyncIterable<string>; // the agent's reply
  * const stopTyping = keepTyping(adapter, event.source, log);
  * for await (const _delta of deltas) stopTyping(); // the first words end it
  * ```

@@ -42,6 +42,7 @@ export class MediaTooLargeError extends Error {
  *
  * @example
  * ```ts
+ * const bytes = await Deno.readFile("cat.png");
  * const media = new MediaCache("/srv/hermes/media");
  * const photo = await media.store(bytes, { name: "cat.png" }); // { kind: "image", mime: "image/png", path, size, name }
  * ```

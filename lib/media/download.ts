@@ -53,6 +53,8 @@ export interface DownloadOptions {
  *
  * @example
  * ```ts
+ * import { MediaCache } from "./cache.ts";
+ * const cache = new MediaCache("/srv/hermes/media");
  * const photo = await downloadMedia("https://cdn.example.com/cat.png", { cache });
  * photo.mime; // "image/png"
  * ```

@@ -37,9 +37,16 @@ export type LinkSnapshot = LinkHealth & { readonly connected: boolean };
  *
  * @example
  * ```ts
+ * import type { Logger } from "../util/log.ts";
+ * import type { PlatformAdapter } from "./adapter.ts";
+ * declare const localAdapter: PlatformAdapter, log: Logger;
  * const links = new PlatformLinks([localAdapter], { log, connectTimeoutMs: 30_000 });
  * await links.connectAll();
- * links.get("local")?.send(source, { text: "hi", final: true });
+ * const to = { platform: "local", chatType: "dm", chatId: "alice" } as const;
+ * await links.get("local")?.send(to, { text: "hi", final: true }, {
+ *   idempotencyKey: "inbound:7#0",
+ *   attempt: 1,
+ * });
  * await links.disconnectAll("stopping");
  * ```
  */

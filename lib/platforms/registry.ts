@@ -23,6 +23,8 @@ const RESERVED_NAMES = new Set(["pairing"]);
  *
  * @example
  * ```ts
+ * import type { AdapterContext, PlatformAdapter } from "./adapter.ts";
+ * declare const create: (context: AdapterContext) => PlatformAdapter;
  * registerPlatform({ name: "local", description: "web chat", enabled: () => true, create });
  * ```
  */

@@ -48,7 +48,13 @@ interface Batch<T> {
  *
  * @example
  * ```ts
- * const batcher = new TextBatcher({ delayMs: 600, splitDelayMs: 2000, merge, deliver });
+ * const batcher = new TextBatcher<{ text: string }>({
+ *   delayMs: 600,
+ *   splitDelayMs: 2000,
+ *   merge: (pieces) => ({ text: pieces.map((p) => p.text).join("\n") }),
+ *   deliver: (joined) => console.log(joined.text),
+ * });
+ * const piece = { text: "first line" };
  * batcher.add("g1:alice", piece, piece.text);
  * ```
  */

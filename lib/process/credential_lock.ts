@@ -62,7 +62,8 @@ export async function credentialLockName(scope: string, identity: string): Promi
  *
  * @example
  * ```ts
- * const claim = await acquireCredentialLock(dir, "wecom-bot", botId, { home: "/srv/hermes" });
+ * const dir = credentialLockDir(Deno.env.toObject());
+ * const claim = await acquireCredentialLock(dir, "wecom-bot", "aib-7Qx2", { home: "/srv/hermes" });
  * if (!claim.ok) throw new Error(describeHolder("wecom", claim.holder));
  * ```
  */
@@ -148,6 +149,7 @@ export async function releaseAllCredentialLocks(
  *
  * @example
  * ```ts
+ * declare const holder: CredentialLockRecord; // PID 4242, home /srv/a
  * describeHolder("telegram", holder);
  * // "Cannot connect telegram: its credential is in use by the gateway PID 4242 (home /srv/a); stop that gateway or give this one another credential"
  * ```

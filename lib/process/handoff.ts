@@ -40,6 +40,11 @@ export interface ReplaceOutcome {
  *
  * @example
  * ```ts
+ * import { hermesPaths } from "../config/home.ts";
+ * import { credentialLockDir } from "./credential_lock.ts";
+ * import { findRunningGateway } from "./running_gateway.ts";
+ * const paths = hermesPaths("/srv/hermes");
+ * const lockDir = credentialLockDir(Deno.env.toObject());
  * const { running } = findRunningGateway(paths);
  * if (running) await replaceGateway(paths, running, { lockDir });
  * ```
@@ -107,7 +112,13 @@ export interface StopOutcome {
  *
  * @example
  * ```ts
- * const outcome = await stopGateway(paths, running, { timeoutMs: 195_000, lockDir });
+ * import { hermesPaths } from "../config/home.ts";
+ * import { credentialLockDir } from "./credential_lock.ts";
+ * import { findRunningGateway } from "./running_gateway.ts";
+ * const paths = hermesPaths("/srv/hermes");
+ * const lockDir = credentialLockDir(Deno.env.toObject());
+ * const { running } = findRunningGateway(paths);
+ * if (running) await stopGateway(paths, running, { timeoutMs: 195_000, lockDir });
  * ```
  */
 export async function stopGateway(

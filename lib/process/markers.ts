@@ -84,6 +84,8 @@ export async function writePlannedStopMarker(
  *
  * @example
  * ```ts
+ * import { hermesPaths } from "../config/home.ts";
+ * const path = hermesPaths("/srv/hermes").plannedStopMarker;
  * const planned = await consumeMarker(path, { pid: Deno.pid, startTime: 99, home: "/srv/hermes" });
  * ```
  */

@@ -18,6 +18,7 @@ import { writeAllSync } from "../util/write_all.ts";
  *
  * @example
  * ```ts
+ * import { currentPidRecord } from "./pid_record.ts";
  * if (!claimPidFile("/srv/hermes/gateway.pid", currentPidRecord("/srv/hermes"))) {
  *   throw new Error("PID file race lost");
  * }

@@ -39,6 +39,7 @@ export interface GatewaySearch {
  *
  * @example
  * ```ts
+ * import { hermesPaths } from "../config/home.ts";
  * const { running } = findRunningGateway(hermesPaths("/srv/hermes"));
  * if (running) console.log(`Gateway running (PID ${running.pid})`);
  * ```

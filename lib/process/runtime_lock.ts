@@ -22,6 +22,7 @@ export interface HeldLock extends Disposable {
  *
  * @example
  * ```ts
+ * import { currentPidRecord } from "./pid_record.ts";
  * using lock = tryAcquireLock("/srv/hermes/gateway.lock", currentPidRecord("/srv/hermes"));
  * if (!lock) console.error("Gateway already running");
  * ```

@@ -165,7 +165,9 @@ export function readRuntimeStatus(path: string): RuntimeStatus | undefined {
  *
  * @example
  * ```ts
- * isStatusStale(status, new Date()); // true when updated_at is 3 minutes ago
+ * import { hermesPaths } from "../config/home.ts";
+ * const status = readRuntimeStatus(hermesPaths("/srv/hermes").runtimeStatus);
+ * if (status) isStatusStale(status, new Date()); // true when updated_at is 3 minutes ago
  * ```
  */
 export function isStatusStale(status: RuntimeStatus, now: Date): boolean {

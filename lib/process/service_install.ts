@@ -33,7 +33,13 @@ export interface ServiceRequest {
  *
  * @example
  * ```ts
- * const target = await serviceTarget({ home, env, system: false, command, drainTimeoutS: 180 });
+ * const target = await serviceTarget({
+ *   home: "/home/ada/.hermes",
+ *   env: { HOME: "/home/ada" },
+ *   system: false,
+ *   command: ["/usr/local/bin/hermes"],
+ *   drainTimeoutS: 180,
+ * });
  * target.path; // "/home/ada/.config/systemd/user/hermes-gateway.service"
  * ```
  */

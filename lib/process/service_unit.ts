@@ -66,6 +66,14 @@ export async function serviceName(
  *
  * @example
  * ```ts
+ * import { serviceTarget } from "./service_install.ts";
+ * const target = await serviceTarget({
+ *   home: "/home/ada/.hermes",
+ *   env: { HOME: "/home/ada" },
+ *   system: false,
+ *   command: ["/usr/local/bin/hermes"],
+ *   drainTimeoutS: 180,
+ * });
  * renderSystemdUnit(target).includes("RestartPreventExitStatus=78"); // true
  * ```
  */

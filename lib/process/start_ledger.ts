@@ -72,7 +72,13 @@ export async function appendStart(path: string, entry: StartEntry): Promise<bool
  *
  * @example
  * ```ts
- * stormDelaySeconds(sixCrashStartsJustNow, new Date()); // 10
+ * const now = new Date();
+ * const crashes = [1, 2, 3, 4, 5, 6].map((pid) => ({
+ *   at: now.toISOString(),
+ *   pid,
+ *   kind: "unplanned" as const,
+ * }));
+ * stormDelaySeconds(crashes, now); // 10
  * ```
  */
 export function stormDelaySeconds(entries: readonly StartEntry[], now: Date): number {

@@ -23,6 +23,8 @@ export interface ResetPolicy {
  *
  * @example
  * ```ts
+ * import type { Config } from "../config/schema.ts";
+ * declare const config: Config;
  * resetPolicyFor(config, "local", "dm"); // { mode: "both", idleMinutes: 1440, dailyAt: "04:00" }
  * ```
  */

@@ -48,6 +48,8 @@ function escapePart(part: string): string {
  *
  * @example
  * ```ts
+ * import type { MessageEvent } from "../platforms/event.ts";
+ * declare const album: MessageEvent;
  * joinedPiece(album, "42:7").messageId; // "42:7"
  * ```
  */

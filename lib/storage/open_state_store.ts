@@ -34,6 +34,9 @@ export interface OpenStateOptions {
  *
  * @example
  * ```ts
+ * import type { HermesPaths } from "../config/home.ts";
+ * import type { Config } from "../config/schema.ts";
+ * declare const config: Config, paths: HermesPaths;
  * const store = await openStateStore(config.storage, paths.stateDb);
  * await store.close();
  * ```

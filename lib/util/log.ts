@@ -51,7 +51,9 @@ export interface LoggerOptions {
  *
  * @example
  * ```ts
- * const log = new Logger({ level: "info", sinks: [lineSink("json", console.log)], masker: new SecretMasker() });
+ * import { SecretMasker } from "./secret_mask.ts";
+ * const masker = new SecretMasker();
+ * const log = new Logger({ level: "info", sinks: [lineSink("json", console.log)], masker });
  * log.child({ platform: "wecom" }).warn("Reconnecting", { attempt: 3 });
  * ```
  */

@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * const work = fetch("https://example.com/slow");
  * const outcome = await raceTimeout(work, 5_000);
  * if (outcome === TIMED_OUT) console.log("still running");
  * ```

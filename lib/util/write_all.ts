@@ -20,6 +20,7 @@ export function writeAllSync(
  *
  * @example
  * ```ts
+ * const conn = await Deno.connect({ transport: "unix", path: "/srv/hermes/gateway.sock" });
  * await writeAll(conn, new TextEncoder().encode("{}\n"));
  * ```
  */

@@ -22,6 +22,10 @@ type Scope = Record<string, unknown>;
  *
  * @example
  * ```ts
+ * import type { AdapterContext } from "../adapter.ts";
+ * import type { Logger } from "../../util/log.ts";
+ * import type { TelegramApi } from "./api.ts";
+ * declare const api: TelegramApi, context: AdapterContext, log: Logger;
  * await syncCommandMenus(api, context.commandMenus, "/srv/hermes/platforms/telegram", log);
  * ```
  */

@@ -12,6 +12,9 @@ import type { Queryable } from "./database.ts";
  *
  * @example
  * ```ts
+ * import type { SessionSource } from "../../platforms/event.ts";
+ * import type { Tx } from "./database.ts";
+ * declare const tx: Tx, source: SessionSource, id: number;
  * await tx`UPDATE outbox SET target = ${asJson(tx, source)} WHERE id = ${id}`;
  * ```
  */

@@ -51,6 +51,7 @@ const MIGRATION_LOCK = 0x6865726d6573; // "hermes"
  *
  * @example
  * ```ts
+ * import { PG_MIGRATIONS } from "./migrations.ts";
  * const pool = await openPostgres("postgres://hermes@127.0.0.1:5432/hermes", PG_MIGRATIONS);
  * await pool.end();
  * ```

@@ -18,6 +18,9 @@ import type { PgOutboxRows } from "./outbox_rows.ts";
  *
  * @example
  * ```ts
+ * import type { Sql, Tx } from "./database.ts";
+ * import { PgOutboxRows } from "./outbox_rows.ts";
+ * declare const sql: Sql, tx: Tx;
  * const claims = new PgFirstTryClaims(new PgOutboxRows());
  * await claims.claim(tx, '["local","ada",""]', 7); // inside the unit that queued reply 7
  * await claims.take(sql, 1); // 1: its first try, already counted (undefined the second time)

@@ -27,6 +27,9 @@ interface Row {
  *
  * @example
  * ```ts
+ * import type { MessageEvent } from "../../platforms/event.ts";
+ * import type { Tx } from "./database.ts";
+ * declare const tx: Tx, event: MessageEvent;
  * const journal = new PgInboundJournal();
  * const entry = await journal.accept(tx, event, "agent:main:local:dm:alice");
  * if (entry) await journal.finish(tx, entry.id, "done", "replied");

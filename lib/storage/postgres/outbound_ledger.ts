@@ -15,6 +15,8 @@ import { textOf } from "./_values.ts";
  *
  * @example
  * ```ts
+ * import type { Sql, Tx } from "./database.ts";
+ * declare const sql: Sql, tx: Tx;
  * const ledger = new PgOutboundLedger();
  * if ((await ledger.get(sql, "inbound:7#0"))?.state !== "sent") {
  *   await ledger.record(tx, "inbound:7#0", {

@@ -49,6 +49,9 @@ const OPEN = ["queued", "sending", "deferred", "failed"];
  *
  * @example
  * ```ts
+ * import type { SessionSource } from "../../platforms/event.ts";
+ * import type { Sql, Tx } from "./database.ts";
+ * declare const sql: Sql, tx: Tx, target: SessionSource, deadline: string;
  * const outbox = new PgOutboxRows();
  * await outbox.add(tx, { inboundId: 7, target, replyTo: "m1", deadline }, [{ text: "Hello" }]);
  * await outbox.open(sql); // [{ idempotencyKey: "inbound:7#0", state: "queued", ... }]

@@ -25,7 +25,10 @@ interface Generation {
  *
  * @example
  * ```ts
- * const pool = new PgPool(() => postgres("postgres://hermes@127.0.0.1:5432/hermes", { max: 10 }));
+ * import postgres from "postgres";
+ * import { isConnectionLoss } from "./unit_of_work.ts";
+ * const url = "postgres://hermes@127.0.0.1:5432/hermes";
+ * const pool = new PgPool(() => postgres(url, { max: 10 }), isConnectionLoss);
  * const [row] = await pool.use((sql) => sql`SELECT 1 AS one`);
  * await pool.end();
  * ```

@@ -18,6 +18,8 @@ export const MESSAGES_PER_BATCH = 500;
  *
  * @example
  * ```ts
+ * import type { Tx } from "./database.ts";
+ * declare const tx: Tx;
  * const retention = new PgSessionRetention();
  * const step = await retention.pruneBatch(tx, new Date("2026-01-01"), 500);
  * ```

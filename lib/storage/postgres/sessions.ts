@@ -15,6 +15,9 @@ import type { Queryable, Tx } from "./database.ts";
  *
  * @example
  * ```ts
+ * import type { SessionSource } from "../../platforms/event.ts";
+ * import type { Tx } from "./database.ts";
+ * declare const tx: Tx, source: SessionSource;
  * const sessions = new PgSessionStore();
  * const session = await sessions.open(tx, "agent:main:local:dm:alice", source);
  * ```

@@ -64,6 +64,8 @@ export interface PgStoreOptions {
  *
  * @example
  * ```ts
+ * import type { MessageEvent } from "../../platforms/event.ts";
+ * declare const event: MessageEvent;
  * const store = await openPostgresStateStore("postgres://hermes@db.internal:5432/hermes");
  * const entry = await store.acceptInbound(event, "agent:main:local:dm:alice");
  * await store.close();

@@ -47,6 +47,8 @@ const COLUMNS =
  *
  * @example
  * ```ts
+ * import type { Sql, Tx } from "./database.ts";
+ * declare const sql: Sql, tx: Tx;
  * const transcripts = new PgTranscriptStore();
  * await transcripts.append(tx, { sessionId: 1, platform: "local", role: "user", text: "今天天气很好" });
  * await transcripts.search(sql, "天气"); // one hit, snippet "今天[天气]很好"

@@ -21,6 +21,10 @@ import type { Sql, Tx } from "./database.ts";
  *
  * @example
  * ```ts
+ * import type { MessageEvent } from "../../platforms/event.ts";
+ * import type { StateStore } from "../state_store.ts";
+ * import type { Logger } from "../../util/log.ts";
+ * declare const store: StateStore, event: MessageEvent, key: string, log: Logger;
  * try {
  *   await store.acceptInbound(event, key);
  * } catch (error) {
@@ -97,6 +101,8 @@ const PAUSES_MS = [20, 100, 500, 1_000];
  *
  * @example
  * ```ts
+ * import type { PgPool } from "./pool.ts";
+ * declare const pool: PgPool;
  * const rows = await retrying(() => pool.use((sql) => sql`SELECT 1`), { idempotent: true, what: "Cannot read" });
  * ```
  */
@@ -134,6 +140,8 @@ export async function retrying<T>(
  *
  * @example
  * ```ts
+ * import type { PgPool } from "./pool.ts";
+ * declare const pool: PgPool, at: string, id: number;
  * await unitOfWork(pool, (tx) => tx`UPDATE sessions SET updated_at = ${at} WHERE id = ${id}`);
  * ```
  */
@@ -155,6 +163,8 @@ export function unitOfWork<T>(pool: PgPool, work: (tx: Tx) => Promise<T>): Promi
  *
  * @example
  * ```ts
+ * import type { Sql } from "./database.ts";
+ * declare const sql: Sql, at: string, id: number;
  * await transaction(sql, (tx) => tx`UPDATE sessions SET updated_at = ${at} WHERE id = ${id}`);
  * ```
  */

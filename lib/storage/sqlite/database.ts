@@ -45,6 +45,7 @@ export interface OpenOptions {
  *
  * @example
  * ```ts
+ * import { STATE_MIGRATIONS } from "./migrations.ts";
  * using db = openDatabase("/srv/hermes/state.db", STATE_MIGRATIONS);
  * ```
  */
@@ -86,7 +87,9 @@ const statements = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
  *
  * @example
  * ```ts
- * cached(db, "UPDATE sessions SET updated_at = ? WHERE id = ?").run(at, id);
+ * import type { DatabaseSync } from "node:sqlite";
+ * declare const db: DatabaseSync;
+ * cached(db, "UPDATE sessions SET updated_at = ? WHERE id = ?").run(new Date().toISOString(), 1);
  * ```
  */
 export function cached(db: DatabaseSync, sql: string): StatementSync {

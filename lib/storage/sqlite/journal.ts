@@ -29,6 +29,9 @@ interface Row {
  *
  * @example
  * ```ts
+ * import type { DatabaseSync } from "node:sqlite";
+ * import type { MessageEvent } from "../../platforms/event.ts";
+ * declare const db: DatabaseSync, event: MessageEvent;
  * const journal = new InboundJournal(db);
  * const entry = journal.accept(event, "agent:main:local:dm:alice");
  * if (entry) journal.finish(entry.id, "done", "replied");

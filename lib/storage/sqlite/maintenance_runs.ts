@@ -14,6 +14,8 @@ import { cached } from "./database.ts";
  *
  * @example
  * ```ts
+ * import type { DatabaseSync } from "node:sqlite";
+ * declare const db: DatabaseSync;
  * const runs = new MaintenanceRuns(db);
  * runs.record("session_prune", new Date());
  * runs.last("session_prune"); // "2026-12-02T04:00:00.000Z"

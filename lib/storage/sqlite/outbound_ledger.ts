@@ -17,8 +17,19 @@ import type { LedgerEntry } from "../state_store.ts";
  *
  * @example
  * ```ts
+ * import type { DatabaseSync } from "node:sqlite";
+ * declare const db: DatabaseSync;
  * const ledger = new OutboundLedger(db);
- * if (ledger.get("inbound:7#0")?.state !== "sent") { ...send...; ledger.record("inbound:7#0", ...); }
+ * if (ledger.get("inbound:7#0")?.state !== "sent") {
+ *   // send it, then:
+ *   ledger.record("inbound:7#0", {
+ *     platform: "local",
+ *     chat: "alice",
+ *     state: "sent",
+ *     messageId: "m2",
+ *     text: "Hello",
+ *   });
+ * }
  * ```
  */
 export class OutboundLedger {

@@ -53,6 +53,10 @@ const OPEN = "('queued', 'sending', 'deferred', 'failed')";
  *
  * @example
  * ```ts
+ * import type { DatabaseSync } from "node:sqlite";
+ * declare const db: DatabaseSync;
+ * const target = { platform: "local", chatType: "dm", chatId: "alice" } as const;
+ * const deadline = "2026-12-02T05:00:00.000Z";
  * const outbox = new OutboxRows(db);
  * outbox.add({ inboundId: 7, target, replyTo: "m1", deadline }, [{ text: "Hello" }]);
  * outbox.open(); // [{ idempotencyKey: "inbound:7#0", state: "queued", ... }]

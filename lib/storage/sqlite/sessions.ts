@@ -20,6 +20,10 @@ const SELECT_COUNTING = `
  *
  * @example
  * ```ts
+ * import type { DatabaseSync } from "node:sqlite";
+ * import { sessionKey } from "../../sessions/key.ts";
+ * declare const db: DatabaseSync;
+ * const source = { platform: "local", chatType: "dm", chatId: "alice", userId: "alice" } as const;
  * const sessions = new SessionStore(db);
  * const session = sessions.open(sessionKey(source), source);
  * ```

@@ -77,6 +77,8 @@ export interface SqliteStoreOptions {
  *
  * @example
  * ```ts
+ * import type { MessageEvent } from "../../platforms/event.ts";
+ * declare const event: MessageEvent;
  * const store = openSqliteStateStore("/srv/hermes/state.db");
  * const entry = await store.acceptInbound(event, "agent:main:local:dm:alice");
  * store.close();

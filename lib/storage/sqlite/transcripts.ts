@@ -44,6 +44,10 @@ const HIT_COLUMNS = "m.*, s.key AS session_key";
  *
  * @example
  * ```ts
+ * import type { DatabaseSync } from "node:sqlite";
+ * import { transaction } from "./database.ts";
+ * import { SearchIndex } from "./search_index.ts";
+ * declare const db: DatabaseSync;
  * const transcripts = new TranscriptStore(db);
  * transcripts.append({ sessionId: 1, platform: "local", role: "user", text: "今天天气很好" });
  * transaction(db, () => new SearchIndex(db).catchUp(100));
