@@ -8,10 +8,10 @@
  * word vector is a generated column and the GIN indexes take new rows into
  * their pending lists cheaply.
  *
- * Scale-out will add, in a later version, an `epoch` to the rows a lease
- * owner writes (journal, outbox, cursors) and a `leases` table; every write
- * of the store already runs through one unit-of-work function with a
- * `fence` hook (`state_store.ts`), where the epoch check goes.
+ * Version 2 holds the credential leases of scale-out (`leases.ts`); a
+ * lease owner's writes are fenced by its epoch through the store's `fence`
+ * hook (`state_store.ts`), which checks the lease row in the write's own
+ * transaction, so the rows written need no epoch column of their own.
  *
  * @module
  */
@@ -158,6 +158,25 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         task text PRIMARY KEY,
         last_run_at text NOT NULL
       );
+    `,
+  },
+  {
+    version: 2,
+    name: "credential leases",
+    sql: `
+      -- One row per bot credential, kept once released (expires_at moved to the release) so
+      -- its epoch only ever grows; see leases.ts. The credential is a SHA-256, never the secret.
+      CREATE TABLE credential_leases (
+        credential_hash text PRIMARY KEY,
+        owner text NOT NULL,
+        host text NOT NULL,
+        pid integer NOT NULL,
+        epoch bigint NOT NULL,
+        expires_at timestamptz NOT NULL,
+        claimed_at timestamptz NOT NULL,
+        renewed_at timestamptz NOT NULL
+      );
+      CREATE INDEX credential_leases_by_owner ON credential_leases (owner);
     `,
   },
 ];

@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import {
+  credentialHash,
+  LeaseLostError,
+  openPgLeases,
+  type PgLeases,
+} from "../../../lib/storage/postgres/leases.ts";
+import { openPostgresStateStore } from "../../../lib/storage/postgres/state_store.ts";
+import type { MessageEvent } from "../../../lib/platforms/event.ts";
+import { freshDatabase } from "../../_postgres.ts";
+
+const TTL = 45_000;
+
+/** Two gateways on separate hosts: each its own pool, host name and PID. */
+async function twoGateways(url: string) {
+  const a = await openPgLeases(url, { host: "host-a", pid: 101 });
+  const b = await openPgLeases(url, { host: "host-b", pid: 202 });
+  return {
+    a,
+    b,
+    async [Symbol.asyncDispose]() {
+      await Promise.all([a.close(), b.close()]);
+    },
+  };
+}
+
+/** What the TTL passing does to a lease whose owner stopped renewing (a dead host). */
+async function expire(url: string, hash: string): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql`UPDATE credential_leases SET expires_at = now() - interval '1 second'
+      WHERE credential_hash = ${hash}`;
+  } finally {
+    await sql.end();
+  }
+}
+
+function event(id: string): MessageEvent {
+  return {
+    messageId: id,
+    source: { platform: "wecom", chatType: "dm", chatId: "ada", userId: "ada" },
+    text: `hello ${id}`,
+    receivedAt: "2026-06-01T10:00:00.000Z",
+  };
+}
+
+async function claimTogether(a: PgLeases, b: PgLeases, hash: string) {
+  const [x, y] = await Promise.all([a.claim(hash, "gw-a", TTL), b.claim(hash, "gw-b", TTL)]);
+  return [x, y] as const;
+}
+
+Deno.test("credentialHash() is a SHA-256 of scope and secret, never the secret", async () => {
+  const hash = await credentialHash("wecom-bot", "aib-7Qx2");
+  assert.match(hash, /^[0-9a-f]{64}$/);
+  assert.ok(!hash.includes("aib-7Qx2"));
+  assert.notEqual(hash, await credentialHash("wecom-bot", "aib-7Qx3"));
+  assert.notEqual(hash, await credentialHash("weixin", "aib-7Qx2"), "the scope counts");
+});
+
+Deno.test("two gateways claiming a free or an expired lease together: exactly one wins, every round", async () => {
+  const url = await freshDatabase();
+  await using gw = await twoGateways(url);
+  for (let round = 0; round < 40; round++) {
+    const hash = await credentialHash("wecom-bot", `bot-${round}`);
+    const [x, y] = await claimTogether(gw.a, gw.b, hash);
+    assert.equal([x, y].filter((c) => c.epoch !== undefined).length, 1, `free, round ${round}`);
+    const winner = x.epoch !== undefined ? "gw-a" : "gw-b";
+    const loser = x.epoch !== undefined ? y : x;
+    assert.equal(loser.heldBy?.owner, winner);
+    assert.equal(x.epoch ?? y.epoch, 1);
+
+    await expire(url, hash);
+    const [x2, y2] = await claimTogether(gw.a, gw.b, hash);
+    const winners = [x2, y2].filter((c) => c.epoch !== undefined);
+    assert.equal(winners.length, 1, `expired, round ${round}`);
+    assert.equal(winners[0]!.epoch, 2, "the takeover bumps the epoch");
+  }
+});
+
+Deno.test("a live lease is refused to another gateway, naming its holder's owner, host and PID", async () => {
+  const url = await freshDatabase();
+  await using gw = await twoGateways(url);
+  const hash = await credentialHash("wecom-bot", "aib-7Qx2");
+  const mine = await gw.a.claim(hash, "gw-a", TTL);
+  assert.equal(mine.epoch, 1);
+  assert.ok(mine.expiresAt && mine.expiresAt.getTime() > Date.now() + TTL / 2);
+  const theirs = await gw.b.claim(hash, "gw-b", TTL);
+  assert.equal(theirs.epoch, undefined);
+  assert.deepEqual(
+    { ...theirs.heldBy, expiresAt: undefined },
+    { owner: "gw-a", host: "host-a", pid: 101, epoch: 1, expiresAt: undefined },
+  );
+  assert.equal(theirs.heldBy?.expiresAt.getTime(), mine.expiresAt?.getTime());
+});
+
+Deno.test("an expired lease is taken over with the next epoch; the old owner's renewal then reports it lost", async () => {
+  const url = await freshDatabase();
+  await using gw = await twoGateways(url);
+  const hash = await credentialHash("wecom-bot", "aib-7Qx2");
+  const old = await gw.a.claim(hash, "gw-a", TTL);
+  assert.equal((await gw.a.renew(hash, "gw-a", old.epoch!, TTL)).lost, false, "ours while live");
+  await expire(url, hash);
+  const taken = await gw.b.claim(hash, "gw-b", TTL);
+  assert.equal(taken.epoch, 2);
+  assert.deepEqual(await gw.a.renew(hash, "gw-a", old.epoch!, TTL), { lost: true });
+  assert.equal(
+    (await gw.a.claim(hash, "gw-a", TTL)).heldBy?.owner,
+    "gw-b",
+    "its renewal did not claim it back",
+  );
+  const renewed = await gw.b.renew(hash, "gw-b", 2, TTL);
+  assert.equal(renewed.lost, false);
+  assert.equal((await gw.b.holder(hash))?.host, "host-b");
+});
+
+Deno.test("an expired lease its owner never renewed is lost to that owner too", async () => {
+  const url = await freshDatabase();
+  await using gw = await twoGateways(url);
+  const hash = await credentialHash("wecom-bot", "aib-7Qx2");
+  const old = await gw.a.claim(hash, "gw-a", TTL);
+  await expire(url, hash);
+  assert.deepEqual(await gw.a.renew(hash, "gw-a", old.epoch!, TTL), { lost: true });
+  assert.equal((await gw.a.claim(hash, "gw-a", TTL)).epoch, 2, "claimed again: a new epoch");
+});
+
+Deno.test("release() lets another gateway claim at once; the epoch goes on; a stale release changes nothing", async () => {
+  const url = await freshDatabase();
+  await using gw = await twoGateways(url);
+  const hash = await credentialHash("wecom-bot", "aib-7Qx2");
+  const mine = await gw.a.claim(hash, "gw-a", TTL);
+  assert.equal(await gw.b.release(hash, "gw-b", mine.epoch!), false, "not b's to release");
+  assert.equal(await gw.a.release(hash, "gw-a", mine.epoch! + 1), false, "not that epoch");
+  assert.ok((await gw.b.claim(hash, "gw-b", TTL)).heldBy, "still a's");
+  assert.equal(await gw.a.release(hash, "gw-a", mine.epoch!), true);
+  const theirs = await gw.b.claim(hash, "gw-b", TTL);
+  assert.equal(theirs.epoch, 2, "no TTL waited for, and the epoch never goes back");
+  assert.equal(await gw.a.release(hash, "gw-a", mine.epoch!), false, "released once");
+  assert.equal((await gw.a.holder(hash))?.owner, "gw-b");
+});
+
+Deno.test("a store fenced by the old owner's lease is refused with LeaseLostError after the takeover; the new owner's writes", async () => {
+  const url = await freshDatabase();
+  await using gw = await twoGateways(url);
+  const hash = await credentialHash("wecom-bot", "aib-7Qx2");
+  const old = await gw.a.claim(hash, "gw-a", TTL);
+  await using storeA = await openPostgresStateStore(url, {
+    max: 2,
+    fence: gw.a.fenceFor(hash, "gw-a", old.epoch!),
+  });
+  assert.ok(await storeA.acceptInbound(event("m-1"), "k1"), "written while the lease is a's");
+
+  await expire(url, hash);
+  await assert.rejects(storeA.acceptInbound(event("m-2"), "k1"), (error) => {
+    assert.ok(error instanceof LeaseLostError, String(error));
+    assert.equal(error.code, "lease_lost");
+    assert.match(error.message, /at epoch 1 is no longer ours \(it expired\)/);
+    return true;
+  });
+
+  const taken = await gw.b.claim(hash, "gw-b", TTL);
+  await using storeB = await openPostgresStateStore(url, {
+    max: 2,
+    fence: gw.b.fenceFor(hash, "gw-b", taken.epoch!),
+  });
+  await assert.rejects(storeA.acceptInbound(event("m-3"), "k1"), (error) => {
+    assert.ok(error instanceof LeaseLostError, String(error));
+    assert.match(error.message, /no longer ours \(it is now gw-b's on host-b \(epoch 2\)\)/);
+    return true;
+  });
+  assert.ok(await storeB.acceptInbound(event("m-3"), "k1"), "the new owner writes");
+  assert.deepEqual(
+    (await storeB.unfinishedInbound()).map((e) => e.event.messageId),
+    ["m-1", "m-3"],
+    "nothing of the refused writes reached the journal",
+  );
+
+  // A's re-claim is a new epoch: its old fence stays refused.
+  assert.equal(await gw.b.release(hash, "gw-b", taken.epoch!), true);
+  assert.equal((await gw.a.claim(hash, "gw-a", TTL)).epoch, 3);
+  await assert.rejects(storeA.acceptInbound(event("m-4"), "k1"), LeaseLostError);
+});
