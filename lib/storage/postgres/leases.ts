@@ -32,7 +32,7 @@ export interface LeaseHolder {
 /** What {@linkcode PgLeases.claim} got: the lease, or who holds it. */
 export type LeaseClaim =
   | { readonly epoch: number; readonly expiresAt: Date; readonly heldBy?: undefined }
-  | { readonly heldBy: LeaseHolder; readonly epoch?: undefined };
+  | { readonly heldBy: LeaseHolder; readonly epoch?: undefined; readonly expiresAt?: undefined };
 
 /** What {@linkcode PgLeases.renew} found: extended, or no longer ours. */
 export type LeaseRenewal =
