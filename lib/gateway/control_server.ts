@@ -142,6 +142,7 @@ function stagingPath(path: string, random: string): string {
  * in one step), so that at `path` it is 0600 and listening from the start.
  */
 async function listenPrivately(path: string): Promise<Deno.Listener<Deno.UnixConn, Deno.UnixAddr>> {
+  await removeLeftStaging(path);
   let staging = "";
   for (let attempt = 0;; attempt++) {
     const random = [...crypto.getRandomValues(new Uint8Array(3))]
@@ -171,6 +172,26 @@ async function listenPrivately(path: string): Promise<Deno.Listener<Deno.UnixCon
     await Deno.remove(folder, { recursive: true }).catch(() => {});
   }
 }
+
+/**
+ * Removes the staging folders a gateway killed while binding left beside
+ * `path` (only the gateway holding the home's runtime lock binds there).
+ */
+async function removeLeftStaging(path: string): Promise<void> {
+  const folder = stagingPath(path, "000000").slice(0, -"/.c000000/s".length) || "/";
+  try {
+    for await (const entry of Deno.readDir(folder)) {
+      if (entry.isDirectory && STAGING_NAME.test(entry.name)) {
+        await Deno.remove(`${folder}/${entry.name}`, { recursive: true }).catch(() => {});
+      }
+    }
+  } catch {
+    // an unreadable folder: binding below says what is wrong
+  }
+}
+
+/** The name of a staging folder, as {@linkcode stagingPath} makes it. */
+const STAGING_NAME = /^\.c[0-9a-f]{6}$/;
 
 /** Tells a connection over the cap why it is closed, then closes it. */
 async function refuse(conn: Deno.UnixConn, max: number, log: Logger): Promise<void> {

@@ -252,3 +252,14 @@ Deno.test("the socket is 0600 and listening from the moment it appears", async (
     worker.terminate();
   }
 });
+
+Deno.test("staging folders a gateway killed while binding left behind are removed at the next start", async () => {
+  await using dir = tempDir();
+  const path = `${dir.path}/gateway.sock`;
+  await Deno.mkdir(`${dir.path}/.c0a1b2c/s`, { recursive: true });
+  await Deno.mkdir(`${dir.path}/.config`); // not a staging folder: kept
+  await using server = await serveControl(path, { status: () => ({}) }, quiet());
+  assert.ok(server);
+  const names = [...Deno.readDirSync(dir.path)].map((e) => e.name).sort();
+  assert.deepEqual(names, [".config", "gateway.sock"]);
+});
