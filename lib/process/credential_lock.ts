@@ -82,6 +82,7 @@ export async function acquireCredentialLock(
     metadata: options.metadata ?? {},
     updated_at: new Date().toISOString(),
   };
+  removeDeadTemps(path);
   for (let attempt = 0; attempt < 2; attempt++) {
     const existing = readLockRecord(path);
     if (existing === "missing") {
@@ -215,6 +216,30 @@ function createExclusive(path: string, record: CredentialLockRecord): boolean {
     } catch {
       // already gone
     }
+  }
+}
+
+/**
+ * Removes the temporary records ({@linkcode createExclusive}'s) of `path`
+ * whose writer died before it could remove them (a kill -9 mid-claim).
+ */
+function removeDeadTemps(path: string): void {
+  const slash = path.lastIndexOf("/");
+  const folder = path.slice(0, slash);
+  const prefix = `${path.slice(slash + 1)}.`;
+  try {
+    for (const entry of Deno.readDirSync(folder)) {
+      if (!entry.name.startsWith(prefix) || !entry.name.endsWith(".tmp")) continue;
+      const pid = Number(entry.name.slice(prefix.length).split(".")[0]);
+      if (pid === Deno.pid || readIdentity(pid) !== undefined) continue; // its writer lives
+      try {
+        Deno.removeSync(`${folder}/${entry.name}`);
+      } catch {
+        // another claimer removed it first
+      }
+    }
+  } catch {
+    // an unreadable folder: the claim below says what is wrong
   }
 }
 

@@ -140,3 +140,23 @@ Deno.test("a reader racing concurrent claims never sees a half-written lock, and
     "no claimed lock was removed under its holder",
   );
 });
+
+Deno.test("a claim removes the temporary lock records a killed claimer left, never a live claimer's", async () => {
+  await using dir = tempDir();
+  const name = await credentialLockName("telegram-bot-token", "123:token");
+  // A PID no process has (past the kernel's pid_max), and this live process.
+  const dead = `${dir.path}/${name}.4194305.0a1b2c3d.tmp`;
+  const live = `${dir.path}/${name}.${Deno.pid}.0a1b2c3d.tmp`;
+  const other = `${dir.path}/other-bot.lock.4194305.0a1b2c3d.tmp`;
+  for (const path of [dead, live, other]) await Deno.writeTextFile(path, "");
+  const claim = await acquireCredentialLock(dir.path, "telegram-bot-token", "123:token", {
+    home: "/srv/home-a",
+  });
+  assert.ok(claim.ok);
+  const names = [...Deno.readDirSync(dir.path)].map((e) => e.name).sort();
+  assert.deepEqual(
+    names,
+    [name, `${name}.${Deno.pid}.0a1b2c3d.tmp`, "other-bot.lock.4194305.0a1b2c3d.tmp"].sort(),
+  );
+  await releaseCredentialLock(dir.path, "telegram-bot-token", "123:token");
+});
