@@ -178,6 +178,37 @@ Deno.test("an over-long message is refused before it is shown as sent, naming th
   assert.deepEqual(problems, []);
 });
 
+Deno.test("a note shown before the history arrives is still there after it, and only then does it say connected", async () => {
+  await using home = tempDir();
+  await using local = await startLocalGateway(home.path);
+  await using browser = await launchBrowser();
+  const { page, problems } = await browser.page();
+  // The gateway's first frame (ready, with the history) is held back until released.
+  let release = () => {};
+  const released = new Promise<void>((resolve) => release = resolve);
+  await page.routeWebSocket(/\/ws/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => server.send(message));
+    let first = true;
+    server.onMessage(async (message) => {
+      if (first) {
+        first = false;
+        await released;
+      }
+      ws.send(message);
+    });
+  });
+  await page.goto(local.url);
+  await say(page, "x".repeat(100_001));
+  const refused = page.getByText("Message not sent: it has 100,001 characters");
+  await refused.waitFor();
+  assert.doesNotMatch((await page.locator("#state").textContent()) ?? "", /connected as/);
+  release();
+  await page.getByText("connected as local").waitFor();
+  assert.equal(await refused.count(), 1, "the history did not wipe the note");
+  assert.deepEqual(problems, []);
+});
+
 Deno.test("a refused connection says why on the page instead of reconnecting forever", async () => {
   await using home = tempDir();
   await using browser = await launchBrowser();

@@ -43,6 +43,7 @@ let retry = 500;
 let stopped = false;
 const replies = new Map(); // reply id -> { el, body, raw }
 const unsent = [];
+const notesSinceConnect = []; // shown before the history arrived: drawn again after it
 const pending = new Set();
 let frame = 0;
 
@@ -108,6 +109,7 @@ function note(text, error) {
   el.textContent = text;
   log.appendChild(el);
   log.scrollTop = log.scrollHeight;
+  if (!ready) notesSinceConnect.push(el);
 }
 
 function renderInto(body, raw) {
@@ -140,6 +142,8 @@ function showHistory(history) {
     bubble(m.role === "assistant" ? "assistant" : "user", m.text, whoOf(m.sender, m.role, m.to),
       m.role !== "assistant" && m.sender === user, m.attachments);
   }
+  log.append(...notesSinceConnect.splice(0));
+  log.scrollTop = log.scrollHeight;
 }
 
 function onReply(f) {
@@ -206,13 +210,13 @@ function connect() {
   socket = new WebSocket(socketUrl(location.protocol === "https:" ? "wss:" : "ws:"));
   socket.onopen = () => {
     retry = 500;
-    state.className = "";
-    state.textContent = "connected as " + user + (group ? " in " + group : "");
   };
   socket.onmessage = (e) => {
     const f = JSON.parse(e.data);
     if (f.type === "ready") {
       ready = true;
+      state.className = "";
+      state.textContent = "connected as " + user + (group ? " in " + group : "");
       commands = f.commands || [];
       if (f.limits && f.limits.max_message_chars) maxChars = f.limits.max_message_chars;
       if (f.limits && f.limits.max_files) maxFiles = f.limits.max_files;
