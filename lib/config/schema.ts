@@ -39,8 +39,16 @@ export const gatewaySection = defineSection({
     allow_all_users: z.boolean().default(false).describe(
       "Confirms open access policies on every platform: anyone who finds a bot may use the agent",
     ),
+    lease_ttl_seconds: z.number().int().min(3).max(3600).default(45).describe(
+      "On storage.backend postgres: seconds a gateway's lease of a bot lasts unless renewed (every third of it); a dead gateway's bots are taken over after it",
+    ),
+    max_bots: z.number().int().min(1).optional().describe(
+      "On storage.backend postgres: most bots this gateway serves at once; the others wait on standby for a gateway of the pool with room (default: no limit)",
+    ),
   }),
   env: {
+    HERMES_LEASE_TTL_SECONDS: "lease_ttl_seconds",
+    HERMES_MAX_BOTS: "max_bots",
     GATEWAY_DRAIN_TIMEOUT: "drain_timeout",
     GATEWAY_CONNECT_TIMEOUT: "connect_timeout",
     GATEWAY_DELIVERY_DEADLINE: "delivery_deadline",

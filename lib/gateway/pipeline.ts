@@ -15,6 +15,7 @@
  * @module
  */
 
+import { BoundedMap } from "../util/bounded_map.ts";
 import type { Agent } from "../agent/agent.ts";
 import type { Config } from "../config/schema.ts";
 import type { PlatformAdapter } from "../platforms/adapter.ts";
@@ -157,6 +158,11 @@ export class Pipeline {
   readonly #doneEarly = new Set<number>();
   /** What a crash left unfinished, taken before this gateway accepts anything new. */
   #leftovers = new Set<InboundEntry>();
+  /**
+   * Journal ids this pipeline took on in this run (the newest 10,000): an
+   * adoption never takes them again, wherever they are now.
+   */
+  readonly #handled = new BoundedMap<number, true>(10_000);
   /** Entries being tried again (replayed after a crash, resumed after a drain): their tries are counted. */
   readonly #retries = new Set<number>();
   /** The agent's recent history of each session, so a turn need not read the transcript. */
@@ -217,6 +223,27 @@ export class Pipeline {
     }
     if (replayed > 0) this.#options.log.info("replaying unfinished messages", { count: replayed });
     return replayed;
+  }
+
+  /**
+   * Takes on what the shared journal holds unfinished for `platform` that
+   * this pipeline never had (a pool: the gateway that held the bot's lease
+   * before this one died or handed it over mid-turn), then replays it like
+   * a crash's leftovers. Call once the platform is connected under the
+   * lease; resolves with how many messages are answered again.
+   */
+  async adopt(platform: string): Promise<number> {
+    const unfinished = await this.store.unfinishedInbound();
+    // What was read before (perhaps before the lease was ours) may have been answered since.
+    for (const entry of [...this.#leftovers]) {
+      if (entry.event.source.platform === platform) this.#leftovers.delete(entry);
+    }
+    for (const entry of unfinished) {
+      if (entry.event.source.platform === platform && !this.#handled.has(entry.id)) {
+        this.#leftovers.add(entry);
+      }
+    }
+    return this.replay((p) => p === platform);
   }
 
   /** Answers a leftover of a crash again, or gives it up when stale; whether it is answered. */
@@ -309,6 +336,7 @@ export class Pipeline {
    * earlier messages.
    */
   #dispatch(entry: InboundEntry): void {
+    this.#handled.set(entry.id, true);
     const authorize = this.#options.authorize ?? allowEveryone;
     const limitMs = this.#options.authorizeTimeoutMs ?? AUTHORIZE_TIMEOUT_MS;
     const decision = withTimeout(
@@ -380,6 +408,7 @@ export class Pipeline {
       }
       if (this.#fresh(earlier)) {
         this.#retries.add(earlier.id);
+        this.#handled.set(earlier.id, true);
         lane.queue.push(earlier);
       } else void this.#finishQuietly(earlier, "failed", "stale: older than the resume window");
     }

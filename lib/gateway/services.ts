@@ -43,6 +43,8 @@ import { downloadMedia } from "../media/download.ts";
 import { RateBudgets } from "./rate_budget.ts";
 import { Pipeline } from "./pipeline.ts";
 import { maintainInBackground } from "./maintenance.ts";
+import type { BotLeases } from "./bot_leases.ts";
+import { checkPostgresUrl } from "../storage/database_url.ts";
 
 /** The state store for `gateway status`: its backend and its link to the database server. */
 export interface StorageStatus extends StoreLink {
@@ -148,6 +150,8 @@ export function createServices(options: ServicesOptions): GatewayServices {
   let outbox: Outbox | undefined;
   let links: PlatformLinks | undefined;
   let agent: Agent | undefined;
+  /** On PostgreSQL: the leases of the bots this gateway of the pool serves. */
+  let bots: (BotLeases & { close(): Promise<void> }) | undefined;
   let watcher: ReturnType<typeof setInterval> | undefined;
   /** The retention run under way (one at a time), and how a stop ends it between two batches. */
   let maintaining: Promise<void> | undefined;
@@ -170,7 +174,16 @@ export function createServices(options: ServicesOptions): GatewayServices {
 
   return {
     async start() {
-      state = await openStateStore(config.storage, paths.stateDb);
+      if (config.storage.backend === "postgres") {
+        const { openBotLeases } = await import("./bot_leases.ts");
+        bots = await openBotLeases(checkPostgresUrl(config.storage.url), {
+          ttlMs: config.gateway.lease_ttl_seconds * 1000,
+          maxBots: config.gateway.max_bots,
+          log: log.child({ component: "leases" }),
+          onLost: (platform, reason) => void links?.restart(platform, `bot lease lost: ${reason}`),
+        });
+      }
+      state = await openStateStore(config.storage, paths.stateDb, { fence: bots?.fence });
       agent = createAgent(config, env);
       if (agent.provider === "echo") {
         log.info("no model configured: the echo agent replies with each message it receives", {
@@ -215,7 +228,8 @@ export function createServices(options: ServicesOptions): GatewayServices {
       });
       const store = pipeline;
       const kept = state;
-      await store.load();
+      // In a pool, what other gateways left is read when a bot's lease becomes ours (adopt).
+      if (!bots) await store.load();
       for (const definition of definitions) {
         const stateDir = `${paths.home}/platforms/${definition.name}`;
         await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
@@ -252,6 +266,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
                 metadata: { platform: definition.name },
               });
               if (!claim.ok) throw new Error(describeHolder(definition.name, claim.holder));
+              await bots?.claim(definition.name, scope, identity);
             },
           }),
         );
@@ -264,14 +279,23 @@ export function createServices(options: ServicesOptions): GatewayServices {
         connectTimeoutMs: config.gateway.connect_timeout * 1000,
         onConnected: (name) => {
           outbox?.kick(); // parts waiting for this link go now
-          if (!initial) store.replay((platform) => platform === name);
+          if (bots) {
+            void store.adopt(name).catch((error) => {
+              // Nothing it left may be forgotten: connect again, and read again.
+              log.warn("cannot read the unfinished messages of the pool", {
+                platform: name,
+                error,
+              });
+              void links?.restart(name, "the unfinished messages could not be read");
+            });
+          } else if (!initial) store.replay((platform) => platform === name);
           if (!initial) notifyInBackground();
         },
       });
       await links.connectAll();
       initial = false;
       const connected = links;
-      store.replay((platform) => connected.isConnected(platform));
+      if (!bots) store.replay((platform) => connected.isConnected(platform));
       notifyInBackground();
       // In the background: a first prune of a large state.db takes a while, in small batches
       // that let replies in between; it never fails the gateway (the next run tries again).
@@ -313,6 +337,9 @@ export function createServices(options: ServicesOptions): GatewayServices {
         await raceTimeout(pipeline.abandonRunning(), (config.agent.kill_grace_seconds + 2) * 1000);
       }
       await links?.disconnectAll("gateway stopping");
+      // A planned stop hands the bots to the pool now, not after the TTL.
+      await bots?.releaseAll();
+      await bots?.close();
       // Turns the drain gave up on may still touch state.db until the process exits.
       if ((pipeline?.runningTurns ?? 0) === 0) {
         await state?.close();
@@ -320,7 +347,12 @@ export function createServices(options: ServicesOptions): GatewayServices {
       }
     },
     platforms() {
-      return (links?.snapshot() ?? {}) as unknown as Record<string, Record<string, unknown>>;
+      const out: Record<string, Record<string, unknown>> = {};
+      for (const [name, link] of Object.entries(links?.snapshot() ?? {})) {
+        const lease = bots?.details(name);
+        out[name] = lease ? { ...link, details: { ...link.details, ...lease } } : { ...link };
+      }
+      return out;
     },
     outbox() {
       return outbox?.counts;

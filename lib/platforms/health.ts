@@ -14,6 +14,7 @@ export type LinkState =
   | "degraded"
   | "retrying"
   | "superseded"
+  | "standby"
   | "fatal"
   | "stopped";
 

@@ -2,7 +2,9 @@
  * Connects the enabled platforms: each with a connect timeout; one that fails
  * is retried in the background with exponential backoff and jitter while the
  * others serve. A first attempt that fails with a ConfigError is not retried:
- * nothing changes until an operator does, so the start fails instead.
+ * nothing changes until an operator does, so the start fails instead. One
+ * whose bot another gateway of the pool holds (a StandbyError) is `standby`
+ * and tried again when its holder's lease may have ended.
  *
  * @module
  */
@@ -13,9 +15,16 @@ import { backoffDelay, type BackoffOptions } from "../util/backoff.ts";
 import { raceTimeout, TIMED_OUT } from "../util/race_timeout.ts";
 import type { PlatformAdapter } from "./adapter.ts";
 import type { LinkHealth } from "./health.ts";
+import { StandbyError, type StandbyHolder } from "./standby.ts";
 
 /** States in which a link cannot deliver, whatever else it reports. */
-const DOWN_STATES: ReadonlySet<string> = new Set(["retrying", "superseded", "fatal", "stopped"]);
+const DOWN_STATES: ReadonlySet<string> = new Set([
+  "retrying",
+  "superseded",
+  "standby",
+  "fatal",
+  "stopped",
+]);
 
 /** What {@linkcode PlatformLinks} needs. */
 export interface PlatformLinksOptions {
@@ -58,6 +67,8 @@ export class PlatformLinks {
   readonly #fatal = new Map<string, { error: ConfigError; at: string }>();
   /** Platforms whose connect failed and is retried, with the failure. */
   readonly #retrying = new Map<string, { message: string; at: string }>();
+  /** Platforms waiting for another gateway's lease, with why and since when. */
+  readonly #standby = new Map<string, { message: string; holder?: StandbyHolder; since: string }>();
   readonly #options: PlatformLinksOptions;
   #closing = false;
   /** When disconnectAll finished (ISO), once it has. */
@@ -118,6 +129,20 @@ export class PlatformLinks {
           stopped_at: null, // it never ran
           connected: false,
         };
+      } else if (this.#standby.has(name) && this.#stoppedAt === undefined) {
+        const standby = this.#standby.get(name)!;
+        out[name] = {
+          ...health,
+          state: "standby",
+          details: {
+            ...health.details,
+            standby: standby.message,
+            standby_since: standby.since,
+            ...(standby.holder ? { lease_holder: standby.holder } : {}),
+          },
+          stopped_at: null,
+          connected: false,
+        };
       } else if (this.#retrying.has(name) && this.#stoppedAt === undefined) {
         // Not connected yet, whatever the adapter left behind when its attempt failed.
         const failure = this.#retrying.get(name)!;
@@ -145,6 +170,26 @@ export class PlatformLinks {
       }
     }
     return out;
+  }
+
+  /**
+   * Disconnects `platform` now (its bot's lease was lost: another gateway
+   * may already serve it) and connects it again in the background, which
+   * claims the lease anew or leaves the link in `standby`.
+   */
+  async restart(platform: string, reason: string): Promise<void> {
+    const adapter = this.#adapters.get(platform);
+    if (!adapter || this.#closing) return;
+    this.#connected.delete(platform);
+    clearTimeout(this.#retryTimers.get(platform));
+    this.#retryTimers.delete(platform);
+    this.#options.log.warn("platform disconnected; connecting again", { platform, reason });
+    try {
+      await adapter.disconnect(reason);
+    } catch (error) {
+      this.#options.log.warn("disconnect failed", { platform, error });
+    }
+    this.#retry(adapter, 0, backoffDelay(0, this.#options.backoff));
   }
 
   /** Stops retries and disconnects every platform. */
@@ -182,6 +227,7 @@ export class PlatformLinks {
       }
       if (outcome !== TIMED_OUT) {
         this.#retrying.delete(adapter.name);
+        this.#standby.delete(adapter.name);
         this.#connected.add(adapter.name);
         log.info("platform connected", { platform: adapter.name, attempt: attempt + 1 });
         this.#options.onConnected?.(adapter.name);
@@ -192,6 +238,24 @@ export class PlatformLinks {
       failure = error;
     }
     await adapter.disconnect("connect failed").catch(() => {});
+    if (failure instanceof StandbyError) {
+      if (this.#closing) return;
+      const waiting = this.#standby.get(adapter.name);
+      if (waiting?.message !== failure.message) {
+        log.info("platform on standby: another gateway holds its bot", {
+          platform: adapter.name,
+          reason: failure.message,
+        });
+      }
+      this.#retrying.delete(adapter.name);
+      this.#standby.set(adapter.name, {
+        message: failure.message,
+        holder: failure.holder,
+        since: waiting?.since ?? this.#now().toISOString(),
+      });
+      this.#retry(adapter, 0, failure.retryInMs);
+      return;
+    }
     if (attempt === 0 && failure instanceof ConfigError) {
       // Retrying cannot help: the start fails with this error instead.
       this.#fatal.set(adapter.name, { error: failure, at: this.#now().toISOString() });
@@ -213,12 +277,17 @@ export class PlatformLinks {
       retry_in_ms: delay,
       error: failure,
     });
+    this.#retry(adapter, attempt + 1, delay);
+  }
+
+  /** Attempt number `attempt` of `adapter` in `delayMs`. */
+  #retry(adapter: PlatformAdapter, attempt: number, delayMs: number): void {
     this.#retryTimers.set(
       adapter.name,
       setTimeout(() => {
         this.#retryTimers.delete(adapter.name);
-        void this.#attempt(adapter, attempt + 1);
-      }, delay),
+        void this.#attempt(adapter, attempt);
+      }, delayMs),
     );
   }
 }

@@ -8,6 +8,7 @@
  */
 
 import type { StateStore } from "./state_store.ts";
+import type { Tx } from "./postgres/database.ts";
 import { checkPostgresUrl } from "./database_url.ts";
 
 /** The `storage` settings of the configuration. */
@@ -25,6 +26,8 @@ export interface OpenStateOptions {
   /** False: never migrate (a CLI that writes beside a running gateway, perhaps of another version). */
   readonly migrate?: boolean;
   readonly now?: () => Date;
+  /** PostgreSQL: checks the bot lease of each write for a platform (a pool's fencing). */
+  readonly fence?: (tx: Tx, platform: string) => Promise<void>;
 }
 
 /**
@@ -53,6 +56,7 @@ export async function openStateStore(
       max: options.readOnly ? Math.min(2, storage.pool_max) : storage.pool_max,
       readOnly: options.readOnly,
       now: options.now,
+      fence: options.fence,
     });
   }
   const { openSqliteStateStore } = await import("./sqlite/state_store.ts");

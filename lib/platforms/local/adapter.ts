@@ -106,6 +106,8 @@ export class LocalAdapter implements PlatformAdapter {
     const url = `http://${
       addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
     }:${addr.port}/`;
+    // The web chat's address is its credential: in a pool one gateway serves it at a time.
+    await this.#context.credentialLock(LOCAL_LOCK_SCOPE, `${addr.hostname}:${addr.port}`);
     this.#context.health.detail("url", url);
     this.#context.health.set("subscribed");
     this.#context.log.info("web chat ready", { url });
@@ -388,6 +390,8 @@ export class LocalAdapter implements PlatformAdapter {
   }
 }
 
+/** The credential lock and lease scope of the web chat (its address is the identity). */
+const LOCAL_LOCK_SCOPE = "local-web-chat";
 const UNFINISHED = "The gateway stopped before the reply was finished; send the request again";
 
 /** A static part of the web chat, with its security headers. */

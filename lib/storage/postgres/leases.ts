@@ -244,7 +244,11 @@ export class PgLeases {
    * await store.close();
    * ```
    */
-  fenceFor(hash: string, owner: string, epoch: number): (tx: Tx) => Promise<void> {
+  fenceFor(
+    hash: string,
+    owner: string,
+    epoch: number,
+  ): (tx: Tx, platform?: string) => Promise<void> {
     return async (tx) => {
       const [row] = await tx`
         SELECT owner, epoch, host, expires_at > clock_timestamp() AS live

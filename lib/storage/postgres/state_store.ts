@@ -53,10 +53,12 @@ export interface PgStoreOptions {
   /** Connections at most (`storage.pool_max`; default 10). */
   readonly max?: number;
   /**
-   * Runs first in every unit of work that writes, inside its transaction;
-   * throwing refuses the unit. Where a lease's epoch is checked (fencing).
+   * Runs first in every unit of work that writes for a platform's bot (the
+   * journal, the outbox, the ledger), inside its transaction, with that
+   * platform; throwing refuses the unit. Where a lease's epoch is checked
+   * (fencing). Maintenance (retention, ending sessions) is not fenced.
    */
-  readonly fence?: (tx: Tx) => Promise<void>;
+  readonly fence?: (tx: Tx, platform: string) => Promise<void>;
 }
 
 /**
@@ -87,7 +89,7 @@ export class PgStateStore implements StateStore {
   readonly #pool: PgPool;
   readonly #now: () => Date;
   readonly #readOnly: boolean;
-  readonly #fence: ((tx: Tx) => Promise<void>) | undefined;
+  readonly #fence: ((tx: Tx, platform: string) => Promise<void>) | undefined;
   readonly #journal: PgInboundJournal;
   readonly #ledger: PgOutboundLedger;
   readonly #outbox: PgOutboxRows;
@@ -120,7 +122,9 @@ export class PgStateStore implements StateStore {
   }
 
   acceptInbound(event: MessageEvent, sessionKey: string): Promise<InboundEntry | undefined> {
-    return this.#write((tx) => this.#journal.accept(tx, event, sessionKey));
+    return this.#write((tx) => this.#journal.accept(tx, event, sessionKey), {
+      platform: event.source.platform,
+    });
   }
 
   async admitInbound(entry: InboundEntry): Promise<void> {
@@ -138,7 +142,7 @@ export class PgStateStore implements StateStore {
         await this.#outbox.saveContext(tx, chat, event.replyContext, event.receivedAt);
       }
       await this.#outbox.wake(tx, chat);
-    });
+    }, { platform: entry.event.source.platform });
   }
 
   async inboundReplyContext(inboundId: number): Promise<Json | undefined> {
@@ -154,15 +158,15 @@ export class PgStateStore implements StateStore {
   }
 
   markInterrupted(ids: readonly number[]): Promise<void> {
-    return this.#write((tx) => this.#journal.interrupt(tx, ids));
+    return this.#write((tx) => this.#journal.interrupt(tx, ids), { inbound: ids });
   }
 
   countAttempt(id: number): Promise<number> {
-    return this.#write((tx) => this.#journal.attempt(tx, id));
+    return this.#write((tx) => this.#journal.attempt(tx, id), { inbound: [id] });
   }
 
   finishInbound(id: number, state: "done" | "failed", outcome: string): Promise<void> {
-    return this.#write((tx) => this.#journal.finish(tx, id, state, outcome));
+    return this.#write((tx) => this.#journal.finish(tx, id, state, outcome), { inbound: [id] });
   }
 
   findOpenSession(key: string): Promise<SessionRecord | undefined> {
@@ -213,7 +217,7 @@ export class PgStateStore implements StateStore {
       const session = await this.#openSession(tx, entry, turn.expired);
       await this.#transcribe(tx, entry, session, turn.text);
       return session;
-    });
+    }, { platform: entry.event.source.platform });
   }
 
   answer(entry: InboundEntry, answer: {
@@ -233,7 +237,7 @@ export class PgStateStore implements StateStore {
       }
       await this.#queue(tx, entry, answer.parts, answer.deadline);
       await this.#journal.finish(tx, entry.id, answer.state, answer.outcome);
-    });
+    }, { platform: entry.event.source.platform });
   }
 
   supersede(entry: InboundEntry, turn: { expired: Expiry }): Promise<SessionRecord> {
@@ -242,7 +246,7 @@ export class PgStateStore implements StateStore {
       await this.#transcribe(tx, entry, session, entry.event.text);
       await this.#journal.finish(tx, entry.id, "done", "superseded by a newer message");
       return session;
-    });
+    }, { platform: entry.event.source.platform });
   }
 
   completeTurn(
@@ -270,7 +274,7 @@ export class PgStateStore implements StateStore {
       }
       await this.#journal.finish(tx, entry.id, completion.state, completion.outcome);
       await this.#sessions.touch(tx, completion.sessionId);
-    });
+    }, { platform: entry.event.source.platform });
   }
 
   deliveredPart(key: string): Promise<LedgerEntry | undefined> {
@@ -287,7 +291,7 @@ export class PgStateStore implements StateStore {
       text: string;
     },
   ): Promise<void> {
-    return this.#write((tx) => this.#ledger.record(tx, key, part));
+    return this.#write((tx) => this.#ledger.record(tx, key, part), { platform: part.platform });
   }
 
   enqueueMessage(
@@ -318,7 +322,7 @@ export class PgStateStore implements StateStore {
         parts,
       );
       return this.#outbox.of(tx, id);
-    });
+    }, { platform: target.platform });
   }
 
   knownChat(platform: string, chatId: string): Promise<SessionSource | undefined> {
@@ -353,7 +357,7 @@ export class PgStateStore implements StateStore {
   async startSending(id: number): Promise<number> {
     const claimed = await this.#read((q) => this.#claims.take(q, id));
     if (claimed !== undefined) return claimed;
-    const tries = await this.#write((tx) => this.#outbox.startSending(tx, id));
+    const tries = await this.#write((tx) => this.#outbox.startSending(tx, id), { part: id });
     this.#claims.moved(id); // committed: no claim is left to hand out
     return tries;
   }
@@ -498,7 +502,7 @@ export class PgStateStore implements StateStore {
 
   /** Moves part `id` on with `write`; once committed, its counted first try is no longer handed out. */
   async #moved(id: number, write: (tx: Tx) => Promise<void>): Promise<void> {
-    await this.#write(write);
+    await this.#write(write, { part: id });
     this.#claims.moved(id);
   }
 
@@ -546,15 +550,18 @@ export class PgStateStore implements StateStore {
     return this.#transcripts.append(tx, message);
   }
 
-  /** One unit of work that writes: a transaction, fenced, tracked until it settles. */
-  #write<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+  /**
+   * One unit of work that writes: a transaction, fenced by the lease of the
+   * bot it writes for (`target`), tracked until it settles.
+   */
+  #write<T>(work: (tx: Tx) => Promise<T>, target?: FenceTarget): Promise<T> {
     if (this.#readOnly) {
       return Promise.reject(new TypeError("Cannot write: the store was opened read-only"));
     }
     if (this.#closed) return Promise.reject(new TypeError("Cannot write: the store is closed"));
     const unit = this.#linked(() =>
       unitOfWork(this.#pool, async (tx) => {
-        await this.#fence?.(tx);
+        if (this.#fence && target) await this.#checkFence(tx, this.#fence, target);
         return work(tx);
       })
     );
@@ -562,6 +569,23 @@ export class PgStateStore implements StateStore {
     const settled = () => void this.#writes.delete(unit);
     unit.then(settled, settled);
     return this.#track(unit);
+  }
+
+  /** Runs `fence` for each platform `target` writes for. */
+  async #checkFence(
+    tx: Tx,
+    fence: (tx: Tx, platform: string) => Promise<void>,
+    target: FenceTarget,
+  ): Promise<void> {
+    const platforms = "platform" in target
+      ? [target.platform]
+      : "inbound" in target
+      ? (await tx`SELECT DISTINCT platform FROM inbound_journal WHERE id = ANY(${[
+        ...target.inbound,
+      ]}::bigint[])`).map((r) => String(r.platform))
+      : (await tx`SELECT platform FROM outbox WHERE id = ${target.part}`)
+        .map((r) => String(r.platform));
+    for (const platform of platforms) await fence(tx, platform);
   }
 
   /** A read, after the writes asked for before it; retried on a new connection when the link drops. */
@@ -602,6 +626,12 @@ export class PgStateStore implements StateStore {
     }
   }
 }
+
+/** Whose bot a write is for: a platform, or the platform of journal entries or of a part. */
+type FenceTarget =
+  | { readonly platform: string }
+  | { readonly inbound: readonly number[] }
+  | { readonly part: number };
 
 /** Finished rows of each kind deleted in one unit of work. */
 const FINISHED_PER_UNIT = 1_000;

@@ -1,0 +1,173 @@
+/**
+ * Pool mode: gateways with separate homes and separate credential lock
+ * folders (standing for separate hosts) share one PostgreSQL database and
+ * one WeCom bot (the simulator); the bot's lease decides which one serves it.
+ */
+import assert from "node:assert/strict";
+import { runHermes, tempDir } from "../_helpers.ts";
+import { startGateway, waitFor } from "../gateway/_gateway.ts";
+import { freshDatabase } from "../_postgres.ts";
+import { WecomServer } from "../fakes/wecom_server.ts";
+import { startFakeOpenAI } from "../fakes/openai_server.ts";
+import { BOT, repliesOf, replyText, waitForReply, wecomEnv } from "./_wecom.ts";
+
+const TTL_S = 3;
+
+/** `hermes gateway status --json` of `home`. */
+async function statusOf(home: string, env: Record<string, string>) {
+  const result = await runHermes(["gateway", "status", "--json"], {
+    home,
+    env: { ...env, HERMES_GATEWAY_LOCK_DIR: `${home}/locks` },
+  });
+  return JSON.parse(result.stdout) as {
+    state: string;
+    platforms: Record<string, { state: string; details: Record<string, unknown> }>;
+  };
+}
+
+/** Two homes, one database, one bot: what each gateway of the pool is started with. */
+async function pool(extra: Record<string, string> = {}) {
+  const url = await freshDatabase();
+  const wecom = await WecomServer.start();
+  const env = wecomEnv(wecom.url, {
+    HERMES_STORAGE_BACKEND: "postgres",
+    HERMES_DATABASE_URL: url,
+    HERMES_LEASE_TTL_SECONDS: String(TTL_S),
+    ...extra,
+  });
+  const a = tempDir();
+  const b = tempDir();
+  return {
+    wecom,
+    env,
+    a: a.path,
+    b: b.path,
+    async [Symbol.asyncDispose]() {
+      await wecom.close();
+      await a[Symbol.asyncDispose]();
+      await b[Symbol.asyncDispose]();
+    },
+  };
+}
+
+Deno.test("two gateways, one bot: one subscribes, the other is standby naming it; kill -9 of the owner mid-turn hands the bot over and the message is answered once", async () => {
+  await using openai = startFakeOpenAI({ tokens: () => ["slow ", "answer"], tokenDelayMs: 700 });
+  await using p = await pool({
+    HERMES_MODEL: "fake",
+    OPENAI_BASE_URL: openai.baseUrl,
+    OPENAI_API_KEY: "x",
+  });
+  const { wecom, env } = p;
+  const owner = await startGateway(p.a, env);
+  await wecom.waitForSubscribe(BOT, 1, 20_000);
+  await using _standby = await startGateway(p.b, env);
+  let seen: Awaited<ReturnType<typeof statusOf>> | undefined;
+  await waitFor("the second gateway on standby", async () => {
+    seen = await statusOf(p.b, env);
+    return seen.platforms.wecom?.state === "standby";
+  });
+  const holder = seen!.platforms.wecom!.details.lease_holder as Record<string, unknown>;
+  assert.equal(holder.pid, owner.pid, "standby names the owner's PID");
+  assert.match(String(holder.owner), /^gw-[0-9a-f]{8}$/);
+  assert.ok(Date.parse(String(holder.lease_expires_at)) > 0);
+  const owned = await statusOf(p.a, env);
+  assert.notEqual(owned.platforms.wecom?.state, "standby");
+  assert.equal(typeof owned.platforms.wecom?.details.lease_epoch, "number");
+  const human = await runHermes(["gateway", "status"], {
+    home: p.b,
+    env: { ...env, HERMES_GATEWAY_LOCK_DIR: `${p.b}/locks` },
+  });
+  assert.match(human.stdout, /^ {2}wecom: standby/m);
+  assert.match(
+    human.stdout,
+    new RegExp(`^ {4}standby: held by gw-[0-9a-f]{8} on .+ \\(PID ${owner.pid}\\)$`, "m"),
+  );
+  await new Promise((resolve) => setTimeout(resolve, TTL_S * 1000));
+  assert.equal(wecom.subscribes(BOT), 1, "the standby gateway never subscribed while renewed");
+
+  wecom.callback(BOT, { chatType: "dm", userId: "zhangsan", text: "hello pool" });
+  await waitFor("the owner to ask the model", () => openai.requests.length === 1);
+  owner.child.kill("SIGKILL");
+  const killedAt = performance.now();
+  await owner.exited;
+  await owner[Symbol.asyncDispose]();
+  await wecom.waitForSubscribe(BOT, 2, (TTL_S + 10) * 1000);
+  const tookOverMs = performance.now() - killedAt;
+  assert.ok(tookOverMs < (TTL_S + 10) * 1000);
+  await waitForReply(wecom, "slow answer", 20_000);
+  wecom.callback(BOT, { chatType: "dm", userId: "zhangsan", text: "after" });
+  await waitFor("the later message answered", () => openai.requests.length === 3);
+  await waitFor("its reply", () => repliesOf(wecom).length === 2);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.deepEqual(repliesOf(wecom).map(replyText), ["slow answer", "slow answer"]);
+  const after = await statusOf(p.b, env);
+  assert.notEqual(after.platforms.wecom?.state, "standby");
+});
+
+Deno.test("a reply complete before the owner died is sent by the new owner, and the model is not asked again", async () => {
+  await using openai = startFakeOpenAI();
+  await using p = await pool({
+    HERMES_MODEL: "fake",
+    OPENAI_BASE_URL: openai.baseUrl,
+    OPENAI_API_KEY: "x",
+  });
+  const { wecom, env } = p;
+  const owner = await startGateway(p.a, env);
+  await wecom.waitForSubscribe(BOT, 1, 20_000);
+  await using _standby = await startGateway(p.b, env);
+  await waitFor(
+    "the second gateway on standby",
+    async () => (await statusOf(p.b, env)).platforms.wecom?.state === "standby",
+  );
+  // The owner's reply is refused with "rate limited, try later"; it dies before the retry.
+  wecom.failNext("aibot_respond_msg", 45009);
+  wecom.callback(BOT, { chatType: "dm", userId: "zhangsan", text: "answered once" });
+  await waitFor("the refused reply", () => wecom.framesOf("aibot_respond_msg").length === 1);
+  owner.child.kill("SIGKILL");
+  await owner.exited;
+  await owner[Symbol.asyncDispose]();
+  const taken = await wecom.waitForSubscribe(BOT, 2, (TTL_S + 10) * 1000);
+  const reply = await wecom.waitForFrame(
+    (r) => r.frame?.cmd === "aibot_respond_msg" && r.conn === taken.conn,
+    20_000,
+  );
+  assert.equal(replyText(reply), "answered once", "the new owner sent the stored reply");
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(openai.requests.length, 1, "the model was asked once");
+  assert.equal(wecom.framesOf("aibot_respond_msg").length, 2, "refused once, sent once");
+});
+
+Deno.test("hermes gateway stop on the owner hands the bot to the standby gateway within 5 s", async () => {
+  await using p = await pool();
+  const { wecom, env } = p;
+  await using owner = await startGateway(p.a, env);
+  await wecom.waitForSubscribe(BOT, 1, 20_000);
+  await using standby = await startGateway(p.b, env);
+  await waitFor(
+    "the second gateway on standby",
+    async () => (await statusOf(p.b, env)).platforms.wecom?.state === "standby",
+  );
+  const started = performance.now();
+  const stop = await runHermes(["gateway", "stop"], {
+    home: p.a,
+    env: { ...env, HERMES_GATEWAY_LOCK_DIR: `${p.a}/locks` },
+  });
+  assert.equal(stop.code, 0, stop.stderr);
+  await wecom.waitForSubscribe(BOT, 2, 5_000);
+  const handoffMs = performance.now() - started;
+  assert.ok(handoffMs < 5_000, `handed over after ${handoffMs} ms`);
+  assert.equal(await owner.exited, 0);
+  wecom.callback(BOT, { chatType: "dm", userId: "zhangsan", text: "who answers" });
+  await waitForReply(wecom, "who answers");
+  const serving = await statusOf(p.b, env);
+  assert.ok(
+    serving.platforms.wecom?.state === "subscribed" ||
+      serving.platforms.wecom?.state === "receiving",
+  );
+  assert.equal(
+    serving.platforms.wecom?.details.lease_epoch,
+    2,
+    "a new epoch: the first was released",
+  );
+  assert.equal((serving as unknown as { pid: number }).pid, standby.pid);
+});
