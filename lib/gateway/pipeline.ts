@@ -438,6 +438,14 @@ export class Pipeline {
       const entry = lane.queue.shift()!;
       const controller = new AbortController();
       const work = this.#turn(entry, controller.signal).catch((error) => {
+        if ((error as { code?: unknown })?.code === "lease_lost") {
+          // Another gateway of the pool holds the bot now: it answers this message, not us.
+          this.#options.log.warn("turn dropped: this gateway lost the bot's lease", {
+            entry: entry.id,
+            error,
+          });
+          return;
+        }
         this.#options.log.error("agent turn failed", { entry: entry.id, error });
         return this.#finishQuietly(entry, "failed", `internal error: ${String(error)}`);
       });
