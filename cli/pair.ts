@@ -11,7 +11,7 @@ import type { CliCommand } from "./command.ts";
 import type { HermesPaths } from "../lib/config/home.ts";
 import { UsageError } from "../lib/errors.ts";
 import type { Approval, ApprovedUser, Lockout, PairingStore } from "../lib/auth/pairing.ts";
-import { openHome } from "./context.ts";
+import { loadHomeConfig, openHome } from "./context.ts";
 import type { CliIo } from "./io.ts";
 
 /** `approve`: the code was not found or has expired. */
@@ -29,7 +29,8 @@ export function registerPairCommands(program: CliCommand, io: CliIo): void {
     .description("Show pending requests (platform, request id, user, age) and approved users")
     .option("--json", "print one JSON object")
     .action(async (options, command) => {
-      const { store } = await openStore(io, command);
+      await using pairing = await openStore(io, command);
+      const { store } = pairing;
       const [pending, approved, lockouts] = await Promise.all([
         store.listPending(),
         store.listApproved(),
@@ -88,14 +89,15 @@ export function registerPairCommands(program: CliCommand, io: CliIo): void {
     )
     .action(async (first, second, options, command) => {
       // Only --user compares ids (with a pending request's), as the platform declares.
-      const { store, paths } = await openStore(io, command, {
+      await using pairing = await openStore(io, command, {
         idRules: options.user !== undefined,
       });
+      const { store, paths } = pairing;
       const approval = await approve(store, first, second, options);
       if (approval.kind === "locked") {
         io.err(`${approval.lockouts.map(describeLockout).join("\n")}\n`);
         io.err(
-          `hint: approve by request id instead (hermes pair approve --request-id ID; ids in hermes pair list), or delete "_lockout:<platform>" from ${store.dir}/_rate_limits.json\n`,
+          `hint: approve by request id instead (hermes pair approve --request-id ID; ids in hermes pair list), or delete "_lockout:<platform>" from ${store.limitsLocation}\n`,
         );
         io.exitCode = LOCKED_OUT_EXIT;
         return;
@@ -115,7 +117,7 @@ export function registerPairCommands(program: CliCommand, io: CliIo): void {
       }
       const { user } = approval;
       io.out(`Approved: ${who(user)} on ${user.platform} can now use the bot.\n`);
-      io.out(`${await tellUser(paths, user)}\n`);
+      io.out(`${await tellUser(paths, user, pairing.pooled)}\n`);
     });
 
   pair.command("revoke")
@@ -123,7 +125,8 @@ export function registerPairCommands(program: CliCommand, io: CliIo): void {
     .argument("<platform>", "the platform, e.g. local or wecom")
     .argument("<user_id>", "the user's id, as `hermes pair list` shows it")
     .action(async (platform, userId, _options, command) => {
-      const { store } = await openStore(io, command, { idRules: true });
+      await using pairing = await openStore(io, command, { idRules: true });
+      const { store } = pairing;
       const name = platform.trim().toLowerCase();
       const revoked = await store.revoke(name, userId);
       if (revoked === undefined) {
@@ -145,7 +148,8 @@ export function registerPairCommands(program: CliCommand, io: CliIo): void {
     .description("Drop pending requests (their codes stop working)")
     .argument("[platform]", "only this platform")
     .action(async (platform, _options, command) => {
-      const { store } = await openStore(io, command);
+      await using pairing = await openStore(io, command);
+      const { store } = pairing;
       const count = await store.clearPending(platform?.trim().toLowerCase());
       io.out(
         count === 0
@@ -166,14 +170,20 @@ async function openStore(
   command: Parameters<typeof openHome>[1],
   options: { idRules?: boolean } = {},
 ) {
-  const { paths, log } = await openHome(io, command);
-  const { PairingStore } = await import("../lib/auth/pairing.ts");
+  const home = await openHome(io, command);
+  const { paths, log } = home;
+  // The configuration says where pairing lives: the home's files, or a pool's database.
+  const { config } = await loadHomeConfig(io, command, home);
+  const { openPairing } = await import("../lib/auth/pairing_backend.ts");
   let idsFoldCase: ((platform: string) => boolean) | undefined;
-  if (options.idRules) {
-    await import("../lib/platforms/builtin.ts");
-    ({ idsFoldCase } = await import("../lib/platforms/registry.ts"));
-  }
-  return { paths, store: new PairingStore(paths.pairingDir, { log, idsFoldCase }) };
+  if (options.idRules) ({ idsFoldCase } = await import("../lib/platforms/registry.ts"));
+  const pairing = openPairing(config.storage, paths, { log, idsFoldCase });
+  return {
+    paths,
+    store: pairing.store,
+    pooled: config.storage.backend === "postgres",
+    [Symbol.asyncDispose]: () => pairing.close(),
+  };
 }
 
 async function approve(
@@ -221,7 +231,7 @@ async function approve(
 }
 
 /** Asks a running gateway to tell `user` they are approved; says what happened. */
-async function tellUser(paths: HermesPaths, user: ApprovedUser): Promise<string> {
+async function tellUser(paths: HermesPaths, user: ApprovedUser, pooled: boolean): Promise<string> {
   const { callControl } = await import("../lib/gateway/control_client.ts");
   try {
     const result = await callControl(paths.controlSocket, "pairing_notify", {}, {
@@ -232,7 +242,9 @@ async function tellUser(paths: HermesPaths, user: ApprovedUser): Promise<string>
     }
     return `The gateway tells them as soon as ${user.platform} is connected.`;
   } catch {
-    return "No gateway is running; they are told when it next starts.";
+    return pooled
+      ? `No gateway runs in this home; the gateway of the pool that serves ${user.platform} lets them in on their next message and tells them within a minute.`
+      : "No gateway is running; they are told when it next starts.";
   }
 }
 

@@ -10,7 +10,10 @@
  * constant time. Every change happens under an exclusive flock on `.lock`
  * (many processes may approve and request at once) and is written
  * atomically with mode 0600. A file that cannot be read is never
- * overwritten: changes are refused with an error naming it.
+ * overwritten: changes are refused with an error naming it. On
+ * `storage.backend: postgres` the same documents are rows of the shared
+ * database instead (`PgPairingDocuments`), so every gateway of a pool and
+ * every host's CLI see one set of codes, approvals and lockouts.
  *
  * Limits: codes live 1 h; one request per user per 10 min; at most 3
  * pending requests per platform; 5 wrong codes lock a platform's approvals
@@ -31,11 +34,10 @@ import type { Logger } from "../util/log.ts";
 import { comparableId } from "./allowlist.ts";
 import { hashCode, matchesCode, randomCode, randomHex } from "./pairing_code.ts";
 import {
-  readJsonObject,
-  readJsonObjectOrEmpty,
-  withExclusiveLock,
-  writeSecretJson,
-} from "./_pairing_files.ts";
+  type LockedPairingDocuments,
+  type PairingDocuments,
+  PairingFiles,
+} from "./pairing_documents.ts";
 
 /** Seconds a code stays valid. */
 export const CODE_TTL_S = 3600;
@@ -129,8 +131,11 @@ type Pending = Record<string, PendingEntry>;
 type Approved = Record<string, ApprovedEntry>;
 type Limits = Record<string, number>;
 
+/** The document of request times, failure counts and lockouts. */
+const LIMITS = "_rate_limits";
+
 const PLATFORM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-const FILE_NAME = /^([a-z0-9][a-z0-9_-]{0,63})-(pending|approved)\.json$/;
+const DOCUMENT_NAME = /^([a-z0-9][a-z0-9_-]{0,63})-(pending|approved)$/;
 
 /** What a {@linkcode PairingStore} is given besides its folder. */
 export interface PairingStoreOptions {
@@ -161,22 +166,29 @@ export interface PairingStoreOptions {
  * ```
  */
 export class PairingStore {
+  /** Where the documents are (a folder, or the database). */
   readonly dir: string;
+  readonly #docs: PairingDocuments;
   readonly #now: () => Date;
   readonly #log: Logger | undefined;
   readonly #foldCase: (platform: string) => boolean;
   /** The last approved file read per platform, keyed by what `stat` says of it. */
   readonly #approvedCache = new Map<string, CachedApproved>();
 
-  /** How a file's metadata is read: `Deno.stat`, or a slow disk a test makes. */
-  readonly #stat: (path: string) => Promise<Deno.FileInfo>;
-
-  constructor(dir: string, options: PairingStoreOptions = {}) {
-    this.dir = dir;
+  /** `where`: the pairing folder (files), or documents elsewhere (a pool's database). */
+  constructor(where: string | PairingDocuments, options: PairingStoreOptions = {}) {
+    this.#docs = typeof where === "string"
+      ? new PairingFiles(where, { stat: options.stat })
+      : where;
+    this.dir = this.#docs.where;
     this.#now = options.now ?? (() => new Date());
     this.#log = options.log;
     this.#foldCase = options.idsFoldCase ?? (() => true);
-    this.#stat = options.stat ?? Deno.stat;
+  }
+
+  /** Where the document of request limits and lockouts is, for a person to edit it. */
+  get limitsLocation(): string {
+    return this.#docs.locate(LIMITS);
   }
 
   /**
@@ -190,9 +202,9 @@ export class PairingStore {
     details: { userName?: string; chatId?: string } = {},
   ): Promise<CodeRequest> {
     checkPlatform(platform);
-    return await withExclusiveLock(this.dir, async () => {
+    return await this.#docs.locked(async (docs) => {
       const now = this.#seconds();
-      const limits = await readJsonObject<Limits>(this.#limitsPath);
+      const limits = await docs.read<Limits>(LIMITS);
       const same = this.#sameUser(platform, userId);
       const userKey = `${platform}:${this.#comparable(platform, userId)}`;
       const last = limits[userKey];
@@ -203,12 +215,12 @@ export class PairingStore {
       pruneLimits(limits, now);
       const lockout = lockoutOf(limits, platform, now);
       const path = this.#pendingPath(platform);
-      const pending = prunePending(await readJsonObject<Pending>(path), now);
+      const pending = prunePending(await docs.read<Pending>(path), now);
       for (const [id, entry] of Object.entries(pending)) {
         if (same(entry.user_id)) delete pending[id];
       }
       if (lockout || Object.keys(pending).length >= MAX_PENDING_PER_PLATFORM) {
-        await writeSecretJson(this.#limitsPath, limits);
+        await docs.write(LIMITS, limits);
         return lockout ? { kind: "locked", lockout } : { kind: "too_many" };
       }
       const code = randomCode();
@@ -222,8 +234,8 @@ export class PairingStore {
         ...(details.chatId && details.chatId !== userId ? { chat_id: details.chatId } : {}),
         created_at: now,
       };
-      await writeSecretJson(path, pending);
-      await writeSecretJson(this.#limitsPath, limits);
+      await docs.write(path, pending);
+      await docs.write(LIMITS, limits);
       return { kind: "code", code, requestId };
     });
   }
@@ -237,20 +249,20 @@ export class PairingStore {
   async approveCode(code: string, platform?: string): Promise<Approval> {
     if (platform !== undefined) checkPlatform(platform);
     const wanted = code.trim().toUpperCase();
-    return await withExclusiveLock(this.dir, async () => {
+    return await this.#docs.locked(async (docs) => {
       const now = this.#seconds();
-      const limits = await readJsonObject<Limits>(this.#limitsPath);
+      const limits = await docs.read<Limits>(LIMITS);
       const candidates = platform ? [platform] : await this.#platformsWithPending();
       const lockouts = candidates.flatMap((p) => lockoutOf(limits, p, now) ?? []);
       if (platform && lockouts.length > 0) return { kind: "locked", lockouts };
       const open = candidates.filter((p) => !lockouts.some((l) => l.platform === p));
       for (const p of open) {
-        const pending = prunePending(await readJsonObject<Pending>(this.#pendingPath(p)), now);
+        const pending = prunePending(await docs.read<Pending>(this.#pendingPath(p)), now);
         const found = await findByCode(pending, wanted);
         if (!found) continue;
         delete limits[`_failures:${p}`];
-        const user = await this.#approve(p, pending, found[0], now);
-        await writeSecretJson(this.#limitsPath, limits);
+        const user = await this.#approve(docs, p, pending, found[0], now);
+        await docs.write(LIMITS, limits);
         return { kind: "approved", user };
       }
       const lockedNow: Lockout[] = [];
@@ -264,7 +276,7 @@ export class PairingStore {
           limits[`_failures:${p}`] = failures;
         }
       }
-      if (open.length > 0) await writeSecretJson(this.#limitsPath, limits);
+      if (open.length > 0) await docs.write(LIMITS, limits);
       if (lockouts.length > 0) return { kind: "locked", lockouts };
       return { kind: "not_found", searched: candidates, lockedNow };
     });
@@ -274,13 +286,13 @@ export class PairingStore {
   async approveRequest(requestId: string, platform?: string): Promise<Approval> {
     if (platform !== undefined) checkPlatform(platform);
     const wanted = requestId.trim().toLowerCase();
-    return await withExclusiveLock(this.dir, async () => {
+    return await this.#docs.locked(async (docs) => {
       const now = this.#seconds();
       const candidates = platform ? [platform] : await this.#platformsWithPending();
       for (const p of candidates) {
-        const pending = prunePending(await readJsonObject<Pending>(this.#pendingPath(p)), now);
+        const pending = prunePending(await docs.read<Pending>(this.#pendingPath(p)), now);
         if (!Object.hasOwn(pending, wanted)) continue;
-        return { kind: "approved", user: await this.#approve(p, pending, wanted, now) };
+        return { kind: "approved", user: await this.#approve(docs, p, pending, wanted, now) };
       }
       return { kind: "not_found", searched: candidates, lockedNow: [] };
     });
@@ -289,14 +301,14 @@ export class PairingStore {
   /** Approves `userId` on `platform` directly (when the code never reached them). */
   async approveUser(platform: string, userId: string): Promise<ApprovedUser> {
     checkPlatform(platform);
-    return await withExclusiveLock(this.dir, async () => {
+    return await this.#docs.locked(async (docs) => {
       const now = this.#seconds();
       const path = this.#pendingPath(platform);
-      const pending = prunePending(await readJsonObject<Pending>(path), now);
+      const pending = prunePending(await docs.read<Pending>(path), now);
       const same = this.#sameUser(platform, userId);
       const found = Object.entries(pending).find(([, e]) => same(e.user_id));
-      if (found) return await this.#approve(platform, pending, found[0], now);
-      return await this.#addApproved(platform, userId, {}, now);
+      if (found) return await this.#approve(docs, platform, pending, found[0], now);
+      return await this.#addApproved(docs, platform, userId, {}, now);
     });
   }
 
@@ -310,16 +322,10 @@ export class PairingStore {
   async isApproved(platform: string, userId: string): Promise<boolean> {
     if (!PLATFORM_NAME.test(platform)) return false;
     const path = this.#approvedPath(platform);
-    let stamp = "absent";
-    try {
-      const info = await this.#stat(path);
-      stamp = `${info.ino}:${info.mtime?.getTime()}:${info.ctime?.getTime()}:${info.size}`;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) stamp = `error:${Date.now()}`;
-    }
+    const stamp = await this.#docs.stamp(path);
     let cached = this.#approvedCache.get(platform);
     if (cached?.stamp !== stamp) {
-      const approved = await readJsonObjectOrEmpty<Approved>(path, this.#log);
+      const approved = await this.#docs.readOrEmpty<Approved>(path, this.#log);
       cached = { stamp, index: this.#index(platform, approved), warned: new Set() };
       this.#approvedCache.set(platform, cached);
     }
@@ -335,14 +341,14 @@ export class PairingStore {
    */
   async revoke(platform: string, userId: string): Promise<string | undefined> {
     checkPlatform(platform);
-    return await withExclusiveLock(this.dir, async () => {
+    return await this.#docs.locked(async (docs) => {
       const path = this.#approvedPath(platform);
-      const approved = await readJsonObject<Approved>(path);
+      const approved = await docs.read<Approved>(path);
       const keys = this.#index(platform, approved).get(this.#comparable(platform, userId)) ??
         (Object.hasOwn(approved, userId) ? [userId] : []);
       if (keys.length === 0) return undefined;
       for (const key of keys) delete approved[key];
-      await writeSecretJson(path, approved);
+      await docs.write(path, approved);
       return keys[0];
     });
   }
@@ -353,7 +359,7 @@ export class PairingStore {
     const rows: PendingRequest[] = [];
     for (const p of platform ? [platform] : await this.#platformsWithPending()) {
       const pending = prunePending(
-        await readJsonObjectOrEmpty<Pending>(this.#pendingPath(p), this.#log),
+        await this.#docs.readOrEmpty<Pending>(this.#pendingPath(p), this.#log),
         now,
       );
       for (const [requestId, entry] of Object.entries(pending)) {
@@ -374,7 +380,7 @@ export class PairingStore {
   async listApproved(platform?: string): Promise<ApprovedUser[]> {
     const rows: ApprovedUser[] = [];
     for (const p of platform ? [platform] : await this.#platforms("approved")) {
-      const approved = await readJsonObjectOrEmpty<Approved>(this.#approvedPath(p), this.#log);
+      const approved = await this.#docs.readOrEmpty<Approved>(this.#approvedPath(p), this.#log);
       for (const [userId, entry] of Object.entries(approved)) {
         rows.push(approvedUser(p, userId, entry));
       }
@@ -385,7 +391,7 @@ export class PairingStore {
   /** Platforms whose approvals are locked now. */
   async lockouts(): Promise<Lockout[]> {
     const now = this.#seconds();
-    const limits = await readJsonObjectOrEmpty<Limits>(this.#limitsPath, this.#log);
+    const limits = await this.#docs.readOrEmpty<Limits>(LIMITS, this.#log);
     return Object.keys(limits)
       .filter((key) => key.startsWith("_lockout:"))
       .flatMap((key) => lockoutOf(limits, key.slice("_lockout:".length), now) ?? []);
@@ -394,15 +400,15 @@ export class PairingStore {
   /** Drops pending requests of `platform` (or all); returns how many. */
   async clearPending(platform?: string): Promise<number> {
     if (platform !== undefined) checkPlatform(platform);
-    return await withExclusiveLock(this.dir, async () => {
+    return await this.#docs.locked(async (docs) => {
       let count = 0;
       for (const p of platform ? [platform] : await this.#platforms("pending")) {
         const path = this.#pendingPath(p);
-        const pending = await readJsonObject<Pending>(path);
+        const pending = await docs.read<Pending>(path);
         const n = Object.keys(pending).length;
         if (n === 0) continue;
         count += n;
-        await writeSecretJson(path, {});
+        await docs.write(path, {});
       }
       return count;
     });
@@ -412,7 +418,7 @@ export class PairingStore {
   async awaitingNotice(): Promise<ApprovedUser[]> {
     const rows: ApprovedUser[] = [];
     for (const p of await this.#platforms("approved")) {
-      const approved = await readJsonObjectOrEmpty<Approved>(this.#approvedPath(p), this.#log);
+      const approved = await this.#docs.readOrEmpty<Approved>(this.#approvedPath(p), this.#log);
       for (const [userId, entry] of Object.entries(approved)) {
         if (entry.notify === true) rows.push(approvedUser(p, userId, entry));
       }
@@ -423,32 +429,39 @@ export class PairingStore {
   /** Records that `userId` was told they are approved. */
   async noticeDelivered(platform: string, userId: string): Promise<void> {
     checkPlatform(platform);
-    return await withExclusiveLock(this.dir, async () => {
+    return await this.#docs.locked(async (docs) => {
       const path = this.#approvedPath(platform);
-      const approved = await readJsonObject<Approved>(path);
+      const approved = await docs.read<Approved>(path);
       const entry = approved[userId];
       if (!entry?.notify) return;
       delete entry.notify;
-      await writeSecretJson(path, approved);
+      await docs.write(path, approved);
     });
   }
 
   /** Moves a pending entry to the approved users. */
-  async #approve(platform: string, pending: Pending, requestId: string, now: number) {
+  async #approve(
+    docs: LockedPairingDocuments,
+    platform: string,
+    pending: Pending,
+    requestId: string,
+    now: number,
+  ) {
     const entry = pending[requestId]!;
     delete pending[requestId];
-    await writeSecretJson(this.#pendingPath(platform), pending);
-    return await this.#addApproved(platform, entry.user_id, entry, now);
+    await docs.write(this.#pendingPath(platform), pending);
+    return await this.#addApproved(docs, platform, entry.user_id, entry, now);
   }
 
   async #addApproved(
+    docs: LockedPairingDocuments,
     platform: string,
     userId: string,
     from: { user_name?: string; chat_id?: string },
     now: number,
   ): Promise<ApprovedUser> {
     const path = this.#approvedPath(platform);
-    const approved = await readJsonObject<Approved>(path);
+    const approved = await docs.read<Approved>(path);
     const entry: ApprovedEntry = {
       ...(from.user_name ? { user_name: from.user_name } : {}),
       approved_at: now,
@@ -456,7 +469,7 @@ export class PairingStore {
       notify: true,
     };
     approved[userId] = entry;
-    await writeSecretJson(path, approved);
+    await docs.write(path, approved);
     return approvedUser(platform, userId, entry);
   }
 
@@ -504,16 +517,12 @@ export class PairingStore {
     });
   }
 
-  get #limitsPath(): string {
-    return `${this.dir}/_rate_limits.json`;
-  }
-
   #pendingPath(platform: string): string {
-    return `${this.dir}/${platform}-pending.json`;
+    return `${platform}-pending`;
   }
 
   #approvedPath(platform: string): string {
-    return `${this.dir}/${platform}-approved.json`;
+    return `${platform}-approved`;
   }
 
   #seconds(): number {
@@ -524,16 +533,12 @@ export class PairingStore {
     return await this.#platforms("pending");
   }
 
-  /** Platforms that have a file of `kind`, sorted. */
+  /** Platforms that have a document of `kind`, sorted. */
   async #platforms(kind: "pending" | "approved"): Promise<string[]> {
     const names: string[] = [];
-    try {
-      for await (const item of Deno.readDir(this.dir)) {
-        const match = FILE_NAME.exec(item.name);
-        if (item.isFile && match?.[2] === kind) names.push(match[1]!);
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    for (const name of await this.#docs.names()) {
+      const match = DOCUMENT_NAME.exec(name);
+      if (match?.[2] === kind) names.push(match[1]!);
     }
     return names.sort();
   }

@@ -31,7 +31,7 @@ import { checkOpenPolicies, platformAccess } from "../auth/access_settings.ts";
 import { commandMenus } from "../auth/slash_access.ts";
 import { approvalNotifier } from "../auth/approval_notices.ts";
 import { createAuthorizer } from "../auth/authorizer.ts";
-import { PairingStore } from "../auth/pairing.ts";
+import { openPairing } from "../auth/pairing_backend.ts";
 import { IdRedactor } from "../auth/redact.ts";
 import { SLASH_COMMANDS } from "../auth/slash_commands.ts";
 import type { ControlMethod } from "./control_server.ts";
@@ -159,7 +159,8 @@ export function createServices(options: ServicesOptions): GatewayServices {
   const adapters = new Map<string, PlatformAdapter>();
   /** Enabled platforms, once every adapter is created (`send` waits for that). */
   let enabled: string[] | undefined;
-  const pairing = new PairingStore(paths.pairingDir, { log, idsFoldCase });
+  const pairingBackend = openPairing(config.storage, paths, { log, idsFoldCase });
+  const pairing = pairingBackend.store;
   const media = new MediaCache(paths.mediaDir);
   const notify = approvalNotifier({
     store: pairing,
@@ -304,6 +305,8 @@ export function createServices(options: ServicesOptions): GatewayServices {
       };
       const sweep = async () => {
         try {
+          // In a pool, approvals may come from any host's CLI: tell those users from here.
+          if (bots) notifyInBackground();
           const ended = await store.sweepSessions();
           if (ended > 0) log.info("sessions reset by policy", { count: ended });
           maintaining ??= maintain().finally(() => maintaining = undefined);
@@ -340,6 +343,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
       // A planned stop hands the bots to the pool now, not after the TTL.
       await bots?.releaseAll();
       await bots?.close();
+      await pairingBackend.close();
       // Turns the drain gave up on may still touch state.db until the process exits.
       if ((pipeline?.runningTurns ?? 0) === 0) {
         await state?.close();

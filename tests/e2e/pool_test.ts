@@ -171,3 +171,36 @@ Deno.test("hermes gateway stop on the owner hands the bot to the standby gateway
   );
   assert.equal((serving as unknown as { pid: number }).pid, standby.pid);
 });
+
+Deno.test("a pairing code one gateway of the pool sent is approved from another host's CLI, and the user is let in on the next message", async () => {
+  await using p = await pool({ WECOM_DM_POLICY: "pairing" });
+  const { wecom, env } = p;
+  await using _owner = await startGateway(p.a, env);
+  await wecom.waitForSubscribe(BOT, 1, 20_000);
+  wecom.callback(BOT, { chatType: "dm", userId: "wangwu", text: "let me in" });
+  await waitFor("the pairing code", () => repliesOf(wecom).length === 1);
+  const code = /hermes pair approve ([A-Z2-9]{8})/.exec(replyText(repliesOf(wecom)[0]!) ?? "")?.[1];
+  assert.ok(code, `a code in ${replyText(repliesOf(wecom)[0]!)}`);
+  // Another host: its own home, nothing of the gateway's files, the same database.
+  const approve = await runHermes(["pair", "approve", code], {
+    home: p.b,
+    env: { ...env, HERMES_GATEWAY_LOCK_DIR: `${p.b}/locks` },
+  });
+  assert.equal(approve.code, 0, approve.stderr);
+  assert.match(approve.stdout, /^Approved: wangwu \(wangwu\) on wecom can now use the bot\.$/m);
+  assert.match(approve.stdout, /the gateway of the pool that serves wecom lets them in/);
+  await assert.rejects(
+    Deno.stat(`${p.a}/platforms/pairing/wecom-approved.json`),
+    Deno.errors.NotFound,
+  );
+  wecom.callback(BOT, { chatType: "dm", userId: "wangwu", text: "now answer me" });
+  await waitForReply(wecom, "now answer me");
+  const listed = await runHermes(["pair", "list", "--json"], {
+    home: p.a,
+    env: { ...env, HERMES_GATEWAY_LOCK_DIR: `${p.a}/locks` },
+  });
+  assert.deepEqual(
+    (JSON.parse(listed.stdout).approved as { user_id: string }[]).map((u) => u.user_id),
+    ["wangwu"],
+  );
+});

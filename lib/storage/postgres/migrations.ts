@@ -12,6 +12,8 @@
  * lease owner's writes are fenced by its epoch through the store's `fence`
  * hook (`state_store.ts`), which checks the lease row in the write's own
  * transaction, so the rows written need no epoch column of their own.
+ * Version 3 adds the pairing documents, the pool's members and, on each
+ * lease, its platform and its last change of hands (for `status --all`).
  *
  * @module
  */
@@ -177,6 +179,34 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         renewed_at timestamptz NOT NULL
       );
       CREATE INDEX credential_leases_by_owner ON credential_leases (owner);
+    `,
+  },
+  {
+    version: 3,
+    name: "pairing documents, pool members, what each lease is for and how it last changed hands",
+    sql: `
+      -- The pairing store's JSON objects (pairing_documents.ts), one row each; version grows
+      -- with every write, so a gateway re-reads approvals only when they changed.
+      CREATE TABLE pairing_documents (
+        name text PRIMARY KEY,
+        body jsonb NOT NULL,
+        version bigint NOT NULL DEFAULT 1
+      );
+      -- Every gateway of the pool, seen every third of its lease TTL (pool_members.ts).
+      CREATE TABLE pool_members (
+        owner text PRIMARY KEY,
+        host text NOT NULL,
+        pid integer NOT NULL,
+        home text NOT NULL,
+        started_at timestamptz NOT NULL,
+        seen_at timestamptz NOT NULL,
+        stopped_at timestamptz
+      );
+      ALTER TABLE credential_leases
+        ADD COLUMN platform text,
+        ADD COLUMN released_at timestamptz,
+        ADD COLUMN taken_from text,
+        ADD COLUMN taken_planned boolean;
     `,
   },
 ];
