@@ -107,7 +107,16 @@ export function registerGatewayCommands(program: CliCommand, io: CliIo): void {
   gateway.command("status")
     .description("Show whether the gateway runs, its state and platforms; exit 0 running, 3 not")
     .option("--json", "print one JSON object")
+    .option("--all", "every gateway of the pool (storage.backend postgres): its bots and leases")
     .action(async (options, command) => {
+      if (options.all) {
+        const home = await openHome(io, command);
+        const { config } = await loadHomeConfig(io, command, home);
+        const { gatherPoolStatus, describePool } = await import("../lib/gateway/pool_status.ts");
+        const pool = await gatherPoolStatus(config.storage, config.gateway.lease_ttl_seconds);
+        io.out(options.json ? `${JSON.stringify(pool, null, 2)}\n` : describePool(pool));
+        return;
+      }
       const [{ paths }, { gatherStatus }] = await Promise.all([
         openHome(io, command),
         import("../lib/gateway/status_report.ts"),

@@ -14,12 +14,10 @@
  */
 
 import type { Tx } from "../storage/postgres/database.ts";
-import {
-  credentialHash,
-  LeaseLostError,
-  openPgLeases,
-  type PgLeases,
-} from "../storage/postgres/leases.ts";
+import { openPostgres } from "../storage/postgres/database.ts";
+import { credentialHash, LeaseLostError, PgLeases } from "../storage/postgres/leases.ts";
+import { PG_MIGRATIONS } from "../storage/postgres/migrations.ts";
+import { recordMember, recordStop } from "../storage/postgres/pool_members.ts";
 import { LeaseKeeper } from "../storage/postgres/lease_keeper.ts";
 import { StandbyError } from "../platforms/standby.ts";
 import type { Logger } from "../util/log.ts";
@@ -74,6 +72,8 @@ export class BotLeases {
   readonly #held = new Map<string, HeldLease>();
   /** Platforms that claimed a lease in this run: their writes are fenced from then on. */
   readonly #leased = new Set<string>();
+  /** Platforms whose claim is under way. */
+  readonly #claiming = new Set<string>();
   #closing = false;
 
   constructor(options: BotLeasesOptions) {
@@ -98,7 +98,7 @@ export class BotLeases {
     const held = this.#held.get(platform);
     if (held?.hash === hash && held.keeper.lost === undefined) return;
     if (held) await this.#drop(platform, held);
-    if (maxBots !== undefined && this.#held.size >= maxBots) {
+    if (maxBots !== undefined && this.#held.size + this.#claiming.size >= maxBots) {
       throw new StandbyError(
         `this gateway serves gateway.max_bots (${maxBots}) bots already; another gateway of the pool with room takes it`,
         { retryInMs: poll },
@@ -106,7 +106,9 @@ export class BotLeases {
     }
     this.#leased.add(platform);
     const sentAt = performance.now();
-    const claim = await leases.claim(hash, owner, ttlMs);
+    this.#claiming.add(platform); // counted against max_bots while the claim is under way
+    const claim = await leases.claim(hash, owner, ttlMs, platform)
+      .finally(() => this.#claiming.delete(platform));
     if (claim.heldBy) {
       const { heldBy } = claim;
       throw new StandbyError(`held by ${heldBy.owner} on ${heldBy.host} (PID ${heldBy.pid})`, {
@@ -193,7 +195,9 @@ export class BotLeases {
 /**
  * Opens the leases of the pool database at `url` (a pool of 2 connections
  * of their own, so a renewal never waits behind the store's work) for a
- * gateway of this run, named `gw-` and 8 random hex digits.
+ * gateway of this run, named `gw-` and 8 random hex digits, and records the
+ * gateway among the pool's members (seen again every third of the TTL,
+ * its stop recorded by `close`) for `hermes gateway status --all`.
  *
  * @example
  * ```ts
@@ -201,6 +205,7 @@ export class BotLeases {
  * declare const log: Logger;
  * const bots = await openBotLeases("postgres://hermes@db.internal:5432/hermes", {
  *   ttlMs: 45_000,
+ *   home: "/srv/hermes",
  *   log,
  *   onLost: () => {},
  * });
@@ -210,13 +215,28 @@ export class BotLeases {
  */
 export async function openBotLeases(
   url: string,
-  options: Omit<BotLeasesOptions, "leases" | "owner">,
+  options: Omit<BotLeasesOptions, "leases" | "owner"> & { readonly home: string },
 ): Promise<BotLeases & { close(): Promise<void> }> {
-  const leases = await openPgLeases(url);
-  const bots = new BotLeases({
-    ...options,
-    leases,
+  const pool = await openPostgres(url, PG_MIGRATIONS, { max: 2 });
+  const leases = new PgLeases(pool);
+  const member = {
     owner: `gw-${crypto.randomUUID().replaceAll("-", "").slice(0, 8)}`,
+    host: Deno.hostname(),
+    pid: Deno.pid,
+    home: options.home,
+  };
+  const seen = () =>
+    pool.use((sql) => recordMember(sql, member)).catch((error) =>
+      options.log.debug("cannot record this gateway among the pool's members", { error })
+    );
+  await seen();
+  const heartbeat = setInterval(seen, Math.max(1_000, options.ttlMs / 3));
+  const bots = new BotLeases({ ...options, leases, owner: member.owner });
+  return Object.assign(bots, {
+    close: async () => {
+      clearInterval(heartbeat);
+      await pool.use((sql) => recordStop(sql, member.owner)).catch(() => {});
+      await leases.close();
+    },
   });
-  return Object.assign(bots, { close: () => leases.close() });
 }

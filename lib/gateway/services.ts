@@ -180,6 +180,7 @@ export function createServices(options: ServicesOptions): GatewayServices {
         bots = await openBotLeases(checkPostgresUrl(config.storage.url), {
           ttlMs: config.gateway.lease_ttl_seconds * 1000,
           maxBots: config.gateway.max_bots,
+          home: paths.home,
           log: log.child({ component: "leases" }),
           onLost: (platform, reason) => void links?.restart(platform, `bot lease lost: ${reason}`),
         });

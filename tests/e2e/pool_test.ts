@@ -25,6 +25,24 @@ async function statusOf(home: string, env: Record<string, string>) {
   };
 }
 
+/** `hermes gateway status --all --json` as seen from `home`. */
+async function poolOf(home: string, env: Record<string, string>) {
+  const result = await runHermes(["gateway", "status", "--all", "--json"], {
+    home,
+    env: { ...env, HERMES_GATEWAY_LOCK_DIR: `${home}/locks` },
+  });
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout) as {
+    members: {
+      owner: string;
+      pid: number;
+      stopped_at: string | null;
+      bots: { platform: string; epoch: number }[];
+    }[];
+    last_takeover: { platform: string; from: string; owner: string; planned: boolean } | null;
+  };
+}
+
 /** Two homes, one database, one bot: what each gateway of the pool is started with. */
 async function pool(extra: Record<string, string> = {}) {
   const url = await freshDatabase();
@@ -102,6 +120,10 @@ Deno.test("two gateways, one bot: one subscribes, the other is standby naming it
   assert.deepEqual(repliesOf(wecom).map(replyText), ["slow answer", "slow answer"]);
   const after = await statusOf(p.b, env);
   assert.notEqual(after.platforms.wecom?.state, "standby");
+  const pooled = await poolOf(p.b, env);
+  assert.equal(pooled.last_takeover?.planned, false, "taken after the lease ran out");
+  assert.equal(pooled.last_takeover?.platform, "wecom");
+  assert.equal(pooled.last_takeover?.from, holder.owner);
 });
 
 Deno.test("a reply complete before the owner died is sent by the new owner, and the model is not asked again", async () => {
@@ -170,6 +192,20 @@ Deno.test("hermes gateway stop on the owner hands the bot to the standby gateway
     "a new epoch: the first was released",
   );
   assert.equal((serving as unknown as { pid: number }).pid, standby.pid);
+  const pooled = await poolOf(p.a, env);
+  assert.deepEqual(
+    pooled.members.map((m) => [m.pid, m.stopped_at !== null, m.bots.map((b) => b.platform)]),
+    [[standby.pid, false, ["wecom"]], [owner.pid, true, []]],
+    "the newest start first: the new owner with the bot, the old one stopped",
+  );
+  assert.equal(pooled.last_takeover?.planned, true, "handed over");
+  const human = await runHermes(["gateway", "status", "--all"], {
+    home: p.a,
+    env: { ...env, HERMES_GATEWAY_LOCK_DIR: `${p.a}/locks` },
+  });
+  assert.match(human.stdout, /^Pool: 1 gateway\(s\) running, 2 seen in the last hour$/m);
+  assert.match(human.stdout, /^ {4}wecom: lease epoch 2, held \d+ s, expires in \d+ s$/m);
+  assert.match(human.stdout, /last takeover: wecom by gw-\w+ from gw-\w+ at .+ \(handed over\)/);
 });
 
 Deno.test("a pairing code one gateway of the pool sent is approved from another host's CLI, and the user is let in on the next message", async () => {
@@ -203,4 +239,25 @@ Deno.test("a pairing code one gateway of the pool sent is approved from another 
     (JSON.parse(listed.stdout).approved as { user_id: string }[]).map((u) => u.user_id),
     ["wangwu"],
   );
+});
+
+Deno.test("gateway.max_bots: a gateway serves that many bots and leaves the rest on standby for the pool", async () => {
+  await using p = await pool({ HERMES_MAX_BOTS: "1", LOCAL_ENABLED: "true" });
+  await using _gateway = await startGateway(p.a, p.env);
+  const { platforms } = await statusOf(p.a, p.env);
+  const states = Object.entries(platforms).map(([name, link]) => [name, link.state]);
+  const waiting = states.filter(([, state]) => state === "standby");
+  assert.equal(waiting.length, 1, `one of wecom and local on standby: ${JSON.stringify(states)}`);
+  assert.match(
+    String(platforms[waiting[0]![0]!]!.details.standby),
+    /gateway\.max_bots \(1\)/,
+  );
+});
+
+Deno.test("status --all on a home whose state is SQLite is a usage error naming the pool setting", async () => {
+  await using home = tempDir();
+  const result = await runHermes(["gateway", "status", "--all"], { home: home.path });
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /--all lists the gateways of a pool/);
+  assert.match(result.stderr, /storage\.backend: postgres/);
 });

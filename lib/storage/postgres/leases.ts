@@ -140,20 +140,27 @@ export class PgLeases {
    * with the next epoch; otherwise reports who holds it. One statement:
    * of gateways claiming together, exactly one wins.
    */
-  async claim(hash: string, owner: string, ttlMs: number): Promise<LeaseClaim> {
+  async claim(hash: string, owner: string, ttlMs: number, platform?: string): Promise<LeaseClaim> {
     checkTtl(ttlMs);
     // A holder seen expired or released between the claim and the look is claimed again.
     for (let attempt = 0;; attempt++) {
       const outcome = await unitOfWork(this.#pool, async (tx) => {
         const [won] = await tx`
           INSERT INTO credential_leases AS l
-            (credential_hash, owner, host, pid, epoch, expires_at, claimed_at, renewed_at)
+            (credential_hash, owner, host, pid, epoch, expires_at, claimed_at, renewed_at,
+             platform)
           VALUES (${hash}, ${owner}, ${this.#host}, ${this.#pid}, 1,
-            now() + ${ttlMs} * interval '1 millisecond', now(), now())
+            now() + ${ttlMs} * interval '1 millisecond', now(), now(), ${platform ?? null})
           ON CONFLICT (credential_hash) DO UPDATE SET
             owner = excluded.owner, host = excluded.host, pid = excluded.pid,
             epoch = l.epoch + 1, expires_at = excluded.expires_at,
-            claimed_at = excluded.claimed_at, renewed_at = excluded.renewed_at
+            claimed_at = excluded.claimed_at, renewed_at = excluded.renewed_at,
+            platform = coalesce(excluded.platform, l.platform), released_at = NULL,
+            -- A change of hands: from whom, and whether it was handed over or taken after a death.
+            taken_from = CASE WHEN l.owner <> excluded.owner THEN l.owner ELSE l.taken_from END,
+            taken_at = CASE WHEN l.owner <> excluded.owner THEN now() ELSE l.taken_at END,
+            taken_planned = CASE WHEN l.owner <> excluded.owner THEN l.released_at IS NOT NULL
+              ELSE l.taken_planned END
           WHERE l.expires_at <= now() OR l.owner = excluded.owner
           RETURNING epoch, expires_at`;
         if (won) return { epoch: Number(won.epoch), expiresAt: won.expires_at as Date };
@@ -202,7 +209,7 @@ export class PgLeases {
   async release(hash: string, owner: string, epoch: number): Promise<boolean> {
     const rows = await unitOfWork(this.#pool, (tx) =>
       tx`
-      UPDATE credential_leases SET expires_at = now()
+      UPDATE credential_leases SET expires_at = now(), released_at = now()
       WHERE credential_hash = ${hash} AND owner = ${owner} AND epoch = ${epoch}
         AND expires_at > now()
       RETURNING epoch`);

@@ -206,6 +206,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         ADD COLUMN platform text,
         ADD COLUMN released_at timestamptz,
         ADD COLUMN taken_from text,
+        ADD COLUMN taken_at timestamptz,
         ADD COLUMN taken_planned boolean;
     `,
   },
