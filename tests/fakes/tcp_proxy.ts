@@ -21,7 +21,8 @@ export interface TcpProxy extends AsyncDisposable {
 }
 
 /**
- * Starts a proxy to `targetPort` on 127.0.0.1.
+ * Starts a proxy to `targetPort` on 127.0.0.1, listening on `hostname`
+ * (default 127.0.0.1; another address carries a namespace's traffic here).
  *
  * @example
  * ```ts
@@ -30,8 +31,11 @@ export interface TcpProxy extends AsyncDisposable {
  * proxy.heal();
  * ```
  */
-export function startTcpProxy(targetPort: number): TcpProxy {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+export function startTcpProxy(
+  targetPort: number,
+  options: { hostname?: string } = {},
+): TcpProxy {
+  const listener = Deno.listen({ hostname: options.hostname ?? "127.0.0.1", port: 0 });
   const open = new Set<Deno.Conn>();
   let gate = Promise.withResolvers<void>();
   gate.resolve();

@@ -44,6 +44,8 @@ export interface BackgroundOptions {
    * signal to `-pid` reaches everything it started; dispose kills the group.
    */
   readonly ownGroup?: boolean;
+  /** Runs it in this network namespace (`ip netns exec`, which keeps the PID). */
+  readonly netns?: string;
 }
 
 /** Starts `deno ARGS` (from the repository root, with {@linkcode testEnv}) in the background. */
@@ -53,8 +55,8 @@ export function startInBackground(
   env: Record<string, string> = {},
   options: BackgroundOptions = {},
 ): BackgroundHermes {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: denoArgs,
+  const child = new Deno.Command(options.netns ? "ip" : Deno.execPath(), {
+    args: options.netns ? ["netns", "exec", options.netns, Deno.execPath(), ...denoArgs] : denoArgs,
     cwd: ROOT,
     env: testEnv(home, env),
     clearEnv: true,
@@ -127,8 +129,9 @@ export async function waitRunning(home: string, pid: number, timeoutMs?: number)
 export async function startGateway(
   home: string,
   env: Record<string, string> = {},
+  options: BackgroundOptions = {},
 ): Promise<BackgroundHermes> {
-  const gateway = startHermes(home, ["gateway", "run"], env);
+  const gateway = startHermes(home, ["gateway", "run"], env, options);
   await Promise.race([
     waitRunning(home, gateway.pid),
     gateway.exited.then((code) => {
