@@ -44,6 +44,7 @@ import { RateBudgets } from "./rate_budget.ts";
 import { Pipeline } from "./pipeline.ts";
 import { maintainInBackground } from "./maintenance.ts";
 import type { BotLeases } from "./bot_leases.ts";
+import type { PgStateStore } from "../storage/postgres/state_store.ts";
 import { checkPostgresUrl } from "../storage/database_url.ts";
 
 /** The state store for `gateway status`: its backend and its link to the database server. */
@@ -244,6 +245,8 @@ export function createServices(options: ServicesOptions): GatewayServices {
             log: log.child({ platform: definition.name }),
             now: () => new Date(),
             stateDir,
+            // In a pool, cursors and tokens are the database's: the next owner goes on from them.
+            state: bots ? (kept as PgStateStore).platformState(definition.name) : undefined,
             // A link that comes back by itself (the adapter reconnected) gets its waiting parts.
             health: new LinkHealthTracker(undefined, (state) => {
               if (state === "subscribed") outbox?.kick();

@@ -18,6 +18,7 @@ import type {
   SessionSource,
 } from "./event.ts";
 import type { LinkHealth, LinkHealthTracker } from "./health.ts";
+import type { PlatformState } from "./platform_state.ts";
 
 /** What a platform can do. */
 export interface Capabilities {
@@ -113,6 +114,12 @@ export interface AdapterContext<S = Readonly<Record<string, unknown>>> {
   readonly now: () => Date;
   /** A folder this platform may keep state in (cursors, tokens). */
   readonly stateDir: string;
+  /**
+   * Where cursors, context tokens, send progress and device ids are kept
+   * when not in `stateDir`'s files (a pool's database); read it with
+   * `stateOf(context)`.
+   */
+  readonly state?: PlatformState;
   /** Where the adapter records what its link does. */
   readonly health: LinkHealthTracker;
   /** The gateway's live status (for health endpoints). */

@@ -163,7 +163,7 @@ Deno.test("hermes gateway stop on the owner hands the bot to the standby gateway
   await using p = await pool();
   const { wecom, env } = p;
   await using owner = await startGateway(p.a, env);
-  await wecom.waitForSubscribe(BOT, 1, 20_000);
+  const first = await wecom.waitForSubscribe(BOT, 1, 20_000);
   await using standby = await startGateway(p.b, env);
   await waitFor(
     "the second gateway on standby",
@@ -175,10 +175,20 @@ Deno.test("hermes gateway stop on the owner hands the bot to the standby gateway
     env: { ...env, HERMES_GATEWAY_LOCK_DIR: `${p.a}/locks` },
   });
   assert.equal(stop.code, 0, stop.stderr);
-  await wecom.waitForSubscribe(BOT, 2, 5_000);
+  const second = await wecom.waitForSubscribe(BOT, 2, 5_000);
+  assert.equal(
+    second.deviceId,
+    first.deviceId,
+    "the device_id is the pool's, kept in the database",
+  );
   const handoffMs = performance.now() - started;
   assert.ok(handoffMs < 5_000, `handed over after ${handoffMs} ms`);
   assert.equal(await owner.exited, 0);
+  await assert.rejects(
+    Deno.stat(`${p.a}/platforms/wecom/device_ids.json`),
+    Deno.errors.NotFound,
+    "no device_id file in the home",
+  );
   wecom.callback(BOT, { chatType: "dm", userId: "zhangsan", text: "who answers" });
   await waitForReply(wecom, "who answers");
   const serving = await statusOf(p.b, env);

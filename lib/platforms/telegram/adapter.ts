@@ -32,6 +32,7 @@ import {
   type TgUpdate,
 } from "./inbound.ts";
 import { readOffset, saveOffset } from "./offset_file.ts";
+import { stateOf } from "../platform_state.ts";
 import { ALLOWED_UPDATES, TelegramPoller } from "./poller.ts";
 import type { TelegramSettings } from "./section.ts";
 import { ChatRoutes } from "./chat_routes.ts";
@@ -157,15 +158,15 @@ export class TelegramAdapter implements PlatformAdapter {
       api,
       health,
       log,
-      await SendProgress.load(stateDir),
-      await ChatRoutes.load(stateDir),
+      await SendProgress.load(stateOf(this.#context)),
+      await ChatRoutes.load(stateOf(this.#context)),
     );
     if (settings.webhook_url) return await this.#listen(api, settings.webhook_url, current);
     health.detail("mode", "polling");
     // A webhook left set would answer every poll with 409; its pending updates are kept.
     await api.call("deleteWebhook", { drop_pending_updates: false });
     const botId = String(me.id);
-    const offset = await readOffset(stateDir, botId);
+    const offset = await readOffset(stateOf(this.#context), botId);
     current();
     // Subscribed once the first poll is answered or held (another poller may hold the updates).
     const poller = new TelegramPoller({
@@ -177,7 +178,7 @@ export class TelegramAdapter implements PlatformAdapter {
       log,
       onBatch: (updates) => this.#take(updates),
       continues: mayContinue,
-      saveOffset: (next) => saveOffset(stateDir, botId, next),
+      saveOffset: (next) => saveOffset(stateOf(this.#context), botId, next),
       onUnauthorized: (error) =>
         log.error("Telegram refused the bot token; polling stopped", { error }),
     });

@@ -11,8 +11,11 @@
  * @module
  */
 
-import { writeJsonAtomic } from "../../util/atomic_file.ts";
+import { asState, type PlatformState, writeStateJson } from "../platform_state.ts";
 import { BoundedMap } from "../../util/bounded_map.ts";
+
+/** The name it is kept under in the platform's state. */
+const FILE = "chats.json";
 
 /** Most migrations, and most blocked chats, kept. */
 export const MAX_CHAT_ROUTES = 10_000;
@@ -34,7 +37,8 @@ interface Saved {
  * ```
  */
 export class ChatRoutes {
-  readonly #path: string | undefined;
+  /** Where it is kept (none: in memory only). */
+  readonly #state: PlatformState | undefined;
   /** Group → supergroup; a route in use moves to the back, so the cap drops the idle ones. */
   readonly #migrated: BoundedMap<string, string>;
   /** Supergroup → group, the reverse of `#migrated`. */
@@ -42,8 +46,8 @@ export class ChatRoutes {
   readonly #blocked: BoundedMap<string, true>;
   #saving: Promise<void> = Promise.resolve();
 
-  private constructor(path: string | undefined, saved: Saved) {
-    this.#path = path;
+  private constructor(state: PlatformState | undefined, saved: Saved) {
+    this.#state = state;
     this.#migrated = new BoundedMap(MAX_CHAT_ROUTES, [], {
       onEvict: (_from, to) => this.#origins.delete(to),
     });
@@ -51,12 +55,12 @@ export class ChatRoutes {
     this.#blocked = new BoundedMap(MAX_CHAT_ROUTES, saved.blocked.map((id) => [id, true]));
   }
 
-  /** Reads the file in `stateDir` (none, or unreadable: nothing learned yet). */
-  static async load(stateDir: string): Promise<ChatRoutes> {
-    const path = `${stateDir}/chats.json`;
+  /** Reads `chats.json` of the platform's state (none, or unreadable: nothing learned yet). */
+  static async load(where: string | PlatformState): Promise<ChatRoutes> {
+    const state = asState(where);
     let saved: Saved = { migrated: {}, blocked: [] };
     try {
-      const read = JSON.parse(await Deno.readTextFile(path)) as Partial<Saved>;
+      const read = JSON.parse(await state.readText(FILE) ?? "null") as Partial<Saved>;
       saved = {
         migrated: typeof read.migrated === "object" && read.migrated !== null ? read.migrated : {},
         blocked: Array.isArray(read.blocked) ? read.blocked.map(String) : [],
@@ -64,7 +68,7 @@ export class ChatRoutes {
     } catch {
       // none yet
     }
-    return new ChatRoutes(path, saved);
+    return new ChatRoutes(state, saved);
   }
 
   /** Routes kept in memory only (tests, a sender without a state folder). */
@@ -119,13 +123,12 @@ export class ChatRoutes {
   }
 
   #save(): Promise<void> {
-    const path = this.#path;
-    if (!path) return Promise.resolve();
+    const state = this.#state;
+    if (!state) return Promise.resolve();
     const snapshot: Saved = { migrated: Object.fromEntries(this.#migrated), blocked: this.blocked };
     // One failed write must not fail every later one.
     this.#saving = this.#saving.catch(() => {}).then(async () => {
-      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true, mode: 0o700 });
-      await writeJsonAtomic(path, snapshot, { mode: 0o600 });
+      await writeStateJson(state, FILE, snapshot);
     });
     return this.#saving;
   }

@@ -1,12 +1,13 @@
 /**
- * The saved getUpdates offset of a bot (`<state dir>/offset-<bot id>.json`,
- * written atomically, mode 0600): the next update to ask for once the
+ * The saved getUpdates offset of a bot (`offset-<bot id>.json` in the
+ * platform's state: its folder, written atomically, mode 0600, or a pool's
+ * database): the next update to ask for once the
  * updates before it are journaled.
  *
  * @module
  */
 
-import { writeJsonAtomic } from "../../util/atomic_file.ts";
+import { asState, type PlatformState, writeStateJson } from "../platform_state.ts";
 
 /**
  * The saved offset of bot `botId`, or undefined (none yet, or unreadable:
@@ -18,9 +19,12 @@ import { writeJsonAtomic } from "../../util/atomic_file.ts";
  * const offset = await readOffset("/srv/hermes/platforms/telegram", "123456");
  * ```
  */
-export async function readOffset(stateDir: string, botId: string): Promise<number | undefined> {
+export async function readOffset(
+  where: string | PlatformState,
+  botId: string,
+): Promise<number | undefined> {
   try {
-    const saved = JSON.parse(await Deno.readTextFile(offsetPath(stateDir, botId)));
+    const saved = JSON.parse(await asState(where).readText(offsetName(botId)) ?? "null");
     return Number.isSafeInteger(saved?.offset) ? saved.offset : undefined;
   } catch {
     return undefined;
@@ -35,14 +39,17 @@ export async function readOffset(stateDir: string, botId: string): Promise<numbe
  * await saveOffset("/srv/hermes/platforms/telegram", "123456", 88_000_001);
  * ```
  */
-export async function saveOffset(stateDir: string, botId: string, offset: number): Promise<void> {
-  await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
-  await writeJsonAtomic(offsetPath(stateDir, botId), {
+export async function saveOffset(
+  where: string | PlatformState,
+  botId: string,
+  offset: number,
+): Promise<void> {
+  await writeStateJson(asState(where), offsetName(botId), {
     offset,
     saved_at: new Date().toISOString(),
-  }, { mode: 0o600 });
+  });
 }
 
-function offsetPath(stateDir: string, botId: string): string {
-  return `${stateDir}/offset-${botId.replace(/[^0-9]/g, "")}.json`;
+function offsetName(botId: string): string {
+  return `offset-${botId.replace(/[^0-9]/g, "")}.json`;
 }

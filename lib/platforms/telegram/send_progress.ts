@@ -7,7 +7,10 @@
  * @module
  */
 
-import { writeJsonAtomic } from "../../util/atomic_file.ts";
+import { asState, type PlatformState, writeStateJson } from "../platform_state.ts";
+
+/** The name it is kept under in the platform's state. */
+const FILE = "send-progress.json";
 
 /** How far a part got: steps done, and the messages whose formatting was refused. */
 export interface Progress {
@@ -26,28 +29,29 @@ export interface Progress {
  * ```
  */
 export class SendProgress {
-  readonly #path: string | undefined;
+  /** Where it is kept (none: in memory only). */
+  readonly #state: PlatformState | undefined;
   readonly #parts: Map<string, Progress>;
   #saving: Promise<void> = Promise.resolve();
 
-  private constructor(path: string | undefined, parts: Map<string, Progress>) {
-    this.#path = path;
+  private constructor(state: PlatformState | undefined, parts: Map<string, Progress>) {
+    this.#state = state;
     this.#parts = parts;
   }
 
-  /** Reads the file in `stateDir` (none, or unreadable: nothing is half sent). */
-  static async load(stateDir: string): Promise<SendProgress> {
-    const path = `${stateDir}/send-progress.json`;
+  /** Reads `send-progress.json` of the platform's state (none, or unreadable: nothing is half sent). */
+  static async load(where: string | PlatformState): Promise<SendProgress> {
+    const state = asState(where);
     const parts = new Map<string, Progress>();
     try {
-      const saved = JSON.parse(await Deno.readTextFile(path)) as Record<string, Progress>;
+      const saved = JSON.parse(await state.readText(FILE) ?? "null") as Record<string, Progress>;
       for (const [key, value] of Object.entries(saved ?? {})) {
         if (Number.isInteger(value?.done) && Array.isArray(value.plain)) parts.set(key, value);
       }
     } catch {
       // none yet
     }
-    return new SendProgress(path, parts);
+    return new SendProgress(state, parts);
   }
 
   /** Progress kept in memory only (tests, a sender without a state folder). */
@@ -74,13 +78,12 @@ export class SendProgress {
   }
 
   #save(): Promise<void> {
-    const path = this.#path;
-    if (!path) return Promise.resolve();
+    const state = this.#state;
+    if (!state) return Promise.resolve();
     const snapshot = Object.fromEntries(this.#parts);
     // One failed write must not fail every later one.
     this.#saving = this.#saving.catch(() => {}).then(async () => {
-      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true, mode: 0o700 });
-      await writeJsonAtomic(path, snapshot, { mode: 0o600 });
+      await writeStateJson(state, FILE, snapshot);
     });
     return this.#saving;
   }

@@ -23,6 +23,7 @@ import type {
 import type { LinkHealth } from "../health.ts";
 import { isObject, type WecomFrame, WecomRequestError } from "./api.ts";
 import { deviceIdFor } from "./device_id.ts";
+import { stateOf } from "../platform_state.ts";
 import { type InboundMessage, readCallback } from "./inbound.ts";
 import { WecomLink } from "./link.ts";
 import { decryptMedia, fromBase64, outboundKind, uploadMedia } from "./media.ts";
@@ -102,7 +103,7 @@ export class WecomAdapter implements PlatformAdapter {
 
   /** Claims the bot, then opens and subscribes its link with the bot's device_id. */
   async connect(): Promise<void> {
-    const { settings, log, stateDir, health } = this.#context;
+    const { settings, log, health } = this.#context;
     const { bot_id: botId, secret } = settings;
     if (!botId || !secret) {
       throw new ConfigError("WeCom needs a bot id and a secret: set WECOM_BOT_ID and WECOM_SECRET");
@@ -115,7 +116,7 @@ export class WecomAdapter implements PlatformAdapter {
       health.error("credential_in_use", (error as Error).message); // status says who has the bot
       throw error;
     }
-    const deviceId = await deviceIdFor(stateDir, botId, (why) => log.warn(why));
+    const deviceId = await deviceIdFor(stateOf(this.#context), botId, (why) => log.warn(why));
     // Stopped while waiting for the lock or the device_id: start nothing no one will stop.
     if (this.#stopping) throw new Error("WeCom was disconnected while connecting");
     const link = new WecomLink({

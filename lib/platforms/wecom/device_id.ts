@@ -1,13 +1,14 @@
 /**
  * The device_id a bot subscribes with, made once per bot and kept in the
- * platform's state folder (`device_ids.json`, mode 0600). Reused on every
+ * platform's state (`device_ids.json`: in its folder, mode 0600, or a
+ * pool's database). Reused on every
  * reconnect, every restart and by a replacing process, so the server
  * replaces our stale session instead of routing messages to it.
  *
  * @module
  */
 
-import { writeJsonAtomic } from "../../util/atomic_file.ts";
+import { asState, type PlatformState, writeStateJson } from "../platform_state.ts";
 
 /** The file, in the platform's state folder. */
 export const DEVICE_ID_FILE = "device_ids.json";
@@ -20,8 +21,11 @@ export const DEVICE_ID_FILE = "device_ids.json";
  * await readDeviceId("/home/me/.hermes/platforms/wecom", "bot-1"); // "9f1c…" or undefined
  * ```
  */
-export async function readDeviceId(stateDir: string, botId: string): Promise<string | undefined> {
-  const ids = await readIds(`${stateDir}/${DEVICE_ID_FILE}`);
+export async function readDeviceId(
+  where: string | PlatformState,
+  botId: string,
+): Promise<string | undefined> {
+  const ids = await readIds(asState(where));
   const id = ids?.[botId];
   return typeof id === "string" && id !== "" ? id : undefined;
 }
@@ -32,32 +36,31 @@ export async function readDeviceId(stateDir: string, botId: string): Promise<str
  * told), since subscribing under a new id is the only way on.
  */
 export async function deviceIdFor(
-  stateDir: string,
+  where: string | PlatformState,
   botId: string,
   onReplaced?: (why: string) => void,
 ): Promise<string> {
-  const path = `${stateDir}/${DEVICE_ID_FILE}`;
+  const state = asState(where);
   let ids: Record<string, unknown> = {};
   try {
-    ids = await readIds(path) ?? {};
+    ids = await readIds(state) ?? {};
   } catch (error) {
-    onReplaced?.(`${path} cannot be read (${(error as Error).message}); a new device_id is made`);
+    onReplaced?.(
+      `${state.where}/${DEVICE_ID_FILE} cannot be read (${
+        (error as Error).message
+      }); a new device_id is made`,
+    );
   }
   const known = ids[botId];
   if (typeof known === "string" && known !== "") return known;
   const id = crypto.randomUUID().replaceAll("-", "");
-  await writeJsonAtomic(path, { ...ids, [botId]: id }, { mode: 0o600 });
+  await writeStateJson(state, DEVICE_ID_FILE, { ...ids, [botId]: id });
   return id;
 }
 
-async function readIds(path: string): Promise<Record<string, unknown> | undefined> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
+async function readIds(state: PlatformState): Promise<Record<string, unknown> | undefined> {
+  const text = await state.readText(DEVICE_ID_FILE);
+  if (text === undefined) return undefined;
   const value = JSON.parse(text);
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new Error("not a JSON object");

@@ -10,6 +10,7 @@
  */
 
 import { ConfigError } from "../../errors.ts";
+import { asState, type PlatformState, writeStateJson } from "../platform_state.ts";
 import { writeJsonAtomic } from "../../util/atomic_file.ts";
 
 /** The login `hermes weixin login` saves. */
@@ -60,13 +61,27 @@ export function accountFile(
   accountId: string,
   kind: AccountFileKind = "account",
 ): string {
+  return `${stateDir}/${accountStateName(accountId, kind)}`;
+}
+
+/** The name of one of an account's files in the platform's state: `accounts/<id>[.<kind>].json`. */
+function accountStateName(accountId: string, kind: AccountFileKind): string {
   if (!/^[A-Za-z0-9@._-]+$/.test(accountId) || accountId.startsWith(".")) {
     throw new ConfigError(
       `Cannot use the Weixin account id "${accountId}": expected letters, digits and @ . _ - (the ilink_bot_id login printed)`,
     );
   }
   const suffix = kind === "account" ? "" : `.${kind}`;
-  return `${stateDir}/accounts/${accountId}${suffix}.json`;
+  return `accounts/${accountId}${suffix}.json`;
+}
+
+/** A JSON object kept in `state`; undefined when there is none; throws naming it when it is not JSON. */
+async function readStateJson(
+  state: PlatformState,
+  name: string,
+): Promise<Record<string, unknown> | undefined> {
+  const text = await state.readText(name);
+  return text === undefined ? undefined : parseObject(`${state.where}/${name}`, text);
 }
 
 /**
@@ -174,10 +189,10 @@ export async function listAccounts(stateDir: string): Promise<string[]> {
  * ```
  */
 export async function readCursor(
-  stateDir: string,
+  where: string | PlatformState,
   accountId: string,
 ): Promise<SavedCursor | undefined> {
-  const value = await readJson(accountFile(stateDir, accountId, "sync"));
+  const value = await readStateJson(asState(where), accountStateName(accountId, "sync"));
   const cursor = value?.get_updates_buf;
   if (typeof cursor !== "string") return undefined;
   return { cursor, ...(typeof value?.saved_at === "string" ? { savedAt: value.saved_at } : {}) };
@@ -191,8 +206,12 @@ export async function readCursor(
  * await saveCursor("/srv/hermes/platforms/weixin", "b0f5@im.bot", "CgQIARAB");
  * ```
  */
-export async function saveCursor(stateDir: string, accountId: string, cursor: string) {
-  await saveJson(stateDir, accountId, "sync", {
+export async function saveCursor(
+  where: string | PlatformState,
+  accountId: string,
+  cursor: string,
+) {
+  await writeStateJson(asState(where), accountStateName(accountId, "sync"), {
     get_updates_buf: cursor,
     saved_at: new Date().toISOString(),
   });
@@ -207,10 +226,10 @@ export async function saveCursor(stateDir: string, accountId: string, cursor: st
  * ```
  */
 export async function readContextTokens(
-  stateDir: string,
+  where: string | PlatformState,
   accountId: string,
 ): Promise<Map<string, string>> {
-  const value = await readJson(accountFile(stateDir, accountId, "context-tokens"));
+  const value = await readStateJson(asState(where), accountStateName(accountId, "context-tokens"));
   const tokens = new Map<string, string>();
   for (const [peer, token] of Object.entries(value ?? {})) {
     if (typeof token === "string" && token !== "") tokens.set(peer, token);
@@ -227,11 +246,15 @@ export async function readContextTokens(
  * ```
  */
 export async function saveContextTokens(
-  stateDir: string,
+  where: string | PlatformState,
   accountId: string,
   tokens: ReadonlyMap<string, string>,
 ): Promise<void> {
-  await saveJson(stateDir, accountId, "context-tokens", Object.fromEntries(tokens));
+  await writeStateJson(
+    asState(where),
+    accountStateName(accountId, "context-tokens"),
+    Object.fromEntries(tokens),
+  );
 }
 
 /**
@@ -243,10 +266,10 @@ export async function saveContextTokens(
  * ```
  */
 export async function readSendProgress(
-  stateDir: string,
+  where: string | PlatformState,
   accountId: string,
 ): Promise<Map<string, number>> {
-  const value = await readJson(accountFile(stateDir, accountId, "send-progress"));
+  const value = await readStateJson(asState(where), accountStateName(accountId, "send-progress"));
   const progress = new Map<string, number>();
   for (const [key, step] of Object.entries(value ?? {})) {
     if (typeof step === "number" && Number.isInteger(step) && step > 0) progress.set(key, step);
@@ -263,11 +286,15 @@ export async function readSendProgress(
  * ```
  */
 export async function saveSendProgress(
-  stateDir: string,
+  where: string | PlatformState,
   accountId: string,
   progress: ReadonlyMap<string, number>,
 ): Promise<void> {
-  await saveJson(stateDir, accountId, "send-progress", Object.fromEntries(progress));
+  await writeStateJson(
+    asState(where),
+    accountStateName(accountId, "send-progress"),
+    Object.fromEntries(progress),
+  );
 }
 
 /** Writes one of an account's files atomically, mode 0600 (its folder 0700). */
@@ -290,6 +317,11 @@ async function readJson(path: string): Promise<Record<string, unknown> | undefin
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }
+  return parseObject(path, text);
+}
+
+/** `text` of `path` as a JSON object; throws naming the file when it is not one. */
+function parseObject(path: string, text: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);

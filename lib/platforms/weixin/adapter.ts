@@ -8,6 +8,7 @@
  * @module
  */
 
+import { stateOf } from "../platform_state.ts";
 import { createHash } from "node:crypto";
 import { ConfigError, PlatformError } from "../../errors.ts";
 import type { AdapterContext, Capabilities, PlatformAdapter } from "../adapter.ts";
@@ -185,9 +186,10 @@ export class WeixinAdapter implements PlatformAdapter {
     }
     this.#accountId = accountId;
     this.#api = new IlinkClient({ baseUrl, token, fetch: this.#context.fetch });
-    this.#tokens.load(await readContextTokens(stateDir, accountId));
-    this.#progress = new BoundedMap(MAX_PROGRESS, await readSendProgress(stateDir, accountId));
-    const saved = await readCursor(stateDir, accountId);
+    const kept = stateOf(this.#context);
+    this.#tokens.load(await readContextTokens(kept, accountId));
+    this.#progress = new BoundedMap(MAX_PROGRESS, await readSendProgress(kept, accountId));
+    const saved = await readCursor(kept, accountId);
     health.detail("account_id", accountId);
     health.detail("url", baseUrl);
     health.detail("cursor_saved_at", saved?.savedAt ?? null);
@@ -374,9 +376,9 @@ export class WeixinAdapter implements PlatformAdapter {
     if (step === undefined) this.#progress.delete(key);
     else this.#progress.set(key, step);
     const snapshot = new Map(this.#progress);
-    const { stateDir, log } = this.#context;
+    const { log } = this.#context;
     this.#progressSaving = this.#progressSaving
-      .then(() => saveSendProgress(stateDir, this.#accountId, snapshot))
+      .then(() => saveSendProgress(stateOf(this.#context), this.#accountId, snapshot))
       .catch((error) => log.warn("Weixin send progress could not be saved", { error }));
   }
 
@@ -520,17 +522,16 @@ export class WeixinAdapter implements PlatformAdapter {
 
   /** Saves the tokens (when they changed), then the cursor: both cover only journaled messages. */
   async #save(cursor: string): Promise<void> {
-    const { stateDir } = this.#context;
     const tokens = this.#tokens.takeChanges();
     if (tokens) {
       try {
-        await saveContextTokens(stateDir, this.#accountId, tokens);
+        await saveContextTokens(stateOf(this.#context), this.#accountId, tokens);
       } catch (error) {
         this.#tokens.saveFailed();
         throw error;
       }
     }
-    await saveCursor(stateDir, this.#accountId, cursor);
+    await saveCursor(stateOf(this.#context), this.#accountId, cursor);
   }
 }
 

@@ -183,7 +183,8 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   },
   {
     version: 3,
-    name: "pairing documents, pool members, what each lease is for and how it last changed hands",
+    name:
+      "pairing documents, adapters' kept state, pool members, what each lease is for and how it last changed hands",
     sql: `
       -- The pairing store's JSON objects (pairing_documents.ts), one row each; version grows
       -- with every write, so a gateway re-reads approvals only when they changed.
@@ -201,6 +202,14 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         started_at timestamptz NOT NULL,
         seen_at timestamptz NOT NULL,
         stopped_at timestamptz
+      );
+      -- What an adapter keeps between runs (platform_state.ts), written under the bot's lease.
+      CREATE TABLE platform_state (
+        platform text NOT NULL,
+        name text NOT NULL,
+        body text NOT NULL,
+        updated_at timestamptz NOT NULL,
+        PRIMARY KEY (platform, name)
       );
       ALTER TABLE credential_leases
         ADD COLUMN platform text,

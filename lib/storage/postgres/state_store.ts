@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { PlatformState } from "../../platforms/platform_state.ts";
 import type { ChatType, Json, MessageEvent, SessionSource } from "../../platforms/event.ts";
 import {
   type Audience,
@@ -464,6 +465,32 @@ export class PgStateStore implements StateStore {
 
   recordMaintenance(task: string, at: Date): Promise<void> {
     return this.#write((tx) => this.#retention.record(tx, task, at));
+  }
+
+  /**
+   * What the adapter of `platform` keeps between runs (cursors, context
+   * tokens, send progress, device ids), as rows of this database: read by
+   * whichever gateway of the pool serves the bot, written under its lease.
+   */
+  platformState(platform: string): PlatformState {
+    return {
+      where: `the PostgreSQL database (platform_state of ${platform})`,
+      readText: async (name) => {
+        const [row] = await this.#read((q) =>
+          q`SELECT body FROM platform_state WHERE platform = ${platform} AND name = ${name}`
+        );
+        return row ? String(row.body) : undefined;
+      },
+      writeText: async (name, text) => {
+        await this.#write((tx) =>
+          tx`
+          INSERT INTO platform_state (platform, name, body, updated_at)
+          VALUES (${platform}, ${name}, ${text}, now())
+          ON CONFLICT (platform, name) DO UPDATE SET body = excluded.body, updated_at = now()`, {
+          platform,
+        });
+      },
+    };
   }
 
   /** Nothing to do: PostgreSQL's autovacuum reclaims the space of deleted rows by itself. */
