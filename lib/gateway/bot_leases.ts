@@ -164,11 +164,22 @@ export class BotLeases {
     await this.#options.leases.fenceFor(held.hash, this.#options.owner, held.epoch)(tx);
   };
 
+  /** Whether this gateway holds the lease of `platform` now. */
+  holds(platform: string): boolean {
+    return this.#held.has(platform);
+  }
+
   /** What `gateway status` shows of `platform`'s lease: its epoch and expiry, when held. */
   details(platform: string): { lease_epoch: number; lease_expires_at: string } | undefined {
     const held = this.#held.get(platform);
     if (!held) return undefined;
     return { lease_epoch: held.epoch, lease_expires_at: held.expiresAt.toISOString() };
+  }
+
+  /** Releases the lease of `platform`, if held (its connect failed: let another gateway try). */
+  async release(platform: string): Promise<void> {
+    const held = this.#held.get(platform);
+    if (held) await this.#drop(platform, held);
   }
 
   /** Releases every lease held (a planned stop or handoff): the pool takes the bots at once. */

@@ -163,6 +163,8 @@ export class Pipeline {
    * adoption never takes them again, wherever they are now.
    */
   readonly #handled = new BoundedMap<number, true>(10_000);
+  /** Platforms let go of (their lease was lost) and not adopted again: nothing of theirs starts. */
+  readonly #lettingGo = new Set<string>();
   /** Entries being tried again (replayed after a crash, resumed after a drain): their tries are counted. */
   readonly #retries = new Set<number>();
   /** The agent's recent history of each session, so a turn need not read the transcript. */
@@ -233,6 +235,7 @@ export class Pipeline {
    * lease; resolves with how many messages are answered again.
    */
   async adopt(platform: string): Promise<number> {
+    this.#lettingGo.delete(platform);
     const unfinished = await this.store.unfinishedInbound();
     // What was read before (perhaps before the lease was ours) may have been answered since.
     for (const entry of [...this.#leftovers]) {
@@ -244,6 +247,46 @@ export class Pipeline {
       }
     }
     return this.replay((p) => p === platform);
+  }
+
+  /**
+   * Lets go of `platform` (its bot's lease was lost): its running turns end
+   * as at a shutdown (nothing more is written or sent for them), its queued
+   * messages leave the lanes, and all of them stay journaled for whichever
+   * gateway holds the lease next, this one included (adopt takes them
+   * again). Resolves once the running turns have ended.
+   */
+  async relinquish(platform: string): Promise<void> {
+    this.#lettingGo.add(platform);
+    const ending: Promise<void>[] = [];
+    let dropped = 0;
+    const mine = (entry: InboundEntry) => entry.event.source.platform === platform;
+    for (const entry of [...this.#leftovers]) if (mine(entry)) this.#leftovers.delete(entry);
+    for (const lane of this.#lanes.values()) {
+      for (let i = lane.queue.length - 1; i >= 0; i--) {
+        const entry = lane.queue[i]!;
+        if (!mine(entry)) continue;
+        lane.queue.splice(i, 1);
+        this.#handled.delete(entry.id);
+        dropped++;
+      }
+      if (lane.running && mine(lane.running.entry)) {
+        this.#handled.delete(lane.running.entry.id);
+        lane.running.controller.abort("shutdown" satisfies StopReason);
+        ending.push(lane.running.ended);
+      }
+    }
+    if (ending.length > 0 || dropped > 0) {
+      this.#options.log.warn(
+        "bot let go: its turns ended unanswered, for the lease holder to answer",
+        {
+          platform,
+          running: ending.length,
+          queued: dropped,
+        },
+      );
+    }
+    await Promise.allSettled(ending);
   }
 
   /** Answers a leftover of a crash again, or gives it up when stale; whether it is answered. */
@@ -436,14 +479,23 @@ export class Pipeline {
     if (lane.running) return;
     while (lane.queue.length > 0 && !this.#holding) {
       const entry = lane.queue.shift()!;
+      if (this.#lettingGo.has(entry.event.source.platform)) {
+        this.#handled.delete(entry.id); // routed after its bot was let go: adopt takes it
+        continue;
+      }
       const controller = new AbortController();
       const work = this.#turn(entry, controller.signal).catch((error) => {
-        if ((error as { code?: unknown })?.code === "lease_lost") {
-          // Another gateway of the pool holds the bot now: it answers this message, not us.
-          this.#options.log.warn("turn dropped: this gateway lost the bot's lease", {
-            entry: entry.id,
-            error,
-          });
+        const code = (error as { code?: unknown })?.code;
+        if (code === "lease_lost" || code === "already_finished") {
+          // Another gateway of the pool holds the bot now: it answers this message, not us;
+          // should the lease come back here, the message is taken on again (adopt).
+          this.#handled.delete(entry.id);
+          this.#options.log.warn(
+            code === "lease_lost"
+              ? "turn dropped: this gateway lost the bot's lease"
+              : "turn dropped: another gateway answered its message",
+            { entry: entry.id, error },
+          );
           return;
         }
         this.#options.log.error("agent turn failed", { entry: entry.id, error });

@@ -26,7 +26,11 @@ import { openStateStore } from "../storage/open_state_store.ts";
 import type { OutboxCounts, StateStore, StoreLink } from "../storage/state_store.ts";
 import type { Logger } from "../util/log.ts";
 import { raceTimeout } from "../util/race_timeout.ts";
-import { acquireCredentialLock, describeHolder } from "../process/credential_lock.ts";
+import {
+  acquireCredentialLock,
+  describeHolder,
+  releaseCredentialLock,
+} from "../process/credential_lock.ts";
 import { checkOpenPolicies, platformAccess } from "../auth/access_settings.ts";
 import { commandMenus } from "../auth/slash_access.ts";
 import { approvalNotifier } from "../auth/approval_notices.ts";
@@ -87,6 +91,8 @@ export interface ServicesOptions {
 }
 
 const WATCH_INTERVAL_MS = 60_000;
+/** How long a stop waits for the pool database to take its leases back. */
+const RELEASE_TIMEOUT_MS = 5_000;
 /** Most messages a web client is shown of a chat. */
 const CLIENT_HISTORY_LIMIT = 200;
 
@@ -183,7 +189,13 @@ export function createServices(options: ServicesOptions): GatewayServices {
           maxBots: config.gateway.max_bots,
           home: paths.home,
           log: log.child({ component: "leases" }),
-          onLost: (platform, reason) => void links?.restart(platform, `bot lease lost: ${reason}`),
+          // Disconnected, its turns ended, and only then connected (and claimed) again.
+          onLost: (platform, reason) =>
+            void links?.restart(platform, `bot lease lost: ${reason}`, async () => {
+              if (!pipeline) return;
+              const grace = (config.agent.kill_grace_seconds + 2) * 1000;
+              await raceTimeout(pipeline.relinquish(platform), grace);
+            }),
         });
       }
       state = await openStateStore(config.storage, paths.stateDb, { fence: bots?.fence });
@@ -271,7 +283,13 @@ export function createServices(options: ServicesOptions): GatewayServices {
                 metadata: { platform: definition.name },
               });
               if (!claim.ok) throw new Error(describeHolder(definition.name, claim.holder));
-              await bots?.claim(definition.name, scope, identity);
+              try {
+                await bots?.claim(definition.name, scope, identity);
+              } catch (error) {
+                // On standby it holds nothing: another gateway of this host may take the bot.
+                await releaseCredentialLock(options.lockDir, scope, identity);
+                throw error;
+              }
             },
           }),
         );
@@ -282,9 +300,12 @@ export function createServices(options: ServicesOptions): GatewayServices {
       links = new PlatformLinks([...adapters.values()], {
         log,
         connectTimeoutMs: config.gateway.connect_timeout * 1000,
+        // A bot this gateway cannot connect may connect from another of the pool.
+        onConnectFailed: (name) => void bots?.release(name),
         onConnected: (name) => {
           outbox?.kick(); // parts waiting for this link go now
-          if (bots) {
+          // Only a bot under our lease is adopted: another gateway may be answering the rest.
+          if (bots?.holds(name)) {
             void store.adopt(name).catch((error) => {
               // Nothing it left may be forgotten: connect again, and read again.
               log.warn("cannot read the unfinished messages of the pool", {
@@ -345,9 +366,12 @@ export function createServices(options: ServicesOptions): GatewayServices {
       }
       await links?.disconnectAll("gateway stopping");
       // A planned stop hands the bots to the pool now, not after the TTL.
-      await bots?.releaseAll();
-      await bots?.close();
-      await pairingBackend.close();
+      // A database out of reach must not hold the stop: the leases run out by themselves.
+      if (bots) {
+        const leases = bots;
+        await raceTimeout(leases.releaseAll().then(() => leases.close()), RELEASE_TIMEOUT_MS);
+      }
+      await raceTimeout(pairingBackend.close(), RELEASE_TIMEOUT_MS);
       // Turns the drain gave up on may still touch state.db until the process exits.
       if ((pipeline?.runningTurns ?? 0) === 0) {
         await state?.close();

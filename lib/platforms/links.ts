@@ -32,6 +32,8 @@ export interface PlatformLinksOptions {
   /** How long one connect attempt may take. */
   readonly connectTimeoutMs: number;
   readonly backoff?: BackoffOptions;
+  /** Called after each connect attempt that failed (not a standby): let go of what it holds. */
+  readonly onConnectFailed?: (platform: string) => void;
   /** Called after each successful connect (the first and every retry). */
   readonly onConnected?: (platform: string) => void;
   /** The clock for stop times (default: the system clock). */
@@ -175,9 +177,14 @@ export class PlatformLinks {
   /**
    * Disconnects `platform` now (its bot's lease was lost: another gateway
    * may already serve it) and connects it again in the background, which
-   * claims the lease anew or leaves the link in `standby`.
+   * claims the lease anew or leaves the link in `standby`; `beforeReconnect`
+   * (letting go of the platform's work) is awaited between the two.
    */
-  async restart(platform: string, reason: string): Promise<void> {
+  async restart(
+    platform: string,
+    reason: string,
+    beforeReconnect?: () => Promise<void>,
+  ): Promise<void> {
     const adapter = this.#adapters.get(platform);
     if (!adapter || this.#closing) return;
     this.#connected.delete(platform);
@@ -189,6 +196,10 @@ export class PlatformLinks {
     } catch (error) {
       this.#options.log.warn("disconnect failed", { platform, error });
     }
+    await beforeReconnect?.().catch((error) =>
+      this.#options.log.warn("letting go of the platform's work failed", { platform, error })
+    );
+    if (this.#closing) return;
     this.#retry(adapter, 0, backoffDelay(0, this.#options.backoff));
   }
 
@@ -256,6 +267,7 @@ export class PlatformLinks {
       this.#retry(adapter, 0, failure.retryInMs);
       return;
     }
+    this.#options.onConnectFailed?.(adapter.name);
     if (attempt === 0 && failure instanceof ConfigError) {
       // Retrying cannot help: the start fails with this error instead.
       this.#fatal.set(adapter.name, { error: failure, at: this.#now().toISOString() });

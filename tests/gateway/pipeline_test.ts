@@ -857,3 +857,56 @@ Deno.test("the reset sweep reaches an idle session older than 10,000 newer ones"
   assert.equal(await pipeline.store.findOpenSession("agent:main:test:dm:old"), undefined);
   assert.ok(await pipeline.store.findOpenSession("agent:main:test:dm:u0"));
 });
+
+Deno.test("a turn whose answer was refused for a lost lease is answered once the lease is back here (adopt)", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  // The bot's lease is lost while the turn runs: its answer is refused once, as the fence does.
+  let refuse = true;
+  const completeTurn = db.completeTurn.bind(db);
+  db.completeTurn = (entry, completion) => {
+    if (!refuse) return completeTurn(entry, completion);
+    refuse = false;
+    return Promise.reject(Object.assign(new Error("lease gone"), { code: "lease_lost" }));
+  };
+  const agent = new GatedAgent();
+  agent.autoRelease = true;
+  const { pipeline, adapter, outbox } = await setup(db, { agent });
+  const event = message("hello");
+  await pipeline.accept(event);
+  await waitUntil(() => agent.turns.length === 1 && pipeline.runningTurns === 0);
+  assert.deepEqual(adapter.repliesTo(event.messageId), []);
+  assert.equal(await pipeline.adopt("test"), 1, "taken on again when the lease is ours again");
+  await waitUntil(() => adapter.repliesTo(event.messageId).length === 1);
+  assert.deepEqual(adapter.repliesTo(event.messageId), ["answer to hello (done)"]);
+  await outbox.stop();
+});
+
+Deno.test("relinquish ends the platform's running turn and drops its queue; adopt answers each once", async () => {
+  await using dir = tempDir();
+  using db = database(dir.path);
+  const agent = new GatedAgent();
+  const { pipeline, adapter, outbox } = await setup(db, { agent, busy: "queue" });
+  const first = message("first");
+  const second = message("second");
+  await pipeline.accept(first);
+  await agent.started(1);
+  await pipeline.accept(second);
+  await pipeline.relinquish("test");
+  assert.equal(agent.turns[0]!.aborted, true, "the running turn ended");
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(agent.turns.length, 1, "the queued message did not start");
+  assert.deepEqual(
+    [...adapter.repliesTo(first.messageId), ...adapter.repliesTo(second.messageId)],
+    [],
+    "nothing was sent for the bot let go",
+  );
+  agent.autoRelease = true;
+  assert.equal(await pipeline.adopt("test"), 2);
+  await waitUntil(() =>
+    adapter.repliesTo(first.messageId).length + adapter.repliesTo(second.messageId).length === 2
+  );
+  assert.deepEqual(adapter.repliesTo(first.messageId), ["answer to first (done)"]);
+  assert.deepEqual(adapter.repliesTo(second.messageId), ["answer to second (done)"]);
+  await outbox.stop();
+});

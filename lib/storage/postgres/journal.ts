@@ -7,6 +7,7 @@
  * @module
  */
 
+import { HermesError } from "../../errors.ts";
 import type { MessageEvent, SessionSource } from "../../platforms/event.ts";
 import type { InboundEntry, InboundState } from "../state_store.ts";
 import { dedupId, joinedPiece, OPERATOR_MESSAGE_PREFIX } from "../dedup_id.ts";
@@ -130,6 +131,29 @@ export class PgInboundJournal {
   async finish(tx: Tx, id: number, state: "done" | "failed", outcome: string): Promise<void> {
     await tx`UPDATE inbound_journal SET state = ${state}, outcome = ${outcome},
       finished_at = ${this.#at()} WHERE id = ${id}`;
+  }
+
+  /**
+   * Finishes `id` with the answer queued in the same transaction, unless it
+   * is finished already (another gateway of the pool answered it after this
+   * one lost the bot's lease): then throws, and the transaction, with the
+   * parts it queued, is rolled back.
+   */
+  async finishAnswered(
+    tx: Tx,
+    id: number,
+    state: "done" | "failed",
+    outcome: string,
+  ): Promise<void> {
+    const rows = await tx`UPDATE inbound_journal SET state = ${state}, outcome = ${outcome},
+      finished_at = ${this.#at()} WHERE id = ${id} AND state NOT IN ('done', 'failed')
+      RETURNING id`;
+    if (rows.length === 0) {
+      throw new HermesError(
+        "already_finished",
+        `Cannot answer message ${id}: it was answered or given up already (by another gateway of the pool); this answer is dropped`,
+      );
+    }
   }
 
   /** Marks pending entries as cut off by a drain. */

@@ -41,8 +41,9 @@ interface Row {
   shown_text: string | null;
 }
 
-/** The states of a part not yet sent nor given up, as the partial indexes say them. */
-const OPEN = ["queued", "sending", "deferred", "failed"];
+// A part not yet sent nor given up is in state IN ('queued', 'sending', 'deferred', 'failed'),
+// written out in every query exactly as the partial indexes say it: the planner uses an index
+// only for a condition it can match to the index's own, never for a parameter.
 
 /**
  * Reads and writes outbox rows (the caller passes the transaction).
@@ -95,13 +96,15 @@ export class PgOutboxRows {
 
   /** Parts not sent nor given up, oldest first. */
   async open(q: Queryable): Promise<OutboxPart[]> {
-    return parts(await q`SELECT * FROM outbox WHERE state = ANY(${OPEN}) ORDER BY id`);
+    return parts(
+      await q`SELECT * FROM outbox WHERE state IN ('queued', 'sending', 'deferred', 'failed') ORDER BY id`,
+    );
   }
 
   /** The oldest open part of `chatKey`: the one its chat waits on. */
   async next(q: Queryable, chatKey: string): Promise<OutboxPart | undefined> {
     return parts(
-      await q`SELECT * FROM outbox WHERE chat_key = ${chatKey} AND state = ANY(${OPEN})
+      await q`SELECT * FROM outbox WHERE chat_key = ${chatKey} AND state IN ('queued', 'sending', 'deferred', 'failed')
         ORDER BY id LIMIT 1`,
     )[0];
   }
@@ -131,7 +134,7 @@ export class PgOutboxRows {
   ): Promise<number | undefined> {
     const [row] = await tx`UPDATE outbox SET state = 'sending', attempts = attempts + 1,
         claimed_by = ${runId}, updated_at = ${this.#now().toISOString()}
-      WHERE id = (SELECT id FROM outbox WHERE chat_key = ${chatKey} AND state = ANY(${OPEN})
+      WHERE id = (SELECT id FROM outbox WHERE chat_key = ${chatKey} AND state IN ('queued', 'sending', 'deferred', 'failed')
           ORDER BY id LIMIT 1)
         AND inbound_id = ${inboundId} AND part = 0 AND attempts = 0
       RETURNING id`;
@@ -171,7 +174,7 @@ export class PgOutboxRows {
 
   /** Whether parts of `chatKey` wait for the chat to speak. */
   async waiting(q: Queryable, chatKey: string): Promise<boolean> {
-    return (await q`SELECT 1 FROM outbox WHERE chat_key = ${chatKey} AND state = ANY(${OPEN})
+    return (await q`SELECT 1 FROM outbox WHERE chat_key = ${chatKey} AND state IN ('queued', 'sending', 'deferred', 'failed')
       AND state = 'deferred' AND waiting_for_inbound LIMIT 1`).length > 0;
   }
 
@@ -179,7 +182,7 @@ export class PgOutboxRows {
   async wake(tx: Tx, chatKey: string): Promise<number> {
     return (await tx`UPDATE outbox SET state = 'queued', waiting_for_inbound = false,
         updated_at = ${this.#now().toISOString()}
-      WHERE chat_key = ${chatKey} AND state = ANY(${OPEN}) AND state = 'deferred'
+      WHERE chat_key = ${chatKey} AND state IN ('queued', 'sending', 'deferred', 'failed') AND state = 'deferred'
         AND waiting_for_inbound`).count;
   }
 

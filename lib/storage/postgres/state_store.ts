@@ -229,6 +229,8 @@ export class PgStateStore implements StateStore {
     exchange?: { expired: Expiry };
   }): Promise<void> {
     return this.#write(async (tx) => {
+      // First: an entry another gateway of the pool answered already refuses this answer.
+      await this.#journal.finishAnswered(tx, entry.id, answer.state, answer.outcome);
       if (answer.exchange) {
         const session = await this.#openSession(tx, entry, answer.exchange.expired);
         const text = answer.parts.map((p) => p.text).join("\n\n");
@@ -237,7 +239,6 @@ export class PgStateStore implements StateStore {
         await this.#sessions.touch(tx, session.id);
       }
       await this.#queue(tx, entry, answer.parts, answer.deadline);
-      await this.#journal.finish(tx, entry.id, answer.state, answer.outcome);
     }, { platform: entry.event.source.platform });
   }
 
@@ -262,6 +263,8 @@ export class PgStateStore implements StateStore {
     },
   ): Promise<void> {
     return this.#write(async (tx) => {
+      // First: an entry another gateway of the pool answered already refuses this answer.
+      await this.#journal.finishAnswered(tx, entry.id, completion.state, completion.outcome);
       await this.#queue(tx, entry, completion.parts, completion.deadline);
       if (completion.reply) {
         await this.#transcripts.append(tx, {
@@ -273,7 +276,6 @@ export class PgStateStore implements StateStore {
           at: this.#now(),
         });
       }
-      await this.#journal.finish(tx, entry.id, completion.state, completion.outcome);
       await this.#sessions.touch(tx, completion.sessionId);
     }, { platform: entry.event.source.platform });
   }
@@ -292,7 +294,11 @@ export class PgStateStore implements StateStore {
       text: string;
     },
   ): Promise<void> {
-    return this.#write((tx) => this.#ledger.record(tx, key, part), { platform: part.platform });
+    // What went out is recorded whoever holds the lease now, so nobody sends it again.
+    return this.#write(
+      (tx) => this.#ledger.record(tx, key, part),
+      part.state === "sent" ? undefined : { platform: part.platform },
+    );
   }
 
   enqueueMessage(
@@ -363,10 +369,12 @@ export class PgStateStore implements StateStore {
     return tries;
   }
 
+  /** Not fenced: a part that went out is recorded sent even by a gateway that lost the lease since. */
   partSent(id: number, platformMessageId: string): Promise<void> {
     return this.#moved(
       id,
       (tx) => this.#outbox.set(tx, id, "sent", { messageId: platformMessageId }),
+      false,
     );
   }
 
@@ -528,8 +536,8 @@ export class PgStateStore implements StateStore {
   }
 
   /** Moves part `id` on with `write`; once committed, its counted first try is no longer handed out. */
-  async #moved(id: number, write: (tx: Tx) => Promise<void>): Promise<void> {
-    await this.#write(write, { part: id });
+  async #moved(id: number, write: (tx: Tx) => Promise<void>, fenced = true): Promise<void> {
+    await this.#write(write, fenced ? { part: id } : undefined);
     this.#claims.moved(id);
   }
 

@@ -32,3 +32,29 @@ Deno.test("an adapter's kept state is shared by the pool's stores, and written o
     "the refused write left nothing",
   );
 });
+
+Deno.test("a turn answered by one gateway of the pool cannot be answered again by another: refused, nothing queued", async () => {
+  const url = await freshDatabase();
+  await using a = await openPostgresStateStore(url);
+  await using b = await openPostgresStateStore(url);
+  const event = {
+    messageId: "m-1",
+    source: { platform: "wecom", chatType: "dm" as const, chatId: "zs", userId: "zs" },
+    text: "hi",
+    receivedAt: new Date().toISOString(),
+  };
+  const entry = (await a.acceptInbound(event, "agent:main:wecom:dm:zs"))!;
+  const never = () => undefined;
+  const session = await a.beginTurn(entry, { expired: never, text: "hi" });
+  const completion = {
+    sessionId: session.id,
+    reply: { text: "hello", kind: "chat" as const },
+    parts: [{ text: "hello" }],
+    deadline: new Date(Date.now() + 60_000).toISOString(),
+    state: "done" as const,
+    outcome: "replied",
+  };
+  await b.completeTurn(entry, completion);
+  await assert.rejects(a.completeTurn(entry, completion), /answered or given up already/);
+  assert.equal((await a.partsOf(entry.id)).length, 1, "one answer's part, not two");
+});
