@@ -11,7 +11,11 @@ import type { HermesPaths } from "../config/home.ts";
 import type { StorageSettings } from "../storage/open_state_store.ts";
 import { checkPostgresUrl } from "../storage/database_url.ts";
 import type { Logger } from "../util/log.ts";
-import type { LockedPairingDocuments, PairingDocuments } from "./pairing_documents.ts";
+import {
+  type LockedPairingDocuments,
+  type PairingDocuments,
+  PairingFiles,
+} from "./pairing_documents.ts";
 import { PairingStore, type PairingStoreOptions } from "./pairing.ts";
 
 /** A pairing store and how to let go of its connections. */
@@ -46,9 +50,36 @@ export function openPairing(
   const url = checkPostgresUrl(storage.url);
   const docs = new DeferredDocuments(async () => {
     const { PgPairingDocuments } = await import("../storage/postgres/pairing_documents.ts");
-    return new PgPairingDocuments(url);
+    const pg = new PgPairingDocuments(url);
+    await importFiles(pg, new PairingFiles(paths.pairingDir), options.log);
+    return pg;
   });
   return { store: new PairingStore(docs, options), close: () => docs.close() };
+}
+
+/**
+ * A database without pairing data takes the home's pairing files (a home
+ * that moved from SQLite to PostgreSQL keeps its approved users, codes and
+ * lockouts); once the database has any, the files are no longer read.
+ */
+async function importFiles(
+  pg: PairingDocuments,
+  files: PairingFiles,
+  log: Logger | undefined,
+): Promise<void> {
+  const names = await files.names();
+  if (names.length === 0) return;
+  const imported = await pg.locked(async (docs) => {
+    if ((await pg.names()).length > 0) return 0;
+    for (const name of names) await docs.write(name, await files.readOrEmpty(name, log));
+    return names.length;
+  });
+  if (imported > 0) {
+    log?.info("pairing data of the home imported into the database", {
+      from: files.where,
+      documents: imported,
+    });
+  }
 }
 
 /** Documents made at their first use. */

@@ -10,10 +10,10 @@
 
 import type { LockedPairingDocuments, PairingDocuments } from "../../auth/pairing_documents.ts";
 import type { Logger } from "../../util/log.ts";
-import { openPostgres, type Queryable } from "./database.ts";
+import { openPostgres, type Queryable, type Sql } from "./database.ts";
 import { PG_MIGRATIONS } from "./migrations.ts";
 import type { PgPool } from "./pool.ts";
-import { unitOfWork } from "./unit_of_work.ts";
+import { retrying, unitOfWork } from "./unit_of_work.ts";
 
 /** The advisory lock key pairing changes hold ("hp" for hermes pairing, then a fixed number). */
 const PAIRING_LOCK = 0x6870_0001;
@@ -55,27 +55,35 @@ export class PgPairingDocuments implements PairingDocuments {
     });
   }
 
-  async readOrEmpty<T>(name: string, log?: Logger): Promise<T> {
-    try {
-      return await (await this.#open()).use((sql) => readDocument<T>(sql, name));
-    } catch (error) {
-      log?.warn("cannot read pairing data from the database", { document: name, error });
-      return {} as T;
-    }
+  /**
+   * Rows are never malformed (only hermes writes them), so there is nothing
+   * to read as empty: a database out of reach, after the retries, throws,
+   * so that no empty list of approved users is taken for the real one.
+   */
+  async readOrEmpty<T>(name: string, _log?: Logger): Promise<T> {
+    return await this.#reading("read pairing data", (sql) => readDocument<T>(sql, name));
   }
 
   async stamp(name: string): Promise<string> {
-    const [row] = await (await this.#open()).use((sql) =>
-      sql`SELECT version FROM pairing_documents WHERE name = ${name}`
+    const [row] = await this.#reading(
+      "read pairing data",
+      (sql) => sql`SELECT version FROM pairing_documents WHERE name = ${name}`,
     );
     return row ? String(row.version) : "absent";
   }
 
   async names(): Promise<string[]> {
-    const rows = await (await this.#open()).use((sql) =>
-      sql`SELECT name FROM pairing_documents ORDER BY name`
+    const rows = await this.#reading(
+      "list pairing data",
+      (sql) => sql`SELECT name FROM pairing_documents ORDER BY name`,
     );
     return rows.map((row) => String(row.name));
+  }
+
+  /** A read, tried again on a new connection when the link drops. */
+  async #reading<T>(what: string, work: (sql: Sql) => Promise<T>): Promise<T> {
+    const pool = await this.#open();
+    return await retrying(() => pool.use(work), { idempotent: true, what: `Cannot ${what}` });
   }
 
   locate(name: string): string {

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { PairingStore } from "../../../lib/auth/pairing.ts";
 import { PgPairingDocuments } from "../../../lib/storage/postgres/pairing_documents.ts";
+import { openPairing } from "../../../lib/auth/pairing_backend.ts";
 import { freshDatabase } from "../../_postgres.ts";
+import { tempDir } from "../../_helpers.ts";
 
 /** Two hosts' stores on one database (each its own documents, pool and cache). */
 async function twoHosts() {
@@ -59,4 +61,30 @@ Deno.test("the same code approved on two hosts at once is approved once", async 
   const results = await Promise.all([hosts.a.approveCode(code), hosts.b.approveCode(code)]);
   assert.deepEqual(results.map((r) => r.kind).sort(), ["approved", "not_found"]);
   assert.equal((await hosts.b.listApproved("telegram")).length, 1);
+});
+
+Deno.test("a home moving to PostgreSQL keeps its approved users: the database takes the pairing files once", async () => {
+  await using dir = tempDir();
+  const pairingDir = `${dir.path}/platforms/pairing`;
+  const files = new PairingStore(pairingDir);
+  await files.approveUser("wecom", "zhangsan");
+  const storage = {
+    backend: "postgres" as const,
+    url: await freshDatabase(),
+    pool_max: 2,
+    synchronous: "full" as const,
+  };
+  const first = openPairing(storage, { pairingDir });
+  try {
+    assert.equal(await first.store.isApproved("wecom", "zhangsan"), true, "imported");
+    await first.store.revoke("wecom", "zhangsan");
+  } finally {
+    await first.close();
+  }
+  const again = openPairing(storage, { pairingDir });
+  try {
+    assert.equal(await again.store.isApproved("wecom", "zhangsan"), false, "not imported twice");
+  } finally {
+    await again.close();
+  }
 });
