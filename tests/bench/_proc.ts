@@ -25,3 +25,26 @@ export function cpuSeconds(pid: number): number {
 export function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(proc(pid, "status"))?.[1] ?? NaN) / 1024;
 }
+
+/** The process's parent PID (NaN where there is no /proc). */
+export function parentPid(pid: number): number {
+  const stat = proc(pid, "stat");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1] ?? NaN);
+}
+
+/**
+ * CPU seconds of `root` and of each of its children by PID (a server and
+ * the workers it forked, as PostgreSQL runs one process per connection).
+ */
+export function treeCpuSeconds(root: number): Map<number, number> {
+  const cpu = new Map([[root, cpuSeconds(root)]]);
+  try {
+    for (const entry of Deno.readDirSync("/proc")) {
+      const pid = Number(entry.name);
+      if (Number.isInteger(pid) && parentPid(pid) === root) cpu.set(pid, cpuSeconds(pid));
+    }
+  } catch {
+    // no /proc
+  }
+  return cpu;
+}

@@ -15,6 +15,7 @@
  */
 
 import { cliRunFlags } from "../../scripts/permissions.ts";
+import { type ClientRun, runClients } from "./_local_clients.ts";
 
 const TOTAL = Number(Deno.env.get("BENCH_MESSAGES") ?? 100_000);
 const root = new URL("../../", import.meta.url).pathname;
@@ -36,41 +37,12 @@ const gateway = new Deno.Command(Deno.execPath(), {
 
 const url = await localUrl();
 const endpoint = new URL("v1/chat/completions", url);
-let sent = 0;
+let sent = 0; // the gateway's messages, warm-up included
 
-async function ask(user: string, to = endpoint): Promise<number> {
-  const text = `message ${sent++} about the quarterly weather report 天气很好`;
-  const started = performance.now();
-  const response = await fetch(to, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ user, messages: [{ role: "user", content: text }] }),
-  });
-  const body = await response.json();
-  if (response.status !== 200 || body.choices?.[0]?.message?.content !== text) {
-    throw new Error(`unexpected reply ${response.status}: ${JSON.stringify(body).slice(0, 200)}`);
-  }
-  return performance.now() - started;
-}
-
-async function run(clients: number, messages: number, to = endpoint) {
-  const latencies: number[] = [];
-  const perClient = Math.ceil(messages / clients);
-  const started = performance.now();
-  await Promise.all(Array.from({ length: clients }, async (_, c) => {
-    for (let i = 0; i < perClient; i++) latencies.push(await ask(`bench${clients}-${c}`, to));
-  }));
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-  return {
-    clients,
-    messages: latencies.length,
-    per_second: Math.round(latencies.length / seconds),
-    p50_ms: +at(0.5).toFixed(2),
-    p99_ms: +at(0.99).toFixed(2),
-  };
+async function run(clients: number, messages: number): Promise<ClientRun> {
+  const result = await runClients(endpoint, clients, messages);
+  sent += result.messages;
+  return result;
 }
 
 function rssMiB(): number {
@@ -104,8 +76,11 @@ async function ceiling() {
   const first = (await reader.read()).value ?? "";
   const at = new URL("v1/chat/completions", first.trim());
   try {
-    await run(1, 200, at); // warm-up
-    return { one_client: await run(1, 2_000, at), fifty_clients: await run(50, 5_000, at) };
+    await runClients(at, 1, 200); // warm-up
+    return {
+      one_client: await runClients(at, 1, 2_000),
+      fifty_clients: await runClients(at, 50, 5_000),
+    };
   } finally {
     reader.releaseLock();
     server.kill("SIGTERM");
@@ -114,8 +89,7 @@ async function ceiling() {
   }
 }
 
-type Run = Awaited<ReturnType<typeof run>>;
-const ratio = (gateway: Run, top: Run) => ({
+const ratio = (gateway: ClientRun, top: ClientRun) => ({
   throughput: +(gateway.per_second / top.per_second).toFixed(3),
   p50: +(gateway.p50_ms / top.p50_ms).toFixed(1),
   p99: +(gateway.p99_ms / top.p99_ms).toFixed(1),
@@ -123,7 +97,6 @@ const ratio = (gateway: Run, top: Run) => ({
 
 try {
   const top = await ceiling();
-  sent = 0; // the gateway's messages only, from here
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const idle = rssMiB();
   await run(1, 200); // warm-up
