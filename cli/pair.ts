@@ -29,7 +29,8 @@ export function registerPairCommands(program: CliCommand, io: CliIo): void {
     .description("Show pending requests (platform, request id, user, age) and approved users")
     .option("--json", "print one JSON object")
     .action(async (options, command) => {
-      await using pairing = await openStore(io, command);
+      // Reading only: a newer CLI never migrates the database of a running older gateway.
+      await using pairing = await openStore(io, command, { readOnly: true });
       const { store } = pairing;
       const [pending, approved, lockouts] = await Promise.all([
         store.listPending(),
@@ -168,7 +169,7 @@ export function registerPairCommands(program: CliCommand, io: CliIo): void {
 async function openStore(
   io: CliIo,
   command: Parameters<typeof openHome>[1],
-  options: { idRules?: boolean } = {},
+  options: { idRules?: boolean; readOnly?: boolean } = {},
 ) {
   const home = await openHome(io, command);
   const { paths, log } = home;
@@ -177,7 +178,11 @@ async function openStore(
   const { openPairing } = await import("../lib/auth/pairing_backend.ts");
   let idsFoldCase: ((platform: string) => boolean) | undefined;
   if (options.idRules) ({ idsFoldCase } = await import("../lib/platforms/registry.ts"));
-  const pairing = openPairing(config.storage, paths, { log, idsFoldCase });
+  const pairing = openPairing(config.storage, paths, {
+    log,
+    idsFoldCase,
+    readOnly: options.readOnly,
+  });
   return {
     paths,
     store: pairing.store,

@@ -42,7 +42,11 @@ export interface OpenPairing {
 export function openPairing(
   storage: StorageSettings,
   paths: Pick<HermesPaths, "pairingDir">,
-  options: PairingStoreOptions & { log?: Logger } = {},
+  options: PairingStoreOptions & {
+    log?: Logger;
+    /** For reading only: the database is neither migrated nor written (files: no change). */
+    readOnly?: boolean;
+  } = {},
 ): OpenPairing {
   if (storage.backend !== "postgres") {
     return { store: new PairingStore(paths.pairingDir, options), close: () => Promise.resolve() };
@@ -50,8 +54,8 @@ export function openPairing(
   const url = checkPostgresUrl(storage.url);
   const docs = new DeferredDocuments(async () => {
     const { PgPairingDocuments } = await import("../storage/postgres/pairing_documents.ts");
-    const pg = new PgPairingDocuments(url);
-    await importFiles(pg, new PairingFiles(paths.pairingDir), options.log);
+    const pg = new PgPairingDocuments(url, { readOnly: options.readOnly });
+    if (!options.readOnly) await importFiles(pg, new PairingFiles(paths.pairingDir), options.log);
     return pg;
   });
   return { store: new PairingStore(docs, options), close: () => docs.close() };

@@ -4,6 +4,7 @@
  * one WeCom bot (the simulator); the bot's lease decides which one serves it.
  */
 import assert from "node:assert/strict";
+import postgres from "postgres";
 import { runHermes, tempDir } from "../_helpers.ts";
 import { startGateway, waitFor } from "../gateway/_gateway.ts";
 import { freshDatabase } from "../_postgres.ts";
@@ -270,4 +271,20 @@ Deno.test("status --all on a home whose state is SQLite is a usage error naming 
   assert.equal(result.code, 2);
   assert.match(result.stderr, /--all lists the gateways of a pool/);
   assert.match(result.stderr, /storage\.backend: postgres/);
+});
+
+Deno.test("hermes pair list on PostgreSQL only reads: an empty database is left as it was, with the fix named", async () => {
+  await using home = tempDir();
+  const url = await freshDatabase();
+  const env = { HERMES_STORAGE_BACKEND: "postgres", HERMES_DATABASE_URL: url };
+  const listed = await runHermes(["pair", "list"], { home: home.path, env });
+  assert.notEqual(listed.code, 0);
+  assert.match(listed.stderr, /holds no hermes state yet; start the gateway on it once/);
+  const db = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await db`SELECT to_regclass('schema_migrations') IS NULL AS untouched`;
+    assert.equal(row?.untouched, true, "no migration ran");
+  } finally {
+    await db.end();
+  }
 });

@@ -34,10 +34,13 @@ const PAIRING_LOCK = 0x6870_0001;
 export class PgPairingDocuments implements PairingDocuments {
   readonly where = "the PostgreSQL database (storage.url)";
   readonly #url: string;
+  readonly #readOnly: boolean;
   #pool: Promise<PgPool> | undefined;
 
-  constructor(url: string) {
+  /** `readOnly`: for reading only (`hermes pair list`): no migrations, no writes. */
+  constructor(url: string, options: { readOnly?: boolean } = {}) {
     this.#url = url;
+    this.#readOnly = options.readOnly ?? false;
   }
 
   async locked<T>(change: (docs: LockedPairingDocuments) => Promise<T>): Promise<T> {
@@ -98,7 +101,10 @@ export class PgPairingDocuments implements PairingDocuments {
   }
 
   #open(): Promise<PgPool> {
-    this.#pool ??= openPostgres(this.#url, PG_MIGRATIONS, { max: 2 }).catch((error) => {
+    this.#pool ??= openPostgres(this.#url, PG_MIGRATIONS, {
+      max: 2,
+      readOnly: this.#readOnly,
+    }).catch((error) => {
       this.#pool = undefined; // the next use tries again
       throw error;
     });
