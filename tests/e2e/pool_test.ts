@@ -288,3 +288,32 @@ Deno.test("hermes pair list on PostgreSQL only reads: an empty database is left 
     await db.end();
   }
 });
+
+Deno.test("one gateway on PostgreSQL, killed mid-turn and started again in its home: it waits out its old lease, then answers the message once", async () => {
+  await using openai = startFakeOpenAI({ tokens: () => ["late ", "answer"], tokenDelayMs: 700 });
+  // A lease long enough to outlast the restart, so the wait is seen.
+  const ttlS = 10;
+  await using p = await pool({
+    HERMES_MODEL: "fake",
+    OPENAI_BASE_URL: openai.baseUrl,
+    OPENAI_API_KEY: "x",
+    HERMES_LEASE_TTL_SECONDS: String(ttlS),
+  });
+  const { wecom, env } = p;
+  const first = await startGateway(p.a, env);
+  await wecom.waitForSubscribe(BOT, 1, 20_000);
+  wecom.callback(BOT, { chatType: "dm", userId: "zhangsan", text: "before the crash" });
+  await waitFor("the model asked", () => openai.requests.length === 1);
+  first.child.kill("SIGKILL");
+  await first.exited;
+  await first[Symbol.asyncDispose]();
+  await using _again = await startGateway(p.a, env);
+  await waitFor(
+    "the restarted gateway on standby for its old lease",
+    async () => (await statusOf(p.a, env)).platforms.wecom?.state === "standby",
+  );
+  await wecom.waitForSubscribe(BOT, 2, (ttlS + 10) * 1000);
+  await waitForReply(wecom, "late answer", 20_000);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.deepEqual(repliesOf(wecom).map(replyText), ["late answer"]);
+});
