@@ -15,6 +15,7 @@
  */
 
 import { cliRunFlags } from "../../scripts/permissions.ts";
+import { ask } from "./_local_clients.ts";
 import { openDatabase, transaction } from "../../lib/storage/sqlite/database.ts";
 import { STATE_MIGRATIONS } from "../../lib/storage/sqlite/migrations.ts";
 import { SearchIndex } from "../../lib/storage/sqlite/search_index.ts";
@@ -177,22 +178,6 @@ async function localUrl(home: string): Promise<string> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error("the gateway did not start");
-}
-
-let sent = 0;
-async function ask(endpoint: URL, user: string): Promise<number> {
-  const text = `message ${sent++} about the quarterly weather report 天气很好`;
-  const started = performance.now();
-  const response = await fetch(endpoint, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ user, messages: [{ role: "user", content: text }] }),
-  });
-  const body = await response.json();
-  if (response.status !== 200 || body.choices?.[0]?.message?.content !== text) {
-    throw new Error(`unexpected reply ${response.status}: ${JSON.stringify(body).slice(0, 200)}`);
-  }
-  return performance.now() - started;
 }
 
 /** CLIENTS clients asking until `until` resolves (or `count` replies came); their latencies. */

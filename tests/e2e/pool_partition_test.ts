@@ -6,13 +6,14 @@
  * namespaces joined to this host by veth pairs (the owner's whole link is cut).
  */
 import assert from "node:assert/strict";
-import { runHermes, tempDir } from "../_helpers.ts";
+import { tempDir } from "../_helpers.ts";
 import { type BackgroundOptions, startGateway, waitFor } from "../gateway/_gateway.ts";
 import { freshDatabase } from "../_postgres.ts";
 import { WecomServer } from "../fakes/wecom_server.ts";
 import { startFakeOpenAI } from "../fakes/openai_server.ts";
 import { startTcpProxy, type TcpProxy } from "../fakes/tcp_proxy.ts";
 import { BOT, repliesOf, replyText, wecomEnv } from "./_wecom.ts";
+import { statusOf, waitStandby } from "./_pool.ts";
 import { createNamespace, netnsAvailable, type TestNamespace } from "./_netns.ts";
 
 const TTL_S = 3;
@@ -92,18 +93,6 @@ async function namespaces(servers: Servers): Promise<Network> {
   };
 }
 
-/** `gateway status --json` of `home`. */
-async function statusOf(home: string, env: Record<string, string>) {
-  const result = await runHermes(["gateway", "status", "--json"], {
-    home,
-    env: { ...env, HERMES_GATEWAY_LOCK_DIR: `${home}/locks` },
-  });
-  return JSON.parse(result.stdout) as {
-    state: string;
-    platforms?: Record<string, { state: string }>;
-  };
-}
-
 /**
  * The owner is cut off mid-turn: it must leave the bot (and end its turn)
  * within one TTL, the other gateway takes it and answers; back, the owner
@@ -135,10 +124,7 @@ async function partitionScenario(network: (servers: Servers) => Network | Promis
     );
   }
   await using _standby = await startGateway(b.path, envB, net.other.run);
-  await waitFor(
-    "the second gateway on standby",
-    async () => (await statusOf(b.path, envB)).platforms?.wecom?.state === "standby",
-  );
+  await waitStandby(b.path, envB);
 
   // A turn is under way on the owner when it is cut off.
   wecom.callback(BOT, { chatType: "dm", userId: "zhangsan", text: "during the partition" });
@@ -166,11 +152,7 @@ async function partitionScenario(network: (servers: Servers) => Network | Promis
   await net.heal();
   wecom.callback(BOT, { chatType: "dm", userId: "zhangsan", text: "after the partition" });
   await waitFor("the later message answered", () => repliesOf(wecom).length === 2, 20_000);
-  await waitFor(
-    "the old owner on standby",
-    async () => (await statusOf(a.path, envA)).platforms?.wecom?.state === "standby",
-    40_000,
-  );
+  await waitStandby(a.path, envA, 40_000); // the bot's lease is the other gateway's now
   assert.deepEqual(repliesOf(wecom).map(replyText), ["slow answer", "slow answer"]);
   assert.ok(
     repliesOf(wecom).every((r) => r.conn === second.conn),

@@ -11,19 +11,19 @@ import { freshDatabase } from "../_postgres.ts";
 import { WecomServer } from "../fakes/wecom_server.ts";
 import { startFakeOpenAI } from "../fakes/openai_server.ts";
 import { BOT, repliesOf, replyText, waitForReply, wecomEnv } from "./_wecom.ts";
+import { statusOf, waitStandby } from "./_pool.ts";
 
 const TTL_S = 3;
 
-/** `hermes gateway status --json` of `home`. */
-async function statusOf(home: string, env: Record<string, string>) {
-  const result = await runHermes(["gateway", "status", "--json"], {
-    home,
-    env: { ...env, HERMES_GATEWAY_LOCK_DIR: `${home}/locks` },
-  });
-  return JSON.parse(result.stdout) as {
-    state: string;
-    platforms: Record<string, { state: string; details: Record<string, unknown> }>;
-  };
+/** The pool's owner subscribed, then the second gateway started and on standby. */
+async function ownerAndStandby(
+  p: { a: string; b: string; env: Record<string, string>; wecom: WecomServer },
+) {
+  const owner = await startGateway(p.a, p.env);
+  const first = await p.wecom.waitForSubscribe(BOT, 1, 20_000);
+  const standby = await startGateway(p.b, p.env);
+  const seen = await waitStandby(p.b, p.env);
+  return { owner, first, standby, seen };
 }
 
 /** `hermes gateway status --all --json` as seen from `home`. */
@@ -77,15 +77,9 @@ Deno.test("two gateways, one bot: one subscribes, the other is standby naming it
     OPENAI_API_KEY: "x",
   });
   const { wecom, env } = p;
-  const owner = await startGateway(p.a, env);
-  await wecom.waitForSubscribe(BOT, 1, 20_000);
-  await using _standby = await startGateway(p.b, env);
-  let seen: Awaited<ReturnType<typeof statusOf>> | undefined;
-  await waitFor("the second gateway on standby", async () => {
-    seen = await statusOf(p.b, env);
-    return seen.platforms.wecom?.state === "standby";
-  });
-  const holder = seen!.platforms.wecom!.details.lease_holder as Record<string, unknown>;
+  const { owner, standby, seen } = await ownerAndStandby(p);
+  await using _standby = standby;
+  const holder = seen.platforms.wecom!.details.lease_holder as Record<string, unknown>;
   assert.equal(holder.pid, owner.pid, "standby names the owner's PID");
   assert.match(String(holder.owner), /^gw-[0-9a-f]{8}$/);
   assert.ok(Date.parse(String(holder.lease_expires_at)) > 0);
@@ -134,14 +128,9 @@ Deno.test("a reply complete before the owner died is sent by the new owner, and 
     OPENAI_BASE_URL: openai.baseUrl,
     OPENAI_API_KEY: "x",
   });
-  const { wecom, env } = p;
-  const owner = await startGateway(p.a, env);
-  await wecom.waitForSubscribe(BOT, 1, 20_000);
-  await using _standby = await startGateway(p.b, env);
-  await waitFor(
-    "the second gateway on standby",
-    async () => (await statusOf(p.b, env)).platforms.wecom?.state === "standby",
-  );
+  const { wecom } = p;
+  const { owner, standby } = await ownerAndStandby(p);
+  await using _standby = standby;
   // The owner's reply is refused with "rate limited, try later"; it dies before the retry.
   wecom.failNext("aibot_respond_msg", 45009);
   wecom.callback(BOT, { chatType: "dm", userId: "zhangsan", text: "answered once" });
@@ -163,13 +152,10 @@ Deno.test("a reply complete before the owner died is sent by the new owner, and 
 Deno.test("hermes gateway stop on the owner hands the bot to the standby gateway within 5 s", async () => {
   await using p = await pool();
   const { wecom, env } = p;
-  await using owner = await startGateway(p.a, env);
-  const first = await wecom.waitForSubscribe(BOT, 1, 20_000);
-  await using standby = await startGateway(p.b, env);
-  await waitFor(
-    "the second gateway on standby",
-    async () => (await statusOf(p.b, env)).platforms.wecom?.state === "standby",
-  );
+  const setup = await ownerAndStandby(p);
+  await using owner = setup.owner;
+  await using standby = setup.standby;
+  const { first } = setup;
   const started = performance.now();
   const stop = await runHermes(["gateway", "stop"], {
     home: p.a,
@@ -308,10 +294,7 @@ Deno.test("one gateway on PostgreSQL, killed mid-turn and started again in its h
   await first.exited;
   await first[Symbol.asyncDispose]();
   await using _again = await startGateway(p.a, env);
-  await waitFor(
-    "the restarted gateway on standby for its old lease",
-    async () => (await statusOf(p.a, env)).platforms.wecom?.state === "standby",
-  );
+  await waitStandby(p.a, env); // its old lease is not over yet
   await wecom.waitForSubscribe(BOT, 2, (ttlS + 10) * 1000);
   await waitForReply(wecom, "late answer", 20_000);
   await new Promise((resolve) => setTimeout(resolve, 500));
