@@ -306,3 +306,34 @@ Deno.test("prune() also removes old entries a drain cut off, but keeps an entry 
     store.close();
   }
 });
+
+Deno.test("while replies are being written, a prune takes at most a few units of work a second, and goes at full speed once they stop", async () => {
+  await using dir = tempDir();
+  const clock = { now: new Date("2026-01-01T10:00:00Z") };
+  const { db, store } = openStore(`${dir.path}/state.db`, clock);
+  try {
+    let session: SessionRecord | undefined;
+    for (let i = 0; i < 400; i++) session = await converse(store, clock, "alice", `note ${i}`);
+    await store.endSession(session!.id, "idle");
+    await converse(store, clock, "bob", "newer"); // the newest session is never pruned
+    const left = () =>
+      (db.prepare("SELECT count(*) AS n FROM messages WHERE session_id = ?").get(session!.id) as {
+        n: number;
+      }).n;
+    let busy = true;
+    const replies = (async () => {
+      while (busy) await converse(store, clock, "bob", "a reply meanwhile");
+    })();
+    const pruning = store.pruneSessions(new Date("2026-01-02T00:00:00Z"));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const prunedWhileBusy = 800 - left();
+    busy = false;
+    await replies;
+    const pruned = await pruning;
+    // 32 messages a unit, one unit now and at most one every 250 ms while replies come.
+    assert.ok(prunedWhileBusy <= 5 * 32, `${prunedWhileBusy} of 800 pruned in a busy second`);
+    assert.deepEqual(pruned, { sessions: 1, messages: 800 }, "and the rest once they stopped");
+  } finally {
+    store.close();
+  }
+});
