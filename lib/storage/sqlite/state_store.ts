@@ -230,10 +230,11 @@ export class SqliteStateStore implements StateStore {
     let units = this.#commits?.units ?? 0;
     while (!options.signal?.aborted) {
       const started = performance.now();
-      const others = (this.#commits?.units ?? 0) - units;
       const step = await this.#run(() =>
         transaction(this.#db, () => this.#retention.pruneBatch(before, SESSION_PRUNE_BATCH))
       );
+      // Units of others committed since this prune's last one, or with this one.
+      const others = (this.#commits?.units ?? 0) - units - 1;
       units = this.#commits?.units ?? 0;
       total.sessions += step.sessions;
       total.messages += step.messages;

@@ -330,8 +330,9 @@ Deno.test("while replies are being written, a prune takes at most a few units of
     busy = false;
     await replies;
     const pruned = await pruning;
-    // 32 messages a unit, one unit now and at most one every 250 ms while replies come.
-    assert.ok(prunedWhileBusy <= 5 * 32, `${prunedWhileBusy} of 800 pruned in a busy second`);
+    // 32 messages a unit, one at once and then one every 250 ms at most while replies come
+    // (with room for a late timer; without the pacing, about 20 units go in that second).
+    assert.ok(prunedWhileBusy <= 8 * 32, `${prunedWhileBusy} of 800 pruned in a busy second`);
     assert.deepEqual(pruned, { sessions: 1, messages: 800 }, "and the rest once they stopped");
   } finally {
     store.close();
