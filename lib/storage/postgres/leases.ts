@@ -10,6 +10,10 @@
  *
  * Every expiry is decided by the database's clock (`now()`), never a
  * host's, so gateways whose clocks disagree still agree on who holds what.
+ * One exception shortens the wait, never the fence: a lease records its
+ * holder's process, and a gateway of the same machine that finds that
+ * process ended (a kill -9, then a restart by the service manager) takes
+ * the lease at once instead of waiting for its expiry.
  *
  * @module
  */
@@ -19,6 +23,7 @@ import { openPostgres, type PgOpenOptions, type Sql, type Tx } from "./database.
 import type { PgPool } from "./pool.ts";
 import { PG_MIGRATIONS } from "./migrations.ts";
 import { isConnectionLoss, StoreConnectionError, unitOfWork } from "./unit_of_work.ts";
+import { processEnded, type RecordedProcess, recordProcess } from "../../process/process_table.ts";
 
 /** Who holds a lease another gateway asked for. */
 export interface LeaseHolder {
@@ -45,6 +50,11 @@ export interface PgLeasesOptions {
   readonly host?: string;
   /** This process's PID, recorded likewise (default `Deno.pid`). */
   readonly pid?: number;
+  /**
+   * This process as a gateway of the same machine finds it again (default:
+   * this process, when `pid` is not given); undefined: never taken early.
+   */
+  readonly process?: RecordedProcess;
 }
 
 /**
@@ -127,32 +137,43 @@ export class PgLeases {
   readonly #pool: PgPool;
   readonly #host: string;
   readonly #pid: number;
+  readonly #process: RecordedProcess | undefined;
 
   constructor(pool: PgPool, options: PgLeasesOptions = {}) {
     this.#pool = pool;
     this.#host = options.host ?? Deno.hostname();
     this.#pid = options.pid ?? Deno.pid;
+    this.#process = "process" in options
+      ? options.process
+      : options.pid === undefined
+      ? recordProcess()
+      : undefined;
   }
 
   /**
    * Takes the lease of `hash` for `owner` for `ttlMs` when it is free,
    * expired or already `owner`'s (a re-claim, after its keeper gave it up),
-   * with the next epoch; otherwise reports who holds it. One statement:
-   * of gateways claiming together, exactly one wins.
+   * with the next epoch, or when its holder's process is seen ended on
+   * this machine; otherwise reports who holds it. One statement: of
+   * gateways claiming together, exactly one wins.
    */
   async claim(hash: string, owner: string, ttlMs: number, platform?: string): Promise<LeaseClaim> {
     checkTtl(ttlMs);
-    // A holder seen expired or released between the claim and the look is claimed again.
+    /** A holder whose process ended: its lease, at that epoch only, is taken. */
+    let dead: { owner: string; epoch: number } | undefined;
+    // A holder seen expired, released or dead between the claim and the look is claimed again.
     for (let attempt = 0;; attempt++) {
       const outcome = await unitOfWork(this.#pool, async (tx) => {
         const [won] = await tx`
           INSERT INTO credential_leases AS l
             (credential_hash, owner, host, pid, epoch, expires_at, claimed_at, renewed_at,
-             platform)
+             platform, process_table, start_time)
           VALUES (${hash}, ${owner}, ${this.#host}, ${this.#pid}, 1,
-            now() + ${ttlMs} * interval '1 millisecond', now(), now(), ${platform ?? null})
+            now() + ${ttlMs} * interval '1 millisecond', now(), now(), ${platform ?? null},
+            ${this.#process?.table ?? null}, ${this.#process?.startTime ?? null})
           ON CONFLICT (credential_hash) DO UPDATE SET
             owner = excluded.owner, host = excluded.host, pid = excluded.pid,
+            process_table = excluded.process_table, start_time = excluded.start_time,
             epoch = l.epoch + 1, expires_at = excluded.expires_at,
             claimed_at = excluded.claimed_at, renewed_at = excluded.renewed_at,
             platform = coalesce(excluded.platform, l.platform), released_at = NULL,
@@ -162,12 +183,23 @@ export class PgLeases {
             taken_planned = CASE WHEN l.owner <> excluded.owner THEN l.released_at IS NOT NULL
               ELSE l.taken_planned END
           WHERE l.expires_at <= now() OR l.owner = excluded.owner
+            OR (l.owner = ${dead?.owner ?? null} AND l.epoch = ${dead?.epoch ?? null})
           RETURNING epoch, expires_at`;
         if (won) return { epoch: Number(won.epoch), expiresAt: won.expires_at as Date };
         const [held] = await tx`
-          SELECT owner, host, pid, epoch, expires_at, expires_at > now() AS live
+          SELECT owner, host, pid, epoch, expires_at, expires_at > now() AS live,
+            process_table, start_time
           FROM credential_leases WHERE credential_hash = ${hash}`;
         if (!held?.live) return undefined;
+        const ended = !dead && held.process_table !== null && processEnded({
+          table: String(held.process_table),
+          pid: Number(held.pid),
+          startTime: Number(held.start_time),
+        });
+        if (ended) {
+          dead = { owner: String(held.owner), epoch: Number(held.epoch) };
+          return undefined;
+        }
         const heldBy: LeaseHolder = {
           owner: String(held.owner),
           host: String(held.host),

@@ -14,6 +14,8 @@
  * transaction, so the rows written need no epoch column of their own.
  * Version 3 adds the pairing documents, the pool's members and, on each
  * lease, its platform and its last change of hands (for `status --all`).
+ * Version 4 records on each lease its holder's process, so that a gateway
+ * of the same machine takes the lease of a dead holder at once.
  *
  * @module
  */
@@ -217,6 +219,17 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         ADD COLUMN taken_from text,
         ADD COLUMN taken_at timestamptz,
         ADD COLUMN taken_planned boolean;
+    `,
+  },
+  {
+    version: 4,
+    name: "each lease names its holder's process table and start time",
+    sql: `
+      -- A gateway on the same machine (same boot, PID namespace and user) can tell that the
+      -- holder's process ended and take its lease at once (process_table.ts); null elsewhere.
+      ALTER TABLE credential_leases
+        ADD COLUMN process_table text,
+        ADD COLUMN start_time bigint;
     `,
   },
 ];

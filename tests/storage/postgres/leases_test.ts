@@ -8,6 +8,7 @@ import {
 } from "../../../lib/storage/postgres/leases.ts";
 import { openPostgresStateStore } from "../../../lib/storage/postgres/state_store.ts";
 import type { MessageEvent } from "../../../lib/platforms/event.ts";
+import { recordProcess } from "../../../lib/process/process_table.ts";
 import { freshDatabase } from "../../_postgres.ts";
 
 const TTL = 45_000;
@@ -112,6 +113,56 @@ Deno.test("an expired lease is taken over with the next epoch; the old owner's r
   const renewed = await gw.b.renew(hash, "gw-b", 2, TTL);
   assert.equal(renewed.lost, false);
   assert.equal((await gw.b.holder(hash))?.host, "host-b");
+});
+
+Deno.test("a live lease whose holder's process ended on this machine is taken at once, and its holder's renewal is lost", async () => {
+  const url = await freshDatabase();
+  const child = new Deno.Command("sleep", { args: ["60"] }).spawn();
+  const holder = await openPgLeases(url, {
+    host: "host-a",
+    pid: child.pid,
+    process: recordProcess(child.pid),
+  });
+  // The claimant on another host would see nothing; this one shares the process table.
+  await using gw = await twoGateways(url);
+  try {
+    const hash = await credentialHash("wecom-bot", "aib-7Qx2");
+    const old = await holder.claim(hash, "gw-a", TTL);
+    assert.equal(old.epoch, 1);
+    assert.equal((await gw.b.claim(hash, "gw-b", TTL)).heldBy?.owner, "gw-a", "alive: refused");
+    child.kill("SIGKILL");
+    await child.status;
+    const taken = await gw.b.claim(hash, "gw-b", TTL);
+    assert.equal(taken.epoch, 2, "taken with the next epoch, no TTL waited for");
+    assert.deepEqual(await holder.renew(hash, "gw-a", 1, TTL), { lost: true });
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // killed by the test already
+    }
+    await child.status;
+    await holder.close();
+  }
+});
+
+Deno.test("a live lease whose holder is of another process table is never taken early, even with its PID gone here", async () => {
+  const url = await freshDatabase();
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  const holder = await openPgLeases(url, {
+    host: "host-a",
+    pid: gone.pid,
+    process: { table: "linux:another-boot:4026531836:0", pid: gone.pid, startTime: 1 },
+  });
+  await using gw = await twoGateways(url);
+  try {
+    const hash = await credentialHash("wecom-bot", "aib-7Qx2");
+    await holder.claim(hash, "gw-a", TTL);
+    assert.equal((await gw.b.claim(hash, "gw-b", TTL)).heldBy?.owner, "gw-a");
+  } finally {
+    await holder.close();
+  }
 });
 
 Deno.test("an expired lease its owner never renewed is lost to that owner too", async () => {

@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { processEnded, processTable, recordProcess } from "../../lib/process/process_table.ts";
+
+Deno.test("a process of this machine is ended once killed, and not before", async () => {
+  const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  const recorded = recordProcess(child.pid);
+  assert.ok(recorded, "a live child can be recorded");
+  assert.equal(processEnded(recorded), false);
+  child.kill("SIGKILL");
+  await child.status; // reaped: its PID is gone
+  assert.equal(processEnded(recorded), true);
+});
+
+Deno.test("a PID another process took since counts as ended; this process does not", () => {
+  const me = recordProcess()!;
+  assert.equal(processEnded(me), false);
+  assert.equal(processEnded({ ...me, startTime: me.startTime - 1 }), true, "a recycled PID");
+});
+
+Deno.test("a process recorded in another process table (another host, container or user) is never judged ended", async () => {
+  const child = new Deno.Command("true").spawn();
+  await child.status;
+  const table = processTable()!;
+  assert.match(table, /^linux:[0-9a-f-]{36}:\d+:\d+$/);
+  const gone = { pid: child.pid, startTime: 1 };
+  assert.equal(processEnded({ table, ...gone }), true, "here, its PID is gone");
+  for (const other of [`linux:another-boot:1:0`, table.replace(/:\d+$/, ":99999")]) {
+    assert.equal(processEnded({ table: other, ...gone }), false, other);
+  }
+});
