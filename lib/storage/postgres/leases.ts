@@ -167,13 +167,14 @@ export class PgLeases {
         const [won] = await tx`
           INSERT INTO credential_leases AS l
             (credential_hash, owner, host, pid, epoch, expires_at, claimed_at, renewed_at,
-             platform, process_table, start_time)
+             platform, process_table, start_time, process_epoch)
           VALUES (${hash}, ${owner}, ${this.#host}, ${this.#pid}, 1,
             now() + ${ttlMs} * interval '1 millisecond', now(), now(), ${platform ?? null},
-            ${this.#process?.table ?? null}, ${this.#process?.startTime ?? null})
+            ${this.#process?.table ?? null}, ${this.#process?.startTime ?? null}, 1)
           ON CONFLICT (credential_hash) DO UPDATE SET
             owner = excluded.owner, host = excluded.host, pid = excluded.pid,
             process_table = excluded.process_table, start_time = excluded.start_time,
+            process_epoch = l.epoch + 1,
             epoch = l.epoch + 1, expires_at = excluded.expires_at,
             claimed_at = excluded.claimed_at, renewed_at = excluded.renewed_at,
             platform = coalesce(excluded.platform, l.platform), released_at = NULL,
@@ -188,14 +189,16 @@ export class PgLeases {
         if (won) return { epoch: Number(won.epoch), expiresAt: won.expires_at as Date };
         const [held] = await tx`
           SELECT owner, host, pid, epoch, expires_at, expires_at > now() AS live,
-            process_table, start_time
+            process_table, start_time, process_epoch = epoch AS process_current
           FROM credential_leases WHERE credential_hash = ${hash}`;
         if (!held?.live) return undefined;
-        const ended = !dead && held.process_table !== null && processEnded({
-          table: String(held.process_table),
-          pid: Number(held.pid),
-          startTime: Number(held.start_time),
-        });
+        // Only a process written by the claim that holds the lease names its holder.
+        const ended = !dead && held.process_table !== null && held.process_current &&
+          processEnded({
+            table: String(held.process_table),
+            pid: Number(held.pid),
+            startTime: Number(held.start_time),
+          });
         if (ended) {
           dead = { owner: String(held.owner), epoch: Number(held.epoch) };
           return undefined;

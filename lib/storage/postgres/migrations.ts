@@ -227,9 +227,12 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     sql: `
       -- A gateway on the same machine (same boot, PID namespace and user) can tell that the
       -- holder's process ended and take its lease at once (process_table.ts); null elsewhere.
+      -- process_epoch is the epoch they were written at: a claim by an older gateway, which
+      -- leaves them as they were, makes them stale.
       ALTER TABLE credential_leases
         ADD COLUMN process_table text,
-        ADD COLUMN start_time bigint;
+        ADD COLUMN start_time bigint,
+        ADD COLUMN process_epoch bigint;
     `,
   },
 ];

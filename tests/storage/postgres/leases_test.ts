@@ -165,6 +165,40 @@ Deno.test("a live lease whose holder is of another process table is never taken 
   }
 });
 
+Deno.test("a lease an older gateway claimed, which leaves the process of the holder before it, is never taken early", async () => {
+  const url = await freshDatabase();
+  const child = new Deno.Command("sleep", { args: ["60"] }).spawn();
+  const first = await openPgLeases(url, {
+    host: "host-a",
+    pid: child.pid,
+    process: recordProcess(child.pid),
+  });
+  await using gw = await twoGateways(url);
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const hash = await credentialHash("wecom-bot", "aib-7Qx2");
+    await first.claim(hash, "gw-a", TTL);
+    child.kill("SIGKILL");
+    await child.status;
+    await expire(url, hash);
+    // What an older gateway's claim writes: owner, PID and epoch, and nothing of its process.
+    await sql`UPDATE credential_leases SET owner = 'gw-old', pid = ${Deno.pid}, epoch = epoch + 1,
+        expires_at = now() + interval '45 seconds'
+      WHERE credential_hash = ${hash}`;
+    const claim = await gw.b.claim(hash, "gw-b", TTL);
+    assert.equal(claim.heldBy?.owner, "gw-old", "its holder lives: refused");
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // killed by the test already
+    }
+    await child.status;
+    await sql.end();
+    await first.close();
+  }
+});
+
 Deno.test("an expired lease its owner never renewed is lost to that owner too", async () => {
   const url = await freshDatabase();
   await using gw = await twoGateways(url);
