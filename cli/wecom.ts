@@ -232,7 +232,7 @@ async function inspectLocal(
 
 /** The verdict from the health of the gateway that holds the bot; no connection of our own. */
 async function fromGateway(local: Inspected, botId: string, url: string): Promise<ProbeOutput> {
-  const { healthFindings } = await import("../lib/platforms/wecom/probe.ts");
+  const { healthFindings } = await import("../lib/platforms/wecom/probe_health.ts");
   const { side } = local;
   const gateway = side.gateway;
   const pid = gateway.pid ?? side.credential_lock.pid;

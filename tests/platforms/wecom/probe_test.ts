@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import {
-  healthFindings,
   type ProbeOptions,
   type ProbeReport,
   probeWecom,
 } from "../../../lib/platforms/wecom/probe.ts";
+import { healthFindings } from "../../../lib/platforms/wecom/probe_health.ts";
 import { WecomServer } from "../../fakes/wecom_server.ts";
 
 /** Quick settings: heartbeats for 0.6 s, a ping every 0.2 s, acks awaited 0.4 s. */
