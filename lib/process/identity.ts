@@ -35,17 +35,10 @@ export interface ProcessIdentity {
 export function readIdentity(pid: number): ProcessIdentity | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   if (!hasProc()) return readIdentityFromPs(pid);
-  let stat: string;
-  try {
-    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch {
-    return undefined;
-  }
-  // The command name may hold spaces and parentheses: fields start after the last ")".
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const state = fields[0] ?? "?";
-  const startTime = Number(fields[19]);
-  if (state === "Z" || state === "X" || !Number.isFinite(startTime)) return undefined;
+  const stat = readProcStat(pid);
+  if (typeof stat !== "object") return undefined;
+  const { state, startTime } = stat;
+  if (state === "Z" || state === "X") return undefined;
   let cmdline: string[] = [];
   try {
     cmdline = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").filter((a) => a !== "");
@@ -83,6 +76,33 @@ export function readIdentityFromPs(pid: number): ProcessIdentity | undefined {
   const state = words[5]!.charAt(0);
   if (!Number.isFinite(startTime) || state === "Z") return undefined;
   return { pid, startTime, state, cmdline: words.slice(6) };
+}
+
+/**
+ * What `/proc/<pid>/stat` says of `pid`: its state letter and start time;
+ * `"gone"` when there is no such entry; undefined when it cannot be read
+ * or parsed (permissions, no file handle left, no /proc), which tells
+ * nothing either way.
+ *
+ * @example
+ * ```ts
+ * readProcStat(Deno.pid); // { state: "R", startTime: 91234 }
+ * ```
+ */
+export function readProcStat(
+  pid: number,
+): { readonly state: string; readonly startTime: number } | "gone" | undefined {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound ? "gone" : undefined;
+  }
+  // The command name may hold spaces and parentheses: fields start after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const state = fields[0];
+  const startTime = Number(fields[19]);
+  return state && Number.isFinite(startTime) ? { state, startTime } : undefined;
 }
 
 let procAvailable: boolean | undefined;

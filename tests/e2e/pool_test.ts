@@ -121,7 +121,7 @@ Deno.test("two gateways, one bot: one subscribes, the other is standby naming it
   assert.equal(pooled.last_takeover?.from, holder.owner);
 });
 
-Deno.test("a reply complete before the owner died is sent by the new owner, and the model is not asked again", async () => {
+Deno.test("a reply complete before the owner's host was lost is sent by the new owner once the lease ran out, and the model is not asked again", async () => {
   await using openai = startFakeOpenAI();
   await using p = await pool({
     HERMES_MODEL: "fake",
@@ -135,10 +135,12 @@ Deno.test("a reply complete before the owner died is sent by the new owner, and 
   wecom.failNext("aibot_respond_msg", 45009);
   wecom.callback(BOT, { chatType: "dm", userId: "zhangsan", text: "answered once" });
   await waitFor("the refused reply", () => wecom.framesOf("aibot_respond_msg").length === 1);
+  // Its host is lost: the process stays (stopped), renews nothing, and cannot be seen dead.
+  owner.child.kill("SIGSTOP");
+  const taken = await wecom.waitForSubscribe(BOT, 2, (TTL_S + 10) * 1000);
   owner.child.kill("SIGKILL");
   await owner.exited;
   await owner[Symbol.asyncDispose]();
-  const taken = await wecom.waitForSubscribe(BOT, 2, (TTL_S + 10) * 1000);
   const reply = await wecom.waitForFrame(
     (r) => r.frame?.cmd === "aibot_respond_msg" && r.conn === taken.conn,
     20_000,

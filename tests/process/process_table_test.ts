@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { processEnded, processTable, recordProcess } from "../../lib/process/process_table.ts";
+import { readProcStat } from "../../lib/process/identity.ts";
 
 Deno.test("a process of this machine is ended once killed, and not before", async () => {
   const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
@@ -27,4 +28,12 @@ Deno.test("a process recorded in another process table (another host, container 
   for (const other of [`linux:another-boot:1:0`, table.replace(/:\d+$/, ":99999")]) {
     assert.equal(processEnded({ table: other, ...gone }), false, other);
   }
+});
+
+Deno.test("readProcStat() tells a PID that is gone from one that lives", async () => {
+  const child = new Deno.Command("true").spawn();
+  await child.status;
+  assert.equal(readProcStat(child.pid), "gone");
+  const me = readProcStat(Deno.pid);
+  assert.ok(typeof me === "object" && me.startTime > 0 && me.state.length === 1, String(me));
 });

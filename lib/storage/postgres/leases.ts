@@ -117,7 +117,12 @@ export async function openPgLeases(
     max: options.max ?? 2,
     connectTimeout: options.connectTimeout,
   });
-  return new PgLeases(pool, options);
+  try {
+    return new PgLeases(pool, options);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
 }
 
 /**
@@ -148,6 +153,11 @@ export class PgLeases {
       : options.pid === undefined
       ? recordProcess()
       : undefined;
+    if (this.#process && this.#process.pid !== this.#pid) {
+      throw new RangeError(
+        `Cannot record process ${this.#process.pid} for a lease held by PID ${this.#pid}: give the same PID to both`,
+      );
+    }
   }
 
   /**

@@ -165,6 +165,14 @@ Deno.test("a live lease whose holder is of another process table is never taken 
   }
 });
 
+Deno.test("leases refuse a recorded process whose PID is not the one the lease names", async () => {
+  const url = await freshDatabase();
+  await assert.rejects(
+    openPgLeases(url, { pid: 101, process: recordProcess() }),
+    /Cannot record process \d+ for a lease held by PID 101: give the same PID to both/,
+  );
+});
+
 Deno.test("a lease an older gateway claimed, which leaves the process of the holder before it, is never taken early", async () => {
   const url = await freshDatabase();
   const child = new Deno.Command("sleep", { args: ["60"] }).spawn();
