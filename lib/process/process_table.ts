@@ -88,18 +88,24 @@ export function processEnded(recorded: RecordedProcess): boolean {
   return stat.state === "X" || (stat.state === "Z" && threadsOf(recorded.pid) <= 1);
 }
 
-/** Whether the /proc mounted here hides other processes (hidepid other than 0, or subset). */
+/**
+ * Whether the /proc mounted here hides other processes (hidepid other than
+ * 0, or subset): the last mount on /proc is the one seen (mounts stack).
+ */
 function procHidesProcesses(): boolean {
+  let hides = true; // no /proc mount found: nothing to trust
   for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
-    const [mount, superblock] = line.split(" - ");
-    if (mount?.split(" ")[4] !== "/proc" || !superblock?.startsWith("proc ")) continue;
-    const options = superblock.split(" ")[2]?.split(",") ?? [];
-    return options.some((option) =>
-      option.startsWith("subset=") ||
-      (option.startsWith("hidepid=") && !["hidepid=0", "hidepid=off"].includes(option))
-    );
+    const [mount, superblock = ""] = line.split(" - ");
+    if (mount?.split(" ")[4] !== "/proc") continue;
+    const [type, , options = ""] = superblock.split(" ");
+    hides = type !== "proc" || options.split(",").some(hidesOthers);
   }
-  return true; // no /proc mount found: nothing to trust
+  return hides;
+}
+
+function hidesOthers(option: string): boolean {
+  return option.startsWith("subset=") ||
+    (option.startsWith("hidepid=") && option !== "hidepid=0" && option !== "hidepid=off");
 }
 
 /** How many threads `pid` has left (a zombie main thread with live others is no death). */

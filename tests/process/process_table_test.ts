@@ -37,3 +37,30 @@ Deno.test("readProcStat() tells a PID that is gone from one that lives", async (
   const me = readProcStat(Deno.pid);
   assert.ok(typeof me === "object" && me.startTime > 0 && me.state.length === 1, String(me));
 });
+
+/** processTable() as printed by a process started by `wrapper` (unshare ...) through `sh -c`. */
+async function tableIn(wrapper: string[], before = ""): Promise<string | null> {
+  const script = new URL("./_print_process_table.ts", import.meta.url).pathname;
+  const [command, ...args] = [
+    ...wrapper,
+    "sh",
+    "-c",
+    `${before} exec '${Deno.execPath()}' run -A '${script}'`,
+  ];
+  const output = await new Deno.Command(command!, { args, stderr: "inherit" }).output();
+  assert.equal(output.code, 0, `${[...wrapper, before].join(" ")} failed`);
+  return JSON.parse(new TextDecoder().decode(output.stdout));
+}
+
+Deno.test("where PIDs cannot be trusted to tell, there is no process table: another PID namespace's /proc, a /proc that hides processes", async () => {
+  assert.equal(await tableIn([]), processTable(), "here, the same table");
+  assert.equal(await tableIn(["unshare", "-p", "-f"]), null, "the host's /proc");
+  const own = await tableIn(["unshare", "-p", "-f", "--mount-proc"]);
+  assert.ok(own && own !== processTable(), `its own namespace, its own table: ${own}`);
+  for (const options of ["hidepid=2", "subset=pid"]) {
+    const mounted = await tableIn(["unshare", "-m"], `mount -t proc -o ${options} proc /proc &&`);
+    assert.equal(mounted, null, options);
+  }
+  const open = await tableIn(["unshare", "-m"], "mount -t proc -o hidepid=0 proc /proc &&");
+  assert.equal(open, processTable(), "hidepid=0 hides nothing");
+});
