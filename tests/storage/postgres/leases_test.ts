@@ -146,6 +146,33 @@ Deno.test("a live lease whose holder's process ended on this machine is taken at
   }
 });
 
+Deno.test("two gateways that find the same dead holder together: exactly one takes its lease, every round", async () => {
+  const url = await freshDatabase();
+  await using gw = await twoGateways(url);
+  for (let round = 0; round < 10; round++) {
+    const child = new Deno.Command("sleep", { args: ["60"] }).spawn();
+    const holder = await openPgLeases(url, {
+      host: "host-a",
+      pid: child.pid,
+      process: recordProcess(child.pid),
+    });
+    try {
+      const hash = await credentialHash("wecom-bot", `bot-${round}`);
+      await holder.claim(hash, "gw-dead", TTL);
+      child.kill("SIGKILL");
+      await child.status;
+      const [x, y] = await claimTogether(gw.a, gw.b, hash);
+      const winners = [x, y].filter((c) => c.epoch !== undefined);
+      assert.equal(winners.length, 1, `round ${round}`);
+      assert.equal(winners[0]!.epoch, 2);
+      const loser = x.epoch === undefined ? x : y;
+      assert.match(String(loser.heldBy?.owner), /^gw-[ab]$/, "the loser names the winner");
+    } finally {
+      await holder.close();
+    }
+  }
+});
+
 Deno.test("a live lease whose holder is of another process table is never taken early, even with its PID gone here", async () => {
   const url = await freshDatabase();
   const gone = new Deno.Command("true").spawn();
