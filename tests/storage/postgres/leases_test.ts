@@ -37,6 +37,33 @@ async function expire(url: string, hash: string): Promise<void> {
   }
 }
 
+/**
+ * A gateway whose process the test can kill: leases recorded for a
+ * `sleep` child of this machine (so a claimant here can see it die).
+ */
+async function mortalHolder(url: string) {
+  const child = new Deno.Command("sleep", { args: ["60"] }).spawn();
+  const leases = await openPgLeases(url, {
+    host: "host-a",
+    pid: child.pid,
+    process: recordProcess(child.pid),
+  });
+  let killed = false;
+  return {
+    leases,
+    /** kill -9, and its exit reaped: its PID is gone. */
+    async kill() {
+      if (!killed) child.kill("SIGKILL");
+      killed = true;
+      await child.status;
+    },
+    async [Symbol.asyncDispose]() {
+      await this.kill();
+      await leases.close();
+    },
+  };
+}
+
 function event(id: string): MessageEvent {
   return {
     messageId: id,
@@ -117,59 +144,33 @@ Deno.test("an expired lease is taken over with the next epoch; the old owner's r
 
 Deno.test("a live lease whose holder's process ended on this machine is taken at once, and its holder's renewal is lost", async () => {
   const url = await freshDatabase();
-  const child = new Deno.Command("sleep", { args: ["60"] }).spawn();
-  const holder = await openPgLeases(url, {
-    host: "host-a",
-    pid: child.pid,
-    process: recordProcess(child.pid),
-  });
+  await using holder = await mortalHolder(url);
   // The claimant on another host would see nothing; this one shares the process table.
   await using gw = await twoGateways(url);
-  try {
-    const hash = await credentialHash("wecom-bot", "aib-7Qx2");
-    const old = await holder.claim(hash, "gw-a", TTL);
-    assert.equal(old.epoch, 1);
-    assert.equal((await gw.b.claim(hash, "gw-b", TTL)).heldBy?.owner, "gw-a", "alive: refused");
-    child.kill("SIGKILL");
-    await child.status;
-    const taken = await gw.b.claim(hash, "gw-b", TTL);
-    assert.equal(taken.epoch, 2, "taken with the next epoch, no TTL waited for");
-    assert.deepEqual(await holder.renew(hash, "gw-a", 1, TTL), { lost: true });
-  } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // killed by the test already
-    }
-    await child.status;
-    await holder.close();
-  }
+  const hash = await credentialHash("wecom-bot", "aib-7Qx2");
+  const old = await holder.leases.claim(hash, "gw-a", TTL);
+  assert.equal(old.epoch, 1);
+  assert.equal((await gw.b.claim(hash, "gw-b", TTL)).heldBy?.owner, "gw-a", "alive: refused");
+  await holder.kill();
+  const taken = await gw.b.claim(hash, "gw-b", TTL);
+  assert.equal(taken.epoch, 2, "taken with the next epoch, no TTL waited for");
+  assert.deepEqual(await holder.leases.renew(hash, "gw-a", 1, TTL), { lost: true });
 });
 
 Deno.test("two gateways that find the same dead holder together: exactly one takes its lease, every round", async () => {
   const url = await freshDatabase();
   await using gw = await twoGateways(url);
   for (let round = 0; round < 10; round++) {
-    const child = new Deno.Command("sleep", { args: ["60"] }).spawn();
-    const holder = await openPgLeases(url, {
-      host: "host-a",
-      pid: child.pid,
-      process: recordProcess(child.pid),
-    });
-    try {
-      const hash = await credentialHash("wecom-bot", `bot-${round}`);
-      await holder.claim(hash, "gw-dead", TTL);
-      child.kill("SIGKILL");
-      await child.status;
-      const [x, y] = await claimTogether(gw.a, gw.b, hash);
-      const winners = [x, y].filter((c) => c.epoch !== undefined);
-      assert.equal(winners.length, 1, `round ${round}`);
-      assert.equal(winners[0]!.epoch, 2);
-      const loser = x.epoch === undefined ? x : y;
-      assert.match(String(loser.heldBy?.owner), /^gw-[ab]$/, "the loser names the winner");
-    } finally {
-      await holder.close();
-    }
+    await using holder = await mortalHolder(url);
+    const hash = await credentialHash("wecom-bot", `bot-${round}`);
+    await holder.leases.claim(hash, "gw-dead", TTL);
+    await holder.kill();
+    const [x, y] = await claimTogether(gw.a, gw.b, hash);
+    const winners = [x, y].filter((c) => c.epoch !== undefined);
+    assert.equal(winners.length, 1, `round ${round}`);
+    assert.equal(winners[0]!.epoch, 2);
+    const loser = x.epoch === undefined ? x : y;
+    assert.match(String(loser.heldBy?.owner), /^gw-[ab]$/, "the loser names the winner");
   }
 });
 
@@ -202,19 +203,13 @@ Deno.test("leases refuse a recorded process whose PID is not the one the lease n
 
 Deno.test("a lease an older gateway claimed, which leaves the process of the holder before it, is never taken early", async () => {
   const url = await freshDatabase();
-  const child = new Deno.Command("sleep", { args: ["60"] }).spawn();
-  const first = await openPgLeases(url, {
-    host: "host-a",
-    pid: child.pid,
-    process: recordProcess(child.pid),
-  });
+  await using first = await mortalHolder(url);
   await using gw = await twoGateways(url);
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
     const hash = await credentialHash("wecom-bot", "aib-7Qx2");
-    await first.claim(hash, "gw-a", TTL);
-    child.kill("SIGKILL");
-    await child.status;
+    await first.leases.claim(hash, "gw-a", TTL);
+    await first.kill();
     await expire(url, hash);
     // What an older gateway's claim writes: owner, PID and epoch, and nothing of its process.
     await sql`UPDATE credential_leases SET owner = 'gw-old', pid = ${Deno.pid}, epoch = epoch + 1,
@@ -223,14 +218,7 @@ Deno.test("a lease an older gateway claimed, which leaves the process of the hol
     const claim = await gw.b.claim(hash, "gw-b", TTL);
     assert.equal(claim.heldBy?.owner, "gw-old", "its holder lives: refused");
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // killed by the test already
-    }
-    await child.status;
     await sql.end();
-    await first.close();
   }
 });
 
