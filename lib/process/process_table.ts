@@ -35,6 +35,14 @@ export interface RecordedProcess {
  * ```
  */
 export function processTable(): string | undefined {
+  if (thisTable === null) thisTable = readProcessTable();
+  return thisTable;
+}
+
+/** This process's table, read once: boot, namespaces and mounts do not change under it. */
+let thisTable: string | undefined | null = null;
+
+function readProcessTable(): string | undefined {
   try {
     if (Deno.readLinkSync("/proc/self") !== String(Deno.pid)) return undefined;
     if (procHidesProcesses()) return undefined;
